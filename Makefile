@@ -1,0 +1,87 @@
+# crashsafe - crash-safe building blocks for shell scripts.
+# make            build bin/
+# make check      run the test suite (SAN=1: under ASan+UBSan)
+# make install    PREFIX=/usr/local DESTDIR=
+# make lint       cppcheck, mandoc -Tlint, shellcheck
+
+PREFIX	?= /usr/local
+BINDIR	 = $(PREFIX)/bin
+MANDIR	 = $(PREFIX)/share/man
+
+TOOLS	 = atomicwrite
+LIBSRC	 = lib/backoff.c lib/cleanup.c lib/commit.c lib/io.c lib/lock.c \
+	   lib/msg.c lib/parse.c lib/proc.c lib/spawn.c
+MAN1	 = $(TOOLS:%=man/%.1)
+MAN7	 = man/crashsafe.7
+
+CC	?= cc
+CFLAGS	?= -O2 -g
+WARN	 = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	   -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
+BSD_CFLAGS != pkg-config --cflags libbsd-overlay
+BSD_LIBS   != pkg-config --libs libbsd-overlay
+
+ifeq ($(SAN),1)
+O	 = build-san
+SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+	   -fno-omit-frame-pointer
+else
+O	 = .
+SANFLAGS =
+endif
+
+ALL_CFLAGS  = -std=gnu11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) -Ilib \
+	      $(CFLAGS) $(SANFLAGS)
+ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
+
+LIBOBJ	 = $(LIBSRC:lib/%.c=$(O)/obj/lib/%.o)
+LIBA	 = $(O)/obj/libcrashsafe.a
+BINS	 = $(TOOLS:%=$(O)/bin/%)
+UNIT	 = $(O)/obj/unit
+
+all: $(BINS)
+
+$(O)/obj/lib/%.o: lib/%.c lib/crashsafe.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(O)/obj/cmd/%.o: cmd/%.c lib/crashsafe.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBA): $(LIBOBJ)
+	rm -f $@
+	$(AR) rcs $@ $(LIBOBJ)
+
+$(O)/bin/%: $(O)/obj/cmd/%.o $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(BSD_LIBS) -lm
+
+$(UNIT): tests/unit/unit.c $(LIBA)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(BSD_LIBS) -lm
+
+# The README's test command. Prints "N passed, N failed[, N skipped]" last.
+check: $(BINS) $(UNIT)
+	@CS_BIN=$(CURDIR)/$(O)/bin CS_UNIT=$(CURDIR)/$(UNIT) \
+	    scripts/run-tests tests/*.bats
+
+install: $(BINS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
+	    $(DESTDIR)$(MANDIR)/man7
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
+	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
+	install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+	    --inline-suppr --std=c11 -D_GNU_SOURCE -Ilib \
+	    --suppress=missingIncludeSystem lib cmd tests/unit
+	mandoc -Tlint -Wwarning $(MAN1) $(MAN7)
+	shellcheck -x scripts/* .ci/run tests/helpers.bash
+	shellcheck -x -s bash tests/*.bats
+
+clean:
+	rm -rf obj bin build-san tests/tmp
+
+.PHONY: all check install lint clean
+.SECONDARY: $(LIBOBJ)

@@ -1,0 +1,363 @@
+/*
+ * atomicwrite - replace a file so that readers see the old file or the
+ * whole new one, never a mix; a failed producer changes nothing.
+ */
+#include <sys/stat.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crashsafe.h"
+
+enum { OPT_UNCHANGED = CHAR_MAX + 1, OPT_VERSION };
+
+static const struct option longopts[] = {
+	{ "backup",		optional_argument,	NULL, 'b' },
+	{ "if-changed",		no_argument,		NULL, 'c' },
+	{ "no-empty",		no_argument,		NULL, 'e' },
+	{ "help",		no_argument,		NULL, 'h' },
+	{ "lock",		no_argument,		NULL, 'l' },
+	{ "mode",		required_argument,	NULL, 'm' },
+	{ "no-dereference",	no_argument,		NULL, 'P' },
+	{ "quiet",		no_argument,		NULL, 'q' },
+	{ "sync",		required_argument,	NULL, 'S' },
+	{ "timeout",		required_argument,	NULL, 't' },
+	{ "unchanged-status",	required_argument,	NULL, OPT_UNCHANGED },
+	{ "validate",		required_argument,	NULL, 'V' },
+	{ "verbose",		no_argument,		NULL, 'v' },
+	{ "version",		no_argument,		NULL, OPT_VERSION },
+	{ NULL,			0,			NULL, 0 }
+};
+
+static const char synopsis[] =
+"usage: atomicwrite [-celPqv] [-b[SUFFIX]] [-m mode] [-S full|none] [-t timeout]\n"
+"                   [-V command] [--unchanged-status N] file [-- command [arg ...]]\n";
+
+static const char options_help[] =
+"Replace FILE atomically with stdin, or with COMMAND's output if it exits 0.\n"
+"  -b, --backup[=SUFFIX]     keep the previous version as FILE~ (or FILE+SUFFIX)\n"
+"  -c, --if-changed          leave FILE untouched when the content is the same\n"
+"      --unchanged-status N  exit N when -c found no change\n"
+"  -e, --no-empty            refuse empty content (exit 65)\n"
+"  -l, --lock                hold FILE.lock from before reading until the rename\n"
+"  -m, --mode MODE           octal mode of the result\n"
+"  -P, --no-dereference      replace a symlink itself, not its target\n"
+"  -S, --sync full|none      fsync file and directory (full) or not at all\n"
+"  -t, --timeout DURATION    lock wait limit (default 10s; 0, inf)\n"
+"  -V, --validate CMD        run sh -c CMD sh TEMPFILE first; non-zero: exit 65\n"
+"  -q, --quiet               no warnings\n"
+"  -v, --verbose             report bytes written or \"unchanged\"\n";
+
+static struct {
+	const char	*backup;	/* suffix, NULL: no backup */
+	bool		 if_changed;
+	int		 unchanged_status;
+	bool		 no_empty;
+	bool		 lock;
+	bool		 mode_set;
+	mode_t		 mode;
+	bool		 no_deref;
+	enum cs_sync	 sync;
+	cs_nsec		 timeout;
+	const char	*validate;
+} opt = { .sync = CS_SYNC_FULL, .timeout = 10 * CS_SEC };
+
+static CS_NORETURN void
+usage(int status)
+{
+	fputs(synopsis, status == 0 ? stdout : stderr);
+	if (status == 0) {
+		fputs(options_help, stdout);
+		ecs_close_stdout();
+	}
+	exit(status);
+}
+
+static void
+parse_options(int argc, char *argv[])
+{
+	int ch;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:b::cehlm:PqS:t:vV:",
+	    longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'b':
+			opt.backup = optarg != NULL ? optarg : "~";
+			if (*opt.backup == '\0' || strchr(opt.backup, '/'))
+				errx(EX_USAGE, "invalid backup suffix: '%s'",
+				    opt.backup);
+			break;
+		case 'c':
+			opt.if_changed = true;
+			break;
+		case 'e':
+			opt.no_empty = true;
+			break;
+		case 'h':
+			usage(0);
+		case 'l':
+			opt.lock = true;
+			break;
+		case 'm':
+			if (cs_parse_mode(optarg, &opt.mode) == -1)
+				errx(EX_USAGE, "invalid mode: '%s'", optarg);
+			opt.mode_set = true;
+			break;
+		case 'P':
+			opt.no_deref = true;
+			break;
+		case 'q':
+			cs_verbosity = -1;
+			break;
+		case 'S':
+			if (cs_parse_sync(optarg, &opt.sync) == -1 ||
+			    opt.sync == CS_SYNC_DATA)
+				errx(EX_USAGE, "invalid sync mode: '%s' "
+				    "(full or none)", optarg);
+			break;
+		case 't':
+			opt.timeout = ecs_duration(optarg, true, "timeout");
+			break;
+		case 'V':
+			opt.validate = optarg;
+			break;
+		case 'v':
+			cs_verbosity = 1;
+			break;
+		case OPT_UNCHANGED:
+			opt.unchanged_status = (int)ecs_number(optarg, 0, 255,
+			    "unchanged-status");
+			break;
+		case OPT_VERSION:
+			printf("atomicwrite %s\n", CS_VERSION);
+			ecs_close_stdout();
+			exit(0);
+		case ':':
+			warnx("option requires an argument: %s", argv[optind - 1]);
+			usage(EX_USAGE);
+		default:
+			if (optopt != 0)
+				warnx("unknown option: -%c", optopt);
+			else
+				warnx("unknown option: %s", argv[optind - 1]);
+			usage(EX_USAGE);
+		}
+	}
+}
+
+/* Fill the temp file from stdin or from COMMAND's stdout. */
+static int
+fill(struct cs_temp *t, char *const *cmdv, const char *file)
+{
+	struct cs_cmd cmd = { .argv = cmdv, .fd_in = -1, .fd_out = t->fd,
+	    .fd_err = -1 };
+	off_t n;
+	int failed = -1;
+
+	if (cmdv != NULL)
+		return cs_run(&cmd);
+	if (cs_copy_fd(STDIN_FILENO, t->fd, &n, &failed) == 0)
+		return 0;
+	return cs_fail(errno, EX_IOERR, failed == STDIN_FILENO ? "stdin" : file);
+}
+
+static int
+validate(struct cs_temp *t, const char *file)
+{
+	char *argv[] = { "/bin/sh", "-c", (char *)opt.validate, "sh", t->path,
+	    NULL };
+	struct cs_cmd cmd = { .argv = argv, .fd_in = -1, .fd_out = -1,
+	    .fd_err = -1 };
+	int r;
+
+	if ((r = cs_run(&cmd)) == 0)
+		return 0;
+	warnx("%s: validation failed (status %d), not replaced", file, r);
+	return EX_DATAERR;
+}
+
+/* 1 when FILE already holds exactly the temp file's content. */
+static int
+unchanged(struct cs_temp *t, const char *target)
+{
+	int fd, same;
+
+	fd = open(target, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd == -1)
+		return 0;
+	same = cs_same_content(fd, t->fd);
+	close(fd);
+	return same == 1;
+}
+
+/*
+ * Keep the current FILE as FILE+SUFFIX, itself replaced atomically: a hard
+ * link under a temp name renamed over the backup, so nothing is copied;
+ * a copy where the filesystem has no hard links.
+ */
+static int
+backup(struct cs_temp *t, const struct stat *st, const char *target)
+{
+	struct cs_temp b;
+	char *bpath;
+	off_t n;
+	int in, r, failed;
+
+	if (asprintf(&bpath, "%s%s", target, opt.backup) == -1)
+		return cs_fail(ENOMEM, EX_OSERR, target);
+	if ((r = cs_temp_link(&b, bpath, t->base, bpath)) == 0) {
+		if ((r = cs_temp_rename(&b, NULL, bpath)) == 0)
+			cs_temp_close(&b);
+		goto out;
+	}
+	if (r != -1 || (r = cs_temp_create(&b, bpath, bpath)) != 0)
+		goto out;
+	if ((in = openat(t->dirfd, t->base, O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1 || cs_copy_fd(in, b.fd, &n, &failed) == -1) {
+		r = cs_fail(errno, EX_IOERR, in == -1 ? target : bpath);
+		cs_temp_discard(&b);
+	} else if ((r = cs_copy_metadata(target, st, b.fd, bpath)) != 0)
+		cs_temp_discard(&b);
+	else if ((r = cs_temp_sync(&b, opt.sync, bpath)) == 0 &&
+	    (r = cs_temp_rename(&b, NULL, bpath)) == 0)
+		cs_temp_close(&b);
+	if (in != -1)
+		close(in);
+out:
+	free(bpath);
+	return r;
+}
+
+/* The mode, owner and extended attributes the new file should have. */
+static int
+set_metadata(struct cs_temp *t, const struct stat *st, const char *target,
+    const char *file)
+{
+	int r;
+
+	if (st != NULL && (r = cs_copy_metadata(target, st, t->fd, file)) != 0)
+		return r;
+	if (st != NULL && !opt.mode_set)
+		return 0;
+	if (fchmod(t->fd, opt.mode_set ? opt.mode : 0666 & ~cs_umask()) == -1)
+		return cs_fail(errno, EX_CANTCREAT, file);
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct cs_temp t;
+	struct stat st, tst, *old = NULL;
+	sigset_t mask;
+	char *target, *lockpath, *const *cmdv = NULL;
+	const char *file;
+	off_t size;
+	int lockfd = -1, r;
+
+	parse_options(argc, argv);
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
+		warnx("missing file operand");
+		usage(EX_USAGE);
+	}
+	file = argv[0];
+	if (argc > 1) {
+		if (strcmp(argv[1], "--") != 0) {
+			warnx("unexpected argument: %s (a command goes after --)",
+			    argv[1]);
+			usage(EX_USAGE);
+		}
+		if (argc < 3) {
+			warnx("missing command after --");
+			usage(EX_USAGE);
+		}
+		cmdv = argv + 2;
+	}
+	cs_cleanup_init();
+	(void)cs_umask();
+
+	/* A symlink stays a symlink: its final target is what we replace. */
+	target = opt.no_deref ? strdup(file) : cs_resolve_links(file);
+	if (target == NULL)
+		return cs_fail(errno, EX_CANTCREAT, file);
+
+	if (opt.lock) {
+		if (asprintf(&lockpath, "%s.lock", target) == -1)
+			return cs_fail(ENOMEM, EX_OSERR, file);
+		r = cs_lock(lockpath, O_RDWR, 0666,
+		    CS_LOCK_CREATE | CS_LOCK_OWNER, opt.timeout, &lockfd);
+		if (r != 0)
+			return r;
+		free(lockpath);
+	}
+
+	/* Looked at under the lock: it may have changed while we waited. */
+	if (lstat(target, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			return cs_fail(EISDIR, EX_CANTCREAT, file);
+		if (S_ISREG(st.st_mode))
+			old = &st;
+		else if (!S_ISLNK(st.st_mode)) {	/* only with -P */
+			warnx("%s: not a regular file, not replaced", file);
+			return EX_CANTCREAT;
+		}
+		if (old != NULL && st.st_nlink > 1)
+			cs_warnx("%s: has %ju links; the other names keep the "
+			    "old content", file, (uintmax_t)st.st_nlink);
+	} else if (errno != ENOENT)
+		return cs_fail(errno, EX_CANTCREAT, file);
+
+	if ((r = cs_temp_create(&t, target, file)) != 0)
+		return r;
+	if ((r = fill(&t, cmdv, file)) != 0)
+		goto fail;
+	if (fstat(t.fd, &tst) == -1) {
+		r = cs_fail(errno, EX_IOERR, file);
+		goto fail;
+	}
+	size = tst.st_size;
+	if (opt.no_empty && size == 0) {
+		warnx("%s: empty input, not replaced", file);
+		r = EX_DATAERR;
+		goto fail;
+	}
+	if (opt.validate != NULL && (r = validate(&t, file)) != 0)
+		goto fail;
+	if (opt.if_changed && old != NULL && unchanged(&t, target)) {
+		cs_temp_discard(&t);
+		cs_info("%s: unchanged", file);
+		return opt.unchanged_status;
+	}
+	if ((r = set_metadata(&t, old, target, file)) != 0)
+		goto fail;
+	if ((r = cs_temp_sync(&t, opt.sync, file)) != 0)
+		return r;
+	if (opt.backup != NULL && old != NULL && (r = backup(&t, old, target)))
+		goto fail;
+
+	/* The point of no return: a signal now waits until the commit is
+	 * complete, then ends us as it would have. */
+	cs_signals_block(&mask);
+	if ((r = cs_temp_rename(&t, NULL, file)) != 0)
+		return r;
+	if (opt.sync == CS_SYNC_FULL)
+		r = cs_fsync_dir(t.dirfd, file);
+	cs_temp_close(&t);
+	cs_signals_restore(&mask);
+	if (r == 0)
+		cs_info("%s: %jd bytes written", file, (intmax_t)size);
+	return r;
+fail:
+	cs_temp_discard(&t);
+	return r;
+}

@@ -1,0 +1,146 @@
+/*
+ * backoff.c - the suite's one delay schedule (SPEC 1.6): exponential
+ * growth capped at max, then jitter as in the AWS Architecture Blog's
+ * "Exponential Backoff and Jitter"; plus the clock and a sleep that
+ * never runs past a deadline.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "crashsafe.h"
+
+static const char *const jitter_names[] = {
+	[CS_JITTER_NONE] = "none",
+	[CS_JITTER_FULL] = "full",
+	[CS_JITTER_EQUAL] = "equal",
+	[CS_JITTER_DECORRELATED] = "decorrelated",
+};
+
+int
+cs_parse_jitter(const char *s, enum cs_jitter *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(jitter_names) / sizeof(jitter_names[0]); i++)
+		if (strcmp(s, jitter_names[i]) == 0) {
+			*out = (enum cs_jitter)i;
+			return 0;
+		}
+	return -1;
+}
+
+void
+cs_backoff_init(struct cs_backoff *b, cs_nsec initial, double factor,
+    cs_nsec max, enum cs_jitter jitter)
+{
+	b->initial = initial;
+	b->factor = factor;
+	b->max = max;
+	b->jitter = jitter;
+	b->n = 0;
+	b->prev = initial;
+}
+
+cs_nsec
+cs_backoff_nominal(const struct cs_backoff *b, unsigned n)
+{
+	double d;
+
+	/* In floating point so that factor^(n-1) cannot overflow. */
+	d = (double)b->initial * pow(b->factor, (double)(n > 0 ? n - 1 : 0));
+	if (!(d < (double)b->max))	/* also catches inf and nan */
+		return b->max;
+	return (cs_nsec)d;
+}
+
+cs_nsec
+cs_uniform(cs_nsec lo, cs_nsec hi)
+{
+	uint64_t span, r, limit;
+
+	if (hi <= lo)
+		return lo;
+	span = (uint64_t)hi - (uint64_t)lo + 1;
+	if (span <= UINT32_MAX)
+		return lo + (cs_nsec)arc4random_uniform((uint32_t)span);
+	/* Wider than arc4random_uniform: the same rejection, in 64 bits. */
+	limit = UINT64_MAX - UINT64_MAX % span;
+	do
+		arc4random_buf(&r, sizeof(r));
+	while (r >= limit);
+	return lo + (cs_nsec)(r % span);
+}
+
+cs_nsec
+cs_backoff_next(struct cs_backoff *b)
+{
+	cs_nsec d, hi;
+
+	d = cs_backoff_nominal(b, ++b->n);
+	switch (b->jitter) {
+	case CS_JITTER_NONE:
+		break;
+	case CS_JITTER_FULL:
+		d = cs_uniform(0, d);
+		break;
+	case CS_JITTER_EQUAL:
+		d = d / 2 + cs_uniform(0, d - d / 2);
+		break;
+	case CS_JITTER_DECORRELATED:
+		hi = b->prev > INT64_MAX / 3 ? INT64_MAX : b->prev * 3;
+		d = cs_uniform(b->initial, hi);
+		if (d > b->max)
+			d = b->max;
+		break;
+	}
+	b->prev = d;
+	return d;
+}
+
+cs_nsec
+cs_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (cs_nsec)ts.tv_sec * CS_SEC + ts.tv_nsec;
+}
+
+cs_nsec
+cs_deadline(cs_nsec d)
+{
+	cs_nsec now = cs_now();
+
+	if (d == CS_INF || d > CS_INF - now)
+		return CS_INF;
+	return now + d;
+}
+
+int
+cs_sleep(cs_nsec d, cs_nsec deadline, volatile sig_atomic_t *stop)
+{
+	struct timespec ts;
+	cs_nsec until;
+	int cut = 0;
+
+	until = cs_deadline(d);
+	if (until > deadline) {
+		until = deadline;
+		cut = 1;
+	}
+	if (until == CS_INF)
+		until = CS_INF - 1;
+	ts.tv_sec = until / CS_SEC;
+	ts.tv_nsec = until % CS_SEC;
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL)
+	    == EINTR) {
+		if (stop != NULL && *stop) {
+			errno = EINTR;
+			return -1;
+		}
+	}
+	return cut;
+}

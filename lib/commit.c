@@ -1,0 +1,370 @@
+/*
+ * commit.c - replacing a file so that readers see the old or the new one,
+ * never a mix (SPEC 1.4): a temp file beside the target (same filesystem,
+ * so rename(2) is atomic), data fsync, rename, directory fsync. A failed
+ * data fsync is final: Linux may have dropped the dirty pages, so a second
+ * fsync could report success for data that is gone.
+ */
+#include <sys/stat.h>
+#include <sys/xattr.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crashsafe.h"
+
+#define MAX_LINKS	40	/* as the kernel's MAXSYMLINKS */
+
+mode_t
+cs_umask(void)
+{
+	static mode_t mask;
+	static bool known;
+
+	if (!known) {
+		mask = umask(022);
+		umask(mask);
+		known = true;
+	}
+	return mask;
+}
+
+int
+cs_parse_sync(const char *s, enum cs_sync *out)
+{
+	if (strcmp(s, "none") == 0)
+		*out = CS_SYNC_NONE;
+	else if (strcmp(s, "data") == 0)
+		*out = CS_SYNC_DATA;
+	else if (strcmp(s, "full") == 0)
+		*out = CS_SYNC_FULL;
+	else
+		return -1;
+	return 0;
+}
+
+int
+cs_split_path(const char *path, char **dir, char **base)
+{
+	const char *slash;
+	size_t len = strlen(path);
+
+	if (len == 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (path[len - 1] == '/') {
+		errno = EISDIR;
+		return -1;
+	}
+	if ((slash = strrchr(path, '/')) == NULL) {
+		*dir = strdup(".");
+		*base = strdup(path);
+	} else {
+		*dir = slash == path ? strdup("/") :
+		    strndup(path, (size_t)(slash - path));
+		*base = strdup(slash + 1);
+	}
+	if (*dir == NULL || *base == NULL) {
+		free(*dir);
+		free(*base);
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
+void
+cs_temp_name(char *buf, size_t len, const char *base, pid_t pid,
+    const char *suffix6)
+{
+	char tail[64];
+	size_t room;
+
+	snprintf(tail, sizeof(tail), ".cs-%d-%s", (int)pid, suffix6);
+	/* ".BASE" + tail must fit NAME_MAX: shorten BASE, keep the tail,
+	 * which is what staleclean recognises. */
+	room = NAME_MAX - 1 - strlen(tail);
+	snprintf(buf, len, ".%.*s%s", (int)room, base, tail);
+}
+
+static void
+random_suffix(char s[7])
+{
+	static const char set[] =
+	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	int i;
+
+	for (i = 0; i < 6; i++)
+		s[i] = set[arc4random_uniform(sizeof(set) - 1)];
+	s[6] = '\0';
+}
+
+static void
+temp_free(struct cs_temp *t)
+{
+	if (t->fd != -1)
+		close(t->fd);
+	if (t->dirfd != -1)
+		close(t->dirfd);
+	free(t->dir);
+	free(t->base);
+	free(t->path);
+	t->fd = t->dirfd = -1;
+	t->dir = t->base = t->path = NULL;
+	t->created = false;
+}
+
+/*
+ * A new name .BASE.cs-PID-XXXXXX beside target: a fresh file (from ==
+ * NULL) or a hard link to from (in the same directory).
+ */
+static int
+temp_make(struct cs_temp *t, const char *target, const char *from,
+    const char *context)
+{
+	sigset_t old;
+	char suffix[7];
+	int tries, e = 0, ok;
+
+	memset(t, 0, sizeof(*t));
+	t->fd = t->dirfd = t->slot = -1;
+	if (cs_split_path(target, &t->dir, &t->base) == -1)
+		return cs_fail(errno, EX_CANTCREAT, context);
+	t->dirfd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (t->dirfd == -1) {
+		e = errno;
+		temp_free(t);
+		return cs_fail(e, EX_CANTCREAT, context);
+	}
+	for (tries = 0; tries < 100; tries++) {
+		random_suffix(suffix);
+		cs_temp_name(t->name, sizeof(t->name), t->base, getpid(),
+		    suffix);
+		/* No window in which a signal could orphan the file. */
+		cs_signals_block(&old);
+		if (from == NULL) {
+			t->fd = openat(t->dirfd, t->name, O_RDWR | O_CREAT |
+			    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+			ok = t->fd != -1;
+		} else
+			ok = linkat(t->dirfd, from, t->dirfd, t->name, 0) == 0;
+		if (ok) {
+			t->slot = cs_cleanup_add(t->dirfd, t->name);
+			t->created = true;
+		}
+		e = errno;
+		cs_signals_restore(&old);
+		if (ok || e != EEXIST)
+			break;
+	}
+	if (!t->created) {
+		temp_free(t);
+		errno = e;
+		return -1;
+	}
+	if (asprintf(&t->path, "%s/%s", t->dir, t->name) == -1) {
+		t->path = NULL;
+		cs_temp_discard(t);
+		return cs_fail(ENOMEM, EX_OSERR, context);
+	}
+	return 0;
+}
+
+int
+cs_temp_create(struct cs_temp *t, const char *target, const char *context)
+{
+	int r;
+
+	if ((r = temp_make(t, target, NULL, context)) == -1)
+		return cs_fail(errno, EX_CANTCREAT, context);
+	return r;
+}
+
+int
+cs_temp_link(struct cs_temp *t, const char *target, const char *from,
+    const char *context)
+{
+	int r;
+
+	if ((r = temp_make(t, target, from, context)) == -1)
+		return errno == EPERM || errno == EMLINK || errno == ENOTSUP ||
+		    errno == EOPNOTSUPP ? -1 :
+		    cs_fail(errno, EX_CANTCREAT, context);
+	return r;
+}
+
+void
+cs_temp_discard(struct cs_temp *t)
+{
+	if (t->created)
+		unlinkat(t->dirfd, t->name, 0);
+	cs_cleanup_forget(t->slot);
+	temp_free(t);
+}
+
+int
+cs_temp_sync(struct cs_temp *t, enum cs_sync sync, const char *context)
+{
+	int r;
+
+	if (sync == CS_SYNC_NONE)
+		return 0;
+	r = sync == CS_SYNC_DATA ? fdatasync(t->fd) : fsync(t->fd);
+	if (r == 0)
+		return 0;
+	/* Final: no second fsync, no rename. */
+	r = cs_fail(errno, EX_IOERR, context);
+	cs_temp_discard(t);
+	return r;
+}
+
+int
+cs_temp_rename(struct cs_temp *t, const char *newbase, const char *context)
+{
+	int e;
+
+	if (renameat(t->dirfd, t->name, t->dirfd,
+	    newbase != NULL ? newbase : t->base) == -1) {
+		e = errno;
+		cs_temp_discard(t);
+		return cs_fail(e, EX_CANTCREAT, context);
+	}
+	cs_cleanup_forget(t->slot);
+	t->slot = -1;
+	t->created = false;
+	return 0;
+}
+
+int
+cs_fsync_dir(int dirfd, const char *context)
+{
+	if (fsync(dirfd) == 0 || errno == EINVAL || errno == ENOTSUP ||
+	    errno == EOPNOTSUPP)
+		return 0;
+	warnx("%s: new content is in place but its durability is unknown: "
+	    "directory fsync: %s", context, strerror(errno));
+	return EX_IOERR;
+}
+
+void
+cs_temp_close(struct cs_temp *t)
+{
+	temp_free(t);
+}
+
+/* Owner and group where we may set them; a warning for what we may not. */
+static void
+copy_owner(const struct stat *st, int to, const char *context)
+{
+	struct stat now;
+
+	if (fstat(to, &now) == 0 && now.st_uid == st->st_uid &&
+	    now.st_gid == st->st_gid)
+		return;
+	if (fchown(to, st->st_uid, st->st_gid) == 0)
+		return;
+	if (errno != EPERM) {
+		cs_warn("%s: cannot keep owner %u:%u", context,
+		    (unsigned)st->st_uid, (unsigned)st->st_gid);
+		return;
+	}
+	if (now.st_gid != st->st_gid && fchown(to, (uid_t)-1, st->st_gid) == 0)
+		cs_warnx("%s: cannot keep owner %u (Operation not permitted); "
+		    "group kept", context, (unsigned)st->st_uid);
+	else
+		cs_warnx("%s: cannot keep owner %u:%u (Operation not permitted)",
+		    context, (unsigned)st->st_uid, (unsigned)st->st_gid);
+}
+
+/*
+ * Every extended attribute (POSIX ACLs, security labels, user.*), except
+ * file capabilities: they were granted to the old content, and the kernel
+ * itself drops them when a file is written in place.
+ */
+static void
+copy_xattrs(const char *from, int to, const char *context)
+{
+	char *names = NULL, *name, *value = NULL;
+	ssize_t len, vlen;
+
+	len = llistxattr(from, NULL, 0);
+	if (len <= 0 || (names = malloc((size_t)len)) == NULL)
+		return;
+	if ((len = llistxattr(from, names, (size_t)len)) <= 0)
+		goto out;
+	for (name = names; name < names + len; name += strlen(name) + 1) {
+		if (strcmp(name, "security.capability") == 0)
+			continue;
+		vlen = lgetxattr(from, name, NULL, 0);
+		if (vlen < 0)
+			goto fail;
+		free(value);
+		if ((value = malloc((size_t)vlen + 1)) == NULL)
+			goto fail;
+		vlen = lgetxattr(from, name, value, (size_t)vlen);
+		if (vlen < 0 || fsetxattr(to, name, value, (size_t)vlen, 0) == -1)
+			goto fail;
+		continue;
+fail:
+		cs_warn("%s: cannot keep extended attribute %s", context, name);
+	}
+out:
+	free(value);
+	free(names);
+}
+
+int
+cs_copy_metadata(const char *from, const struct stat *st, int to,
+    const char *context)
+{
+	copy_owner(st, to, context);
+	/* After chown, which clears set-id bits. */
+	if (fchmod(to, st->st_mode & 07777) == -1)
+		return cs_fail(errno, EX_CANTCREAT, context);
+	copy_xattrs(from, to, context);
+	return 0;
+}
+
+char *
+cs_resolve_links(const char *path)
+{
+	struct stat st;
+	char *cur, *next, *slash, target[PATH_MAX];
+	ssize_t n;
+	int hops;
+
+	if ((cur = strdup(path)) == NULL)
+		return NULL;
+	for (hops = 0; hops <= MAX_LINKS; hops++) {
+		if (lstat(cur, &st) == -1) {
+			if (errno == ENOENT)
+				return cur;	/* a dangling link's target */
+			break;
+		}
+		if (!S_ISLNK(st.st_mode))
+			return cur;
+		if ((n = readlink(cur, target, sizeof(target) - 1)) == -1)
+			break;
+		target[n] = '\0';
+		slash = strrchr(cur, '/');
+		if (target[0] == '/' || slash == NULL)
+			next = strdup(target);
+		else if (asprintf(&next, "%.*s/%s", (int)(slash - cur), cur,
+		    target) == -1)
+			next = NULL;
+		free(cur);
+		if ((cur = next) == NULL)
+			return NULL;
+	}
+	if (hops > MAX_LINKS)
+		errno = ELOOP;
+	free(cur);
+	return NULL;
+}

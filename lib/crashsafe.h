@@ -1,0 +1,260 @@
+/*
+ * crashsafe.h - the shared library of the crashsafe tools.
+ *
+ * One header for the whole library; one .c file per concern:
+ *   parse.c    durations, numbers, exit-code lists, modes
+ *   msg.c      warnings that honour -q, exit codes for errno values
+ *   backoff.c  delay schedule and jitter, monotonic clock, bounded sleep
+ *   lock.c     the lock protocol: acquire with timeout, inode re-check,
+ *              owner metadata, probe
+ *   proc.c     process facts: start time, boot id, host, liveness
+ *   commit.c   temp file beside the target, metadata copy, sync, rename,
+ *              directory sync
+ *   io.c       write-all, splice/copy_file_range, comparing, spooling
+ *   spawn.c    running a command: status passed through, 126/127/128+N
+ *   cleanup.c  temp files removed and children signalled on fatal signals
+ *
+ * Functions that can fail return 0 or an exit status from the table of
+ * SPEC 1.3 (sysexits) and have already printed the one-line message;
+ * functions prefixed with e exit on failure instead.
+ */
+#ifndef CRASHSAFE_H
+#define CRASHSAFE_H
+
+#include <sys/types.h>
+#include <sys/stat.h>
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sysexits.h>
+
+#define CS_VERSION	"0.1.0"
+
+#define CS_NORETURN	__attribute__((__noreturn__))
+#define CS_PRINTF(a, b)	__attribute__((__format__(__printf__, a, b)))
+
+/* Exit statuses beyond sysexits(3). */
+#define CS_EX_FALSE	1	/* the tool's documented "condition false" */
+#define CS_EX_TIMEDOUT	124	/* retry: the last attempt timed out */
+#define CS_EX_NOEXEC	126	/* command found but could not be run */
+#define CS_EX_NOTFOUND	127	/* command not found */
+#define CS_EX_SIGNAL	128	/* + signal number */
+
+/* ---- parse.c: strict parsing of command-line values ---- */
+
+/* Durations are nanoseconds; CS_INF means "no limit". */
+typedef int64_t cs_nsec;
+#define CS_INF		INT64_MAX
+#define CS_MSEC		((cs_nsec)1000000)
+#define CS_SEC		((cs_nsec)1000000000)
+
+/*
+ * "0.25", "250ms", "1.5s", "2m", "1h"; "inf" only when allow_inf.
+ * Returns 0, or -1 with *errstr set ("invalid", "too large").
+ */
+int	cs_parse_duration(const char *, bool allow_inf, cs_nsec *,
+	    const char **errstr);
+/* strtonum(3) with a usage error (exit 64) naming the option. */
+long long ecs_number(const char *arg, long long min, long long max,
+	    const char *what);
+/* Duration with a usage error (exit 64) naming the option. */
+cs_nsec	ecs_duration(const char *arg, bool allow_inf, const char *what);
+/* A finite decimal number > 0 (backoff factor); -1 on error. */
+int	cs_parse_real(const char *, double min, double max, double *);
+/* Octal mode 0..07777; -1 on error. */
+int	cs_parse_mode(const char *, mode_t *);
+/* Exit-code list "1,2,5-9" into a 256-entry set; -1 on error. */
+typedef struct { uint64_t bits[4]; } cs_codeset;
+int	cs_parse_codes(const char *, cs_codeset *);
+void	cs_codeset_add(cs_codeset *, int lo, int hi);
+bool	cs_codeset_has(const cs_codeset *, int);
+
+/* ---- msg.c: messages and exit codes ---- */
+
+extern int cs_verbosity;	/* -1 quiet, 0 normal, 1 verbose */
+void	cs_warnx(const char *, ...) CS_PRINTF(1, 2);	/* silenced by -q */
+void	cs_warn(const char *, ...) CS_PRINTF(1, 2);	/* with errno text */
+void	cs_info(const char *, ...) CS_PRINTF(1, 2);	/* only with -v */
+/* The exit status for a failed system call: EACCES/EPERM 77, ENOSPC/EIO/
+ * EDQUOT/EFBIG 74, ENOMEM 71, otherwise fallback. */
+int	cs_exit_for_errno(int err, int fallback);
+/* Print "PROG: CONTEXT: strerror(err)" and return cs_exit_for_errno. */
+int	cs_fail(int err, int fallback, const char *context);
+/* Flush and check stdout before exiting (a full disk is an error). */
+void	ecs_close_stdout(void);
+
+/* ---- backoff.c: delay schedule (SPEC 1.6) and time ---- */
+
+enum cs_jitter { CS_JITTER_NONE, CS_JITTER_FULL, CS_JITTER_EQUAL,
+	CS_JITTER_DECORRELATED };
+
+struct cs_backoff {
+	cs_nsec		initial;
+	cs_nsec		max;
+	double		factor;
+	enum cs_jitter	jitter;
+	/* state */
+	unsigned	n;	/* delays handed out so far */
+	cs_nsec		prev;	/* last delay (decorrelated) */
+};
+
+void	cs_backoff_init(struct cs_backoff *, cs_nsec initial, double factor,
+	    cs_nsec max, enum cs_jitter);
+/* The nominal delay before jitter for the n-th wait (1-based). */
+cs_nsec	cs_backoff_nominal(const struct cs_backoff *, unsigned n);
+/* The next delay, jittered. */
+cs_nsec	cs_backoff_next(struct cs_backoff *);
+int	cs_parse_jitter(const char *, enum cs_jitter *);
+/* Uniform in [lo, hi] (arc4random). */
+cs_nsec	cs_uniform(cs_nsec lo, cs_nsec hi);
+cs_nsec	cs_now(void);		/* CLOCK_MONOTONIC */
+/* Deadline = now + d, CS_INF stays CS_INF. */
+cs_nsec	cs_deadline(cs_nsec d);
+/*
+ * Sleep d, never past deadline; returns early (-1, EINTR) when *stop is
+ * set by a signal handler (stop may be NULL). 0 when slept in full,
+ * 1 when the deadline cut it short.
+ */
+int	cs_sleep(cs_nsec d, cs_nsec deadline, volatile sig_atomic_t *stop);
+
+/* ---- lock.c: the lock protocol (SPEC 1.5) ---- */
+
+/*
+ * Take an exclusive flock(2) on path, creating it (mode 0666 & ~umask)
+ * unless it is an existing file to lock in place. Waits up to timeout
+ * (0: fail at once, CS_INF: forever). After locking, re-checks that path
+ * still names the locked inode and starts over if not.
+ * Returns 0 and the fd, or EX_TEMPFAIL on timeout, or another exit status
+ * (message printed with the given context).
+ */
+#define CS_LOCK_CREATE	0x1	/* create the lock file if missing */
+#define CS_LOCK_OWNER	0x2	/* write owner metadata once locked */
+int	cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
+	    cs_nsec timeout, int *fdp);
+/* Owner metadata text (SPEC 1.5) into buf; returns its length. */
+size_t	cs_lock_owner_text(char *buf, size_t len);
+
+/* Lock probe (staleclean): is fd locked by anyone, flock or OFD/POSIX? */
+enum cs_held { CS_HELD_NO, CS_HELD_FLOCK, CS_HELD_POSIX, CS_HELD_ERROR };
+enum cs_held cs_lock_probe(int fd);
+
+/* ---- proc.c: process facts ---- */
+
+/* Field 22 of /proc/PID/stat (clock ticks after boot); -1 if gone. */
+int	cs_proc_starttime(pid_t, unsigned long long *, char *state);
+/* /proc/sys/kernel/random/boot_id, 36 chars + NUL; "" if unknown. */
+const char *cs_boot_id(void);
+const char *cs_hostname(void);
+pid_t	cs_pid_max(void);
+
+/* ---- io.c ---- */
+
+/* Write all of buf; restarts on EINTR and short writes. 0 or -1/errno. */
+int	cs_write_all(int fd, const void *buf, size_t len);
+/*
+ * Copy all of in to out (splice from a pipe, copy_file_range from a
+ * file, read/write otherwise). *copied counts bytes. Returns 0, or -1
+ * with errno and *failed_fd telling which side failed.
+ */
+int	cs_copy_fd(int in, int out, off_t *copied, int *failed_fd);
+/* 1 if the two fds (at offset 0) have the same content, 0 if not,
+ * -1/errno on error. */
+int	cs_same_content(int a, int b);
+
+/* ---- cleanup.c: fatal signals ---- */
+
+/*
+ * Install handlers for SIGINT, SIGTERM, SIGHUP, SIGPIPE (and any extra
+ * given): the handler removes registered temp files, forwards the signal
+ * to a registered child, then dies of the signal (exit status 128+N).
+ */
+void	cs_cleanup_init(void);
+/* Register / forget a temp file (dirfd + name); returns a slot. */
+int	cs_cleanup_add(int dirfd, const char *name);
+void	cs_cleanup_forget(int slot);
+/* Forward fatal signals to pid (its process group if group); 0 forgets. */
+void	cs_cleanup_child(pid_t, bool group);
+/* Block / unblock the fatal signals around a point of no return. */
+void	cs_signals_block(sigset_t *old);
+void	cs_signals_restore(const sigset_t *old);
+
+/* ---- spawn.c: running commands ---- */
+
+struct cs_cmd {
+	char *const	*argv;
+	char *const	*envp;		/* NULL: environ */
+	int		 fd_in;		/* -1: inherit */
+	int		 fd_out;	/* -1: inherit */
+	int		 fd_err;	/* -1: inherit */
+	int		 flags;
+};
+#define CS_SPAWN_PGRP	0x1	/* own process group */
+#define CS_SPAWN_FG	0x2	/* ... made the terminal's foreground group */
+/*
+ * Start argv[0] (PATH search). Returns 0 and the pid, or 126/127 when it
+ * cannot be run (message printed), or 71.
+ */
+int	cs_spawn(const struct cs_cmd *, pid_t *);
+/* Wait for pid; its exit status, or 128+N if killed by signal N. */
+int	cs_wait(pid_t);
+/* Map a wait(2) status to an exit status. */
+int	cs_status_code(int wstatus);
+/* Spawn and wait; the command's status (or 126/127/71). */
+int	cs_run(const struct cs_cmd *);
+
+/* ---- commit.c: replace a file atomically (SPEC 1.4) ---- */
+
+enum cs_sync { CS_SYNC_NONE, CS_SYNC_DATA, CS_SYNC_FULL };
+int	cs_parse_sync(const char *, enum cs_sync *);
+
+struct cs_temp {
+	int	 dirfd;		/* the target's directory */
+	int	 fd;		/* the temp file, O_RDWR */
+	char	*dir;		/* directory path as given ("." if none) */
+	char	*base;		/* the target's name in dir */
+	char	 name[256];	/* the temp file's name in dir */
+	char	*path;		/* dir/name, for validators */
+	int	 slot;		/* cleanup registration */
+	bool	 created;	/* name exists and is ours to remove */
+};
+
+/* Directory and base name of a path (allocated); "a/b/" is rejected. */
+int	cs_split_path(const char *path, char **dir, char **base);
+/* .BASE.cs-PID-XXXXXX, with BASE shortened to fit NAME_MAX. */
+void	cs_temp_name(char *buf, size_t len, const char *base, pid_t pid,
+	    const char *suffix6);
+/* Create the temp file beside target (mode 0600, O_EXCL). */
+int	cs_temp_create(struct cs_temp *, const char *target,
+	    const char *context);
+/* A hard link to from (a name in target's directory) under a temp name
+ * beside target, to be renamed; -1 (nothing printed) where the
+ * filesystem has no hard links. */
+int	cs_temp_link(struct cs_temp *, const char *target, const char *from,
+	    const char *context);
+/* Remove the temp file and free. */
+void	cs_temp_discard(struct cs_temp *);
+/* fsync (per sync) the temp file. A failure is final: the temp is
+ * removed (t is freed) and 74 returned; never fsync twice, never rename. */
+int	cs_temp_sync(struct cs_temp *, enum cs_sync, const char *context);
+/* Rename the temp over the target (or over newbase in the same
+ * directory). On failure the temp is removed and t freed. */
+int	cs_temp_rename(struct cs_temp *, const char *newbase,
+	    const char *context);
+/* Free t after a successful rename (the file is no longer ours). */
+void	cs_temp_close(struct cs_temp *);
+/* Copy owner, group, mode and extended attributes of st/path to fd.
+ * Warnings for what cannot be kept; returns 0 or an exit status. */
+int	cs_copy_metadata(const char *from_path, const struct stat *,
+	    int to_fd, const char *context);
+/* Follow a chain of symlinks to the final path (allocated; need not
+ * exist). NULL/errno on ELOOP or error. */
+char	*cs_resolve_links(const char *path);
+/* Directory fsync with the not-supported rule of SPEC 1.4. */
+int	cs_fsync_dir(int dirfd, const char *context);
+
+/* umask of this process, read once without changing it for long. */
+mode_t	cs_umask(void);
+
+#endif

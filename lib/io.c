@@ -1,0 +1,176 @@
+/*
+ * io.c - moving bytes: write-all, zero-copy copies (splice from pipes,
+ * copy_file_range from files, read/write otherwise), content comparison
+ * and spooling to memory-backed files.
+ */
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crashsafe.h"
+
+#define COPY_BUF	(128 * 1024)
+#define SPLICE_CHUNK	(1 << 30)
+
+int
+cs_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = write(fd, p, len)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * The kernel paths move data without a trip through user space. Both
+ * return -1 on an error before anything moved, so the caller can carry on
+ * with read/write, which then reports the error against the right side.
+ */
+static int
+copy_splice(int in, int out, off_t *copied)
+{
+	ssize_t n;
+
+	for (;;) {
+		n = splice(in, NULL, out, NULL, SPLICE_CHUNK,
+		    SPLICE_F_MOVE | SPLICE_F_MORE);
+		if (n == 0)
+			return 0;
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		*copied += n;
+	}
+}
+
+static int
+copy_range(int in, int out, off_t *copied)
+{
+	ssize_t n;
+
+	for (;;) {
+		n = copy_file_range(in, NULL, out, NULL, SPLICE_CHUNK, 0);
+		if (n == 0)
+			return 0;
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		*copied += n;
+	}
+}
+
+static int
+copy_rw(int in, int out, off_t *copied, int *failed_fd)
+{
+	char *buf;
+	ssize_t n;
+	int save;
+
+	if ((buf = malloc(COPY_BUF)) == NULL) {
+		*failed_fd = -1;
+		return -1;
+	}
+	for (;;) {
+		n = read(in, buf, COPY_BUF);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			*failed_fd = in;
+			break;
+		}
+		if (n == 0) {
+			free(buf);
+			return 0;
+		}
+		if (cs_write_all(out, buf, (size_t)n) == -1) {
+			*failed_fd = out;
+			break;
+		}
+		*copied += n;
+	}
+	save = errno;
+	free(buf);
+	errno = save;
+	return -1;
+}
+
+int
+cs_copy_fd(int in, int out, off_t *copied, int *failed_fd)
+{
+	struct stat st;
+
+	*copied = 0;
+	if (fstat(in, &st) == -1) {
+		*failed_fd = in;
+		return -1;
+	}
+	if (S_ISFIFO(st.st_mode)) {
+		if (copy_splice(in, out, copied) == 0)
+			return 0;
+	} else if (S_ISREG(st.st_mode)) {
+		if (copy_range(in, out, copied) == 0)
+			return 0;
+	}
+	return copy_rw(in, out, copied, failed_fd);
+}
+
+int
+cs_same_content(int a, int b)
+{
+	struct stat sa, sb;
+	char *ba, *bb;
+	ssize_t na, nb;
+	off_t off = 0;
+	int same = -1, save;
+
+	if (fstat(a, &sa) == -1 || fstat(b, &sb) == -1)
+		return -1;
+	if (sa.st_size != sb.st_size)
+		return 0;
+	if ((ba = malloc(COPY_BUF)) == NULL || (bb = malloc(COPY_BUF)) == NULL) {
+		free(ba);
+		return -1;
+	}
+	for (;;) {
+		do
+			na = pread(a, ba, COPY_BUF, off);
+		while (na == -1 && errno == EINTR);
+		do
+			nb = pread(b, bb, (size_t)(na > 0 ? na : 1), off);
+		while (nb == -1 && errno == EINTR);
+		if (na == -1 || nb == -1)
+			break;
+		if (na != nb || memcmp(ba, bb, (size_t)na) != 0) {
+			same = 0;
+			break;
+		}
+		if (na == 0) {
+			same = 1;
+			break;
+		}
+		off += na;
+	}
+	save = errno;
+	free(ba);
+	free(bb);
+	errno = save;
+	return same;
+}

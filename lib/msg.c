@@ -1,0 +1,83 @@
+/*
+ * msg.c - messages (PROG: CONTEXT: REASON, one line) and the mapping of
+ * errno values to the suite's exit statuses.
+ */
+#include <err.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crashsafe.h"
+
+int cs_verbosity;
+
+void
+cs_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cs_verbosity < 0)
+		return;
+	va_start(ap, fmt);
+	vwarnx(fmt, ap);
+	va_end(ap);
+}
+
+void
+cs_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cs_verbosity < 0)
+		return;
+	va_start(ap, fmt);
+	vwarn(fmt, ap);
+	va_end(ap);
+}
+
+void
+cs_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (cs_verbosity < 1)
+		return;
+	va_start(ap, fmt);
+	vwarnx(fmt, ap);
+	va_end(ap);
+}
+
+int
+cs_exit_for_errno(int err, int fallback)
+{
+	switch (err) {
+	case EACCES:
+	case EPERM:
+		return EX_NOPERM;
+	case ENOSPC:
+	case EDQUOT:
+	case EIO:
+	case EFBIG:
+		return EX_IOERR;
+	case ENOMEM:
+		return EX_OSERR;
+	default:
+		return fallback;
+	}
+}
+
+int
+cs_fail(int err, int fallback, const char *context)
+{
+	warnx("%s: %s", context, strerror(err));
+	return cs_exit_for_errno(err, fallback);
+}
+
+void
+ecs_close_stdout(void)
+{
+	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF)
+		err(EX_IOERR, "stdout");
+}

@@ -1,0 +1,100 @@
+/*
+ * proc.c - facts about processes and this boot, read from /proc: what the
+ * lock metadata records and what liveness checks compare against.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crashsafe.h"
+
+/* Read a small file into buf (NUL-terminated); -1/errno on error. */
+static ssize_t
+read_small(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	size_t got = 0;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	while (got < len - 1) {
+		n = read(fd, buf + got, len - 1 - got);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	buf[got] = '\0';
+	return (ssize_t)got;
+}
+
+int
+cs_proc_starttime(pid_t pid, unsigned long long *start, char *state)
+{
+	char path[64], buf[1024], *p;
+	int field;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_small(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	/* comm (field 2) may hold spaces and parentheses: skip to the last ')'. */
+	if ((p = strrchr(buf, ')')) == NULL || p[1] != ' ')
+		return -1;
+	p += 2;
+	if (state != NULL)
+		*state = *p;
+	for (field = 3; field < 22; field++) {
+		if ((p = strchr(p, ' ')) == NULL)
+			return -1;
+		p++;
+	}
+	errno = 0;
+	*start = strtoull(p, NULL, 10);
+	return errno == 0 ? 0 : -1;
+}
+
+const char *
+cs_boot_id(void)
+{
+	static char id[64];
+	static bool done;
+
+	if (!done) {
+		if (read_small("/proc/sys/kernel/random/boot_id", id,
+		    sizeof(id)) == -1)
+			id[0] = '\0';
+		id[strcspn(id, "\n")] = '\0';
+		done = true;
+	}
+	return id;
+}
+
+const char *
+cs_hostname(void)
+{
+	static char host[HOST_NAME_MAX + 1];
+
+	if (host[0] == '\0' && gethostname(host, sizeof(host)) == -1)
+		strcpy(host, "?");
+	host[sizeof(host) - 1] = '\0';
+	return host;
+}
+
+pid_t
+cs_pid_max(void)
+{
+	char buf[32];
+	long n;
+
+	if (read_small("/proc/sys/kernel/pid_max", buf, sizeof(buf)) <= 0)
+		return 4194304;		/* PID_MAX_LIMIT on 64-bit Linux */
+	n = strtol(buf, NULL, 10);
+	return n > 0 ? (pid_t)n : 4194304;
+}

@@ -1,0 +1,92 @@
+/*
+ * spawn.c - running a command and passing its status through, with the
+ * conventions of env(1), timeout(1) and flock(1): 127 when it is not
+ * found, 126 when it cannot be run, 128+N when it died of signal N.
+ */
+#include <sys/wait.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <spawn.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crashsafe.h"
+
+extern char **environ;
+
+int
+cs_status_code(int wstatus)
+{
+	if (WIFEXITED(wstatus))
+		return WEXITSTATUS(wstatus);
+	if (WIFSIGNALED(wstatus))
+		return CS_EX_SIGNAL + WTERMSIG(wstatus);
+	return EX_SOFTWARE;
+}
+
+int
+cs_spawn(const struct cs_cmd *c, pid_t *pidp)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	short flags = 0;
+	int e, tty = -1;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&attr);
+	if (c->fd_in >= 0)
+		posix_spawn_file_actions_adddup2(&fa, c->fd_in, 0);
+	if (c->fd_out >= 0)
+		posix_spawn_file_actions_adddup2(&fa, c->fd_out, 1);
+	if (c->fd_err >= 0)
+		posix_spawn_file_actions_adddup2(&fa, c->fd_err, 2);
+	if (c->flags & CS_SPAWN_PGRP) {
+		flags |= POSIX_SPAWN_SETPGROUP;
+		posix_spawnattr_setpgroup(&attr, 0);
+		if ((c->flags & CS_SPAWN_FG) &&
+		    (tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY)) != -1)
+			posix_spawn_file_actions_addtcsetpgrp_np(&fa, tty);
+	}
+	posix_spawnattr_setflags(&attr, flags);
+	e = posix_spawnp(pidp, c->argv[0], &fa, &attr, c->argv,
+	    c->envp != NULL ? c->envp : environ);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	if (tty != -1)
+		close(tty);
+	if (e == 0)
+		return 0;
+	warnx("%s: %s", c->argv[0], strerror(e));
+	if (e == ENOENT)
+		return CS_EX_NOTFOUND;
+	if (e == ENOMEM || e == EAGAIN)
+		return EX_OSERR;
+	return CS_EX_NOEXEC;
+}
+
+int
+cs_wait(pid_t pid)
+{
+	int st;
+
+	while (waitpid(pid, &st, 0) == -1)
+		if (errno != EINTR)
+			return EX_SOFTWARE;
+	return cs_status_code(st);
+}
+
+int
+cs_run(const struct cs_cmd *c)
+{
+	pid_t pid;
+	int r;
+
+	if ((r = cs_spawn(c, &pid)) != 0)
+		return r;
+	cs_cleanup_child(pid, false);
+	r = cs_wait(pid);
+	cs_cleanup_child(0, false);
+	return r;
+}

@@ -1,0 +1,790 @@
+#!/usr/bin/env bats
+# atomicwrite: SPEC section 2 and the conventions of section 1 it uses.
+
+load helpers
+
+setup() {
+	common_setup
+}
+
+# --- the two forms -----------------------------------------------------
+
+@test "stdin replaces the file, silently" {
+	echo old > f
+	run --separate-stderr "$AW" f <<< "new content"
+	assert_success
+	assert_output ""
+	[ -z "$stderr" ]
+	[ "$(cat f)" = "new content" ]
+	assert_no_temps
+}
+
+@test "a new file is created with mode 0666 & ~umask" {
+	umask 027
+	echo x | "$AW" new
+	[ "$(mode_of new)" = 640 ]
+	[ "$(cat new)" = x ]
+}
+
+@test "COMMAND form: replaced when the command exits 0" {
+	echo old > f
+	run "$AW" f -- printf 'a\nb\n'
+	assert_success
+	[ "$(cat f)" = "$(printf 'a\nb')" ]
+	assert_no_temps
+}
+
+@test "COMMAND form: a failing command leaves FILE untouched and passes its status through" {
+	echo old > f
+	run "$AW" f -- sh -c 'echo partial; exit 7'
+	[ "$status" -eq 7 ]
+	[ "$(cat f)" = old ]
+	assert_no_temps
+}
+
+@test "COMMAND form: command not found is 127, not executable is 126" {
+	echo old > f
+	run -127 --separate-stderr "$AW" f -- ./no-such-command
+	[ "$status" -eq 127 ]
+	[[ "$stderr" == *"no-such-command"* ]]
+	printf '#!/bin/sh\n' > script
+	chmod 644 script
+	run "$AW" f -- ./script
+	[ "$status" -eq 126 ]
+	[ "$(cat f)" = old ]
+	assert_no_temps
+}
+
+@test "COMMAND form: a command killed by a signal gives 128+N, FILE untouched" {
+	echo old > f
+	run "$AW" f -- sh -c 'echo partial; kill -KILL $$'
+	[ "$status" -eq 137 ]
+	[ "$(cat f)" = old ]
+	assert_no_temps
+}
+
+@test "COMMAND form: the command's own flags are not taken as options" {
+	run "$AW" f -- printf -- '-v %s' -q
+	assert_success
+	[ "$(cat f)" = "-v -q" ]
+}
+
+@test "COMMAND form: the command writes straight into the temp file beside FILE, mode 0600" {
+	run "$AW" f -- sh -c 'for t in .f.cs-*; do stat -c "%a %n" "$t"; done'
+	assert_success
+	[[ "$(cat f)" =~ ^600\ \.f\.cs-[0-9]+-[A-Za-z0-9]{6}$ ]]
+	assert_no_temps
+}
+
+@test "large input through a pipe arrives intact (splice path)" {
+	head -c 20000000 /dev/urandom > big
+	cat big | "$AW" f
+	cmp f big
+}
+
+@test "stdin from a regular file (copy_file_range path) and from a device" {
+	head -c 300000 /dev/urandom > src
+	"$AW" f < src
+	cmp f src
+	echo old > g
+	"$AW" g < /dev/null
+	[ ! -s g ]
+}
+
+# --- metadata ------------------------------------------------------------
+
+@test "mode of an existing file is preserved" {
+	echo old > f
+	chmod 751 f
+	echo new | "$AW" f
+	[ "$(mode_of f)" = 751 ]
+}
+
+@test "owner and group of an existing file are preserved" {
+	need_root "chown to another user"
+	echo old > f
+	chown 12345:23456 f
+	echo new | "$AW" f
+	[ "$(stat -c %u:%g f)" = 12345:23456 ]
+	[ "$(cat f)" = new ]
+}
+
+@test "an owner the caller may not set gives a warning, the file is still replaced" {
+	need_root "run as another user"
+	mkdir d
+	chown 65534:65534 d
+	echo old > d/f
+	chown 12345:65534 d/f
+	chmod 666 d/f
+	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups -- "$AW" d/f <<< new
+	assert_success
+	[[ "$stderr" == *"d/f: cannot keep owner 12345"* ]]
+	[ "$(cat d/f)" = new ]
+	[ "$(stat -c %g d/f)" = 65534 ]
+	# -q silences the warning
+	chown 12345:65534 d/f
+	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups -- "$AW" -q d/f <<< newer
+	assert_success
+	[ -z "$stderr" ]
+}
+
+@test "extended attributes and POSIX ACLs are preserved" {
+	echo old > f
+	setfattr -n user.origin -v keepme f || skip "no user xattrs here"
+	setfacl -m u:65534:r f || skip "no ACLs here"
+	echo new | "$AW" f
+	[ "$(getfattr --only-values -n user.origin f)" = keepme ]
+	getfacl -c f | grep -qx 'user:65534:r--\|user:nobody:r--'
+	[ "$(cat f)" = new ]
+}
+
+@test "file capabilities are not carried over to new content" {
+	need_root "setcap"
+	command -v setcap > /dev/null || skip "setcap not installed"
+	echo old > f
+	setcap cap_net_raw+ep f || skip "no file capabilities here"
+	echo new | "$AW" f
+	[ -z "$(getcap f)" ]
+}
+
+@test "-m sets the mode, for new and existing files" {
+	echo x | "$AW" -m 0600 new
+	[ "$(mode_of new)" = 600 ]
+	echo old > f
+	chmod 644 f
+	echo y | "$AW" --mode 640 f
+	[ "$(mode_of f)" = 640 ]
+	echo z | "$AW" -m 4755 f
+	[ "$(mode_of f)" = 4755 ]
+}
+
+@test "-m rejects what is not an octal mode: 64" {
+	echo old > f
+	for m in 999 abc 77777 '' -1 0x1ff; do
+		run "$AW" -m "$m" f <<< new
+		[ "$status" -eq 64 ] || fail "mode '$m' gave $status"
+	done
+	[ "$(cat f)" = old ]
+}
+
+# --- symlinks and hard links -------------------------------------------------
+
+@test "FILE a symlink: the final target is replaced and the links survive" {
+	mkdir real
+	echo old > real/conf
+	chmod 640 real/conf
+	ln -s real/conf link1
+	ln -s link1 link2
+	echo new | "$AW" link2
+	[ -L link1 ] && [ -L link2 ]
+	[ "$(readlink link2)" = link1 ]
+	[ "$(cat real/conf)" = new ]
+	[ "$(mode_of real/conf)" = 640 ]
+	assert_no_temps real
+	assert_no_temps
+}
+
+@test "a dangling symlink: its target is created" {
+	ln -s target link
+	echo new | "$AW" link
+	[ -L link ]
+	[ "$(cat target)" = new ]
+}
+
+@test "a symlink loop is an error: 73" {
+	ln -s a b
+	ln -s b a
+	run --separate-stderr "$AW" a <<< x
+	[ "$status" -eq 73 ]
+	[[ "$stderr" == *"a: Too many levels of symbolic links"* ]]
+}
+
+@test "-P replaces the symlink itself with a regular file" {
+	echo old > target
+	ln -s target link
+	echo new | "$AW" -P link
+	[ ! -L link ]
+	[ "$(cat link)" = new ]
+	[ "$(cat target)" = old ]
+	echo newer | "$AW" --no-dereference link
+	[ "$(cat link)" = newer ]
+}
+
+@test "FILE with several hard links: warning, the other names keep the old content" {
+	echo old > f
+	ln f other
+	run --separate-stderr "$AW" f <<< new
+	assert_success
+	[[ "$stderr" == "atomicwrite: f: has 2 links; the other names keep the old content" ]]
+	[ "$(cat f)" = new ]
+	[ "$(cat other)" = old ]
+	ln -f f other
+	run --separate-stderr "$AW" -q f <<< newer
+	assert_success
+	[ -z "$stderr" ]
+}
+
+# --- options ------------------------------------------------------------
+
+@test "-b keeps the previous version as FILE~, replacing an older backup" {
+	echo v1 > f
+	echo v0 > 'f~'
+	echo v2 | "$AW" -b f
+	[ "$(cat f)" = v2 ]
+	[ "$(cat 'f~')" = v1 ]
+	echo v3 | "$AW" --backup f
+	[ "$(cat 'f~')" = v2 ]
+	assert_no_temps
+}
+
+@test "-b with a suffix, and no backup when FILE did not exist" {
+	echo v1 > f
+	echo v2 | "$AW" -b.bak f
+	[ "$(cat f.bak)" = v1 ]
+	echo v3 | "$AW" --backup=.orig f
+	[ "$(cat f.orig)" = v2 ]
+	echo n | "$AW" -b new
+	[ ! -e 'new~' ]
+}
+
+@test "-b keeps the backup's metadata (it is the old file itself)" {
+	echo v1 > f
+	chmod 604 f
+	ino=$(stat -c %i f)
+	echo v2 | "$AW" -b f
+	[ "$(stat -c %i 'f~')" = "$ino" ]
+	[ "$(mode_of 'f~')" = 604 ]
+}
+
+@test "-b rejects an empty suffix or one with a slash: 64" {
+	echo v1 > f
+	run "$AW" --backup= f <<< x
+	[ "$status" -eq 64 ]
+	run "$AW" -b/x f <<< x
+	[ "$status" -eq 64 ]
+	[ "$(cat f)" = v1 ]
+}
+
+@test "-c: identical content leaves FILE, its inode and mtime untouched" {
+	echo same > f
+	touch -d '2001-01-01 00:00:00' f
+	ino=$(stat -c %i f)
+	run --separate-stderr "$AW" -c -v f <<< same
+	assert_success
+	[ "$stderr" = "atomicwrite: f: unchanged" ]
+	[ "$(stat -c %i f)" = "$ino" ]
+	[ "$(stat -c %Y f)" = "$(date -d '2001-01-01 00:00:00' +%s)" ]
+	assert_no_temps
+}
+
+@test "-c: different content is written" {
+	echo same > f
+	echo other | "$AW" --if-changed f
+	[ "$(cat f)" = other ]
+	echo new | "$AW" -c brand-new
+	[ "$(cat brand-new)" = new ]
+}
+
+@test "--unchanged-status N is the exit status when -c found no change" {
+	echo same > f
+	run "$AW" -c --unchanged-status 3 f -- echo same
+	[ "$status" -eq 3 ]
+	run "$AW" -c --unchanged-status 3 f -- echo changed
+	[ "$status" -eq 0 ]
+	[ "$(cat f)" = changed ]
+	run "$AW" --unchanged-status 256 f <<< x
+	[ "$status" -eq 64 ]
+	run "$AW" --unchanged-status 1x f <<< x
+	[ "$status" -eq 64 ]
+	[ "$(cat f)" = changed ]
+}
+
+@test "-e: empty content is refused with 65, FILE untouched" {
+	echo old > f
+	run --separate-stderr "$AW" -e f < /dev/null
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == "atomicwrite: f: empty input, not replaced" ]]
+	run "$AW" --no-empty f -- true
+	[ "$status" -eq 65 ]
+	[ "$(cat f)" = old ]
+	assert_no_temps
+	echo x | "$AW" -e f
+	[ "$(cat f)" = x ]
+}
+
+@test "-V: the validator sees the new content as \$1; failure is 65 and FILE untouched" {
+	echo good > f
+	run --separate-stderr "$AW" -V 'grep -q "^ok" "$1"' f <<< bad
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"f: validation failed"* ]]
+	[ "$(cat f)" = good ]
+	assert_no_temps
+	run "$AW" --validate 'grep -q "^ok" "$1" && [ "$(stat -c %a "$1")" = 600 ]' f <<< "ok then"
+	assert_success
+	[ "$(cat f)" = "ok then" ]
+}
+
+@test "-V: a validator killed by a signal is a failure too" {
+	echo good > f
+	run "$AW" -V 'kill -TERM $$' f <<< bad
+	[ "$status" -eq 65 ]
+	[ "$(cat f)" = good ]
+}
+
+@test "-l: FILE.lock holds the owner metadata of SPEC 1.5" {
+	echo 1 | "$AW" -l f
+	[ -f f.lock ]
+	grep -Eq '^pid=[0-9]+$' f.lock
+	grep -Eq '^starttime=[0-9]+$' f.lock
+	grep -qx "boot_id=$(cat /proc/sys/kernel/random/boot_id)" f.lock
+	grep -qx "host=$(hostname)" f.lock
+	grep -qx "uid=$(id -u)" f.lock
+	grep -q '^cmd=.*atomicwrite -l f$' f.lock
+}
+
+@test "-l: a held lock makes -t 0.5 exit 75 with FILE untouched" {
+	echo old > f
+	flock f.lock sleep 30 &
+	holder=$!
+	while ! flock -n f.lock true 2>/dev/null; do [ -e f.lock ] && break; sleep 0.05; done
+	sleep 0.2
+	start=$(date +%s%N)
+	run --separate-stderr "$AW" -l -t 0.5 f <<< new
+	elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+	kill "$holder"
+	[ "$status" -eq 75 ]
+	[[ "$stderr" == "atomicwrite: f.lock: timed out waiting for the lock" ]]
+	[ "$(cat f)" = old ]
+	[ "$elapsed" -ge 450 ] || fail "gave up after ${elapsed}ms"
+	assert_no_temps
+}
+
+@test "-l -t 0 fails at once on a held lock; the lock is waited for when it frees" {
+	echo old > f
+	flock f.lock sleep 1 &
+	holder=$!
+	sleep 0.3
+	run "$AW" -l -t 0 f <<< new
+	[ "$status" -eq 75 ]
+	run "$AW" -l -t inf f <<< new
+	assert_success
+	[ "$(cat f)" = new ]
+	wait "$holder"
+}
+
+@test "-t rejects bad durations: 64" {
+	for d in abc -1 1x '' 1.5.5 ' 1' 1e3 99999999999999999999; do
+		run "$AW" -l -t "$d" f <<< new
+		[ "$status" -eq 64 ] || fail "duration '$d' gave $status"
+	done
+	[ ! -e f ]
+	for d in 0 0.25 250ms 1.5s 2m 1h inf; do
+		run "$AW" -l -t "$d" f <<< new
+		[ "$status" -eq 0 ] || fail "duration '$d' gave $status"
+	done
+}
+
+@test "-l: a lock file removed while we wait is re-created, not used unlinked" {
+	echo 0 > f
+	# The holder deletes the lock file as it lets go (as staleclean may).
+	flock f.lock sh -c 'sleep 0.5; rm f.lock' &
+	holder=$!
+	sleep 0.2
+	"$AW" -l -t 10 f -- sh -c 'echo 1'
+	wait "$holder"
+	[ -f f.lock ]
+	grep -q "^pid=" f.lock
+	[ "$(cat f)" = 1 ]
+}
+
+@test "-l: 20 concurrent read-modify-write increments end at exactly 20" {
+	echo 0 > counter
+	pids=()
+	for _ in $(seq 20); do
+		"$AW" -l -t 60 counter -- sh -c 'n=$(cat counter); sleep 0.01; echo $((n + 1))' &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	[ "$(cat counter)" = 20 ]
+	assert_no_temps
+}
+
+@test "without -l the same increments lose updates (the race is real)" {
+	echo 0 > counter
+	pids=()
+	for _ in $(seq 20); do
+		"$AW" counter -- sh -c 'n=$(cat counter); sleep 0.2; echo $((n + 1))' &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	[ "$(cat counter)" -lt 20 ]
+}
+
+@test "-S none replaces atomically without fsync" {
+	echo old > f
+	run strace -f -qq -o trace -e trace=fsync,fdatasync "$AW" -S none f <<< new
+	assert_success
+	[ "$(cat f)" = new ]
+	! grep -q sync trace
+	run "$AW" -S bogus f <<< x
+	[ "$status" -eq 64 ]
+	run "$AW" --sync data f <<< x
+	[ "$status" -eq 64 ]
+}
+
+@test "-S full: exactly one fsync of the file and one of the directory" {
+	echo old > f
+	run strace -qq -o trace -e trace=fsync,fdatasync,sync,syncfs -y "$AW" f <<< new
+	assert_success
+	[ "$(grep -c . trace)" -eq 2 ]
+	grep -q '^fsync([0-9]*</.*/\.f\.cs-' trace
+	grep -q "^fsync([0-9]*<$PWD>" trace
+}
+
+@test "-v reports the bytes written" {
+	run --separate-stderr "$AW" -v f <<< "12345"
+	assert_success
+	[ "$stderr" = "atomicwrite: f: 6 bytes written" ]
+}
+
+@test "--help and --version print to stdout and exit 0" {
+	run --separate-stderr "$AW" --help
+	assert_success
+	[[ "$output" == "usage: atomicwrite "* ]]
+	[ -z "$stderr" ]
+	run "$AW" -h
+	assert_success
+	run "$AW" --version
+	assert_success
+	[[ "$output" =~ ^atomicwrite\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
+}
+
+@test "usage errors are 64 with a one-line reason and the synopsis" {
+	run --separate-stderr "$AW"
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == "atomicwrite: missing file operand"* ]]
+	run --separate-stderr "$AW" --frobnicate f
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == "atomicwrite: unknown option: --frobnicate"* ]]
+	run --separate-stderr "$AW" -Z f
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == "atomicwrite: unknown option: -Z"* ]]
+	run "$AW" f extra
+	[ "$status" -eq 64 ]
+	run "$AW" f --
+	[ "$status" -eq 64 ]
+	run --separate-stderr "$AW" -t
+	[ "$status" -eq 64 ]
+	[[ "$stderr" == "atomicwrite: option requires an argument: -t"* ]]
+	[ ! -e f ]
+}
+
+# --- awkward names -------------------------------------------------------
+
+@test "names with a leading dash, spaces, a newline and non-UTF-8 bytes" {
+	echo x | "$AW" -- -dash
+	[ "$(cat -- -dash)" = x ]
+	echo y | "$AW" "with space"
+	[ "$(cat "with space")" = y ]
+	nl=$'new\nline'
+	echo z | "$AW" "$nl"
+	[ "$(cat "$nl")" = z ]
+	bad=$'caf\xe9'
+	echo w | "$AW" "$bad"
+	[ "$(cat "$bad")" = w ]
+	assert_no_temps
+}
+
+@test "a 250-byte name: the temp name is shortened to fit NAME_MAX" {
+	long=$(printf 'n%.0s' $(seq 250))
+	echo old > "$long"
+	run "$AW" "$long" -- sh -c 'ls -a | grep "\.cs-" | awk "{ print length(\$0) }"'
+	assert_success
+	len=$(cat "$long")
+	[ "$len" -le 255 ] || fail "temp name of $len bytes"
+	echo new | "$AW" "$long"
+	[ "$(cat "$long")" = new ]
+	long255=$(printf 'm%.0s' $(seq 255))
+	echo new | "$AW" "$long255"
+	[ "$(cat "$long255")" = new ]
+	assert_no_temps
+}
+
+# --- errors (SPEC 1.3) -------------------------------------------------------
+
+@test "missing directory: 73, nothing created" {
+	run --separate-stderr "$AW" no/such/dir/f <<< x
+	[ "$status" -eq 73 ]
+	[ "$stderr" = "atomicwrite: no/such/dir/f: No such file or directory" ]
+	[ ! -e no ]
+}
+
+@test "FILE is a directory: 73, untouched" {
+	mkdir d
+	touch d/inside
+	run --separate-stderr "$AW" d <<< x
+	[ "$status" -eq 73 ]
+	[ "$stderr" = "atomicwrite: d: Is a directory" ]
+	[ -d d ] && [ -e d/inside ]
+	run "$AW" d/ <<< x
+	[ "$status" -eq 73 ]
+	assert_no_temps
+}
+
+@test "FILE is a FIFO: refused at once (73), nothing opened or replaced" {
+	mkfifo p
+	run --separate-stderr timeout 10 "$AW" p <<< x
+	[ "$status" -eq 73 ]
+	[[ "$stderr" == "atomicwrite: p: not a regular file"* ]]
+	[ -p p ]
+}
+
+@test "read-only filesystem: 73, FILE untouched" {
+	need_root "bind mounts"
+	mkdir ro
+	echo old > ro/f
+	run unshare -m --propagation private sh -c '
+		mount --bind ro ro && mount -o remount,bind,ro ro &&
+		echo new | "$1" ro/f' sh "$AW"
+	[ "$status" -eq 73 ]
+	[[ "$output" == *"ro/f: Read-only file system"* ]]
+	[ "$(cat ro/f)" = old ]
+}
+
+@test "permission denied (another user): 77, FILE untouched" {
+	need_root "run as another user"
+	mkdir d
+	chmod 755 d
+	echo old > d/f
+	chmod 666 d/f
+	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups -- "$AW" d/f <<< new
+	[ "$status" -eq 77 ]
+	[ "$stderr" = "atomicwrite: d/f: Permission denied" ]
+	[ "$(cat d/f)" = old ]
+	assert_no_temps d
+}
+
+@test "disk full (small tmpfs): 74, old content intact, no temp left" {
+	need_root "tmpfs mount"
+	mkdir mnt
+	run unshare -m --propagation private sh -c '
+		mount -t tmpfs -o size=64k tmpfs mnt &&
+		echo old > mnt/f &&
+		head -c 1000000 /dev/zero | "$1" mnt/f
+		s=$?
+		cat mnt/f
+		ls -a mnt
+		exit $s' sh "$AW"
+	[ "$status" -eq 74 ]
+	[[ "${lines[0]}" == "atomicwrite: mnt/f: No space left on device" ]]
+	[ "${lines[1]}" = old ]
+	[[ "$output" != *".cs-"* ]]
+}
+
+@test "no inode left to create the temp file: 74, FILE untouched" {
+	need_root "tmpfs mount"
+	mkdir mnt
+	run unshare -m --propagation private sh -c '
+		mount -t tmpfs -o nr_inodes=2 tmpfs mnt &&
+		echo old > mnt/f &&
+		echo new | "$1" mnt/f
+		s=$?
+		cat mnt/f
+		exit $s' sh "$AW"
+	[ "$status" -eq 74 ]
+	[[ "$output" == *"mnt/f: No space left on device"* ]]
+	[ "${lines[-1]}" = old ]
+}
+
+@test "file too large (RLIMIT_FSIZE): 74, FILE untouched" {
+	echo old > f
+	run bash -c 'trap "" XFSZ; ulimit -f 1; head -c 100000 /dev/zero | "$1" f' sh "$AW"
+	[ "$status" -eq 74 ]
+	[[ "$output" == *"f: File too large"* ]]
+	[ "$(cat f)" = old ]
+	assert_no_temps
+}
+
+@test "EIO reading stdin: 74 naming stdin, FILE untouched" {
+	echo old > f
+	head -c 100000 /dev/urandom > input
+	run --separate-stderr inject -P "$PWD/input" -e trace=copy_file_range,read \
+	    -e inject=copy_file_range:error=EXDEV -e inject=read:error=EIO "$AW" f < input
+	[ "$status" -eq 74 ]
+	[ "$stderr" = "atomicwrite: stdin: Input/output error" ]
+	[ "$(cat f)" = old ]
+	assert_no_temps
+}
+
+@test "stdin a directory: 74 naming stdin" {
+	echo old > f
+	mkdir d
+	run --separate-stderr "$AW" f < d
+	[ "$status" -eq 74 ]
+	[ "$stderr" = "atomicwrite: stdin: Is a directory" ]
+	[ "$(cat f)" = old ]
+}
+
+@test "EIO on the file fsync: 74, no rename, temp removed, fsync not retried" {
+	echo old > f
+	run --separate-stderr inject -o trace -e trace=fsync,rename,renameat,renameat2 \
+	    -e inject=fsync:error=EIO:when=1 "$AW" f <<< new
+	[ "$status" -eq 74 ]
+	[ "$stderr" = "atomicwrite: f: Input/output error" ]
+	[ "$(cat f)" = old ]
+	assert_no_temps
+	run strace -qq -o trace -e trace=fsync,rename,renameat,renameat2 \
+	    -e inject=fsync:error=EIO:when=1 "$AW" f <<< new
+	[ "$(grep -c '^fsync' trace)" -eq 1 ]
+	! grep -q '^rename' trace
+}
+
+@test "EIO on the directory fsync: 74, new content in place, durability unknown" {
+	echo old > f
+	run --separate-stderr inject -e trace=fsync -e inject=fsync:error=EIO:when=2 "$AW" f <<< new
+	[ "$status" -eq 74 ]
+	[[ "$stderr" == "atomicwrite: f: new content is in place but its durability is unknown: directory fsync: Input/output error" ]]
+	[ "$(cat f)" = new ]
+	assert_no_temps
+}
+
+@test "directory fsync not supported (EINVAL): not an error" {
+	echo old > f
+	run --separate-stderr inject -e trace=fsync -e inject=fsync:error=EINVAL:when=2 "$AW" f <<< new
+	assert_success
+	[ -z "$stderr" ]
+	[ "$(cat f)" = new ]
+}
+
+@test "EXDEV on rename: 73, FILE untouched, temp removed" {
+	echo old > f
+	run inject -e trace=renameat,rename,renameat2 -e inject=renameat,rename,renameat2:error=EXDEV "$AW" f <<< new
+	[ "$status" -eq 73 ]
+	[ "$(cat f)" = old ]
+	assert_no_temps
+}
+
+@test "EINTR on write and splice is retried, not a failure" {
+	head -c 500000 /dev/urandom > big
+	run inject -e trace=splice,write -e inject=splice:error=EINTR:when=1 "$AW" f < <(cat big)
+	assert_success
+	cmp f big
+	# splice unusable: the read/write path, with an EINTR on its first write
+	run inject -e trace=splice,write -e inject=splice:error=EINVAL \
+	    -e inject=write:error=EINTR:when=1 "$AW" g < <(cat big)
+	assert_success
+	cmp g big
+}
+
+@test "short writes (libfiu) on the read/write path are completed" {
+	command -v fiu-run > /dev/null || skip "fiu-run not installed"
+	head -c 300000 /dev/urandom > big
+	run strace -f -qq -y -o trace -e trace=splice,write -e inject=splice:error=EINVAL \
+	    fiu-run -x -c 'enable_random name=posix/io/rw/write/reduce,probability=0.9' \
+	    "$AW" f < <(cat big)
+	assert_success
+	cmp f big
+	# more writes than 128 KiB buffers: some of them were cut short
+	[ "$(grep -c 'write([0-9]*<.*/\.f\.cs-' trace)" -gt 3 ]
+}
+
+# --- signals and crashes (SPEC 1.4) ---------------------------------------
+
+@test "SIGTERM mid-input: temp removed, FILE untouched, exit 143" {
+	echo old > f
+	mkfifo in
+	"$AW" f < in &
+	pid=$!
+	exec {w}> in
+	printf 'partial' >&"$w"
+	for _ in $(seq 100); do [ -n "$(temps_in)" ] && break; sleep 0.05; done
+	[ -n "$(temps_in)" ]
+	kill -TERM "$pid"
+	status=0
+	wait "$pid" || status=$?
+	exec {w}>&-
+	[ "$status" -eq 143 ]
+	[ "$(cat f)" = old ]
+	assert_no_temps
+}
+
+@test "SIGINT and SIGHUP likewise: 130 and 129" {
+	echo old > f
+	for sig in INT HUP; do
+		# a background job of a non-interactive shell ignores SIGINT
+		# (and atomicwrite rightly leaves it ignored): restore it
+		env --default-signal=INT "$AW" f -- sleep 30 &
+		pid=$!
+		for _ in $(seq 100); do [ -n "$(temps_in)" ] && break; sleep 0.05; done
+		kill -"$sig" "$pid"
+		status=0
+		wait "$pid" || status=$?
+		[ "$status" -eq $((128 + $(kill -l "$sig"))) ] || fail "$sig gave $status"
+		[ "$(cat f)" = old ]
+		assert_no_temps
+	done
+}
+
+@test "a signal ignored by the caller stays ignored (nohup)" {
+	echo old > f
+	env --ignore-signal=HUP "$AW" f -- sh -c 'sleep 1; echo new' &
+	pid=$!
+	for _ in $(seq 100); do [ -n "$(temps_in)" ] && break; sleep 0.05; done
+	kill -HUP "$pid"
+	wait "$pid"
+	[ "$(cat f)" = new ]
+}
+
+@test "SIGTERM while COMMAND runs: the command is stopped too" {
+	echo old > f
+	"$AW" f -- sh -c 'echo $$ > ../cmdpid; exec sleep 30' &
+	pid=$!
+	for _ in $(seq 100); do [ -s ../cmdpid ] && break; sleep 0.05; done
+	cmd=$(cat ../cmdpid)
+	rm ../cmdpid
+	kill -TERM "$pid"
+	status=0
+	wait "$pid" || status=$?
+	[ "$status" -eq 143 ]
+	for _ in $(seq 100); do kill -0 "$cmd" 2>/dev/null || break; sleep 0.05; done
+	! kill -0 "$cmd" 2>/dev/null
+	[ "$(cat f)" = old ]
+	assert_no_temps
+}
+
+@test "a concurrent reader never sees a partial file" {
+	head -c 1000000 /dev/zero | tr '\0' A > a
+	head -c 1000000 /dev/zero | tr '\0' B > b
+	cp a f
+	(
+		for i in $(seq 60); do
+			if [ $((i % 2)) = 0 ]; then "$AW" -S none f < a; else "$AW" -S none f < b; fi
+		done
+	) &
+	writer=$!
+	bad=0 reads=0
+	while kill -0 "$writer" 2>/dev/null; do
+		cp f snap
+		reads=$((reads + 1))
+		cmp -s snap a || cmp -s snap b || bad=$((bad + 1))
+	done
+	wait "$writer"
+	[ "$bad" -eq 0 ] || fail "$bad of $reads reads saw a mixed file"
+	[ "$reads" -gt 0 ]
+}
+
+@test "kill -9 at every system call: FILE is old or new, only orphan temps remain" {
+	head -c 100000 /dev/urandom > new
+	echo old > old
+	run "$BATS_TEST_DIRNAME/../scripts/kill-sweep" -i new -g '.f.cs-*' \
+	    -r 'cp old f; rm -f .f.cs-*' -c 'cmp -s f old || cmp -s f new' \
+	    -- "$AW" f
+	echo "$output" | tail -1 >&3
+	assert_success
+	[[ "${lines[-1]}" =~ ^points=([0-9]+)\ passed=([0-9]+)\ failed=0 ]]
+	[ "${BASH_REMATCH[1]}" -gt 30 ]
+	# Every leftover is a temp of ours that staleclean --orphans can claim.
+	! grep -q '^leftover' <<< "$output" || grep '^leftover' <<< "$output" |
+		grep -vqE '\.f\.cs-[0-9]+-[A-Za-z0-9]{6} $' && fail "odd leftover"
+	true
+}

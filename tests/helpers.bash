@@ -1,0 +1,41 @@
+# Shared setup for the bats suites: every test runs in its own directory
+# and calls the built binaries from $CS_BIN.
+# shellcheck shell=bash
+
+bats_require_minimum_version 1.5.0
+bats_load_library bats-support
+bats_load_library bats-assert
+
+: "${CS_BIN:?run the suites through make check}"
+: "${CS_UNIT:=$CS_BIN/../obj/unit}"
+AW="$CS_BIN/atomicwrite"
+
+common_setup() {
+	cd "$BATS_TEST_TMPDIR" || exit 1
+	umask 022
+}
+
+need_root() {
+	[ "$(id -u)" -eq 0 ] || skip "needs root: $1"
+}
+
+# Files left behind by the suite's temp-file naming (.NAME.cs-PID-XXXXXX).
+temps_in() {
+	find "${1:-.}" -maxdepth 1 -name '.*.cs-*' | sort
+}
+
+assert_no_temps() {
+	local left
+	left=$(temps_in "${1:-.}")
+	[ -z "$left" ] || fail "temp files left behind: $left"
+}
+
+# strace with an injected fault; ASan's leak checker cannot run under it.
+inject() {
+	ASAN_OPTIONS=detect_leaks=0 strace -qq -o /dev/null "$@"
+}
+
+# The octal mode of a file.
+mode_of() {
+	stat -c %a "$1"
+}

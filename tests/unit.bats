@@ -1,0 +1,47 @@
+#!/usr/bin/env bats
+# The library's parsers and backoff maths, tested in C (tests/unit/unit.c).
+
+load helpers
+
+@test "unit: durations parse strictly, exactly to the nanosecond" {
+	run "$CS_UNIT" durations
+	assert_success
+}
+
+@test "unit: modes, factors and exit-code lists parse strictly" {
+	run "$CS_UNIT" parsers
+	assert_success
+}
+
+@test "unit: backoff schedule, caps and the four jitter kinds" {
+	run "$CS_UNIT" backoff
+	assert_success
+}
+
+@test "unit: sleeps never run past the deadline" {
+	run "$CS_UNIT" sleep
+	assert_success
+}
+
+@test "unit: temp names fit NAME_MAX and keep the recognisable tail" {
+	run "$CS_UNIT" tempname
+	assert_success
+}
+
+@test "unit: errno values map to the exit codes of SPEC 1.3" {
+	run "$CS_UNIT" errno
+	assert_success
+}
+
+@test "unit: process facts from /proc" {
+	run "$CS_UNIT" proc
+	assert_success
+}
+
+@test "unit: every group in the binary has a test here" {
+	run "$CS_UNIT"
+	assert_success
+	for g in $output; do
+		grep -q "\"\$CS_UNIT\" $g\$" "$BATS_TEST_FILENAME" || fail "group $g not run"
+	done
+}

@@ -1,0 +1,282 @@
+/*
+ * unit.c - C unit tests of the library's parsers and backoff maths.
+ * Usage: unit GROUP; prints each failed case, exits 1 if any failed.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crashsafe.h"
+
+static int failures;
+
+#define CHECK(cond, ...) do {						\
+	if (!(cond)) {							\
+		failures++;						\
+		printf("FAIL %s:%d: ", __FILE__, __LINE__);		\
+		printf(__VA_ARGS__);					\
+		putchar('\n');						\
+	}								\
+} while (0)
+
+static void
+test_durations(void)
+{
+	static const struct { const char *s; cs_nsec ns; } good[] = {
+		{ "0", 0 }, { "1", CS_SEC }, { "0.25", CS_SEC / 4 },
+		{ "250ms", 250 * CS_MSEC }, { "1.5s", 1500 * CS_MSEC },
+		{ "2m", 120 * CS_SEC }, { "1h", 3600 * CS_SEC },
+		{ ".5", CS_SEC / 2 }, { "1.", CS_SEC }, { "0.001", CS_MSEC },
+		{ "1.000000001", CS_SEC + 1 }, { "0.5ms", CS_MSEC / 2 },
+		{ "0.0000000001", 0 }, { "1.5h", 5400 * CS_SEC },
+		{ "9223372036", 9223372036 * CS_SEC },
+	};
+	static const char *const bad[] = {
+		"", "abc", "-1", "+1", "1x", " 1", "1 ", "1e3", ".", "ms",
+		"1.5.5", "0x10", "1sec", "1S", "inf", "nan", "1,5",
+		"9223372037", "99999999999999999999", "153722867281m",
+	};
+	const char *errstr;
+	cs_nsec d;
+	size_t i;
+
+	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		d = -1;
+		CHECK(cs_parse_duration(good[i].s, false, &d, &errstr) == 0 &&
+		    d == good[i].ns, "duration '%s' gave %lld", good[i].s,
+		    (long long)d);
+	}
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(cs_parse_duration(bad[i], false, &d, &errstr) == -1 &&
+		    errstr != NULL, "duration '%s' accepted", bad[i]);
+	CHECK(cs_parse_duration("inf", true, &d, &errstr) == 0 && d == CS_INF,
+	    "inf not accepted where allowed");
+	CHECK(cs_parse_duration("infinity", true, &d, &errstr) == -1,
+	    "'infinity' accepted");
+}
+
+static void
+test_modes_reals_codes(void)
+{
+	cs_codeset set;
+	mode_t m;
+	double x;
+	int i;
+
+	CHECK(cs_parse_mode("644", &m) == 0 && m == 0644, "644");
+	CHECK(cs_parse_mode("0600", &m) == 0 && m == 0600, "0600");
+	CHECK(cs_parse_mode("4755", &m) == 0 && m == 04755, "4755");
+	CHECK(cs_parse_mode("7777", &m) == 0 && m == 07777, "7777");
+	CHECK(cs_parse_mode("10000", &m) == -1, "10000 accepted");
+	CHECK(cs_parse_mode("8", &m) == -1, "8 accepted");
+	CHECK(cs_parse_mode("", &m) == -1, "empty mode accepted");
+	CHECK(cs_parse_mode("u+x", &m) == -1, "symbolic mode accepted");
+	CHECK(cs_parse_mode("000644", &m) == -1, "over-long mode accepted");
+
+	CHECK(cs_parse_real("2", 0, 1000, &x) == 0 && x == 2.0, "2");
+	CHECK(cs_parse_real("1.5", 0, 1000, &x) == 0 && x == 1.5, "1.5");
+	CHECK(cs_parse_real("nan", 0, 1000, &x) == -1, "nan accepted");
+	CHECK(cs_parse_real("inf", 0, 1000, &x) == -1, "inf accepted");
+	CHECK(cs_parse_real("1e3", 0, 1e6, &x) == -1, "1e3 accepted");
+	CHECK(cs_parse_real("0x10", 0, 1e6, &x) == -1, "hex accepted");
+	CHECK(cs_parse_real("-2", -10, 10, &x) == -1, "sign accepted");
+	CHECK(cs_parse_real("2000", 0, 1000, &x) == -1, "above max");
+	CHECK(cs_parse_real("", 0, 1000, &x) == -1, "empty accepted");
+	CHECK(cs_parse_real(".", 0, 1000, &x) == -1, "'.' accepted");
+
+	CHECK(cs_parse_codes("1,2,5-9,255", &set) == 0, "code list");
+	for (i = 0; i < 256; i++)
+		CHECK(cs_codeset_has(&set, i) ==
+		    (i == 1 || i == 2 || (i >= 5 && i <= 9) || i == 255),
+		    "code %d", i);
+	CHECK(!cs_codeset_has(&set, 256) && !cs_codeset_has(&set, -1),
+	    "out of range");
+	CHECK(cs_parse_codes("0", &set) == 0 && cs_codeset_has(&set, 0), "0");
+	CHECK(cs_parse_codes("0-255", &set) == 0 && cs_codeset_has(&set, 128),
+	    "full range");
+	static const char *const bad[] = { "", ",", "1,", ",1", "1-", "-1",
+	    "5-1", "256", "1000", "a", "1;2", "1 2", "1--3", "0001" };
+	for (size_t j = 0; j < sizeof(bad) / sizeof(bad[0]); j++)
+		CHECK(cs_parse_codes(bad[j], &set) == -1, "codes '%s' accepted",
+		    bad[j]);
+}
+
+static void
+test_backoff(void)
+{
+	struct cs_backoff b;
+	cs_nsec d, nominal;
+	unsigned n;
+	int i;
+
+	/* delay(n) = min(max, initial * factor^(n-1)), no jitter */
+	cs_backoff_init(&b, 100 * CS_MSEC, 2, 10 * CS_SEC, CS_JITTER_NONE);
+	static const cs_nsec want[] = { 100, 200, 400, 800, 1600, 3200, 6400,
+	    10000, 10000 };
+	for (n = 0; n < sizeof(want) / sizeof(want[0]); n++) {
+		d = cs_backoff_next(&b);
+		CHECK(d == want[n] * CS_MSEC, "none: delay %u = %lld", n + 1,
+		    (long long)d);
+	}
+	/* factor^n overflowing a double stays at max */
+	CHECK(cs_backoff_nominal(&b, 100000) == 10 * CS_SEC, "huge n");
+	cs_backoff_init(&b, CS_SEC, 1e300, CS_INF - 1, CS_JITTER_NONE);
+	CHECK(cs_backoff_nominal(&b, 5) == CS_INF - 1, "overflow to max");
+
+	/* full: uniform in [0, delay]; equal: [delay/2, delay] */
+	for (i = 0; i < 2000; i++) {
+		cs_backoff_init(&b, 100 * CS_MSEC, 2, 10 * CS_SEC,
+		    CS_JITTER_FULL);
+		for (n = 1; n <= 10; n++) {
+			nominal = cs_backoff_nominal(&b, n);
+			d = cs_backoff_next(&b);
+			CHECK(d >= 0 && d <= nominal, "full %lld > %lld",
+			    (long long)d, (long long)nominal);
+		}
+		cs_backoff_init(&b, 100 * CS_MSEC, 2, 10 * CS_SEC,
+		    CS_JITTER_EQUAL);
+		for (n = 1; n <= 10; n++) {
+			nominal = cs_backoff_nominal(&b, n);
+			d = cs_backoff_next(&b);
+			CHECK(d >= nominal / 2 && d <= nominal,
+			    "equal %lld outside [%lld/2, %lld]", (long long)d,
+			    (long long)nominal, (long long)nominal);
+		}
+	}
+	/* decorrelated: min(max, uniform(initial, prev * 3)) */
+	cs_backoff_init(&b, 100 * CS_MSEC, 2, 5 * CS_SEC,
+	    CS_JITTER_DECORRELATED);
+	cs_nsec prev = b.initial;
+	for (i = 0; i < 5000; i++) {
+		d = cs_backoff_next(&b);
+		CHECK(d >= b.initial && d <= 5 * CS_SEC && d <= prev * 3,
+		    "decorrelated %lld (prev %lld)", (long long)d,
+		    (long long)prev);
+		prev = d;
+	}
+	/* full jitter really spreads: the mean of uniform(0, 1s) is ~0.5s */
+	cs_nsec sum = 0;
+	for (i = 0; i < 10000; i++)
+		sum += cs_uniform(0, CS_SEC);
+	CHECK(sum / 10000 > 450 * CS_MSEC && sum / 10000 < 550 * CS_MSEC,
+	    "mean of uniform(0, 1s) = %lld", (long long)(sum / 10000));
+	/* 64-bit spans */
+	for (i = 0; i < 1000; i++) {
+		d = cs_uniform(CS_SEC, 3600 * CS_SEC);
+		CHECK(d >= CS_SEC && d <= 3600 * CS_SEC, "wide uniform %lld",
+		    (long long)d);
+	}
+	enum cs_jitter j;
+	CHECK(cs_parse_jitter("decorrelated", &j) == 0 &&
+	    j == CS_JITTER_DECORRELATED, "jitter name");
+	CHECK(cs_parse_jitter("Full", &j) == -1, "jitter case");
+}
+
+static void
+test_sleep(void)
+{
+	cs_nsec t0, el;
+
+	/* never past the deadline */
+	t0 = cs_now();
+	CHECK(cs_sleep(5 * CS_SEC, cs_deadline(50 * CS_MSEC), NULL) == 1,
+	    "deadline not reported");
+	el = cs_now() - t0;
+	CHECK(el >= 50 * CS_MSEC && el < 2 * CS_SEC, "slept %lld",
+	    (long long)el);
+	t0 = cs_now();
+	CHECK(cs_sleep(20 * CS_MSEC, CS_INF, NULL) == 0, "full sleep");
+	CHECK(cs_now() - t0 >= 20 * CS_MSEC, "short sleep");
+	CHECK(cs_deadline(CS_INF) == CS_INF, "inf deadline");
+	CHECK(cs_deadline(CS_INF - 5) == CS_INF, "saturating deadline");
+}
+
+static void
+test_tempname(void)
+{
+	char buf[512], base[300];
+
+	cs_temp_name(buf, sizeof(buf), "app.conf", 1234, "AbCdEf");
+	CHECK(strcmp(buf, ".app.conf.cs-1234-AbCdEf") == 0, "%s", buf);
+	memset(base, 'x', 255);
+	base[255] = '\0';
+	cs_temp_name(buf, sizeof(buf), base, 4194304, "AbCdEf");
+	CHECK(strlen(buf) == NAME_MAX, "long name is %zu bytes", strlen(buf));
+	CHECK(strcmp(buf + strlen(buf) - 20, "xx.cs-4194304-AbCdEf") == 0,
+	    "tail kept: %s", buf + strlen(buf) - 20);
+
+	char *dir, *b;
+	CHECK(cs_split_path("a/b/c", &dir, &b) == 0 && strcmp(dir, "a/b") == 0 &&
+	    strcmp(b, "c") == 0, "a/b/c");
+	free(dir), free(b);
+	CHECK(cs_split_path("/c", &dir, &b) == 0 && strcmp(dir, "/") == 0 &&
+	    strcmp(b, "c") == 0, "/c");
+	free(dir), free(b);
+	CHECK(cs_split_path("c", &dir, &b) == 0 && strcmp(dir, ".") == 0 &&
+	    strcmp(b, "c") == 0, "c");
+	free(dir), free(b);
+	CHECK(cs_split_path("c/", &dir, &b) == -1, "c/ accepted");
+	CHECK(cs_split_path("", &dir, &b) == -1, "empty accepted");
+}
+
+static void
+test_errno_codes(void)
+{
+	CHECK(cs_exit_for_errno(EACCES, 1) == EX_NOPERM, "EACCES");
+	CHECK(cs_exit_for_errno(EPERM, 1) == EX_NOPERM, "EPERM");
+	CHECK(cs_exit_for_errno(ENOSPC, 1) == EX_IOERR, "ENOSPC");
+	CHECK(cs_exit_for_errno(EDQUOT, 1) == EX_IOERR, "EDQUOT");
+	CHECK(cs_exit_for_errno(EIO, 1) == EX_IOERR, "EIO");
+	CHECK(cs_exit_for_errno(EFBIG, 1) == EX_IOERR, "EFBIG");
+	CHECK(cs_exit_for_errno(ENOMEM, 1) == EX_OSERR, "ENOMEM");
+	CHECK(cs_exit_for_errno(EROFS, EX_CANTCREAT) == EX_CANTCREAT, "EROFS");
+}
+
+static void
+test_proc(void)
+{
+	unsigned long long st;
+	char state;
+
+	CHECK(cs_proc_starttime(getpid(), &st, &state) == 0 && st > 0 &&
+	    state == 'R', "own start time / state %c", state);
+	CHECK(cs_proc_starttime(cs_pid_max() + 1, &st, NULL) == -1,
+	    "pid beyond pid_max");
+	CHECK(strlen(cs_boot_id()) == 36, "boot id '%s'", cs_boot_id());
+	CHECK(cs_pid_max() >= 32768, "pid_max");
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} groups[] = {
+	{ "durations", test_durations },
+	{ "parsers", test_modes_reals_codes },
+	{ "backoff", test_backoff },
+	{ "sleep", test_sleep },
+	{ "tempname", test_tempname },
+	{ "errno", test_errno_codes },
+	{ "proc", test_proc },
+};
+
+int
+main(int argc, char *argv[])
+{
+	size_t i;
+
+	if (argc != 2) {
+		for (i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
+			puts(groups[i].name);
+		return 0;
+	}
+	for (i = 0; i < sizeof(groups) / sizeof(groups[0]); i++)
+		if (strcmp(argv[1], groups[i].name) == 0) {
+			groups[i].fn();
+			return failures > 0;
+		}
+	fprintf(stderr, "unit: no group %s\n", argv[1]);
+	return 2;
+}
