@@ -252,53 +252,28 @@ set_metadata(struct cs_temp *t, const struct stat *st, const char *target,
 	return 0;
 }
 
-int
-main(int argc, char *argv[])
+/*
+ * Lock, fill a temp file beside target, check it, commit it. file is the
+ * name as given, for messages; target is the path after symlinks.
+ */
+static int
+replace(const char *file, const char *target, char *const *cmdv)
 {
 	struct cs_temp t;
 	struct stat st, tst, *old = NULL;
 	sigset_t mask;
-	char *target, *lockpath, *const *cmdv = NULL;
-	const char *file;
+	char *lockpath;
 	off_t size;
 	int lockfd = -1, r;
-
-	parse_options(argc, argv);
-	argc -= optind;
-	argv += optind;
-	if (argc < 1) {
-		warnx("missing file operand");
-		usage(EX_USAGE);
-	}
-	file = argv[0];
-	if (argc > 1) {
-		if (strcmp(argv[1], "--") != 0) {
-			warnx("unexpected argument: %s (a command goes after --)",
-			    argv[1]);
-			usage(EX_USAGE);
-		}
-		if (argc < 3) {
-			warnx("missing command after --");
-			usage(EX_USAGE);
-		}
-		cmdv = argv + 2;
-	}
-	cs_cleanup_init();
-	(void)cs_umask();
-
-	/* A symlink stays a symlink: its final target is what we replace. */
-	target = opt.no_deref ? strdup(file) : cs_resolve_links(file);
-	if (target == NULL)
-		return cs_fail(errno, EX_CANTCREAT, file);
 
 	if (opt.lock) {
 		if (asprintf(&lockpath, "%s.lock", target) == -1)
 			return cs_fail(ENOMEM, EX_OSERR, file);
 		r = cs_lock(lockpath, O_RDWR, 0666,
 		    CS_LOCK_CREATE | CS_LOCK_OWNER, opt.timeout, &lockfd);
+		free(lockpath);
 		if (r != 0)
 			return r;
-		free(lockpath);
 	}
 
 	/* Looked at under the lock: it may have changed while we waited. */
@@ -359,5 +334,44 @@ main(int argc, char *argv[])
 	return r;
 fail:
 	cs_temp_discard(&t);
+	return r;
+}
+
+int
+main(int argc, char *argv[])
+{
+	char *target, *const *cmdv = NULL;
+	const char *file;
+	int r;
+
+	parse_options(argc, argv);
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
+		warnx("missing file operand");
+		usage(EX_USAGE);
+	}
+	file = argv[0];
+	if (argc > 1) {
+		if (strcmp(argv[1], "--") != 0) {
+			warnx("unexpected argument: %s (a command goes after --)",
+			    argv[1]);
+			usage(EX_USAGE);
+		}
+		if (argc < 3) {
+			warnx("missing command after --");
+			usage(EX_USAGE);
+		}
+		cmdv = argv + 2;
+	}
+	cs_cleanup_init();
+	(void)cs_umask();
+
+	/* A symlink stays a symlink: its final target is what we replace. */
+	target = opt.no_deref ? strdup(file) : cs_resolve_links(file);
+	if (target == NULL)
+		return cs_fail(errno, EX_CANTCREAT, file);
+	r = replace(file, target, cmdv);
+	free(target);
 	return r;
 }

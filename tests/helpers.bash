@@ -39,3 +39,8 @@ inject() {
 mode_of() {
 	stat -c %a "$1"
 }
+
+# True when the binaries are the sanitizer build (make check SAN=1).
+sanitized() {
+	ldd "$AW" 2>/dev/null | grep -q 'libasan'
+}
