@@ -85,3 +85,7 @@ clean:
 
 .PHONY: all check install lint clean
 .SECONDARY: $(LIBOBJ)
+
+bench: $(BINS)
+	scripts/bench $(O)/bin
+.PHONY: bench

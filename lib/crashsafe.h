@@ -10,7 +10,7 @@
  *   proc.c     process facts: start time, boot id, host, liveness
  *   commit.c   temp file beside the target, metadata copy, sync, rename,
  *              directory sync
- *   io.c       write-all, splice/copy_file_range, comparing, spooling
+ *   io.c       write-all, copy_file_range or read/write, comparing
  *   spawn.c    running a command: status passed through, 126/127/128+N
  *   cleanup.c  temp files removed and children signalled on fatal signals
  *
@@ -154,8 +154,8 @@ pid_t	cs_pid_max(void);
 /* Write all of buf; restarts on EINTR and short writes. 0 or -1/errno. */
 int	cs_write_all(int fd, const void *buf, size_t len);
 /*
- * Copy all of in to out (splice from a pipe, copy_file_range from a
- * file, read/write otherwise). *copied counts bytes. Returns 0, or -1
+ * Copy all of in to out (copy_file_range from a regular file, else
+ * read/write; a pipe is enlarged first). *copied counts bytes. Returns 0, or -1
  * with errno and *failed_fd telling which side failed.
  */
 int	cs_copy_fd(int in, int out, off_t *copied, int *failed_fd);
