@@ -38,10 +38,12 @@ static const struct option longopts[] = {
 
 static const char synopsis[] =
 "usage: atomicwrite [-celPqv] [-b[SUFFIX]] [-m mode] [-S full|none] [-t timeout]\n"
-"                   [-V command] [--unchanged-status N] file [-- command [arg ...]]\n";
+"                   [-V command] [--unchanged-status N] file\n"
+"       atomicwrite [-celPqv] [-b[SUFFIX]] [-m mode] [-S full|none] [-t timeout]\n"
+"                   [-V command] [--unchanged-status N] file -- command [arg ...]\n";
 
 static const char options_help[] =
-"Replace FILE atomically with stdin, or with COMMAND's output if it exits 0.\n"
+"\nReplace FILE atomically with stdin, or with COMMAND's output if it exits 0.\n"
 "  -b, --backup[=SUFFIX]     keep the previous version as FILE~ (or FILE+SUFFIX)\n"
 "  -c, --if-changed          leave FILE untouched when the content is the same\n"
 "      --unchanged-status N  exit N when -c found no change\n"
@@ -323,11 +325,11 @@ replace(const char *file, const char *target, char *const *cmdv)
 	/* The point of no return: a signal now waits until the commit is
 	 * complete, then ends us as it would have. */
 	cs_signals_block(&mask);
-	if ((r = cs_temp_rename(&t, NULL, file)) != 0)
-		return r;
-	if (opt.sync == CS_SYNC_FULL)
-		r = cs_fsync_dir(t.dirfd, file);
-	cs_temp_close(&t);
+	if ((r = cs_temp_rename(&t, NULL, file)) == 0) {
+		if (opt.sync == CS_SYNC_FULL)
+			r = cs_fsync_dir(t.dirfd, file);
+		cs_temp_close(&t);
+	}
 	cs_signals_restore(&mask);
 	if (r == 0)
 		cs_info("%s: %jd bytes written", file, (intmax_t)size);
@@ -364,6 +366,8 @@ main(int argc, char *argv[])
 		}
 		cmdv = argv + 2;
 	}
+	if ((cs_stdfds_open() & 1) && cmdv == NULL)
+		return cs_fail(EBADF, EX_NOINPUT, "stdin");
 	cs_cleanup_init();
 	(void)cs_umask();
 

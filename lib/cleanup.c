@@ -67,6 +67,22 @@ cs_cleanup_init(void)
 }
 
 int
+cs_stdfds_open(void)
+{
+	int fd, closed = 0;
+
+	for (fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		closed |= 1 << fd;
+		/* The lowest free fd is this one. */
+		if (open("/dev/null", O_RDWR) != fd)
+			_exit(EX_OSERR);
+	}
+	return closed;
+}
+
+int
 cs_cleanup_add(int dirfd, const char *name)
 {
 	int i;

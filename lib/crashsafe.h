@@ -171,6 +171,12 @@ int	cs_same_content(int a, int b);
  * to a registered child, then dies of the signal (exit status 128+N).
  */
 void	cs_cleanup_init(void);
+/*
+ * Make sure fds 0, 1 and 2 are open (on /dev/null where they were not), so
+ * that no file we open becomes stdout or stderr by accident. Returns a
+ * mask of those that were closed (bit N for fd N).
+ */
+int	cs_stdfds_open(void);
 /* Register / forget a temp file (dirfd + name); returns a slot. */
 int	cs_cleanup_add(int dirfd, const char *name);
 void	cs_cleanup_forget(int slot);

@@ -618,6 +618,21 @@ setup() {
 	assert_no_temps
 }
 
+@test "stdin closed: 66, FILE untouched; closed stderr does not end up in FILE" {
+	echo old > f
+	# (bats' run cannot itself be started with stdin closed)
+	run --separate-stderr sh -c 'exec "$1" f <&-' sh "$AW"
+	[ "$status" -eq 66 ]
+	[ "$stderr" = "atomicwrite: stdin: Bad file descriptor" ]
+	[ "$(cat f)" = old ]
+	# a warning (hard links) with stderr closed must not land in the file
+	ln f f2
+	echo new | "$AW" f 2>&-
+	[ "$(cat f)" = new ]
+	echo newer | "$AW" f -- cat 2>&- >&-
+	[ "$(cat f)" = newer ]
+}
+
 @test "stdin a directory: 74 naming stdin" {
 	echo old > f
 	mkdir d
