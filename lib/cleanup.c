@@ -29,7 +29,6 @@ static const int fatal_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT }
 static void
 on_fatal(int sig)
 {
-	sigset_t set;
 	int i;
 
 	for (i = 0; i < SLOTS; i++)
@@ -37,12 +36,20 @@ on_fatal(int sig)
 			unlinkat(slots[i].dirfd, slots[i].name, 0);
 	if (child_pid > 0)
 		kill(child_group ? -child_pid : child_pid, sig);
+	cs_die_of(sig);
+}
+
+void
+cs_die_of(int sig)
+{
+	sigset_t set;
+
 	signal(sig, SIG_DFL);
 	sigemptyset(&set);
 	sigaddset(&set, sig);
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
 	raise(sig);
-	_exit(CS_EX_SIGNAL + sig);	/* not reached for these signals */
+	_exit(CS_EX_SIGNAL + sig);	/* a signal whose default is not to die */
 }
 
 void

@@ -159,6 +159,14 @@ int	cs_write_all(int fd, const void *buf, size_t len);
  * with errno and *failed_fd telling which side failed.
  */
 int	cs_copy_fd(int in, int out, off_t *copied, int *failed_fd);
+/* Read all of in into a new memory-backed file (memfd; an unlinked temp
+ * file if memfd is unavailable), positioned at 0. 0 or -1/errno. */
+int	cs_spool(int in, int *fdp);
+/* A new memory-backed file, empty. -1/errno on error. */
+int	cs_memfile(const char *name);
+/* A new open file description of fd's file at offset 0 (each reader its
+ * own offset); -1/errno. */
+int	cs_reopen(int fd);
 /* 1 if the two fds (at offset 0) have the same content, 0 if not,
  * -1/errno on error. */
 int	cs_same_content(int a, int b);
@@ -195,6 +203,7 @@ struct cs_cmd {
 	int		 fd_out;	/* -1: inherit */
 	int		 fd_err;	/* -1: inherit */
 	int		 flags;
+	const sigset_t	*sigmask;	/* the child's mask; NULL: ours */
 };
 #define CS_SPAWN_PGRP	0x1	/* own process group */
 #define CS_SPAWN_FG	0x2	/* ... made the terminal's foreground group */
@@ -209,6 +218,35 @@ int	cs_wait(pid_t);
 int	cs_status_code(int wstatus);
 /* Spawn and wait; the command's status (or 126/127/71). */
 int	cs_run(const struct cs_cmd *);
+
+/*
+ * A running child watched through a pidfd, so that waiting can be bounded
+ * by a deadline and interrupted by signals read from a signalfd. The
+ * leader is not reaped until cs_child_reap: while it is a zombie its pid,
+ * and so its process group ID, cannot be reused, which makes signalling
+ * the group after it exited safe.
+ */
+struct cs_child {
+	pid_t	pid;
+	int	pidfd;
+	bool	group;		/* leader of its own process group */
+};
+enum cs_waited { CS_WAIT_EXITED, CS_WAIT_DEADLINE, CS_WAIT_SIGNAL };
+/* Spawn (as cs_spawn) and open a pidfd. */
+int	cs_child_start(const struct cs_cmd *, struct cs_child *);
+/* Wait for exit, the deadline, or a signal on sigfd (-1: none). */
+enum cs_waited cs_child_wait(struct cs_child *, cs_nsec deadline, int sigfd,
+	    int *signo);
+/* sig to the child, or to its whole group. */
+void	cs_child_signal(struct cs_child *, int sig);
+/* sig to the group, SIGKILL after grace if the leader still runs, then
+ * SIGKILL to whatever is left of the group: nothing outlives it. */
+void	cs_child_stop(struct cs_child *, int sig, cs_nsec grace);
+/* Reap the leader: its exit status, or 128+N. */
+int	cs_child_reap(struct cs_child *);
+/* Die of sig (default action), as a cleaned-up process should, so that
+ * the parent sees WIFSIGNALED and a shell loop stops. */
+CS_NORETURN void cs_die_of(int sig);
 
 /* ---- commit.c: replace a file atomically (SPEC 1.4) ---- */
 

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -160,4 +161,51 @@ cs_same_content(int a, int b)
 	free(bb);
 	errno = save;
 	return same;
+}
+
+int
+cs_memfile(const char *name)
+{
+	const char *tmp;
+	int fd;
+
+	if ((fd = memfd_create(name, MFD_CLOEXEC)) != -1)
+		return fd;
+	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0')
+		tmp = "/tmp";
+	return open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+}
+
+int
+cs_spool(int in, int *fdp)
+{
+	off_t n;
+	int fd, failed, save;
+
+	if ((fd = cs_memfile("crashsafe-spool")) == -1)
+		return -1;
+	if (cs_copy_fd(in, fd, &n, &failed) == -1 ||
+	    lseek(fd, 0, SEEK_SET) == -1) {
+		save = errno;
+		close(fd);
+		errno = save;
+		return -1;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+int
+cs_reopen(int fd)
+{
+	char path[64];
+	int nfd;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	if ((nfd = open(path, O_RDONLY | O_CLOEXEC)) != -1)
+		return nfd;
+	/* No /proc: a shared offset, rewound; fine for one reader at a time. */
+	if ((nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) != -1)
+		lseek(nfd, 0, SEEK_SET);
+	return nfd;
 }

@@ -3,7 +3,12 @@
  * conventions of env(1), timeout(1) and flock(1): 127 when it is not
  * found, 126 when it cannot be run, 128+N when it died of signal N.
  */
+#include <sys/pidfd.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
+
+#include <poll.h>
+#include <signal.h>
 
 #include <err.h>
 #include <errno.h>
@@ -49,6 +54,10 @@ cs_spawn(const struct cs_cmd *c, pid_t *pidp)
 		    (tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY)) != -1)
 			posix_spawn_file_actions_addtcsetpgrp_np(&fa, tty);
 	}
+	if (c->sigmask != NULL) {
+		flags |= POSIX_SPAWN_SETSIGMASK;
+		posix_spawnattr_setsigmask(&attr, c->sigmask);
+	}
 	posix_spawnattr_setflags(&attr, flags);
 	e = posix_spawnp(pidp, c->argv[0], &fa, &attr, c->argv,
 	    c->envp != NULL ? c->envp : environ);
@@ -88,5 +97,92 @@ cs_run(const struct cs_cmd *c)
 	cs_cleanup_child(pid, false);
 	r = cs_wait(pid);
 	cs_cleanup_child(0, false);
+	return r;
+}
+
+int
+cs_child_start(const struct cs_cmd *c, struct cs_child *ch)
+{
+	int r;
+
+	if ((r = cs_spawn(c, &ch->pid)) != 0)
+		return r;
+	ch->group = (c->flags & CS_SPAWN_PGRP) != 0;
+	if ((ch->pidfd = pidfd_open(ch->pid, 0)) == -1) {
+		warn("pidfd_open");
+		cs_child_stop(ch, SIGKILL, 0);
+		cs_child_reap(ch);
+		return EX_OSERR;
+	}
+	return 0;
+}
+
+void
+cs_child_signal(struct cs_child *ch, int sig)
+{
+	if (ch->group)
+		kill(-ch->pid, sig);
+	else
+		pidfd_send_signal(ch->pidfd, sig, NULL, 0);
+}
+
+enum cs_waited
+cs_child_wait(struct cs_child *ch, cs_nsec deadline, int sigfd, int *signo)
+{
+	struct signalfd_siginfo si;
+	struct pollfd pfd[2] = {
+		{ .fd = ch->pidfd, .events = POLLIN },
+		{ .fd = sigfd, .events = POLLIN },
+	};
+	struct timespec ts, *tsp;
+	cs_nsec left;
+
+	for (;;) {
+		tsp = NULL;
+		if (deadline != CS_INF) {
+			if ((left = deadline - cs_now()) <= 0)
+				return CS_WAIT_DEADLINE;
+			ts.tv_sec = left / CS_SEC;
+			ts.tv_nsec = left % CS_SEC;
+			tsp = &ts;
+		}
+		if (ppoll(pfd, sigfd >= 0 ? 2 : 1, tsp, NULL) == -1) {
+			if (errno == EINTR)
+				continue;
+			err(EX_OSERR, "ppoll");
+		}
+		if (pfd[0].revents != 0)
+			return CS_WAIT_EXITED;
+		if (sigfd >= 0 && (pfd[1].revents & POLLIN) &&
+		    read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+			*signo = (int)si.ssi_signo;
+			return CS_WAIT_SIGNAL;
+		}
+	}
+}
+
+void
+cs_child_stop(struct cs_child *ch, int sig, cs_nsec grace)
+{
+	int unused;
+
+	cs_child_signal(ch, sig);
+	if (sig != SIGKILL &&
+	    cs_child_wait(ch, cs_deadline(grace), -1, &unused) != CS_WAIT_EXITED)
+		cs_child_signal(ch, SIGKILL);
+	/* The leader is a zombie now at worst: its group ID is still ours. */
+	if (ch->group)
+		kill(-ch->pid, SIGKILL);
+}
+
+int
+cs_child_reap(struct cs_child *ch)
+{
+	int r;
+
+	r = cs_wait(ch->pid);
+	if (ch->pidfd != -1)
+		close(ch->pidfd);
+	ch->pidfd = -1;
 	return r;
 }

@@ -9,6 +9,7 @@ bats_load_library bats-assert
 : "${CS_BIN:?run the suites through make check}"
 : "${CS_UNIT:=$CS_BIN/../obj/unit}"
 AW="$CS_BIN/atomicwrite"
+export AW
 
 common_setup() {
 	cd "$BATS_TEST_TMPDIR" || exit 1

@@ -1,0 +1,349 @@
+#!/usr/bin/env bats
+# retry: SPEC section 5.
+# shellcheck disable=SC2016 # sh -c scripts are single-quoted on purpose
+
+load helpers
+
+setup() {
+	common_setup
+	R="$CS_BIN/retry"
+}
+
+# Milliseconds since the epoch.
+now_ms() {
+	echo $(( $(date +%s%N) / 1000000 ))
+}
+
+# The delays ("retrying in X") of the progress lines in $stderr, one a line.
+delays() {
+	sed -n 's/.*retrying in \([0-9.]*\)s$/\1/p' <<< "$stderr"
+}
+
+@test "success at once: the command's output, nothing else, exit 0" {
+	run --separate-stderr "$R" -- echo hello
+	assert_success
+	assert_output hello
+	[ -z "$stderr" ]
+}
+
+@test "failures exhaust the attempts; the last status is returned; progress lines" {
+	run --separate-stderr "$R" -d 1ms -- sh -c 'exit 3'
+	[ "$status" -eq 3 ]
+	[ "$(grep -c . <<< "$stderr")" -eq 5 ]
+	[[ "$(sed -n 1p <<< "$stderr")" =~ ^retry:\ attempt\ 1/5\ failed\ \(exit\ 3\)\;\ retrying\ in\ [0-9]+\.[0-9]{2}s$ ]]
+	[ "$(sed -n 5p <<< "$stderr")" = "retry: attempt 5/5 failed (exit 3); giving up" ]
+}
+
+@test "success on the third attempt ends the loop with 0" {
+	run --separate-stderr "$R" -d 1ms -- sh -c 'echo "$RETRY_ATTEMPT" >> tries; [ "$RETRY_ATTEMPT" = 3 ]'
+	assert_success
+	[ "$(cat tries)" = "$(printf '1\n2\n3')" ]
+	[ "$(grep -c 'failed' <<< "$stderr")" -eq 2 ]
+}
+
+@test "RETRY_ATTEMPT and RETRY_MAX are in each attempt's environment" {
+	run "$R" -n 2 -d 1ms -- sh -c 'echo "$RETRY_ATTEMPT/$RETRY_MAX" >> env; exit 1'
+	[ "$(cat env)" = "$(printf '1/2\n2/2')" ]
+	run "$R" -n inf -d 1ms -- sh -c 'echo "$RETRY_MAX" > max'
+	[ "$(cat max)" = inf ]
+}
+
+@test "-n inf retries until success" {
+	run "$R" -n inf -d 1ms -M 2ms -- sh -c '[ "$RETRY_ATTEMPT" -ge 12 ]'
+	assert_success
+}
+
+@test "-n rejects 0, negatives and junk: 64" {
+	for n in 0 -1 abc 1x '' 99999999999; do
+		run "$R" -n "$n" -- true
+		[ "$status" -eq 64 ] || fail "-n '$n' gave $status"
+	done
+}
+
+@test "backoff without jitter: initial x factor^(n-1), slept for real" {
+	start=$(now_ms)
+	run --separate-stderr "$R" -j none -d 100ms -f 2 -n 4 -- false
+	elapsed=$(( $(now_ms) - start ))
+	[ "$status" -eq 1 ]
+	[ "$(delays | tr '\n' ' ')" = "0.10 0.20 0.40 " ]
+	[ "$elapsed" -ge 700 ] || fail "slept only ${elapsed}ms"
+	[ "$elapsed" -lt 5000 ] || fail "took ${elapsed}ms"
+}
+
+@test "-M caps every delay" {
+	run --separate-stderr "$R" -j none -d 100ms -f 10 -M 150ms -n 4 -- false
+	[ "$(delays | tr '\n' ' ')" = "0.10 0.15 0.15 " ]
+}
+
+@test "jitter never exceeds the nominal delay (full, equal, decorrelated)" {
+	run --separate-stderr "$R" -j full -d 40ms -f 1 -n 30 -- false
+	[ "$(delays | wc -l)" -eq 29 ]
+	delays | awk '$1 > 0.04 { bad = 1 } END { exit bad }'
+	# full jitter really varies
+	[ "$(delays | sort -u | wc -l)" -gt 3 ]
+	run --separate-stderr "$R" --jitter equal -d 40ms -f 1 -n 30 -- false
+	delays | awk '$1 < 0.02 || $1 > 0.04 { bad = 1 } END { exit bad }'
+	run --separate-stderr "$R" -j decorrelated -d 10ms -M 50ms -n 30 -- false
+	delays | awk '$1 < 0.01 || $1 > 0.05 { bad = 1 } END { exit bad }'
+	run "$R" -j sometimes -- true
+	[ "$status" -eq 64 ]
+}
+
+@test "--json: one object per attempt with the fields of SPEC 5" {
+	run --separate-stderr "$R" --json -j none -d 10ms -n 3 -- sh -c 'exit 7'
+	[ "$status" -eq 7 ]
+	python3 - "$stderr" <<'EOF'
+import json, sys
+lines = sys.argv[1].splitlines()
+assert len(lines) == 3, lines
+for i, line in enumerate(lines, 1):
+    o = json.loads(line)
+    assert set(o) == {"attempt", "status", "signal", "timed_out", "duration_s", "next_delay_s"}, o
+    assert o["attempt"] == i and o["status"] == 7 and o["signal"] is None
+    assert o["timed_out"] is False and o["duration_s"] >= 0
+assert json.loads(lines[0])["next_delay_s"] == 0.01
+assert json.loads(lines[2])["next_delay_s"] is None
+EOF
+}
+
+@test "-t: a hung attempt is stopped with SIGTERM and counts as 124" {
+	start=$(now_ms)
+	run --separate-stderr "$R" -t 0.3 -n 2 -d 1ms -- sleep 30
+	elapsed=$(( $(now_ms) - start ))
+	[ "$status" -eq 124 ]
+	[[ "$stderr" == *"attempt 2/2 failed (timed out after 0."*"s); giving up"* ]]
+	[ "$elapsed" -lt 10000 ]
+}
+
+@test "-t: the attempt's whole process group goes, grandchildren included" {
+	run "$R" -t 0.5 -n 1 -- sh -c 'sleep 60 & echo $! > grandchild; sleep 60'
+	[ "$status" -eq 124 ]
+	gc=$(cat grandchild)
+	for _ in $(seq 50); do kill -0 "$gc" 2>/dev/null || break; sleep 0.1; done
+	run ! kill -0 "$gc"
+}
+
+@test "-k: an attempt that ignores SIGTERM gets SIGKILL after the grace" {
+	start=$(now_ms)
+	run "$R" -t 0.2 -k 0.3 -n 1 -- sh -c 'trap "" TERM; sleep 30 & wait; sleep 30'
+	elapsed=$(( $(now_ms) - start ))
+	[ "$status" -eq 124 ]
+	[ "$elapsed" -ge 450 ] || fail "killed after ${elapsed}ms, before the grace"
+	[ "$elapsed" -lt 10000 ]
+}
+
+@test "-T: no sleep runs past the deadline, and no attempt starts after it" {
+	start=$(now_ms)
+	run "$R" -T 1 -j none -d 10s -n 10 -- sh -c 'echo x >> tries; exit 1'
+	elapsed=$(( $(now_ms) - start ))
+	[ "$status" -eq 1 ]
+	[ "$(wc -l < tries)" -eq 1 ]
+	[ "$elapsed" -lt 5000 ] || fail "deadline overrun: ${elapsed}ms"
+}
+
+@test "-T: an attempt still running at the deadline is stopped (124)" {
+	start=$(now_ms)
+	run "$R" -T 0.5 -n 3 -- sleep 30
+	elapsed=$(( $(now_ms) - start ))
+	[ "$status" -eq 124 ]
+	[ "$elapsed" -lt 8000 ]
+}
+
+@test "--on: only the listed statuses are retried" {
+	run "$R" --on 75 -d 1ms -- sh -c 'echo x >> a; exit 3'
+	[ "$status" -eq 3 ]
+	[ "$(wc -l < a)" -eq 1 ]
+	run "$R" --on 1-2,75 -n 3 -d 1ms -- sh -c 'echo x >> b; exit 75'
+	[ "$status" -eq 75 ]
+	[ "$(wc -l < b)" -eq 3 ]
+}
+
+@test "--except: defaults 64,126,127,130 are not retried; a list replaces them" {
+	for code in 64 126 127 130; do
+		rm -f c
+		run "-$code" "$R" -d 1ms -- sh -c "echo x >> c; exit $code"
+		[ "$(wc -l < c)" -eq 1 ] || fail "exit $code was retried"
+	done
+	rm -f c
+	run "$R" --except 3 -d 1ms -- sh -c 'echo x >> c; exit 3'
+	[ "$(wc -l < c)" -eq 1 ]
+	rm -f c
+	run "$R" --except 3 -n 2 -d 1ms -- sh -c 'echo x >> c; exit 64'
+	[ "$(wc -l < c)" -eq 2 ]
+	for bad in '' 256 1- a 5-1; do
+		run "$R" --except "$bad" -- true
+		[ "$status" -eq 64 ] || fail "--except '$bad' gave $status"
+		run "$R" --on "$bad" -- true
+		[ "$status" -eq 64 ] || fail "--on '$bad' gave $status"
+	done
+}
+
+@test "75 (the suite's try-again) is retried by default" {
+	run "$R" -n 2 -d 1ms -- sh -c 'echo x >> t; exit 75'
+	[ "$status" -eq 75 ]
+	[ "$(wc -l < t)" -eq 2 ]
+}
+
+@test "command not found is 127 and not executable 126, not retried" {
+	run -127 --separate-stderr "$R" -d 1ms -- ./no-such-command
+	[[ "$stderr" == "retry: ./no-such-command: No such file or directory" ]]
+	printf '#!/bin/sh\n' > script
+	chmod 644 script
+	run -126 "$R" -d 1ms -- ./script
+}
+
+@test "an attempt killed by a signal: 128+N, and retried" {
+	run --separate-stderr "$R" -n 2 -d 1ms -- sh -c 'echo x >> k; kill -TERM $$'
+	[ "$status" -eq 143 ]
+	[ "$(wc -l < k)" -eq 2 ]
+	[[ "$stderr" == *"failed (killed by signal 15)"* ]]
+}
+
+@test "stdin is replayed from the start to every attempt" {
+	run "$R" -n 3 -d 1ms -- sh -c 'cat > "in.$RETRY_ATTEMPT"; [ "$RETRY_ATTEMPT" = 3 ]' <<< "the input"
+	assert_success
+	for i in 1 2 3; do [ "$(cat "in.$i")" = "the input" ]; done
+}
+
+@test "stdin replay has no pipe to deadlock on (10 MiB through cat)" {
+	run bash -c 'head -c 10485760 /dev/zero | timeout 60 "$1" -- cat | wc -c' sh "$R"
+	assert_success
+	assert_output 10485760
+	# an attempt that reads only part of it and fails, then one that reads all
+	run bash -c 'head -c 10485760 /dev/zero |
+		timeout 60 "$1" -d 1ms -- sh -c "[ \$RETRY_ATTEMPT = 2 ] && exec wc -c; head -c 1 > /dev/null; exit 1"' sh "$R"
+	assert_success
+	[[ "$output" == *10485760 ]]
+}
+
+@test "-I: attempts inherit stdin (a while-read loop keeps its input)" {
+	run bash -c 'printf "a\nb\nc\n" | while read -r l; do "$1" -I -- true; echo "$l"; done' sh "$R"
+	assert_output "$(printf 'a\nb\nc')"
+	# without -I the first retry swallows the loop's input, as documented
+	run bash -c 'printf "a\nb\nc\n" | while read -r l; do "$1" -- true; echo "$l"; done' sh "$R"
+	assert_output a
+}
+
+@test "stdout is held: a pipeline sees only the successful attempt's output" {
+	run --separate-stderr bash -c '"$1" -d 1ms -- sh -c "echo out\$RETRY_ATTEMPT; [ \$RETRY_ATTEMPT = 3 ]" | cat' sh "$R"
+	assert_success
+	assert_output out3
+	[[ "$stderr" == *out1* && "$stderr" == *out2* ]]
+}
+
+@test "stdout held for a failed loop goes to stderr only" {
+	run --separate-stderr "$R" -n 2 -d 1ms -- sh -c 'echo half; exit 1'
+	[ "$status" -eq 1 ]
+	assert_output ""
+	[ "$(grep -c '^half$' <<< "$stderr")" -eq 2 ]
+}
+
+@test "--live streams every attempt's output; --hold overrides a TTY" {
+	run --separate-stderr "$R" --live -d 1ms -- sh -c 'echo out$RETRY_ATTEMPT; [ $RETRY_ATTEMPT = 2 ]'
+	assert_success
+	assert_output "$(printf 'out1\nout2')"
+	command -v script > /dev/null || skip "script(1) not installed"
+	# on a terminal, output is live by default ...
+	run script -qec "$R -d 1ms -- sh -c 'echo out\$RETRY_ATTEMPT; [ \$RETRY_ATTEMPT = 2 ]' 2>/dev/null" /dev/null
+	assert_success
+	[[ "$output" == *out1*out2* ]]
+	# ... unless --hold
+	run script -qec "$R --hold -d 1ms -- sh -c 'echo out\$RETRY_ATTEMPT; [ \$RETRY_ATTEMPT = 2 ]' 2>/dev/null" /dev/null
+	assert_success
+	[[ "$output" != *out1* && "$output" == *out2* ]]
+}
+
+@test "a TTY stdin is passed through and the attempt can read it (foreground)" {
+	command -v script > /dev/null || skip "script(1) not installed"
+	run timeout 20 script -qec "$R -- sh -c 'read -r x; echo got:\$x'" /dev/null <<< "typed"
+	assert_success
+	[[ "$output" == *"got:typed"* ]]
+}
+
+@test "SIGTERM to retry: forwarded to the attempt's group, no further attempt, 143" {
+	"$R" -n 5 -d 1ms -- sh -c 'echo x >> tries; trap "echo got >> log; exit 1" TERM; sleep 30 & wait' &
+	pid=$!
+	for _ in $(seq 100); do [ -s tries ] && break; sleep 0.05; done
+	sleep 0.2
+	kill -TERM "$pid"
+	status=0
+	wait "$pid" || status=$?
+	[ "$status" -eq 143 ]
+	[ "$(cat log)" = got ]
+	[ "$(wc -l < tries)" -eq 1 ]
+}
+
+@test "SIGINT and SIGHUP to retry: forwarded, loop stopped, 128+N" {
+	for sig in INT HUP; do
+		rm -f tries
+		env --default-signal=INT "$R" -n 5 -d 1ms -- sh -c 'echo x >> tries; sleep 30' &
+		pid=$!
+		for _ in $(seq 100); do [ -s tries ] && break; sleep 0.05; done
+		kill -"$sig" "$pid"
+		status=0
+		wait "$pid" || status=$?
+		[ "$status" -eq $((128 + $(kill -l "$sig"))) ] || fail "$sig gave $status"
+		[ "$(wc -l < tries)" -eq 1 ]
+	done
+}
+
+@test "a signal during the backoff sleep stops retry at once" {
+	"$R" -n 5 -d 30s -j none -- sh -c 'echo x >> tries; exit 1' 2>/dev/null &
+	pid=$!
+	for _ in $(seq 100); do [ -s tries ] && break; sleep 0.05; done
+	sleep 0.2
+	start=$(now_ms)
+	kill -TERM "$pid"
+	status=0
+	wait "$pid" || status=$?
+	[ "$status" -eq 143 ]
+	[ $(( $(now_ms) - start )) -lt 5000 ]
+}
+
+@test "an attempt that dies of SIGINT (Ctrl-C at the terminal) stops the loop" {
+	run "$R" --except 1 -n 5 -d 1ms -- sh -c 'echo x >> tries; kill -INT $$'
+	[ "$status" -eq 130 ]
+	[ "$(wc -l < tries)" -eq 1 ]
+}
+
+@test "Ctrl-C in an interactive terminal stops everything at once" {
+	command -v script > /dev/null || skip "script(1) not installed"
+	# A terminal whose foreground job runs retry: ^C (0x03) reaches the
+	# attempt, which dies of it, and retry does not go on.
+	run timeout 30 script -qec "$R -n 5 -d 1ms -- sh -c 'echo x >> tries; sleep 30'; echo after=\$?" /dev/null < <(sleep 1; printf '\003'; sleep 1)
+	[ "$(wc -l < tries)" -eq 1 ]
+	[[ "$output" == *"after=130"* ]]
+}
+
+@test "-q: no progress lines; -v: success reported with its time" {
+	run --separate-stderr "$R" -q -n 2 -d 1ms -- false
+	[ "$status" -eq 1 ]
+	[ -z "$stderr" ]
+	run --separate-stderr "$R" -v -- true
+	assert_success
+	[[ "$stderr" =~ ^retry:\ attempt\ 1/5\ succeeded\ after\ [0-9.]+s$ ]]
+}
+
+@test "the command's own flags are its own (options stop at the command)" {
+	run "$R" printf '%s-%s' -n -v
+	assert_success
+	assert_output "-n--v"
+}
+
+@test "usage errors: 64 with a reason" {
+	run -64 --separate-stderr "$R"
+	[[ "$stderr" == "retry: missing command"* ]]
+	for args in "-d abc" "-d -1" "-M 1x" "-t ''" "-k inf" "-f 0" "-f -2" "-f abc" "-f nan" "-T 1y" "--bogus" "-x"; do
+		eval "run $R $args -- true"
+		[ "$status" -eq 64 ] || fail "'$args' gave $status"
+	done
+}
+
+@test "--help and --version" {
+	run --separate-stderr "$R" --help
+	assert_success
+	[[ "$output" == "usage: retry "* ]]
+	run "$R" --version
+	assert_success
+	[[ "$output" =~ ^retry\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
+}
