@@ -8,7 +8,7 @@ PREFIX	?= /usr/local
 BINDIR	 = $(PREFIX)/bin
 MANDIR	 = $(PREFIX)/share/man
 
-TOOLS	 = atomicwrite retry
+TOOLS	 = atomicappend atomicwrite retry
 LIBSRC	 = lib/backoff.c lib/cleanup.c lib/commit.c lib/io.c lib/lock.c \
 	   lib/msg.c lib/parse.c lib/proc.c lib/spawn.c
 MAN1	 = $(TOOLS:%=man/%.1)

@@ -266,7 +266,7 @@ replace(const char *file, const char *target, char *const *cmdv)
 	sigset_t mask;
 	char *lockpath;
 	off_t size;
-	int lockfd = -1, r;
+	int lockfd = -1, r;	/* the lock is held until we exit */
 
 	if (opt.lock) {
 		if (asprintf(&lockpath, "%s.lock", target) == -1)

@@ -318,8 +318,8 @@ main(int argc, char *argv[])
 	/* stdin, captured once, is replayed to every attempt (not a TTY). */
 	fg = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
 	if (!opt.no_replay && !isatty(STDIN_FILENO) &&
-	    cs_spool(STDIN_FILENO, &spool) == -1)
-		return cs_fail(errno, EX_IOERR, "stdin");
+	    (r = cs_spool(STDIN_FILENO, &spool)) != 0)
+		return cs_fail(errno, EX_IOERR, r == -1 ? "stdin" : "spool");
 	hold = opt.hold == -1 ? !isatty(STDOUT_FILENO) : opt.hold == 1;
 
 	/* Signals are read from a signalfd between and during attempts;

@@ -20,6 +20,8 @@ static struct {
 	char			name[256];
 } slots[SLOTS];
 
+bool cs_xfsz_ignored;
+
 static volatile sig_atomic_t child_pid;
 static volatile sig_atomic_t child_group;
 
@@ -70,6 +72,10 @@ cs_cleanup_init(void)
 		    old.sa_handler == SIG_IGN)
 			continue;
 		sigaction(fatal_signals[i], &sa, NULL);
+	}
+	if (sigaction(SIGXFSZ, NULL, &old) == 0 && old.sa_handler == SIG_DFL) {
+		signal(SIGXFSZ, SIG_IGN);
+		cs_xfsz_ignored = true;
 	}
 }
 

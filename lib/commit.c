@@ -253,6 +253,24 @@ cs_fsync_dir(int dirfd, const char *context)
 	return EX_IOERR;
 }
 
+int
+cs_fsync_parent(const char *path, const char *context)
+{
+	char *dir, *base;
+	int dirfd, r;
+
+	if (cs_split_path(path, &dir, &base) == -1)
+		return cs_fail(errno, EX_IOERR, context);
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	free(base);
+	if (dirfd == -1)
+		return cs_fail(errno, EX_IOERR, context);
+	r = cs_fsync_dir(dirfd, context);
+	close(dirfd);
+	return r;
+}
+
 void
 cs_temp_close(struct cs_temp *t)
 {

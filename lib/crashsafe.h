@@ -122,8 +122,8 @@ int	cs_sleep(cs_nsec d, cs_nsec deadline, volatile sig_atomic_t *stop);
 /* ---- lock.c: the lock protocol (SPEC 1.5) ---- */
 
 /*
- * Take an exclusive flock(2) on path, creating it (mode 0666 & ~umask)
- * unless it is an existing file to lock in place. Waits up to timeout
+ * Take an exclusive flock(2) on path, creating it (mode & ~umask) with
+ * CS_LOCK_CREATE. *fdp is an fd of path to try first, or -1. Waits up to timeout
  * (0: fail at once, CS_INF: forever). After locking, re-checks that path
  * still names the locked inode and starts over if not.
  * Returns 0 and the fd, or EX_TEMPFAIL on timeout, or another exit status
@@ -160,7 +160,8 @@ int	cs_write_all(int fd, const void *buf, size_t len);
  */
 int	cs_copy_fd(int in, int out, off_t *copied, int *failed_fd);
 /* Read all of in into a new memory-backed file (memfd; an unlinked temp
- * file if memfd is unavailable), positioned at 0. 0 or -1/errno. */
+ * file if memfd is unavailable), positioned at 0. 0, or with errno -1
+ * when reading in failed, -2 when the spool could not take it. */
 int	cs_spool(int in, int *fdp);
 /* A new memory-backed file, empty. -1/errno on error. */
 int	cs_memfile(const char *name);
@@ -190,6 +191,10 @@ int	cs_cleanup_add(int dirfd, const char *name);
 void	cs_cleanup_forget(int slot);
 /* Forward fatal signals to pid (its process group if group); 0 forgets. */
 void	cs_cleanup_child(pid_t, bool group);
+/* True when cs_cleanup_init set SIGXFSZ to be ignored (so that a file
+ * size limit is an EFBIG error we can clean up after, not a kill); the
+ * commands we run get it back at its default. */
+extern bool cs_xfsz_ignored;
 /* Block / unblock the fatal signals around a point of no return. */
 void	cs_signals_block(sigset_t *old);
 void	cs_signals_restore(const sigset_t *old);
@@ -297,6 +302,8 @@ int	cs_copy_metadata(const char *from_path, const struct stat *,
 char	*cs_resolve_links(const char *path);
 /* Directory fsync with the not-supported rule of SPEC 1.4. */
 int	cs_fsync_dir(int dirfd, const char *context);
+/* The same for the directory holding path. */
+int	cs_fsync_parent(const char *path, const char *context);
 
 /* umask of this process, read once without changing it for long. */
 mode_t	cs_umask(void);

@@ -183,13 +183,13 @@ cs_spool(int in, int *fdp)
 	int fd, failed, save;
 
 	if ((fd = cs_memfile("crashsafe-spool")) == -1)
-		return -1;
+		return -2;
 	if (cs_copy_fd(in, fd, &n, &failed) == -1 ||
 	    lseek(fd, 0, SEEK_SET) == -1) {
 		save = errno;
 		close(fd);
 		errno = save;
-		return -1;
+		return failed == in ? -1 : -2;
 	}
 	*fdp = fd;
 	return 0;

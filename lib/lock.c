@@ -144,14 +144,15 @@ cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
 {
 	struct stat held, named;
 	cs_nsec deadline = cs_deadline(timeout);
-	int fd, r, rdonly;
+	int fd = *fdp, r, rdonly;
 
-	for (;;) {
+	for (;; fd = -1) {
 		rdonly = 0;
 		open_flags |= O_CLOEXEC | O_NOCTTY;
 		if (lockflags & CS_LOCK_CREATE)
 			open_flags |= O_CREAT;
-		fd = open(path, open_flags, mode);
+		if (fd == -1)
+			fd = open(path, open_flags, mode);
 		if (fd == -1 && (lockflags & CS_LOCK_OWNER) &&
 		    (errno == EACCES || errno == EROFS)) {
 			/* Someone else's lock file: lock it without metadata. */

@@ -54,6 +54,14 @@ cs_spawn(const struct cs_cmd *c, pid_t *pidp)
 		    (tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY)) != -1)
 			posix_spawn_file_actions_addtcsetpgrp_np(&fa, tty);
 	}
+	if (cs_xfsz_ignored) {
+		sigset_t def;
+
+		sigemptyset(&def);
+		sigaddset(&def, SIGXFSZ);
+		flags |= POSIX_SPAWN_SETSIGDEF;
+		posix_spawnattr_setsigdefault(&attr, &def);
+	}
 	if (c->sigmask != NULL) {
 		flags |= POSIX_SPAWN_SETSIGMASK;
 		posix_spawnattr_setsigmask(&attr, c->sigmask);

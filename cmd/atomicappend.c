@@ -1,0 +1,469 @@
+/*
+ * atomicappend - append records that never interleave or tear: each record
+ * is written under the suite's lock on the file itself, after repairing a
+ * torn tail left by a writer that died mid-record, and a failed write is
+ * cut back off, so the file never keeps a partial record of ours.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "crashsafe.h"
+
+enum { OPT_VERSION = CHAR_MAX + 1 };
+
+static const struct option longopts[] = {
+	{ "help",	no_argument,		NULL, 'h' },
+	{ "lines",	no_argument,		NULL, 'l' },
+	{ "mode",	required_argument,	NULL, 'm' },
+	{ "no-newline",	no_argument,		NULL, 'n' },
+	{ "quiet",	no_argument,		NULL, 'q' },
+	{ "sync",	required_argument,	NULL, 'S' },
+	{ "timeout",	required_argument,	NULL, 't' },
+	{ "verbose",	no_argument,		NULL, 'v' },
+	{ "version",	no_argument,		NULL, OPT_VERSION },
+	{ NULL,		0,			NULL, 0 }
+};
+
+static const char synopsis[] =
+"usage: atomicappend [-lnqv] [-m mode] [-S none|data|full] [-t timeout] file\n"
+"                    [text ...]\n";
+
+static const char options_help[] =
+"\nAppend TEXT (or all of stdin) to FILE as one whole record.\n"
+"  -l, --lines             each line of stdin is a record, appended as it comes\n"
+"  -n, --no-newline        raw records: no newline added, no torn-tail repair\n"
+"  -m, --mode MODE         octal mode when FILE is created\n"
+"  -S, --sync MODE         none (default), data (fdatasync), full (fsync)\n"
+"  -t, --timeout DURATION  lock wait limit (default 10s; 0, inf)\n"
+"  -q, --quiet             no warnings\n"
+"  -v, --verbose           report records and bytes appended\n";
+
+#define LINEBUF	(1024 * 1024)	/* and the pipe is enlarged to match */
+
+static struct {
+	bool		 lines;
+	bool		 raw;
+	bool		 mode_set;
+	mode_t		 mode;
+	enum cs_sync	 sync;
+	cs_nsec		 timeout;
+} opt = { .sync = CS_SYNC_NONE, .timeout = 10 * CS_SEC };
+
+/* The file being appended to, and what we know of it. */
+static struct {
+	const char	*path;
+	int		 fd;
+	bool		 created;	/* by us: -m applies, -S full syncs dir */
+	int		 access;	/* O_RDWR, or O_WRONLY if not readable */
+	unsigned long	 records;
+	off_t		 bytes;
+} out = { .fd = -1, .access = O_RDWR };
+
+static CS_NORETURN void
+usage(int status)
+{
+	fputs(synopsis, status == 0 ? stdout : stderr);
+	if (status == 0) {
+		fputs(options_help, stdout);
+		ecs_close_stdout();
+	}
+	exit(status);
+}
+
+static void
+parse_options(int argc, char *argv[])
+{
+	int ch;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:hlm:nqS:t:v", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'h':
+			usage(0);
+		case 'l':
+			opt.lines = true;
+			break;
+		case 'm':
+			if (cs_parse_mode(optarg, &opt.mode) == -1)
+				errx(EX_USAGE, "invalid mode: '%s'", optarg);
+			opt.mode_set = true;
+			break;
+		case 'n':
+			opt.raw = true;
+			break;
+		case 'q':
+			cs_verbosity = -1;
+			break;
+		case 'S':
+			if (cs_parse_sync(optarg, &opt.sync) == -1)
+				errx(EX_USAGE, "invalid sync mode: '%s' "
+				    "(none, data or full)", optarg);
+			break;
+		case 't':
+			opt.timeout = ecs_duration(optarg, true, "timeout");
+			break;
+		case 'v':
+			cs_verbosity = 1;
+			break;
+		case OPT_VERSION:
+			printf("atomicappend %s\n", CS_VERSION);
+			ecs_close_stdout();
+			exit(0);
+		case ':':
+			warnx("option requires an argument: %s", argv[optind - 1]);
+			usage(EX_USAGE);
+		default:
+			if (optopt != 0)
+				warnx("unknown option: -%c", optopt);
+			else
+				warnx("unknown option: %s", argv[optind - 1]);
+			usage(EX_USAGE);
+		}
+	}
+}
+
+/*
+ * Open FILE for appending, creating it with our mode if missing. Done once
+ * before the first lock so that we know whether we created it.
+ */
+static int
+open_target(void)
+{
+	mode_t mode = opt.mode_set ? opt.mode : 0666;
+	int flags = O_APPEND | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+
+	out.fd = open(out.path, O_RDWR | flags | O_CREAT | O_EXCL, mode);
+	if (out.fd == -1 && errno == EEXIST) {
+		/* Read access is for the torn-tail check; a write-only log
+		 * still gets its records. */
+		if ((out.fd = open(out.path, O_RDWR | flags)) == -1 &&
+		    errno == EACCES && (out.fd = open(out.path,
+		    O_WRONLY | flags)) != -1)
+			out.access = O_WRONLY;
+		if (out.fd == -1 && errno == ENOENT)
+			errno = EEXIST;	/* gone meanwhile: cs_lock creates */
+	} else if (out.fd != -1) {
+		out.created = true;
+		/* -m is the mode, whatever the umask (as install -m). */
+		if (opt.mode_set && fchmod(out.fd, opt.mode) == -1)
+			return cs_fail(errno, EX_CANTCREAT, out.path);
+	}
+	if (out.fd == -1 && errno != EEXIST)
+		return cs_fail(errno, EX_CANTCREAT, out.path);
+	return 0;
+}
+
+/*
+ * Take the lock on FILE itself; if the path now names another inode
+ * (rotated away), cs_lock reopens it: records go to the live file.
+ */
+static int
+lock_target(void)
+{
+	struct stat st;
+	int r;
+
+	r = cs_lock(out.path, out.access | O_APPEND | O_NONBLOCK,
+	    opt.mode_set ? opt.mode : 0666, CS_LOCK_CREATE, opt.timeout,
+	    &out.fd);
+	if (r != 0) {
+		out.fd = -1;
+		return r;
+	}
+	if (fstat(out.fd, &st) == -1)
+		return cs_fail(errno, EX_IOERR, out.path);
+	if (!S_ISREG(st.st_mode)) {
+		warnx("%s: not a regular file", out.path);
+		return EX_CANTCREAT;
+	}
+	return 0;
+}
+
+/* Undo a partial record: the file goes back to its size before it. */
+static int
+cut_back(off_t size, int err)
+{
+	int r = cs_fail(err, EX_IOERR, out.path);
+
+	if (ftruncate(out.fd, size) == -1)
+		warn("%s: cannot remove the partial record", out.path);
+	return r;
+}
+
+/*
+ * Append one batch of whole records under the lock: buf (len bytes) and
+ * then the content of spool (if not -1), plus a newline when the batch
+ * does not end in one (unless raw). A torn tail is repaired first.
+ */
+static int
+append(const char *buf, size_t len, int spool)
+{
+	struct stat st;
+	sigset_t mask;
+	off_t before, n;
+	char last = '\n';
+	int r, failed;
+
+	if ((r = lock_target()) != 0)
+		return r;
+	/* A record is not to be cut in half by a signal. */
+	cs_signals_block(&mask);
+	if (fstat(out.fd, &st) == -1) {
+		r = cs_fail(errno, EX_IOERR, out.path);
+		goto out;
+	}
+	before = st.st_size;
+	if (!opt.raw && before > 0 &&
+	    pread(out.fd, &last, 1, before - 1) == 1 && last != '\n') {
+		/* A writer died mid-record: close its line off first. */
+		cs_warnx("%s: repaired a torn last line", out.path);
+		if (cs_write_all(out.fd, "\n", 1) == -1) {
+			r = cut_back(before, errno);
+			goto out;
+		}
+	}
+	last = len > 0 ? buf[len - 1] : '\n';
+	if (len > 0 && cs_write_all(out.fd, buf, len) == -1) {
+		r = cut_back(before, errno);
+		goto out;
+	}
+	if (spool != -1) {
+		if (cs_copy_fd(spool, out.fd, &n, &failed) == -1) {
+			if (failed == spool) {
+				r = cs_fail(errno, EX_IOERR, "spool");
+				(void)ftruncate(out.fd, before);
+			} else
+				r = cut_back(before, errno);
+			goto out;
+		}
+		if (n > 0 && pread(spool, &last, 1, n - 1) != 1)
+			last = '\n';
+	}
+	if (!opt.raw && last != '\n' && cs_write_all(out.fd, "\n", 1) == -1) {
+		r = cut_back(before, errno);
+		goto out;
+	}
+	if (opt.sync != CS_SYNC_NONE &&
+	    (opt.sync == CS_SYNC_DATA ? fdatasync(out.fd) : fsync(out.fd)) == -1) {
+		/* Not acknowledged, so not kept. */
+		r = cut_back(before, errno);
+		goto out;
+	}
+	/* A file we created is durable only once its name is. */
+	if (opt.sync == CS_SYNC_FULL && out.created) {
+		r = cs_fsync_parent(out.path, out.path);
+		out.created = false;
+	}
+	if (fstat(out.fd, &st) == 0)
+		out.bytes += st.st_size - before;
+out:
+	flock(out.fd, LOCK_UN);
+	cs_signals_restore(&mask);
+	return r;
+}
+
+/* TEXT words joined by spaces: one record. */
+static int
+append_words(char **words, int n)
+{
+	size_t len = 0, i;
+	char *rec, *p;
+	int r;
+
+	for (i = 0; i < (size_t)n; i++)
+		len += strlen(words[i]) + 1;
+	if ((rec = malloc(len + 1)) == NULL)
+		return cs_fail(ENOMEM, EX_OSERR, out.path);
+	for (p = rec, i = 0; i < (size_t)n; i++) {
+		if (i > 0)
+			*p++ = ' ';
+		p = stpcpy(p, words[i]);
+	}
+	if (!opt.raw)
+		*p++ = '\n';
+	r = append(rec, (size_t)(p - rec), -1);
+	free(rec);
+	out.records += r == 0;
+	return r;
+}
+
+/* All of stdin is one record: spooled first, so the lock is held only
+ * while it is copied, and memory stays bounded whatever its size. */
+static int
+append_stdin(void)
+{
+	struct stat st;
+	int spool, r;
+
+	if ((r = cs_spool(STDIN_FILENO, &spool)) != 0)
+		return cs_fail(errno, EX_IOERR, r == -1 ? "stdin" : "spool");
+	if (fstat(spool, &st) == 0 && st.st_size == 0) {
+		close(spool);
+		return 0;		/* nothing to append */
+	}
+	r = append(NULL, 0, spool);
+	close(spool);
+	out.records += r == 0;
+	return r;
+}
+
+static ssize_t
+read_some(int fd, char *buf, size_t len)
+{
+	ssize_t n;
+
+	while ((n = read(fd, buf, len)) == -1 && errno == EINTR)
+		;
+	return n;
+}
+
+static size_t
+count_lines(const char *p, size_t len)
+{
+	const char *end = p + len;
+	size_t n = 0;
+
+	while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		n++;
+		p++;
+	}
+	return n;
+}
+
+/*
+ * -l: each line is a record, appended as it arrives. The complete lines of
+ * each read go together under one lock; a line longer than the buffer is
+ * spooled until its end, so memory stays bounded.
+ */
+static int
+append_lines(void)
+{
+	char *buf, *nl;
+	size_t len = 0, keep;
+	ssize_t n;
+	int spool = -1, r = 0;
+
+	if ((buf = malloc(LINEBUF)) == NULL)
+		return cs_fail(ENOMEM, EX_OSERR, out.path);
+	/* Fewer, larger batches: each costs one lock and unlock. */
+	(void)fcntl(STDIN_FILENO, F_SETPIPE_SZ, LINEBUF);
+	for (;;) {
+		n = read_some(STDIN_FILENO, buf + len, LINEBUF - len);
+		if (n == -1) {
+			r = cs_fail(errno, EX_IOERR, "stdin");
+			break;
+		}
+		if (n == 0) {		/* EOF: a last line without newline */
+			if (len > 0 || spool != -1) {
+				if (spool != -1) {
+					if (cs_write_all(spool, buf, len) == -1) {
+						r = cs_fail(errno, EX_IOERR,
+						    "spool");
+						break;
+					}
+					lseek(spool, 0, SEEK_SET);
+					len = 0;
+				}
+				r = append(buf, len, spool);
+				out.records += r == 0;
+			}
+			break;
+		}
+		len += (size_t)n;
+		nl = memrchr(buf, '\n', len);
+		if (nl == NULL && len < LINEBUF)
+			continue;
+		if (nl == NULL) {	/* a long line: spool it */
+			if (spool == -1 &&
+			    (spool = cs_memfile("atomicappend-line")) == -1) {
+				r = cs_fail(errno, EX_OSERR, "spool");
+				break;
+			}
+			if (cs_write_all(spool, buf, len) == -1) {
+				r = cs_fail(errno, EX_IOERR, "spool");
+				break;
+			}
+			len = 0;
+			continue;
+		}
+		keep = len - (size_t)(nl + 1 - buf);
+		if (spool != -1) {
+			/* The long line's end, then its record goes alone. */
+			size_t end = (size_t)((char *)memchr(buf, '\n', len) -
+			    buf) + 1;
+
+			if (cs_write_all(spool, buf, end) == -1) {
+				r = cs_fail(errno, EX_IOERR, "spool");
+				break;
+			}
+			lseek(spool, 0, SEEK_SET);
+			if ((r = append(NULL, 0, spool)) != 0)
+				break;
+			out.records++;
+			close(spool);
+			spool = -1;
+			memmove(buf, buf + end, len - end);
+			len -= end;
+			if ((nl = memrchr(buf, '\n', len)) == NULL)
+				continue;
+			keep = len - (size_t)(nl + 1 - buf);
+		}
+		if ((r = append(buf, len - keep, -1)) != 0)
+			break;
+		if (cs_verbosity > 0)
+			out.records += count_lines(buf, len - keep);
+		memmove(buf, buf + len - keep, keep);
+		len = keep;
+	}
+	if (spool != -1)
+		close(spool);
+	free(buf);
+	return r;
+}
+
+int
+main(int argc, char *argv[])
+{
+	int r;
+
+	parse_options(argc, argv);
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
+		warnx("missing file operand");
+		usage(EX_USAGE);
+	}
+	out.path = argv[0];
+	if (opt.lines && argc > 1) {
+		warnx("-l reads records from stdin, not from arguments");
+		usage(EX_USAGE);
+	}
+	if ((cs_stdfds_open() & 1) && argc == 1)
+		return cs_fail(EBADF, EX_NOINPUT, "stdin");
+	cs_cleanup_init();
+
+	if ((r = open_target()) != 0)
+		return r;
+	if (argc > 1)
+		r = append_words(argv + 1, argc - 1);
+	else if (opt.lines)
+		r = append_lines();
+	else
+		r = append_stdin();
+	if (r == 0)
+		cs_info("%s: %lu record%s, %jd bytes appended", out.path,
+		    out.records, out.records == 1 ? "" : "s",
+		    (intmax_t)out.bytes);
+	return r;
+}

@@ -1,0 +1,346 @@
+#!/usr/bin/env bats
+# atomicappend: SPEC section 3.
+# shellcheck disable=SC2016 # sh -c scripts are single-quoted on purpose
+
+load helpers
+
+setup() {
+	common_setup
+	A="$CS_BIN/atomicappend"
+}
+
+# Check that every line of $1 is a whole record "WRITER SEQ LEN PAYLOAD",
+# PAYLOAD being LEN copies of one letter; print "writers records".
+check_records() {
+	awk '{
+		if (NF != 4 || length($4) != $3 || $4 !~ ("^" substr($4, 1, 1) "+$")) {
+			printf "torn line %d: %.60s\n", NR, $0 > "/dev/stderr"; bad++
+		}
+		seen[$1]++
+	} END { for (w in seen) { n++; total += seen[w] } printf "%d %d\n", n, total; exit bad > 0 }' "$1"
+}
+
+# A record generator: writer W, N records with lengths crossing 4 KiB and
+# 64 KiB (a few bytes to 70 KB).
+gen_records() {
+	awk -v w="$1" -v n="$2" '
+	function rep(c, k,   s) { s = c; while (length(s) < k) s = s s; return substr(s, 1, k) }
+	BEGIN {
+		srand(w); split("a b c d e f g h", L, " ")
+		for (i = 1; i <= n; i++) {
+			len = (i % 7 == 0) ? 65536 + int(rand() * 4000) : (i % 3 == 0) ? 4090 + int(rand() * 20) : 1 + int(rand() * 300)
+			printf "w%d %d %d %s\n", w, i, len, rep(L[w % 8 + 1], len)
+		}
+	}'
+}
+
+@test "TEXT: one record, words joined by spaces, plus a newline; silent" {
+	run --separate-stderr "$A" log hello "big world"
+	assert_success
+	[ -z "$output" ] && [ -z "$stderr" ]
+	[ "$(cat log)" = "hello big world" ]
+	"$A" log second
+	[ "$(cat -A log)" = "$(printf 'hello big world$\nsecond$')" ]
+}
+
+@test "stdin: all of it is one record, a newline added if missing" {
+	printf 'a\nb' | "$A" log
+	printf 'c\n' | "$A" log
+	[ "$(cat -A log)" = "$(printf 'a$\nb$\nc$')" ]
+}
+
+@test "stdin: empty input appends nothing" {
+	echo old > log
+	"$A" log < /dev/null
+	[ "$(cat log)" = old ]
+}
+
+@test "-l: each line is a record; a last line without newline gets one" {
+	printf 'one\ntwo\nthree' | "$A" -l log
+	[ "$(cat -A log)" = "$(printf 'one$\ntwo$\nthree$')" ]
+	run "$A" -l log extra words
+	[ "$status" -eq 64 ]
+}
+
+@test "-l: a line longer than the buffer (3 MB) stays one whole record" {
+	{ echo short; head -c 3000000 /dev/zero | tr '\0' x; echo; echo after; } > in
+	"$A" --lines log < in
+	cmp log in
+}
+
+@test "torn tail: a newline closes the torn record before the next one" {
+	printf 'whole\ntorn-by-a-cras' > log
+	run --separate-stderr "$A" log next
+	assert_success
+	[[ "$stderr" == "atomicappend: log: repaired a torn last line" ]]
+	[ "$(cat -A log)" = "$(printf 'whole$\ntorn-by-a-cras$\nnext$')" ]
+	printf 'again' >> log
+	run --separate-stderr "$A" -q log quiet
+	[ -z "$stderr" ]
+	[ "$(tail -n 2 log)" = "$(printf 'again\nquiet')" ]
+}
+
+@test "-n: raw records, no newline added, no repair" {
+	printf 'partial' > log
+	"$A" -n log " raw"
+	printf '+more' | "$A" --no-newline log
+	[ "$(cat log)" = "partial raw+more" ]
+}
+
+@test "-m: the mode of a created file, whatever the umask; an existing one is kept" {
+	umask 077
+	"$A" -m 0644 log x
+	[ "$(mode_of log)" = 644 ]
+	chmod 600 log
+	"$A" -m 0666 log y
+	[ "$(mode_of log)" = 600 ]
+	umask 027
+	"$A" new x
+	[ "$(mode_of new)" = 640 ]
+	run "$A" -m 8 log z
+	[ "$status" -eq 64 ]
+}
+
+@test "-t: a flock(1) holding the file makes -t 0.5 exit 75, file unchanged" {
+	echo old > log
+	flock log sleep 30 &
+	holder=$!
+	sleep 0.3
+	run --separate-stderr "$A" -t 0.5 log new
+	kill "$holder"
+	[ "$status" -eq 75 ]
+	[ "$stderr" = "atomicappend: log: timed out waiting for the lock" ]
+	[ "$(cat log)" = old ]
+	for d in abc -1 ''; do
+		run "$A" -t "$d" log x
+		[ "$status" -eq 64 ]
+	done
+}
+
+@test "a held lock is waited for, and the record follows" {
+	echo old > log
+	flock log sh -c 'sleep 0.5; echo holder >> log' &
+	holder=$!
+	sleep 0.2
+	"$A" -t 10 log waiter
+	wait "$holder"
+	[ "$(cat log)" = "$(printf 'old\nholder\nwaiter')" ]
+}
+
+@test "-S data: one fdatasync per append; -S full: fsync, and the directory when created" {
+	run inject -o trace -e trace=fsync,fdatasync -y "$A" -S data log x
+	assert_success
+	[ "$(grep -c '^fdatasync' trace)" -eq 1 ]
+	run inject -o trace -e trace=fsync,fdatasync -y "$A" -S full new x
+	assert_success
+	[ "$(grep -c '^fsync' trace)" -eq 2 ]
+	grep -q "^fsync([0-9]*<$PWD>" trace
+	run inject -o trace -e trace=fsync,fdatasync -y "$A" -S full new y
+	[ "$(grep -c '^fsync' trace)" -eq 1 ]
+	run inject -o trace -e trace=fsync,fdatasync "$A" log z
+	[ ! -s trace ]
+	run "$A" -S sometimes log x
+	[ "$status" -eq 64 ]
+}
+
+@test "EIO on fsync: 74, and the unacknowledged record is removed" {
+	echo old > log
+	run inject -e trace=fdatasync -e inject=fdatasync:error=EIO "$A" -S data log new
+	[ "$status" -eq 74 ]
+	[ "$(cat log)" = old ]
+}
+
+@test "rotation: a file renamed away while we wait for the lock; the record goes to the live file" {
+	echo old > log
+	flock log sh -c 'sleep 0.5; mv log log.1' &
+	holder=$!
+	sleep 0.2
+	"$A" -t 10 log after-rotation
+	wait "$holder"
+	[ "$(cat log.1)" = old ]
+	[ "$(cat log)" = after-rotation ]
+}
+
+@test "rotation while streaming (-l): later lines go to the new file" {
+	mkfifo in
+	"$A" -l log < in &
+	pid=$!
+	exec {w}> in
+	echo before >&"$w"
+	for _ in $(seq 100); do [ -s log ] && break; sleep 0.05; done
+	mv log log.1
+	echo after >&"$w"
+	exec {w}>&-
+	wait "$pid"
+	[ "$(cat log.1)" = before ]
+	[ "$(cat log)" = after ]
+}
+
+@test "disk full (small tmpfs): 74 and the size is unchanged" {
+	need_root "tmpfs mount"
+	mkdir mnt
+	run unshare -m --propagation private sh -c '
+		mount -t tmpfs -o size=64k tmpfs mnt &&
+		echo first > mnt/log &&
+		head -c 200000 /dev/zero | "$1" mnt/log
+		s=$?
+		stat -c %s mnt/log
+		exit $s' sh "$A"
+	[ "$status" -eq 74 ]
+	[[ "${lines[0]}" == "atomicappend: mnt/log: No space left on device" ]]
+	[ "${lines[1]}" = 6 ]
+}
+
+@test "EIO mid-record: the partial record is cut off, 74" {
+	echo old > log
+	head -c 400000 /dev/zero | tr '\0' r > in
+	run inject -P "$PWD/log" -e trace=write -e inject=write:error=EIO:when=2 "$A" log < in
+	[ "$status" -eq 74 ]
+	[ "$(cat log)" = old ]
+}
+
+@test "file too large (RLIMIT_FSIZE, no trap needed): 74, size unchanged" {
+	echo old > log
+	long=$(head -c 3000 /dev/zero | tr '\0' L)
+	run bash -c 'ulimit -f 1; "$1" log "$2"' sh "$A" "$long"
+	[ "$status" -eq 74 ]
+	[ "$output" = "atomicappend: log: File too large" ]
+	[ "$(cat log)" = old ]
+}
+
+@test "8 concurrent writers x 200 records (4 KiB and 64 KiB crossings): none torn or lost" {
+	pids=()
+	for w in 1 2 3 4 5 6 7 8; do
+		( gen_records "$w" 200 | while IFS= read -r rec; do
+			"$A" -t 60 log "$rec" || exit 1
+		done ) &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	run check_records log
+	assert_success
+	assert_output "8 1600"
+}
+
+@test "8 concurrent -l streams: every line whole, none lost" {
+	pids=()
+	for w in 1 2 3 4 5 6 7 8; do
+		gen_records "$w" 300 | "$A" -l -t 60 log &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	run check_records log
+	assert_success
+	assert_output "8 2400"
+}
+
+@test "concurrent stdin records of 1 MB (written in many chunks) never interleave" {
+	pids=()
+	for w in 1 2 3 4; do
+		head -c 1000000 /dev/zero | tr '\0' "$(printf "\\x$((60 + w))")" > "rec$w"
+		( for _ in 1 2 3 4 5 6 7 8; do "$A" -t 60 log < "rec$w"; done ) &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	[ "$(wc -l < log)" -eq 32 ]
+	awk 'length($0) != 1000000 || $0 !~ ("^" substr($0, 1, 1) "+$") { exit 1 }' log
+}
+
+@test "a 300 MB stdin record: bounded memory (< 16 MiB RSS), appended whole" {
+	if sanitized; then skip "ASan's shadow memory inflates RSS"; fi
+	[ -x /usr/bin/time ] || skip "GNU time not installed"
+	echo first > log
+	run /usr/bin/time -f 'rss=%M' bash -c 'head -c 300000000 /dev/zero | "$1" log' sh "$A"
+	assert_success
+	rss=$(sed -n 's/^rss=//p' <<< "$output")
+	[ "$rss" -lt 16384 ] || fail "max RSS ${rss} KiB"
+	[ "$(stat -c %s log)" -eq $((6 + 300000000 + 1)) ]
+}
+
+@test "kill -9 at every system call: every complete line is a whole record" {
+	printf 'old record\n' > old
+	gen_records 3 40 > in
+	run "$BATS_TEST_DIRNAME/../scripts/kill-sweep" -i in \
+	    -r 'cp old log' \
+	    -c 'head -n 1 log | grep -qx "old record" &&
+	        tail -n +2 log | grep -v "^$" > body; [ -s body ] || exit 0
+	        grep -xvFf in body > stray; [ ! -s stray ] || { lastline=$(tail -c 1 log | od -An -c | tr -d " "); [ "$lastline" != "\\n" ] && [ "$(wc -l < stray)" -eq 1 ]; }' \
+	    -- "$A" -l log
+	echo "$output" | tail -1 >&3
+	assert_success
+	[[ "${lines[-1]}" =~ ^points=([0-9]+)\ passed=([0-9]+)\ failed=0 ]]
+}
+
+@test "after a kill mid-record, the next append repairs the tail" {
+	printf 'old\n' > log
+	head -c 300000 /dev/zero | tr '\0' z > in
+	# killed at its 2nd write: a torn record stays, with no newline
+	run inject -P "$PWD/log" -e trace=write -e inject=write:signal=SIGKILL:when=2 "$A" log < in
+	[ "$(tail -c 1 log)" = z ]
+	"$A" log next
+	[ "$(tail -n 1 log)" = next ]
+	[ "$(head -n 1 log)" = old ]
+}
+
+@test "FILE a directory, a missing directory, a FIFO: 73" {
+	mkdir d
+	run --separate-stderr "$A" d x
+	[ "$status" -eq 73 ]
+	[ "$stderr" = "atomicappend: d: Is a directory" ]
+	run "$A" no/such/log x
+	[ "$status" -eq 73 ]
+	mkfifo p
+	run --separate-stderr timeout 10 "$A" p x
+	[ "$status" -eq 73 ]
+	[ "$stderr" = "atomicappend: p: not a regular file" ]
+}
+
+@test "permission denied (another user): 77; a write-only log still gets records" {
+	need_root "run as another user"
+	echo old > log
+	chmod 644 log
+	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups -- "$A" log x
+	[ "$status" -eq 77 ]
+	[ "$stderr" = "atomicappend: log: Permission denied" ]
+	[ "$(cat log)" = old ]
+	chmod 622 log
+	chmod 755 .
+	setpriv --reuid=65534 --regid=65534 --clear-groups -- "$A" log appended
+	[ "$(cat log)" = "$(printf 'old\nappended')" ]
+}
+
+@test "read-only filesystem: 73" {
+	need_root "bind mounts"
+	mkdir ro
+	echo old > ro/log
+	run unshare -m --propagation private sh -c '
+		mount --bind ro ro && mount -o remount,bind,ro ro && "$1" ro/log x' sh "$A"
+	[ "$status" -eq 73 ]
+	[[ "$output" == *"ro/log: Read-only file system"* ]]
+}
+
+@test "stdin closed: 66" {
+	run --separate-stderr sh -c 'exec "$1" log <&-' sh "$A"
+	[ "$status" -eq 66 ]
+	[ ! -s log ]
+}
+
+@test "awkward names and text that looks like options" {
+	"$A" -- -dash -v --not-an-option
+	[ "$(cat -- -dash)" = "-v --not-an-option" ]
+	nl=$'new\nline'
+	"$A" "$nl" x
+	[ "$(cat "$nl")" = x ]
+}
+
+@test "-v reports records and bytes; usage errors; --help, --version" {
+	run --separate-stderr "$A" -v log a b
+	[ "$stderr" = "atomicappend: log: 1 record, 4 bytes appended" ]
+	run -64 "$A"
+	run -64 "$A" --bogus log
+	run "$A" --help
+	assert_success
+	[[ "$output" == "usage: atomicappend "* ]]
+	run "$A" --version
+	[[ "$output" =~ ^atomicappend\ [0-9.]+$ ]]
+}
