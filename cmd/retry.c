@@ -350,7 +350,9 @@ main(int argc, char *argv[])
 	for (n = 1;; n++) {
 		snprintf(num, sizeof(num), "%u", n);
 		setenv("RETRY_ATTEMPT", num, 1);
-		cmd.fd_in = spool != -1 ? cs_reopen(spool) : -1;
+		cmd.fd_in = -1;
+		if (spool != -1 && (cmd.fd_in = cs_reopen(spool)) == -1)
+			err(EX_OSERR, "stdin spool");
 		if (hold && (held = cs_memfile("retry-stdout")) == -1)
 			err(EX_OSERR, "memfd");
 		cmd.fd_out = held;
