@@ -13,6 +13,8 @@
  *   io.c       write-all, copy_file_range or read/write, comparing
  *   spawn.c    running a command: status passed through, 126/127/128+N
  *   cleanup.c  temp files removed and children signalled on fatal signals
+ *   encode.c   JSON strings, TSV and CSV fields, hex, base64
+ *   fsinfo.c   network filesystems
  *
  * Functions that can fail return 0 or an exit status from the table of
  * SPEC 1.3 (sysexits) and have already printed the one-line message;
@@ -304,6 +306,24 @@ char	*cs_resolve_links(const char *path);
 int	cs_fsync_dir(int dirfd, const char *context);
 /* The same for the directory holding path. */
 int	cs_fsync_parent(const char *path, const char *context);
+
+/* ---- encode.c: unambiguous output ---- */
+
+#include <stdio.h>
+/* A JSON string, quotes included; invalid UTF-8 bytes as \u00XX. */
+void	cs_put_json_string(FILE *, const void *, size_t);
+/* A TSV field: tab, newline, CR and backslash as \t \n \r \\. */
+void	cs_put_tsv_field(FILE *, const void *, size_t);
+/* A CSV field (RFC 4180): quoted when it holds , " CR or LF. */
+void	cs_put_csv_field(FILE *, const void *, size_t);
+void	cs_put_hex(FILE *, const void *, size_t);
+void	cs_put_base64(FILE *, const void *, size_t);
+
+/* ---- fsinfo.c ---- */
+
+/* The name of the network filesystem path (on device dev) is on, or NULL
+ * when it is local. */
+const char *cs_network_fs(const char *path, dev_t dev);
 
 /* umask of this process, read once without changing it for long. */
 mode_t	cs_umask(void);

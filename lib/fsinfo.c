@@ -1,0 +1,87 @@
+/*
+ * fsinfo.c - what kind of filesystem a path is on. SQLite's WAL needs
+ * shared memory between all its users, which network filesystems do not
+ * give; sqlwal refuses them.
+ */
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "crashsafe.h"
+
+static const struct {
+	unsigned long	 magic;
+	const char	*name;
+} network[] = {
+	{ 0x6969, "nfs" },
+	{ 0x517b, "smb" },
+	{ 0xff534d42, "cifs" },
+	{ 0xfe534d42, "smb2" },
+	{ 0x00c36400, "ceph" },
+	{ 0x5346414f, "afs" },
+	{ 0x6b414653, "afs" },
+	{ 0x01021997, "9p" },
+	{ 0x73757245, "coda" },
+	{ 0x0bd00bd0, "lustre" },
+	{ 0x47504653, "gpfs" },
+};
+
+#define FUSE_MAGIC	0x65735546
+
+/* FUSE filesystems that are network clients, by mountinfo subtype. */
+static const char *const network_fuse[] = {
+	"fuse.sshfs", "fuse.s3fs", "fuse.rclone", "fuse.gcsfuse",
+	"fuse.glusterfs", "fuse.cephfs", "fuse.ceph-fuse", "fuse.goofys",
+	"fuse.davfs", "fuse.curlftpfs", "fuse.smbnetfs", "fuse.juicefs",
+	"fuse.moosefs", "fuse.lizardfs", "fuse.blobfuse", "fuse.blobfuse2",
+	"fuse.mountpoint-s3", "fuse.seaweedfs",
+};
+
+/* The mountinfo fstype of the mount holding dev (major:minor). */
+static bool
+fuse_is_network(dev_t dev, char *name, size_t len)
+{
+	char line[4096], fstype[128], *sep;
+	unsigned maj, mnr;
+	FILE *f;
+	size_t i;
+	bool found = false;
+
+	if ((f = fopen("/proc/self/mountinfo", "re")) == NULL)
+		return true;	/* cannot tell: assume the worst */
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%*u %*u %u:%u", &maj, &mnr) != 2 ||
+		    makedev(maj, mnr) != dev ||
+		    (sep = strstr(line, " - ")) == NULL ||
+		    sscanf(sep + 3, "%127s", fstype) != 1)
+			continue;
+		for (i = 0; i < sizeof(network_fuse) / sizeof(network_fuse[0]);
+		    i++)
+			if (strcmp(fstype, network_fuse[i]) == 0) {
+				strlcpy(name, fstype, len);
+				found = true;
+			}
+	}
+	fclose(f);
+	return found;
+}
+
+const char *
+cs_network_fs(const char *path, dev_t dev)
+{
+	static char name[128];
+	struct statfs sf;
+	size_t i;
+
+	if (statfs(path, &sf) == -1)
+		return NULL;
+	for (i = 0; i < sizeof(network) / sizeof(network[0]); i++)
+		if ((unsigned long)sf.f_type == network[i].magic)
+			return network[i].name;
+	if ((unsigned long)sf.f_type == FUSE_MAGIC &&
+	    fuse_is_network(dev, name, sizeof(name)))
+		return name;
+	return NULL;
+}

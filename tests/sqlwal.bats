@@ -1,0 +1,353 @@
+#!/usr/bin/env bats
+# sqlwal: SPEC section 6.
+# shellcheck disable=SC2016 # SQL with $NAME parameters is single-quoted on purpose
+
+load helpers
+
+setup() {
+	common_setup
+	S="$CS_BIN/sqlwal"
+}
+
+mkdb() {
+	"$S" db 'CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT UNIQUE, v)'
+}
+
+@test "create, insert, select: WAL set silently, rows as TSV" {
+	run --separate-stderr "$S" db 'CREATE TABLE t(a, b)'
+	assert_success
+	[ -z "$output" ] && [ -z "$stderr" ]
+	run "$S" db 'INSERT INTO t VALUES (?, ?)' 1 two
+	assert_output ""
+	run "$S" db 'SELECT a, b FROM t'
+	assert_output "$(printf '1\ttwo')"
+	[ "$(sqlite3 db 'PRAGMA journal_mode')" = wal ]
+}
+
+@test "synchronous=NORMAL (FULL with --durable), foreign_keys=ON" {
+	run "$S" db 'PRAGMA synchronous'
+	assert_output 1
+	run "$S" --durable db 'PRAGMA synchronous'
+	assert_output 2
+	run "$S" db 'PRAGMA foreign_keys'
+	assert_output 1
+	"$S" db 'CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(p REFERENCES p(id))'
+	run "$S" db 'INSERT INTO c VALUES (42)'
+	[ "$status" -eq 1 ]
+}
+
+@test "positional parameters: ?, ?NNN, values that look like options" {
+	run "$S" db 'SELECT ?, ?2, ?1' a -5
+	assert_output "$(printf 'a\t-5\ta')"
+	run "$S" db 'SELECT ? || ?' --help -x
+	assert_output "--help-x"
+}
+
+@test "named parameters :NAME @NAME \$NAME with types" {
+	printf 'bin\000ary\377' > blob
+	run "$S" -p n=text -p i:int=-42 -p r:real=2.5e3 -p z:null -p b:blob=@blob -p t:text=007 \
+	    db 'SELECT :n, typeof(@i), @i, $r, typeof(:z), hex(:b), typeof(:t), :t'
+	assert_success
+	assert_output "$(printf 'text\tinteger\t-42\t2500\tnull\t62696E00617279FF\ttext\t007')"
+}
+
+@test "SQL injection through parameters is stored literally" {
+	mkdb
+	evil="x'); DROP TABLE t; --"
+	"$S" db 'INSERT INTO t(name) VALUES (?)' "$evil"
+	"$S" -p v="1; DELETE FROM t" db 'INSERT INTO t(name) VALUES (:v)'
+	run "$S" db 'SELECT name FROM t ORDER BY id'
+	assert_output "$(printf '%s\n%s' "$evil" "1; DELETE FROM t")"
+	run "$S" db "SELECT count(*) FROM sqlite_master WHERE name = 't'"
+	assert_output 1
+}
+
+@test "a referenced parameter without a value: 65 before anything runs" {
+	mkdb
+	run --separate-stderr "$S" db 'INSERT INTO t(name) VALUES (?); INSERT INTO t(name) VALUES (?2)' only-one
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"no value for parameter ?2"* ]]
+	run --separate-stderr "$S" db 'INSERT INTO t(name) VALUES (:missing)'
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"-p missing=VALUE"* ]]
+	run "$S" db 'SELECT count(*) FROM t'
+	assert_output 0
+}
+
+@test "a value without a placeholder: 65" {
+	run "$S" db 'SELECT 1' extra
+	[ "$status" -eq 65 ]
+	run "$S" -p unused=1 db 'SELECT 1'
+	[ "$status" -eq 65 ]
+}
+
+@test "the whole script is one transaction: any error, nothing applied" {
+	mkdb
+	run "$S" db "INSERT INTO t(name) VALUES ('a'); INSERT INTO t(name) VALUES ('b'); SELEC oops"
+	[ "$status" -eq 65 ]
+	run "$S" db "INSERT INTO t(name) VALUES ('a'); INSERT INTO t(name) VALUES ('a')"
+	[ "$status" -eq 1 ]
+	run "$S" db 'SELECT count(*) FROM t'
+	assert_output 0
+}
+
+@test "a script can create a table and use it at once" {
+	run "$S" db 'CREATE TABLE n(x); INSERT INTO n VALUES (?); SELECT x FROM n' 7
+	assert_success
+	assert_output 7
+}
+
+@test "rows of a failed script are never printed" {
+	mkdb
+	run --separate-stderr "$S" db "SELECT 'visible?'; INSERT INTO t(name) VALUES (NULL), ('x'), ('x')"
+	[ "$status" -eq 1 ]
+	assert_output ""
+}
+
+@test "the same exit status from an argument, -f FILE and stdin" {
+	mkdb
+	"$S" db "INSERT INTO t(name) VALUES ('dup')"
+	echo "INSERT INTO t(name) VALUES ('dup')" > dup.sql
+	echo "SELEC 1" > bad.sql
+	run "$S" db "$(cat dup.sql)"
+	[ "$status" -eq 1 ]
+	run "$S" -f dup.sql db
+	[ "$status" -eq 1 ]
+	run "$S" db < dup.sql
+	[ "$status" -eq 1 ]
+	run "$S" -f - db < dup.sql
+	[ "$status" -eq 1 ]
+	for how in arg file stdin; do
+		case $how in
+		arg) run "$S" db "$(cat bad.sql)" ;;
+		file) run "$S" -f bad.sql db ;;
+		stdin) run "$S" db < bad.sql ;;
+		esac
+		[ "$status" -eq 65 ] || fail "$how gave $status"
+	done
+	run "$S" -f missing.sql db
+	[ "$status" -eq 66 ]
+}
+
+@test "-f SCRIPT takes positional parameters after DB" {
+	mkdb
+	echo 'INSERT INTO t(name, v) VALUES (?, ?)' > ins.sql
+	"$S" -f ins.sql db alpha 1
+	run "$S" db 'SELECT name, v FROM t'
+	assert_output "$(printf 'alpha\t1')"
+}
+
+@test "tsv: tab, newline, CR and backslash escaped; NULL empty or --null" {
+	run "$S" db "SELECT 'a' || char(9) || 'b' || char(10) || 'c' || char(13) || '\\', NULL, 3"
+	assert_output "$(printf '%s\t\t3' 'a\tb\nc\r\\')"
+	run "$S" --null NULL db 'SELECT NULL, 1'
+	assert_output "$(printf 'NULL\t1')"
+	run "$S" -H db 'SELECT 1 AS "one", 2 AS "t	wo"'
+	assert_output "$(printf '%s\t%s\n1\t2' one 't\two')"
+}
+
+@test "csv: RFC 4180 quoting, CRLF rows, header" {
+	run "$S" --format csv -H db "SELECT 'a,b' AS x, 'say \"hi\"' AS y, 'line' || char(10) || 'two' AS z, NULL AS n"
+	assert_success
+	[ "$output" = "$(printf 'x,y,z,n\r\n"a,b","say ""hi""","line\ntwo",\r')" ]
+}
+
+@test "json and jsonl: valid UTF-8 JSON, blobs in base64, types kept" {
+	run "$S" --format json db "SELECT 1 AS i, 1.5 AS r, 'a\"b' AS s, NULL AS n, x'00ff' AS b, CAST(x'ff41' AS TEXT) AS bad UNION ALL SELECT 2, 0, '', NULL, x'', ''"
+	assert_success
+	python3 -c 'import json,sys; rows = json.loads(sys.argv[1]); assert rows[0] == {"i": 1, "r": 1.5, "s": "a\"b", "n": None, "b": "AP8=", "bad": "\u00ffA"}, rows[0]; assert len(rows) == 2' "$output"
+	run "$S" --format jsonl db "SELECT 1 AS a UNION ALL SELECT 2"
+	assert_output "$(printf '{"a":1}\n{"a":2}')"
+}
+
+@test "table: aligned columns for humans, blobs in hex" {
+	run "$S" --format table -H db "SELECT 1 AS id, 'long name' AS name UNION ALL SELECT 22, x'0a'"
+	assert_output "$(printf 'id  name\n1   long name\n22  0a')"
+}
+
+@test "-c prints the number of rows changed" {
+	mkdb
+	run "$S" -c db "INSERT INTO t(name) VALUES ('a'), ('b'), ('c')"
+	assert_output 3
+	run "$S" --changes db "UPDATE t SET v = 1 WHERE name <> 'a'"
+	assert_output 2
+}
+
+@test "-r: read-only, no WAL change, writes refused with 77" {
+	sqlite3 plain.db 'CREATE TABLE t(a); INSERT INTO t VALUES (1)'
+	run "$S" -r plain.db 'SELECT a FROM t'
+	assert_output 1
+	[ "$(sqlite3 plain.db 'PRAGMA journal_mode')" = delete ]
+	run --separate-stderr "$S" -r plain.db 'INSERT INTO t VALUES (2)'
+	[ "$status" -eq 77 ]
+	[[ "$stderr" == *readonly* ]]
+}
+
+@test "--no-create: a missing DB is 66, nothing created" {
+	run --separate-stderr "$S" --no-create none.db 'SELECT 1'
+	[ "$status" -eq 66 ]
+	[ "$stderr" = "sqlwal: none.db: No such file or directory" ]
+	[ ! -e none.db ]
+}
+
+@test "a missing directory is 73; permission denied is 77" {
+	run "$S" no/such/dir.db 'SELECT 1'
+	[ "$status" -eq 73 ]
+	need_root "run as another user"
+	mkdb
+	chmod 644 db
+	run setpriv --reuid=65534 --regid=65534 --clear-groups -- "$S" db "INSERT INTO t(name) VALUES ('x')"
+	[ "$status" -eq 77 ]
+}
+
+@test "--checkpoint TRUNCATE empties the WAL" {
+	mkdb
+	# a connection kept open, so that closing ours does not checkpoint
+	( echo 'SELECT count(*) FROM t;'; sleep 3 ) | sqlite3 db > /dev/null &
+	reader=$!
+	sleep 0.3
+	"$S" db "INSERT INTO t(name) SELECT value FROM json_each('[1,2,3,4,5,6,7,8,9]')"
+	[ "$(stat -c %s db-wal)" -gt 0 ]
+	run "$S" --checkpoint TRUNCATE db
+	assert_success
+	[ "$(stat -c %s db-wal)" -eq 0 ]
+	run "$S" --checkpoint passive -v db
+	[[ "$output" == *"checkpointed"* ]]
+	run "$S" --checkpoint SOMETIMES db
+	[ "$status" -eq 64 ]
+	wait "$reader"
+}
+
+@test "--check: ok is 0; a corrupt database is 74; not a database is 74" {
+	mkdb
+	"$S" db "INSERT INTO t(name) SELECT hex(randomblob(200)) FROM json_each('[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30]')"
+	"$S" --checkpoint TRUNCATE db
+	run "$S" --check db
+	assert_success
+	# scribble over the header of the table's root page (page 2)
+	printf 'garbagegarbagegarbage%.0s' $(seq 100) | dd of=db bs=1 seek=4096 conv=notrunc status=none
+	run "$S" --check db
+	[ "$status" -eq 74 ]
+	head -c 4096 /dev/urandom > notdb
+	run --separate-stderr "$S" notdb 'SELECT 1'
+	[ "$status" -eq 74 ]
+	[[ "$stderr" == *"not a database"* ]]
+}
+
+@test "PRAGMA busy_timeout in a script is refused (65); reading it is fine" {
+	run --separate-stderr "$S" db 'PRAGMA busy_timeout = 1'
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"busy_timeout refused"* ]]
+	run "$S" db 'PRAGMA busy_timeout'
+	assert_success
+}
+
+@test "VACUUM runs alone, outside a transaction" {
+	mkdb
+	run "$S" db 'VACUUM'
+	assert_success
+}
+
+@test "a writer holding the lock past --timeout: 75, nothing applied" {
+	mkdb
+	( echo 'BEGIN IMMEDIATE;'; sleep 3; echo 'COMMIT;' ) | sqlite3 db &
+	holder=$!
+	sleep 0.5
+	run --separate-stderr "$S" -t 0.5 db "INSERT INTO t(name) VALUES ('late')"
+	[ "$status" -eq 75 ]
+	[[ "$stderr" == *"database busy"* ]]
+	wait "$holder"
+	run "$S" db 'SELECT count(*) FROM t'
+	assert_output 0
+}
+
+@test "a writer holding the lock less than --timeout is waited for" {
+	mkdb
+	( echo 'BEGIN IMMEDIATE;'; sleep 1; echo 'COMMIT;' ) | sqlite3 db &
+	holder=$!
+	sleep 0.3
+	run "$S" -t 10 db "INSERT INTO t(name) VALUES ('patient')"
+	assert_success
+	wait "$holder"
+	run "$S" db 'SELECT name FROM t'
+	assert_output patient
+}
+
+@test "64 concurrent writers x 50 inserts: all succeed, every row present" {
+	"$S" db 'CREATE TABLE r(w INT, i INT, PRIMARY KEY (w, i))'
+	pids=()
+	for w in $(seq 64); do
+		( for i in $(seq 50); do "$S" -t 60 db 'INSERT INTO r VALUES (?, ?)' "$w" "$i" || echo "fail $w $i"; done ) > "out.$w" 2>&1 &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	run cat out.*
+	assert_output ""
+	run "$S" db 'SELECT count(*), count(DISTINCT w) FROM r'
+	assert_output "$(printf '3200\t64')"
+}
+
+@test "kill -9 of random writers: integrity ok, every acknowledged row present" {
+	# Each transaction inserts 400 rows of 2 KB: long enough to be killed in.
+	"$S" db 'CREATE TABLE r(w INT, i INT, k INT, pad, PRIMARY KEY (w, i, k))'
+	ins='WITH RECURSIVE c(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM c WHERE k < 400)
+	     INSERT INTO r SELECT ?, ?, k, randomblob(2000) FROM c'
+	pids=()
+	for w in $(seq 6); do
+		( for i in $(seq 25); do
+			"$S" -t 60 db "$ins" "$w" "$i" && echo "$w $i" >> "ack.$w"
+		done ) 2>/dev/null &
+		pids+=($!)
+	done
+	killed=0
+	for _ in $(seq 40); do
+		sleep 0.03
+		# only our own writers: their command line names this test's SQL
+		victim=$(pgrep -f "^$S -t 60 db WITH RECURSIVE" | shuf -n 1 || true)
+		[ -n "$victim" ] && kill -9 "$victim" 2>/dev/null && killed=$((killed + 1))
+	done
+	wait "${pids[@]}"
+	echo "# killed $killed writers" >&3
+	[ "$killed" -gt 0 ]
+	run "$S" db 'PRAGMA integrity_check'
+	assert_output ok
+	# no transaction half there; every acknowledged one whole
+	run "$S" db 'SELECT count(*) FROM (SELECT w, i FROM r GROUP BY w, i HAVING count(*) <> 400)'
+	assert_output 0
+	cat ack.* | sort > acked
+	"$S" db 'SELECT DISTINCT w, i FROM r' | tr '\t' ' ' | sort > present
+	run comm -23 acked present
+	assert_output ""
+	[ -s acked ]
+}
+
+@test "on a network filesystem: 69 unless --no-wal" {
+	[ -f "$CS_BIN/../obj/fakenfs.so" ] || skip "fakenfs.so not built"
+	if sanitized; then skip "the statfs shim and ASan cannot share LD_PRELOAD"; fi
+	run --separate-stderr env LD_PRELOAD="$CS_BIN/../obj/fakenfs.so" "$S" db 'SELECT 1'
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"network filesystem (nfs)"* ]]
+	[ ! -e db ]
+	run env LD_PRELOAD="$CS_BIN/../obj/fakenfs.so" "$S" --no-wal db 'CREATE TABLE t(a)'
+	assert_success
+	[ "$(sqlite3 db 'PRAGMA journal_mode')" = delete ]
+}
+
+@test "usage errors: 64" {
+	run -64 "$S"
+	for args in "--format xml db 'SELECT 1'" "-p novalue db 'SELECT 1'" "-p x:int=1.5 db 'SELECT 1'" \
+	    "-p x:real=abc db 'SELECT 1'" "-p x:weird=1 db 'SELECT 1'" "-p x:null=1 db 'SELECT 1'" \
+	    "-p 'bad name=1' db 'SELECT 1'" "-p x:blob=nofile db 'SELECT 1'" "-t 1x db 'SELECT 1'" \
+	    "--check db 'SELECT 1'" "--bogus db"; do
+		eval "run $S $args"
+		[ "$status" -eq 64 ] || fail "'$args' gave $status"
+	done
+}
+
+@test "--help and --version" {
+	run "$S" --help
+	assert_success
+	[[ "$output" == "usage: sqlwal "* ]]
+	run "$S" --version
+	[[ "$output" =~ ^sqlwal\ [0-9.]+\ \(SQLite\ [0-9.]+\)$ ]]
+}
