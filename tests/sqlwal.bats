@@ -139,6 +139,7 @@ mkdb() {
 
 @test "tsv: tab, newline, CR and backslash escaped; NULL empty or --null" {
 	run "$S" db "SELECT 'a' || char(9) || 'b' || char(10) || 'c' || char(13) || '\\', NULL, 3"
+	# shellcheck disable=SC1003 # a literal backslash at the end
 	assert_output "$(printf '%s\t\t3' 'a\tb\nc\r\\')"
 	run "$S" --null NULL db 'SELECT NULL, 1'
 	assert_output "$(printf 'NULL\t1')"
