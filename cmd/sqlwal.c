@@ -989,6 +989,7 @@ main(int argc, char *argv[])
 		ecs_close_stdout();
 	}
 	fclose(o.f);
+	free(o.cells);
 out:
 	for (i = 0; i < opt.nnamed; i++)
 		free(opt.named[i].blob);

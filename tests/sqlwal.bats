@@ -297,7 +297,7 @@ mkdb() {
 	for w in $(seq 6); do
 		( for i in $(seq 25); do
 			"$S" -t 60 db "$ins" "$w" "$i" && echo "$w $i" >> "ack.$w"
-		done ) 2>/dev/null &
+		done; true ) 2>/dev/null &
 		pids+=($!)
 	done
 	killed=0
