@@ -74,12 +74,7 @@ static struct {
 static CS_NORETURN void
 usage(int status)
 {
-	fputs(synopsis, status == 0 ? stdout : stderr);
-	if (status == 0) {
-		fputs(options_help, stdout);
-		ecs_close_stdout();
-	}
-	exit(status);
+	cs_usage(status, synopsis, options_help);
 }
 
 static void
@@ -139,18 +134,9 @@ parse_options(int argc, char *argv[])
 			    "unchanged-status");
 			break;
 		case OPT_VERSION:
-			printf("atomicwrite %s\n", CS_VERSION);
-			ecs_close_stdout();
-			exit(0);
-		case ':':
-			warnx("option requires an argument: %s", argv[optind - 1]);
-			usage(EX_USAGE);
+			cs_version(NULL);
 		default:
-			if (optopt != 0)
-				warnx("unknown option: -%c", optopt);
-			else
-				warnx("unknown option: %s", argv[optind - 1]);
-			usage(EX_USAGE);
+			cs_bad_option(ch, argv, synopsis);
 		}
 	}
 }

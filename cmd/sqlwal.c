@@ -104,12 +104,7 @@ static bool busy_pragma_denied;
 static CS_NORETURN void
 usage(int status)
 {
-	fputs(synopsis, status == 0 ? stdout : stderr);
-	if (status == 0) {
-		fputs(options_help, stdout);
-		ecs_close_stdout();
-	}
-	exit(status);
+	cs_usage(status, synopsis, options_help);
 }
 
 /* A strict decimal (sign and exponent allowed, as SQL has them). */
@@ -285,20 +280,15 @@ parse_options(int argc, char *argv[])
 		case OPT_DURABLE:
 			opt.durable = true;
 			break;
-		case OPT_VERSION:
-			printf("sqlwal %s (SQLite %s)\n", CS_VERSION,
+		case OPT_VERSION: {
+			char v[64];
+
+			snprintf(v, sizeof(v), " (SQLite %s)",
 			    sqlite3_libversion());
-			ecs_close_stdout();
-			exit(0);
-		case ':':
-			warnx("option requires an argument: %s", argv[optind - 1]);
-			usage(EX_USAGE);
+			cs_version(v);
+		}
 		default:
-			if (optopt != 0)
-				warnx("unknown option: -%c", optopt);
-			else
-				warnx("unknown option: %s", argv[optind - 1]);
-			usage(EX_USAGE);
+			cs_bad_option(ch, argv, synopsis);
 		}
 	}
 }

@@ -84,6 +84,14 @@ void	cs_info(const char *, ...) CS_PRINTF(1, 2);	/* only with -v */
 int	cs_exit_for_errno(int err, int fallback);
 /* Print "PROG: CONTEXT: strerror(err)" and return cs_exit_for_errno. */
 int	cs_fail(int err, int fallback, const char *context);
+/* Usage (SPEC 1.1): the synopsis on stderr and exit 64, or with the
+ * options help on stdout and exit 0. */
+CS_NORETURN void cs_usage(int status, const char *synopsis, const char *help);
+/* --version: "PROG VERSION[extra]" and exit 0. */
+CS_NORETURN void cs_version(const char *extra);
+/* A getopt_long error (':' missing argument, '?' unknown option): one
+ * line naming the option, the synopsis, exit 64. */
+CS_NORETURN void cs_bad_option(int ch, char *const argv[], const char *synopsis);
 /* Flush and check stdout before exiting (a full disk is an error). */
 void	ecs_close_stdout(void);
 

@@ -3,6 +3,7 @@
  * errno values to the suite's exit statuses.
  */
 #include <err.h>
+#include <getopt.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -80,4 +81,35 @@ ecs_close_stdout(void)
 {
 	if (fflush(stdout) == EOF || ferror(stdout) || fclose(stdout) == EOF)
 		err(EX_IOERR, "stdout");
+}
+
+void
+cs_usage(int status, const char *synopsis, const char *help)
+{
+	fputs(synopsis, status == 0 ? stdout : stderr);
+	if (status == 0) {
+		fputs(help, stdout);
+		ecs_close_stdout();
+	}
+	exit(status);
+}
+
+void
+cs_version(const char *extra)
+{
+	printf("%s %s%s\n", getprogname(), CS_VERSION, extra != NULL ? extra : "");
+	ecs_close_stdout();
+	exit(0);
+}
+
+void
+cs_bad_option(int ch, char *const argv[], const char *synopsis)
+{
+	if (ch == ':')
+		warnx("option requires an argument: %s", argv[optind - 1]);
+	else if (optopt != 0)
+		warnx("unknown option: -%c", optopt);
+	else
+		warnx("unknown option: %s", argv[optind - 1]);
+	cs_usage(EX_USAGE, synopsis, NULL);
 }
