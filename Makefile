@@ -8,7 +8,7 @@ PREFIX	?= /usr/local
 BINDIR	 = $(PREFIX)/bin
 MANDIR	 = $(PREFIX)/share/man
 
-TOOLS	 = atomicappend atomicwrite retry sqlwal
+TOOLS	 = atomicappend atomicwrite retry sqlwal staleclean
 LIBSRC	 = lib/backoff.c lib/cleanup.c lib/commit.c lib/encode.c \
 	   lib/fsinfo.c lib/io.c lib/lock.c lib/msg.c lib/parse.c lib/proc.c \
 	   lib/spawn.c

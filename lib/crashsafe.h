@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sysexits.h>
+#include <time.h>
 
 #define CS_VERSION	"0.1.0"
 
@@ -158,6 +159,17 @@ int	cs_proc_starttime(pid_t, unsigned long long *, char *state);
 const char *cs_boot_id(void);
 const char *cs_hostname(void);
 pid_t	cs_pid_max(void);
+/* Boot time (btime of /proc/stat), seconds since the epoch. */
+time_t	cs_boot_time(void);
+/* When pid started, seconds since the epoch; -1 if it is gone. */
+time_t	cs_proc_started(pid_t);
+/* Every file any process has open (one scan of /proc/PID/fd), by device
+ * and inode, for "is anyone using this?". Our own fds are left out. */
+struct cs_fileid { dev_t dev; ino_t ino; };
+struct cs_openset { struct cs_fileid *ids; size_t n, cap; };
+int	cs_open_files_scan(struct cs_openset *);
+bool	cs_open_files_has(const struct cs_openset *, dev_t, ino_t);
+void	cs_open_files_free(struct cs_openset *);
 
 /* ---- io.c ---- */
 

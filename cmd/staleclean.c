@@ -1,0 +1,760 @@
+/*
+ * staleclean - remove locks, pid files and temp files whose owner is
+ * provably gone; never a live one. Every candidate gets a verdict (stale,
+ * live, unknown) and a reason; only stale ones are removed, through a
+ * quarantine rename and a second look. When in doubt, do nothing.
+ */
+#include <sys/file.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crashsafe.h"
+
+enum { OPT_CHECK = CHAR_MAX + 1, OPT_MIN_AGE, OPT_ORPHANS, OPT_JSON,
+	OPT_VERSION };
+
+static const struct option longopts[] = {
+	{ "check",	no_argument,		NULL, OPT_CHECK },
+	{ "dry-run",	no_argument,		NULL, 'n' },
+	{ "help",	no_argument,		NULL, 'h' },
+	{ "json",	no_argument,		NULL, OPT_JSON },
+	{ "max-age",	required_argument,	NULL, 'a' },
+	{ "min-age",	required_argument,	NULL, OPT_MIN_AGE },
+	{ "orphans",	no_argument,		NULL, OPT_ORPHANS },
+	{ "pattern",	required_argument,	NULL, 'p' },
+	{ "quiet",	no_argument,		NULL, 'q' },
+	{ "recursive",	no_argument,		NULL, 'r' },
+	{ "verbose",	no_argument,		NULL, 'v' },
+	{ "version",	no_argument,		NULL, OPT_VERSION },
+	{ NULL,		0,			NULL, 0 }
+};
+
+static const char synopsis[] =
+"usage: staleclean [-nqrv] [-a max-age] [--min-age duration] [-p pattern]\n"
+"                  [--check] [--orphans] [--json] path ...\n";
+
+static const char options_help[] =
+"\nRemove locks, pid files and temp files whose owner is provably gone.\n"
+"  -n, --dry-run            decide and report, remove nothing\n"
+"      --check              like -n; exit 1 if anything is stale\n"
+"  -a, --max-age DURATION   age after which unverifiable locks are stale (5m)\n"
+"      --min-age DURATION   never touch anything younger (10s)\n"
+"  -p, --pattern GLOB       candidate names in directories (repeatable)\n"
+"  -r, --recursive          descend (same filesystem only)\n"
+"      --orphans            only orphan temp files of this suite\n"
+"      --json               one JSON object per candidate\n"
+"  -q, --quiet              only errors\n"
+"  -v, --verbose            one line per candidate\n";
+
+#define MAX_DEPTH	64
+#define MAX_PATTERNS	64
+
+static const char *default_patterns[] = { "*.lock", "*.lck", "*.pid",
+	"LCK..*", ".#*", ".*.cs-*", NULL };
+
+static struct {
+	bool		 dry_run, check, recursive, orphans, json;
+	cs_nsec		 max_age, min_age;
+	const char	*patterns[MAX_PATTERNS + 1];
+	int		 npatterns;
+} opt = { .max_age = 300 * CS_SEC, .min_age = 10 * CS_SEC };
+
+enum verdict { STALE, LIVE, UNKNOWN };
+static const char *const verdicts[] = { "stale", "live", "unknown" };
+
+/* What we know of one candidate. */
+struct cand {
+	const char	*path;		/* for messages */
+	int		 dirfd;
+	const char	*name;
+	struct stat	 st;
+	const char	*kind;
+	enum verdict	 verdict;
+	char		 reason[160];
+	pid_t		 pid;
+	char		 host[256];
+	int		 fd;		/* open regular file, flock held if ours */
+};
+
+static struct cs_openset opened;
+static bool opened_scanned;
+static int status;
+static unsigned long nstale;
+
+static CS_NORETURN void
+usage(int st)
+{
+	cs_usage(st, synopsis, options_help);
+}
+
+static void
+parse_options(int argc, char *argv[])
+{
+	int ch;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:a:hnp:qrv", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'a':
+			opt.max_age = ecs_duration(optarg, false, "max-age");
+			break;
+		case 'h':
+			usage(0);
+		case 'n':
+			opt.dry_run = true;
+			break;
+		case 'p':
+			if (opt.npatterns == MAX_PATTERNS)
+				errx(EX_USAGE, "too many patterns");
+			opt.patterns[opt.npatterns++] = optarg;
+			break;
+		case 'q':
+			cs_verbosity = -1;
+			break;
+		case 'r':
+			opt.recursive = true;
+			break;
+		case 'v':
+			cs_verbosity = 1;
+			break;
+		case OPT_CHECK:
+			opt.check = opt.dry_run = true;
+			break;
+		case OPT_MIN_AGE:
+			opt.min_age = ecs_duration(optarg, false, "min-age");
+			break;
+		case OPT_ORPHANS:
+			opt.orphans = true;
+			break;
+		case OPT_JSON:
+			opt.json = true;
+			break;
+		case OPT_VERSION:
+			cs_version(NULL);
+		default:
+			cs_bad_option(ch, argv, synopsis);
+		}
+	}
+	if (opt.npatterns == 0)
+		for (ch = 0; default_patterns[ch] != NULL; ch++)
+			opt.patterns[opt.npatterns++] = default_patterns[ch];
+}
+
+static void
+say(struct cand *c, enum verdict v, const char *fmt, ...)
+    CS_PRINTF(3, 4);
+
+static void
+say(struct cand *c, enum verdict v, const char *fmt, ...)
+{
+	va_list ap;
+
+	c->verdict = v;
+	va_start(ap, fmt);
+	vsnprintf(c->reason, sizeof(c->reason), fmt, ap);
+	va_end(ap);
+}
+
+static cs_nsec
+age_of(const struct stat *st)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	return ((cs_nsec)now.tv_sec - st->st_mtim.tv_sec) * CS_SEC +
+	    (now.tv_nsec - st->st_mtim.tv_nsec);
+}
+
+static bool
+open_by_anyone(const struct stat *st)
+{
+	if (!opened_scanned) {
+		if (cs_open_files_scan(&opened) == -1)
+			err(EX_OSERR, "/proc");
+		opened_scanned = true;
+	}
+	return cs_open_files_has(&opened, st->st_dev, st->st_ino);
+}
+
+/* ---- the pid rules ---- */
+
+struct owner {
+	pid_t			 pid;	/* 0: none recorded */
+	bool			 has_start;
+	unsigned long long	 start;
+	char			 boot_id[64];
+	char			 host[256];
+	time_t			 boot;	/* Emacs: boot time in the link */
+};
+
+static void
+judge_pid(struct cand *c, const struct owner *o)
+{
+	unsigned long long start;
+	char state = 0;
+	time_t started;
+
+	c->pid = o->pid;
+	strlcpy(c->host, o->host, sizeof(c->host));
+	if (o->host[0] != '\0' && strcmp(o->host, cs_hostname()) != 0) {
+		if (age_of(&c->st) > opt.max_age)
+			say(c, STALE, "host %s, older than max-age", o->host);
+		else
+			say(c, UNKNOWN, "owned on host %s", o->host);
+		return;
+	}
+	if (o->boot_id[0] != '\0' && cs_boot_id()[0] != '\0' &&
+	    strcmp(o->boot_id, cs_boot_id()) != 0) {
+		say(c, STALE, "written in an earlier boot");
+		return;
+	}
+	if (o->boot != 0 && cs_boot_time() != 0 &&
+	    (o->boot < cs_boot_time() - 2 || o->boot > cs_boot_time() + 2)) {
+		say(c, STALE, "written in an earlier boot");
+		return;
+	}
+	if (o->pid <= 1 || o->pid > cs_pid_max()) {
+		say(c, UNKNOWN, "pid %d proves nothing", (int)o->pid);
+		return;
+	}
+	if (kill(o->pid, 0) == -1 && errno == ESRCH) {
+		say(c, STALE, "pid %d not running", (int)o->pid);
+		return;
+	}
+	/* Alive, or EPERM: alive. Unless a zombie, or the pid reused. */
+	if (cs_proc_starttime(o->pid, &start, &state) == -1) {
+		say(c, LIVE, "pid %d running", (int)o->pid);
+		return;
+	}
+	if (state == 'Z') {
+		say(c, STALE, "pid %d is a zombie", (int)o->pid);
+		return;
+	}
+	if (o->has_start) {
+		if (start != o->start)
+			say(c, STALE, "pid %d reused (start time differs)",
+			    (int)o->pid);
+		else
+			say(c, LIVE, "pid %d running", (int)o->pid);
+		return;
+	}
+	started = cs_proc_started(o->pid);
+	if (started > c->st.st_mtim.tv_sec + 1)
+		say(c, STALE, "pid %d reused (started after the file was "
+		    "written)", (int)o->pid);
+	else
+		say(c, LIVE, "pid %d running", (int)o->pid);
+}
+
+/* PID, PID\n..., PID@HOST, or key=value lines (SPEC 1.5). */
+static bool
+parse_owner(char *text, struct owner *o)
+{
+	char *line, *save = NULL, *end;
+	long long n;
+	bool kv = false;
+
+	memset(o, 0, sizeof(*o));
+	if (strncmp(text, "pid=", 4) == 0 || strstr(text, "\npid=") != NULL) {
+		kv = true;
+		for (line = strtok_r(text, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save)) {
+			if (strncmp(line, "pid=", 4) == 0) {
+				n = strtoll(line + 4, &end, 10);
+				if (*end == '\0' && n > INT_MIN && n < INT_MAX)
+					o->pid = (pid_t)n;
+			} else if (strncmp(line, "starttime=", 10) == 0) {
+				o->start = strtoull(line + 10, &end, 10);
+				o->has_start = *end == '\0';
+			} else if (strncmp(line, "boot_id=", 8) == 0)
+				strlcpy(o->boot_id, line + 8, sizeof(o->boot_id));
+			else if (strncmp(line, "host=", 5) == 0)
+				strlcpy(o->host, line + 5, sizeof(o->host));
+		}
+		return o->pid != 0 || kv;
+	}
+	while (*text == ' ')
+		text++;
+	n = strtoll(text, &end, 10);
+	if (end == text || n < INT_MIN || n > INT_MAX)
+		return false;
+	o->pid = (pid_t)n;
+	if (*end == '@') {
+		strlcpy(o->host, end + 1, sizeof(o->host));
+		o->host[strcspn(o->host, "\n \t")] = '\0';
+	} else if (*end != '\0' && *end != '\n' && *end != ' ')
+		return false;
+	return true;
+}
+
+/* ---- the kinds ---- */
+
+/* .NAME.cs-PID-XXXXXX: the pid of the writer. */
+static bool
+orphan_pid(const char *name, pid_t *pid)
+{
+	const char *p, *dash;
+	long long n;
+	size_t len = strlen(name);
+
+	if (name[0] != '.' || len < 12 || name[len - 7] != '-')
+		return false;
+	for (p = name + len - 6; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9')))
+			return false;
+	dash = name + len - 7;
+	for (p = dash; p > name && p[-1] >= '0' && p[-1] <= '9'; p--)
+		;
+	if (p == dash || p - name < 5 || strncmp(p - 4, ".cs-", 4) != 0)
+		return false;
+	n = strtoll(p, NULL, 10);
+	*pid = (pid_t)n;
+	return n > 0 && n <= INT_MAX;
+}
+
+static bool
+in_git_dir(const char *path)
+{
+	return strstr(path, "/.git/") != NULL || strncmp(path, ".git/", 5) == 0;
+}
+
+static void
+judge_symlink(struct cand *c)
+{
+	char target[PATH_MAX], *at, *dot, *colon;
+	struct owner o;
+	ssize_t n;
+
+	c->kind = "symlink";
+	if ((n = readlinkat(c->dirfd, c->name, target, sizeof(target) - 1))
+	    == -1) {
+		say(c, UNKNOWN, "unreadable link: %s", strerror(errno));
+		return;
+	}
+	target[n] = '\0';
+	memset(&o, 0, sizeof(o));
+	/* Emacs: user@host.PID:BOOT */
+	if (strncmp(c->name, ".#", 2) == 0 && (at = strchr(target, '@'))) {
+		dot = strrchr(at, '.');
+		colon = dot != NULL ? strchr(dot, ':') : NULL;
+		if (dot != NULL) {
+			o.pid = (pid_t)strtol(dot + 1, NULL, 10);
+			if (colon != NULL)
+				o.boot = (time_t)strtoll(colon + 1, NULL, 10);
+			snprintf(o.host, sizeof(o.host), "%.*s",
+			    (int)(dot - at - 1), at + 1);
+			c->kind = "emacs-lock";
+			judge_pid(c, &o);
+			return;
+		}
+	}
+	/* Firefox: IP:+PID */
+	if ((colon = strstr(target, ":+")) != NULL) {
+		o.pid = (pid_t)strtol(colon + 2, NULL, 10);
+		c->kind = "symlink-lock";
+		judge_pid(c, &o);
+		return;
+	}
+	say(c, UNKNOWN, "a symlink that is not a lock");
+}
+
+static void
+judge_dir(struct cand *c)
+{
+	struct owner o;
+	char buf[512];
+	ssize_t n;
+	int fd, dfd;
+	DIR *d;
+	struct dirent *e;
+	int entries = 0;
+
+	c->kind = "lock-dir";
+	dfd = openat(c->dirfd, c->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (dfd == -1 || (d = fdopendir(dfd)) == NULL) {
+		if (dfd != -1)
+			close(dfd);
+		say(c, UNKNOWN, "unreadable: %s", strerror(errno));
+		return;
+	}
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			entries++;
+	fd = openat(dirfd(d), "pid", O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (fd != -1) {
+		struct stat pst;
+
+		n = fstat(fd, &pst) == 0 && S_ISREG(pst.st_mode) ?
+		    read(fd, buf, sizeof(buf) - 1) : -1;
+		close(fd);
+		closedir(d);
+		if (entries != 1) {
+			say(c, UNKNOWN, "holds more than a pid file");
+			return;
+		}
+		if (n >= 0) {
+			buf[n] = '\0';
+			if (parse_owner(buf, &o) && o.pid != 0) {
+				judge_pid(c, &o);
+				return;
+			}
+		}
+		say(c, UNKNOWN, "unreadable pid file");
+		return;
+	}
+	closedir(d);
+	if (entries > 0)
+		say(c, UNKNOWN, "a directory with content, not a lock");
+	else if (age_of(&c->st) > opt.max_age)
+		say(c, STALE, "empty, older than max-age");
+	else
+		say(c, UNKNOWN, "empty, younger than max-age");
+}
+
+static void
+judge_file(struct cand *c, bool orphan, pid_t opid)
+{
+	struct stat now;
+	struct owner o;
+	char buf[1024];
+	ssize_t n;
+
+	c->kind = orphan ? "orphan-temp" : "lock-file";
+	c->fd = openat(c->dirfd, c->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY | O_CLOEXEC);
+	if (c->fd == -1 || fstat(c->fd, &now) == -1 ||
+	    now.st_ino != c->st.st_ino || now.st_dev != c->st.st_dev ||
+	    !S_ISREG(now.st_mode)) {
+		say(c, UNKNOWN, "changed while looked at");
+		return;
+	}
+	/* Held by anyone, whatever it says, is live. */
+	switch (cs_lock_probe(c->fd)) {
+	case CS_HELD_FLOCK:
+		say(c, LIVE, "flock held");
+		return;
+	case CS_HELD_POSIX:
+		say(c, LIVE, "fcntl lock held");
+		return;
+	case CS_HELD_ERROR:
+		say(c, UNKNOWN, "cannot probe its locks: %s", strerror(errno));
+		return;
+	case CS_HELD_NO:
+		break;		/* and we hold its flock now */
+	}
+	if (open_by_anyone(&c->st)) {
+		say(c, LIVE, "open in a process");
+		return;
+	}
+	if (orphan) {
+		c->kind = "orphan-temp";
+		memset(&o, 0, sizeof(o));
+		o.pid = opid;
+		judge_pid(c, &o);
+		return;
+	}
+	if (in_git_dir(c->path) || strcmp(c->name, "gc.pid") == 0) {
+		c->kind = "git-lock";
+		if (age_of(&c->st) > opt.max_age)
+			say(c, STALE, "git lock, unheld, older than max-age");
+		else
+			say(c, UNKNOWN, "git lock, younger than max-age");
+		return;
+	}
+	n = pread(c->fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	if (n > 0 && parse_owner(buf, &o) && o.pid != 0) {
+		c->kind = strncmp(buf, "pid=", 4) == 0 ? "lock-file" : "pid-file";
+		judge_pid(c, &o);
+		return;
+	}
+	c->kind = "lock-file";
+	if (age_of(&c->st) > opt.max_age)
+		say(c, STALE, "unheld, no owner recorded, older than max-age");
+	else
+		say(c, UNKNOWN, "unheld, no owner recorded, younger than "
+		    "max-age");
+}
+
+/* ---- removal ---- */
+
+/*
+ * Quarantine: rename to a unique name (never over anything), look again
+ * (same inode, still unheld, opened by no one), then unlink. If anything
+ * changed, rename it back and call it unknown.
+ */
+static const char *
+remove_stale(struct cand *c)
+{
+	char q[64], sfx[7];
+	struct stat st;
+	struct cs_openset again;
+	bool busy;
+	int i, fd;
+
+	for (i = 0; i < 6; i++)
+		sfx[i] = "abcdefghijklmnopqrstuvwxyz"[arc4random_uniform(26)];
+	sfx[6] = '\0';
+	snprintf(q, sizeof(q), ".staleclean-%d-%s", (int)getpid(), sfx);
+	if (renameat2(c->dirfd, c->name, c->dirfd, q, RENAME_NOREPLACE) == -1) {
+		if (errno == ENOENT) {
+			say(c, UNKNOWN, "gone meanwhile");
+			return "none";
+		}
+		warn("%s", c->path);
+		status = cs_exit_for_errno(errno, EX_CANTCREAT);
+		return "failed";
+	}
+	busy = fstatat(c->dirfd, q, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    st.st_ino != c->st.st_ino || st.st_dev != c->st.st_dev;
+	if (!busy && c->fd != -1) {
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+
+		busy = fcntl(c->fd, F_OFD_GETLK, &fl) == -1 ||
+		    fl.l_type != F_UNLCK;
+	}
+	if (!busy && !S_ISLNK(c->st.st_mode)) {
+		if (cs_open_files_scan(&again) == -1)
+			busy = true;
+		else {
+			busy = cs_open_files_has(&again, st.st_dev, st.st_ino);
+			cs_open_files_free(&again);
+		}
+	}
+	if (busy) {
+		renameat2(c->dirfd, q, c->dirfd, c->name, RENAME_NOREPLACE);
+		say(c, UNKNOWN, "changed during removal, put back");
+		return "none";
+	}
+	if (S_ISDIR(c->st.st_mode)) {
+		fd = openat(c->dirfd, q, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (fd != -1) {
+			unlinkat(fd, "pid", 0);
+			close(fd);
+		}
+		if (unlinkat(c->dirfd, q, AT_REMOVEDIR) == -1)
+			goto fail;
+	} else if (unlinkat(c->dirfd, q, 0) == -1)
+		goto fail;
+	return "removed";
+fail:
+	warn("%s", c->path);
+	renameat2(c->dirfd, q, c->dirfd, c->name, RENAME_NOREPLACE);
+	status = cs_exit_for_errno(errno, EX_CANTCREAT);
+	return "failed";
+}
+
+static void
+report(struct cand *c, const char *action)
+{
+	if (opt.json) {
+		printf("{\"path\":");
+		cs_put_json_string(stdout, c->path, strlen(c->path));
+		printf(",\"kind\":\"%s\",\"verdict\":\"%s\",\"reason\":",
+		    c->kind, verdicts[c->verdict]);
+		cs_put_json_string(stdout, c->reason, strlen(c->reason));
+		if (c->pid != 0)
+			printf(",\"pid\":%d", (int)c->pid);
+		else
+			printf(",\"pid\":null");
+		printf(",\"host\":");
+		if (c->host[0] != '\0')
+			cs_put_json_string(stdout, c->host, strlen(c->host));
+		else
+			printf("null");
+		printf(",\"age_s\":%.3f,\"action\":\"%s\"}\n",
+		    (double)age_of(&c->st) / CS_SEC, action);
+		return;
+	}
+	if (cs_verbosity > 0)
+		printf("%s: %s (%s)%s%s\n", c->path, verdicts[c->verdict],
+		    c->reason, strcmp(action, "none") ? ", " : "",
+		    strcmp(action, "none") ? action : "");
+}
+
+/* Judge one candidate, named name in dirfd, and act on the verdict. */
+static void
+judge(int dirfd, const char *name, const char *path, const struct stat *st)
+{
+	struct cand c = { .path = path, .dirfd = dirfd, .name = name,
+	    .st = *st, .kind = "file", .fd = -1 };
+	const char *action = "none";
+	pid_t opid = 0;
+	bool orphan = S_ISREG(st->st_mode) && orphan_pid(name, &opid);
+
+	if (opt.orphans && !orphan)
+		return;
+	if (age_of(st) < opt.min_age)
+		say(&c, UNKNOWN, "younger than min-age");
+	else if (S_ISLNK(st->st_mode))
+		judge_symlink(&c);
+	else if (S_ISDIR(st->st_mode))
+		judge_dir(&c);
+	else if (S_ISREG(st->st_mode))
+		judge_file(&c, orphan, opid);
+	else
+		say(&c, UNKNOWN, "not a regular file, directory or symlink");
+	if (c.verdict == STALE) {
+		nstale++;
+		action = opt.dry_run ? "would remove" : remove_stale(&c);
+	}
+	report(&c, action);
+	if (c.fd != -1)
+		close(c.fd);	/* and with it our flock */
+}
+
+static bool
+matches(const char *name)
+{
+	int i;
+
+	for (i = 0; i < opt.npatterns; i++)
+		if (fnmatch(opt.patterns[i], name, 0) == 0)
+			return true;
+	return false;
+}
+
+/* ---- walking ---- */
+
+struct frame {
+	int	 fd;
+	DIR	*dir;
+	char	*path;
+	int	 depth;
+};
+
+/* Scan a directory's entries: iterative, one filesystem, depth-capped,
+ * never following a symlink. */
+static void
+scan(const char *root, int rootfd, dev_t dev)
+{
+	struct frame stack[MAX_DEPTH + 1];
+	struct dirent *e;
+	struct stat st;
+	char *path;
+	int top = 0, fd;
+
+	if ((stack[0].dir = fdopendir(rootfd)) == NULL) {
+		warn("%s", root);
+		close(rootfd);
+		status = EX_NOINPUT;
+		return;
+	}
+	stack[0].fd = rootfd;
+	stack[0].path = strdup(root);
+	stack[0].depth = 0;
+	while (top >= 0) {
+		struct frame *f = &stack[top];
+
+		if ((e = readdir(f->dir)) == NULL) {
+			closedir(f->dir);
+			free(f->path);
+			top--;
+			continue;
+		}
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
+		    strncmp(e->d_name, ".staleclean-", 12) == 0)
+			continue;
+		if (fstatat(f->fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+			continue;	/* gone meanwhile */
+		if (asprintf(&path, "%s/%s", f->path, e->d_name) == -1)
+			err(EX_OSERR, NULL);
+		if (matches(e->d_name)) {
+			judge(f->fd, e->d_name, path, &st);
+			free(path);
+			continue;
+		}
+		if (opt.recursive && S_ISDIR(st.st_mode) && st.st_dev == dev &&
+		    top < MAX_DEPTH) {
+			fd = openat(f->fd, e->d_name, O_RDONLY | O_DIRECTORY |
+			    O_NOFOLLOW | O_CLOEXEC);
+			if (fd != -1 && (stack[top + 1].dir = fdopendir(fd))) {
+				top++;
+				stack[top].fd = fd;
+				stack[top].path = path;
+				stack[top].depth = top;
+				continue;
+			}
+			if (fd != -1)
+				close(fd);
+		}
+		free(path);
+	}
+}
+
+static void
+operand(const char *path)
+{
+	struct stat st;
+	char *dir, *base;
+	int dirfd, fd;
+
+	if (lstat(path, &st) == -1) {
+		warn("%s", path);
+		status = cs_exit_for_errno(errno, EX_NOINPUT);
+		return;
+	}
+	if (cs_split_path(path, &dir, &base) == -1) {
+		/* "dir/": a directory to scan */
+		dir = NULL;
+		base = NULL;
+	}
+	if (S_ISDIR(st.st_mode) && (base == NULL || !matches(base))) {
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd == -1) {
+			warn("%s", path);
+			status = cs_exit_for_errno(errno, EX_NOINPUT);
+		} else
+			scan(path, fd, st.st_dev);
+	} else if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC))
+	    == -1) {
+		warn("%s", dir);
+		status = cs_exit_for_errno(errno, EX_NOINPUT);
+	} else {
+		judge(dirfd, base, path, &st);
+		close(dirfd);
+	}
+	free(dir);
+	free(base);
+}
+
+int
+main(int argc, char *argv[])
+{
+	int i;
+
+	parse_options(argc, argv);
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
+		warnx("missing path operand");
+		usage(EX_USAGE);
+	}
+	cs_stdfds_open();
+	for (i = 0; i < argc; i++)
+		operand(argv[i]);
+	cs_open_files_free(&opened);
+	ecs_close_stdout();
+	if (status != 0)
+		return status;
+	return opt.check && nstale > 0 ? CS_EX_FALSE : 0;
+}

@@ -1,0 +1,355 @@
+#!/usr/bin/env bats
+# staleclean: SPEC section 4.
+# shellcheck disable=SC2016 # sh -c scripts are single-quoted on purpose
+
+load helpers
+
+setup() {
+	common_setup
+	SC="$CS_BIN/staleclean"
+	mkdir d
+}
+
+# A pid that was running a moment ago and is not now.
+dead_pid() {
+	sh -c 'echo $$'
+}
+
+old() {	# make files look a minute old (past the default --min-age)
+	touch -h -d '1 minute ago' "$@"
+}
+
+verdict_of() {	# PATH: the verdict staleclean -n -v gives it
+	"$SC" -n -v "$1" | sed -n 's/^[^:]*: \([a-z]*\) .*/\1/p'
+}
+
+@test "pid file of a dead process: stale and removed; of a live one: live and kept" {
+	dead_pid > d/dead.pid
+	echo $$ > d/live.pid
+	run --separate-stderr "$SC" -v --min-age 0 d
+	assert_success
+	[[ "$output" == *"d/dead.pid: stale (pid "*" not running), removed"* ]]
+	[[ "$output" == *"d/live.pid: live (pid $$ running)"* ]]
+	[ ! -e d/dead.pid ]
+	[ -e d/live.pid ]
+}
+
+@test "silent by default; -n decides and removes nothing; --check exits 1 on stale" {
+	dead_pid > d/x.pid
+	old d/x.pid
+	run --separate-stderr "$SC" -n d
+	assert_success
+	[ -z "$output" ] && [ -z "$stderr" ]
+	[ -e d/x.pid ]
+	run "$SC" --check d
+	[ "$status" -eq 1 ]
+	[ -e d/x.pid ]
+	rm d/x.pid
+	run "$SC" --check d
+	assert_success
+}
+
+@test "pid file formats: PID, PID and more lines, PID@HOST, key=value" {
+	p=$(dead_pid)
+	printf '%s\n' "$p" > d/a.pid
+	printf '%s\nsomething else\n' "$p" > d/b.pid
+	printf '%s@%s\n' "$p" "$(hostname)" > d/c.pid
+	printf 'pid=%s\nhost=%s\n' "$p" "$(hostname)" > d/d.lock
+	old d/*
+	"$SC" d
+	[ -z "$(ls d)" ]
+}
+
+@test "forged pids 0, 1 and beyond pid_max prove nothing: unknown, kept" {
+	echo 0 > d/zero.pid
+	echo 1 > d/one.pid
+	echo 99999999 > d/huge.pid
+	old d/*
+	run "$SC" -v d
+	[[ "$output" == *"zero.pid: unknown"* && "$output" == *"one.pid: unknown"* && "$output" == *"huge.pid: unknown"* ]]
+	[ "$(find d -type f | wc -l)" -eq 3 ]
+}
+
+@test "pid reuse: a running pid with another start time is stale" {
+	sleep 30 &
+	s=$!
+	printf 'pid=%s\nstarttime=1\n' "$s" > d/reused.lock
+	printf 'pid=%s\nstarttime=%s\n' "$s" "$(awk '{ print $22 }' "/proc/$s/stat")" > d/same.lock
+	# without a start time: started after the file was written
+	echo "$s" > d/older.pid
+	touch -d '1 hour ago' d/older.pid
+	old d/reused.lock d/same.lock
+	run "$SC" -v d
+	kill "$s"
+	[[ "$output" == *"reused.lock: stale (pid $s reused (start time differs))"* ]]
+	[[ "$output" == *"same.lock: live"* ]]
+	[[ "$output" == *"older.pid: stale (pid $s reused (started after the file was written))"* ]]
+}
+
+@test "a zombie owner is dead" {
+	# a child that exits while its parent never reaps it
+	bash -c 'sleep 0.1 & echo $! > zpid; exec sleep 30' &
+	parent=$!
+	sleep 0.5
+	z=$(cat zpid)
+	[ "$(awk '{ print $3 }' "/proc/$z/stat")" = Z ]
+	echo "$z" > d/z.pid
+	old d/z.pid
+	run "$SC" -v d
+	kill "$parent"
+	[[ "$output" == *"z.pid: stale (pid $z is a zombie)"* ]]
+}
+
+@test "EPERM from kill(pid, 0) means alive" {
+	need_root "run as another user"
+	sleep 30 &
+	s=$!
+	echo "$s" > d/root.pid
+	chmod 777 d
+	run setpriv --reuid=65534 --regid=65534 --clear-groups -- "$SC" -n -v --min-age 0 d
+	kill "$s"
+	[[ "$output" == *"root.pid: live"* ]]
+}
+
+@test "another host: unknown until --max-age; an earlier boot: stale" {
+	printf 'pid=%s\nhost=elsewhere\n' $$ > d/foreign.lock
+	printf 'pid=%s\nboot_id=00000000-0000-0000-0000-000000000000\n' $$ > d/oldboot.lock
+	old d/*
+	run "$SC" -v -n d
+	[[ "$output" == *"foreign.lock: unknown (owned on host elsewhere)"* ]]
+	[[ "$output" == *"oldboot.lock: stale (written in an earlier boot)"* ]]
+	touch -d '1 hour ago' d/foreign.lock
+	run "$SC" -v -n d
+	[[ "$output" == *"foreign.lock: stale (host elsewhere, older than max-age)"* ]]
+}
+
+@test "lock files: held by flock or by fcntl is live, whatever the text says" {
+	dead_pid > d/flocked.lock
+	dead_pid > d/fcntl.lock
+	old d/*
+	flock d/flocked.lock sleep 30 &
+	f=$!
+	python3 -c 'import fcntl, time, sys; f = open(sys.argv[1], "r+"); fcntl.lockf(f, fcntl.LOCK_EX); open(sys.argv[2], "w").close(); time.sleep(30)' d/fcntl.lock ready &
+	p=$!
+	for _ in $(seq 100); do [ -e ready ] && break; sleep 0.05; done
+	sleep 0.2
+	run "$SC" -v --max-age 0 --min-age 0 d
+	kill "$f" "$p"
+	[[ "$output" == *"flocked.lock: live (flock held)"* ]]
+	[[ "$output" == *"fcntl.lock: live (fcntl lock held)"* ]]
+	[ -e d/flocked.lock ] && [ -e d/fcntl.lock ]
+}
+
+@test "a lock file open in any process (not yet locked) is live" {
+	: > d/opened.lock
+	old d/opened.lock
+	# shellcheck disable=SC2217 # holding it open is the point
+	sleep 30 < d/opened.lock &
+	s=$!
+	run "$SC" -v --max-age 0 d
+	kill "$s"
+	[[ "$output" == *"opened.lock: live (open in a process)"* ]]
+	[ -e d/opened.lock ]
+}
+
+@test "an unheld lock file without metadata is stale only past --max-age" {
+	: > d/plain.lock
+	old d/plain.lock
+	run "$SC" -v d
+	[[ "$output" == *"plain.lock: unknown"* ]]
+	[ -e d/plain.lock ]
+	run "$SC" -v -a 10s d
+	[[ "$output" == *"plain.lock: stale"* ]]
+	[ ! -e d/plain.lock ]
+}
+
+@test "a lock left by atomicwrite -l is stale once its writer is gone" {
+	echo 1 | "$AW" -l d/f
+	old d/f.lock
+	run "$SC" -v d
+	[[ "$output" == *"f.lock: stale (pid "*" not running), removed"* ]]
+	[ -e d/f ]
+}
+
+@test "mkdir lock directories: a pid file inside follows the pid rules; empty follows age" {
+	mkdir d/dead.lock d/live.lock d/empty.lock d/full.lock
+	dead_pid > d/dead.lock/pid
+	echo $$ > d/live.lock/pid
+	touch d/full.lock/a d/full.lock/b
+	old d/*.lock
+	touch -d '1 hour ago' d/empty.lock
+	run "$SC" -v d
+	[ ! -e d/dead.lock ] && [ -d d/live.lock ] && [ -d d/full.lock ]
+	[ ! -e d/empty.lock ]
+	[ -e d/full.lock/a ]
+}
+
+@test "symlink locks: Emacs .#file and Firefox-style, by pid and boot" {
+	p=$(dead_pid)
+	btime=$(awk '/^btime/ { print $2 }' /proc/stat)
+	ln -s "user@$(hostname).$p:$btime" d/.#dead
+	ln -s "user@$(hostname).$$:$btime" d/.#live
+	ln -s "user@$(hostname).$$:12345" d/.#oldboot
+	ln -s "10.1.2.3:+$p" d/parent.lock
+	old d/.#dead d/.#live d/.#oldboot d/parent.lock
+	run "$SC" -v d
+	[ ! -L d/.#dead ] && [ -L d/.#live ] && [ ! -L d/.#oldboot ] && [ ! -L d/parent.lock ]
+	[[ "$output" == *".#oldboot: stale (written in an earlier boot)"* ]]
+}
+
+@test "git locks: stale when old and open by no one" {
+	mkdir -p repo/.git/refs/heads
+	: > repo/.git/index.lock
+	: > repo/.git/refs/heads/main.lock
+	: > repo/.git/young.lock
+	old repo/.git/index.lock repo/.git/refs/heads/main.lock repo/.git/young.lock
+	touch -d '1 hour ago' repo/.git/index.lock repo/.git/refs/heads/main.lock
+	# shellcheck disable=SC2217
+	sleep 30 < repo/.git/refs/heads/main.lock &
+	s=$!
+	run "$SC" -v -r repo
+	kill "$s"
+	[ ! -e repo/.git/index.lock ]
+	[ -e repo/.git/refs/heads/main.lock ]
+	[ -e repo/.git/young.lock ]
+}
+
+@test "orphan temp files of this suite: stale once the writer is gone; --orphans" {
+	p=$(dead_pid)
+	: > "d/.conf.cs-$p-AbCdEf"
+	: > "d/.live.cs-$$-AbCdEf"
+	dead_pid > d/other.pid
+	run "$SC" -v --orphans --min-age 0 d
+	[ ! -e "d/.conf.cs-$p-AbCdEf" ]
+	[ -e "d/.live.cs-$$-AbCdEf" ]
+	[ -e d/other.pid ]
+}
+
+@test "atomicwrite killed by -9 leaves an orphan that staleclean removes" {
+	echo old > d/f
+	mkfifo in
+	"$AW" d/f < in &
+	pid=$!
+	exec {w}> in
+	echo partial >&"$w"
+	for _ in $(seq 100); do [ -n "$(temps_in d)" ] && break; sleep 0.05; done
+	kill -9 "$pid"
+	wait "$pid" || true
+	exec {w}>&-
+	[ -n "$(temps_in d)" ]
+	run "$SC" -v --orphans --min-age 0 d
+	[ -z "$(temps_in d)" ]
+	[ "$(cat d/f)" = old ]
+}
+
+@test "--min-age: nothing younger is touched" {
+	dead_pid > d/fresh.pid
+	run "$SC" -v d
+	[[ "$output" == *"fresh.pid: unknown (younger than min-age)"* ]]
+	[ -e d/fresh.pid ]
+	run "$SC" -v --min-age 0 d
+	[ ! -e d/fresh.pid ]
+}
+
+@test "-p patterns; -r descends one filesystem only; depth is capped" {
+	mkdir -p d/sub/deeper
+	dead_pid > d/sub/deeper/x.pid
+	dead_pid > d/sub/app.state
+	old d/sub/deeper/x.pid d/sub/app.state
+	"$SC" d
+	[ -e d/sub/deeper/x.pid ]
+	"$SC" -r d
+	[ ! -e d/sub/deeper/x.pid ]
+	[ -e d/sub/app.state ]
+	"$SC" -r -p '*.state' d
+	[ ! -e d/sub/app.state ]
+}
+
+@test "a tmpfs mounted inside the tree is not entered" {
+	need_root "tmpfs mount"
+	mkdir d/mnt
+	run unshare -m --propagation private sh -c '
+		mount -t tmpfs tmpfs d/mnt &&
+		sh -c "echo \$\$" > d/mnt/x.pid && touch -d "1 hour ago" d/mnt/x.pid &&
+		"$1" -r d && ls d/mnt' sh "$SC"
+	assert_success
+	assert_output x.pid
+}
+
+@test "a symlink to elsewhere is never followed: its target survives" {
+	mkdir elsewhere
+	dead_pid > elsewhere/victim.pid
+	old elsewhere/victim.pid
+	ln -s ../elsewhere d/link.lock
+	ln -s ../elsewhere/victim.pid d/target.pid
+	ln -s ../elsewhere d/dirlink
+	old d/link.lock d/target.pid d/dirlink
+	run "$SC" -v -r --max-age 0 d
+	[ -e elsewhere/victim.pid ]
+	[[ "$output" != *victim* ]]
+}
+
+@test "a FIFO named x.lock does not hang it, and is kept" {
+	mkfifo d/x.lock
+	old d/x.lock
+	run timeout 10 "$SC" -v --max-age 0 d
+	assert_success
+	[[ "$output" == *"x.lock: unknown (not a regular file, directory or symlink)"* ]]
+	[ -p d/x.lock ]
+}
+
+@test "--json: one object per candidate with the fields of SPEC 4" {
+	dead_pid > d/a.pid
+	echo $$ > d/b.pid
+	run "$SC" -n --json --min-age 0 d
+	assert_success
+	python3 - "$output" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in sys.argv[1].splitlines()]
+assert len(rows) == 2, rows
+for r in rows:
+    assert set(r) == {"path", "kind", "verdict", "reason", "pid", "host", "age_s", "action"}, r
+v = {r["path"].split("/")[-1]: r for r in rows}
+assert v["a.pid"]["verdict"] == "stale" and v["a.pid"]["action"] == "would remove"
+assert v["b.pid"]["verdict"] == "live" and v["b.pid"]["kind"] == "pid-file"
+assert 0 <= v["a.pid"]["age_s"] < 60
+PY
+}
+
+@test "race: atomicwrite --lock increments survive a tight staleclean loop (300)" {
+	echo 0 > d/counter
+	( while [ ! -e stop ]; do "$SC" -q --max-age 0 --min-age 0 d; done ) &
+	cleaner=$!
+	pids=()
+	for _ in 1 2; do
+		( for _ in $(seq 150); do
+			"$AW" -l -t 60 -S none d/counter -- sh -c 'echo $(( $(cat d/counter) + 1 ))' || exit 1
+		done ) &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	touch stop
+	wait "$cleaner"
+	[ "$(cat d/counter)" = 300 ]
+}
+
+@test "errors: a missing path is reported and the others still judged" {
+	dead_pid > d/x.pid
+	old d/x.pid
+	run --separate-stderr "$SC" missing d
+	[ "$status" -eq 66 ]
+	[[ "$stderr" == "staleclean: missing: No such file or directory" ]]
+	[ ! -e d/x.pid ]
+}
+
+@test "usage errors: 64; --help, --version" {
+	run -64 "$SC"
+	for args in "-a abc d" "--min-age -1 d" "--bogus d" "-a"; do
+		eval "run $SC $args"
+		[ "$status" -eq 64 ] || fail "'$args' gave $status"
+	done
+	run "$SC" --help
+	[[ "$output" == "usage: staleclean "* ]]
+	run "$SC" --version
+	[[ "$output" =~ ^staleclean\ [0-9.]+$ ]]
+}
