@@ -177,7 +177,8 @@ cs_open_files_scan(struct cs_openset *set)
 		closedir(fds);
 	}
 	closedir(proc);
-	qsort(set->ids, set->n, sizeof(*set->ids), cmp_fileid);
+	if (set->n > 0)
+		qsort(set->ids, set->n, sizeof(*set->ids), cmp_fileid);
 	return 0;
 }
 
