@@ -106,4 +106,7 @@ clean:
 
 bench: $(BINS)
 	scripts/bench $(O)/bin
-.PHONY: bench
+
+demo: $(BINS)
+	scripts/demo $(O)/bin
+.PHONY: bench demo
