@@ -4,6 +4,7 @@
 # make install    PREFIX=/usr/local DESTDIR=
 # make lint       cppcheck, mandoc -Tlint, shellcheck
 
+SHELL	 = /bin/bash
 PREFIX	?= /usr/local
 BINDIR	 = $(PREFIX)/bin
 MANDIR	 = $(PREFIX)/share/man
@@ -93,7 +94,7 @@ install: $(BINS)
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	    --inline-suppr --std=c11 -D_GNU_SOURCE -Ilib \
-	    --suppress=missingIncludeSystem lib cmd tests/unit tests/fakenfs.c
+	    --suppress=missingIncludeSystem lib cmd tests/unit tests/fakenfs.c tests/fuzz
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN7)
 	shellcheck -x scripts/* .ci/run tests/helpers.bash
 	shellcheck -x -s bash tests/*.bats
@@ -109,4 +110,22 @@ bench: $(BINS)
 
 demo: $(BINS)
 	scripts/demo $(O)/bin
-.PHONY: bench demo
+
+# libFuzzer harnesses for the library's parsers and encoders, with
+# ASan+UBSan; FUZZ_TIME seconds each (default 10), on a copy of the seeds.
+FUZZERS	 = duration codes parsers owner encode
+FUZZ_TIME ?= 10
+fuzz:
+	@mkdir -p obj/fuzz
+	@for f in $(FUZZERS); do \
+	    clang -g -O1 -fsanitize=fuzzer,address,undefined \
+	        -fno-sanitize-recover=undefined -std=gnu11 -D_GNU_SOURCE \
+	        $(BSD_CFLAGS) -Ilib -o obj/fuzz/$$f tests/fuzz/fuzz_$$f.c \
+	        $(LIBSRC) $(BSD_LIBS) -lm || exit 1; \
+	    rm -rf obj/fuzz/$$f.corpus; cp -r tests/fuzz/corpus/$$f obj/fuzz/$$f.corpus; \
+	    echo "fuzz $$f: $(FUZZ_TIME)s"; \
+	    obj/fuzz/$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+	        obj/fuzz/$$f.corpus 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' ; \
+	    test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
+.PHONY: bench demo fuzz

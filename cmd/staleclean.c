@@ -193,17 +193,8 @@ open_by_anyone(const struct stat *st)
 
 /* ---- the pid rules ---- */
 
-struct owner {
-	pid_t			 pid;	/* 0: none recorded */
-	bool			 has_start;
-	unsigned long long	 start;
-	char			 boot_id[64];
-	char			 host[256];
-	time_t			 boot;	/* Emacs: boot time in the link */
-};
-
 static void
-judge_pid(struct cand *c, const struct owner *o)
+judge_pid(struct cand *c, const struct cs_owner *o)
 {
 	unsigned long long start;
 	char state = 0;
@@ -261,47 +252,6 @@ judge_pid(struct cand *c, const struct owner *o)
 		say(c, LIVE, "pid %d running", (int)o->pid);
 }
 
-/* PID, PID\n..., PID@HOST, or key=value lines (SPEC 1.5). */
-static bool
-parse_owner(char *text, struct owner *o)
-{
-	char *line, *save = NULL, *end;
-	long long n;
-	bool kv = false;
-
-	memset(o, 0, sizeof(*o));
-	if (strncmp(text, "pid=", 4) == 0 || strstr(text, "\npid=") != NULL) {
-		kv = true;
-		for (line = strtok_r(text, "\n", &save); line != NULL;
-		    line = strtok_r(NULL, "\n", &save)) {
-			if (strncmp(line, "pid=", 4) == 0) {
-				n = strtoll(line + 4, &end, 10);
-				if (*end == '\0' && n > INT_MIN && n < INT_MAX)
-					o->pid = (pid_t)n;
-			} else if (strncmp(line, "starttime=", 10) == 0) {
-				o->start = strtoull(line + 10, &end, 10);
-				o->has_start = *end == '\0';
-			} else if (strncmp(line, "boot_id=", 8) == 0)
-				strlcpy(o->boot_id, line + 8, sizeof(o->boot_id));
-			else if (strncmp(line, "host=", 5) == 0)
-				strlcpy(o->host, line + 5, sizeof(o->host));
-		}
-		return o->pid != 0 || kv;
-	}
-	while (*text == ' ')
-		text++;
-	n = strtoll(text, &end, 10);
-	if (end == text || n < INT_MIN || n > INT_MAX)
-		return false;
-	o->pid = (pid_t)n;
-	if (*end == '@') {
-		strlcpy(o->host, end + 1, sizeof(o->host));
-		o->host[strcspn(o->host, "\n \t")] = '\0';
-	} else if (*end != '\0' && *end != '\n' && *end != ' ')
-		return false;
-	return true;
-}
-
 /* ---- the kinds ---- */
 
 /* .NAME.cs-PID-XXXXXX: the pid of the writer. */
@@ -338,7 +288,7 @@ static void
 judge_symlink(struct cand *c)
 {
 	char target[PATH_MAX], *at, *dot, *colon;
-	struct owner o;
+	struct cs_owner o;
 	ssize_t n;
 
 	c->kind = "symlink";
@@ -377,7 +327,7 @@ judge_symlink(struct cand *c)
 static void
 judge_dir(struct cand *c)
 {
-	struct owner o;
+	struct cs_owner o;
 	char buf[512];
 	ssize_t n;
 	int fd, dfd;
@@ -412,7 +362,7 @@ judge_dir(struct cand *c)
 		}
 		if (n >= 0) {
 			buf[n] = '\0';
-			if (parse_owner(buf, &o) && o.pid != 0) {
+			if (cs_parse_owner(buf, &o) && o.pid != 0) {
 				judge_pid(c, &o);
 				return;
 			}
@@ -433,7 +383,7 @@ static void
 judge_file(struct cand *c, bool orphan, pid_t opid)
 {
 	struct stat now;
-	struct owner o;
+	struct cs_owner o;
 	char buf[1024];
 	ssize_t n;
 
@@ -481,7 +431,7 @@ judge_file(struct cand *c, bool orphan, pid_t opid)
 	}
 	n = pread(c->fd, buf, sizeof(buf) - 1, 0);
 	buf[n > 0 ? n : 0] = '\0';
-	if (n > 0 && parse_owner(buf, &o) && o.pid != 0) {
+	if (n > 0 && cs_parse_owner(buf, &o) && o.pid != 0) {
 		c->kind = strncmp(buf, "pid=", 4) == 0 ? "lock-file" : "pid-file";
 		judge_pid(c, &o);
 		return;

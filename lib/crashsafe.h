@@ -147,6 +147,19 @@ int	cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
 /* Owner metadata text (SPEC 1.5) into buf; returns its length. */
 size_t	cs_lock_owner_text(char *buf, size_t len);
 
+/* Who a lock or pid file says owns it. */
+struct cs_owner {
+	pid_t			 pid;	/* 0: none recorded */
+	bool			 has_start;
+	unsigned long long	 start;	/* starttime=, field 22 */
+	char			 boot_id[64];
+	char			 host[256];
+	time_t			 boot;	/* Emacs: boot time in the link */
+};
+/* Parse PID, PID\n..., PID@HOST or the key=value metadata (modifies
+ * text). False when it is none of these. */
+bool	cs_parse_owner(char *text, struct cs_owner *);
+
 /* Lock probe (staleclean): is fd locked by anyone, flock or OFD/POSIX? */
 enum cs_held { CS_HELD_NO, CS_HELD_FLOCK, CS_HELD_POSIX, CS_HELD_ERROR };
 enum cs_held cs_lock_probe(int fd);

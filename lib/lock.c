@@ -18,7 +18,9 @@
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -195,4 +197,45 @@ cs_lock_probe(int fd)
 	if (fcntl(fd, F_OFD_GETLK, &fl) == -1)
 		return CS_HELD_ERROR;
 	return fl.l_type == F_UNLCK ? CS_HELD_NO : CS_HELD_POSIX;
+}
+
+/* PID, PID\n..., PID@HOST, or key=value lines (SPEC 1.5). */
+bool
+cs_parse_owner(char *text, struct cs_owner *o)
+{
+	char *line, *save = NULL, *end;
+	long long n;
+	bool kv = false;
+
+	memset(o, 0, sizeof(*o));
+	if (strncmp(text, "pid=", 4) == 0 || strstr(text, "\npid=") != NULL) {
+		kv = true;
+		for (line = strtok_r(text, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save)) {
+			if (strncmp(line, "pid=", 4) == 0) {
+				n = strtoll(line + 4, &end, 10);
+				if (*end == '\0' && n > INT_MIN && n < INT_MAX)
+					o->pid = (pid_t)n;
+			} else if (strncmp(line, "starttime=", 10) == 0) {
+				o->start = strtoull(line + 10, &end, 10);
+				o->has_start = *end == '\0';
+			} else if (strncmp(line, "boot_id=", 8) == 0)
+				strlcpy(o->boot_id, line + 8, sizeof(o->boot_id));
+			else if (strncmp(line, "host=", 5) == 0)
+				strlcpy(o->host, line + 5, sizeof(o->host));
+		}
+		return o->pid != 0 || kv;
+	}
+	while (*text == ' ')
+		text++;
+	n = strtoll(text, &end, 10);
+	if (end == text || n < INT_MIN || n > INT_MAX)
+		return false;
+	o->pid = (pid_t)n;
+	if (*end == '@') {
+		strlcpy(o->host, end + 1, sizeof(o->host));
+		o->host[strcspn(o->host, "\n \t")] = '\0';
+	} else if (*end != '\0' && *end != '\n' && *end != ' ')
+		return false;
+	return true;
 }
