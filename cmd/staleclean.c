@@ -565,7 +565,16 @@ judge(int dirfd, const char *name, const char *path, const struct stat *st)
 		say(&c, UNKNOWN, "not a regular file, directory or symlink");
 	if (c.verdict == STALE) {
 		nstale++;
-		action = opt.dry_run ? "would remove" : remove_stale(&c);
+		if (opt.dry_run)
+			action = "would remove";
+		else {
+			sigset_t mask;
+
+			/* Not to be left half way, in quarantine. */
+			cs_signals_block(&mask);
+			action = remove_stale(&c);
+			cs_signals_restore(&mask);
+		}
 	}
 	report(&c, action);
 	if (c.fd != -1)
