@@ -128,4 +128,8 @@ fuzz:
 	        obj/fuzz/$$f.corpus 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' ; \
 	    test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
-.PHONY: bench demo fuzz
+# Kill each tool at every system call it makes; check its invariant after each.
+crashtest: $(BINS)
+	scripts/crashtest $(O)/bin
+
+.PHONY: bench demo fuzz crashtest
