@@ -390,7 +390,11 @@ judge_file(struct cand *c, bool orphan, pid_t opid)
 	c->kind = orphan ? "orphan-temp" : "lock-file";
 	c->fd = openat(c->dirfd, c->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_NOCTTY | O_CLOEXEC);
-	if (c->fd == -1 || fstat(c->fd, &now) == -1 ||
+	if (c->fd == -1) {
+		say(c, UNKNOWN, "cannot open: %s", strerror(errno));
+		return;
+	}
+	if (fstat(c->fd, &now) == -1 ||
 	    now.st_ino != c->st.st_ino || now.st_dev != c->st.st_dev ||
 	    !S_ISREG(now.st_mode)) {
 		say(c, UNKNOWN, "changed while looked at");
@@ -490,17 +494,33 @@ remove_stale(struct cand *c)
 		}
 	}
 	if (busy) {
+back:
 		renameat2(c->dirfd, q, c->dirfd, c->name, RENAME_NOREPLACE);
 		say(c, UNKNOWN, "changed during removal, put back");
 		return "none";
 	}
 	if (S_ISDIR(c->st.st_mode)) {
+		/* Still nothing in it but (at most) the pid file we judged? */
+		DIR *d;
+		struct dirent *e;
+		int other = 0;
+
 		fd = openat(c->dirfd, q, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 		    O_CLOEXEC);
-		if (fd != -1) {
-			unlinkat(fd, "pid", 0);
-			close(fd);
+		if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+			if (fd != -1)
+				close(fd);
+			goto back;
 		}
+		while ((e = readdir(d)) != NULL)
+			other += strcmp(e->d_name, ".") && strcmp(e->d_name, "..")
+			    && strcmp(e->d_name, "pid");
+		if (other > 0) {
+			closedir(d);
+			goto back;
+		}
+		unlinkat(dirfd(d), "pid", 0);
+		closedir(d);
 		if (unlinkat(c->dirfd, q, AT_REMOVEDIR) == -1)
 			goto fail;
 	} else if (unlinkat(c->dirfd, q, 0) == -1)
