@@ -28,6 +28,11 @@ ifeq ($(SAN),1)
 O	 = build-san
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	   -fno-omit-frame-pointer
+else ifneq ($(PLANT),)
+# make crashtest only: a build with a planted durability bug
+# (PLANT=nofsync or nodirsync) that its replay must catch.
+O	 = build-plant-$(PLANT)
+SANFLAGS = $(if $(filter nofsync,$(PLANT)),-DCS_PLANT_NO_FSYNC,-DCS_PLANT_NO_DIRSYNC)
 else
 O	 = .
 SANFLAGS =
@@ -100,7 +105,7 @@ lint:
 	shellcheck -x -s bash tests/*.bats
 
 clean:
-	rm -rf obj bin build-san tests/tmp
+	rm -rf obj bin build-san build-plant-* tests/tmp
 
 .PHONY: all check install lint clean
 .SECONDARY: $(LIBOBJ) $(TOOLS:%=$(O)/obj/cmd/%.o)
@@ -128,8 +133,12 @@ fuzz:
 	        obj/fuzz/$$f.corpus 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' ; \
 	    test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
-# Kill each tool at every system call it makes; check its invariant after each.
+# Kill each tool at every system call it makes, and replay its trace into
+# every state a power cut could leave; check its invariant on each. The
+# replay must also catch two builds with a planted bug.
 crashtest: $(BINS)
-	scripts/crashtest $(O)/bin
+	$(MAKE) --no-print-directory PLANT=nofsync
+	$(MAKE) --no-print-directory PLANT=nodirsync
+	scripts/crashtest $(O)/bin build-plant-nofsync/bin build-plant-nodirsync/bin
 
 .PHONY: bench demo fuzz crashtest

@@ -240,8 +240,7 @@ append(const char *buf, size_t len, int spool)
 		r = cut_back(before, errno);
 		goto out;
 	}
-	if (opt.sync != CS_SYNC_NONE &&
-	    (opt.sync == CS_SYNC_DATA ? fdatasync(out.fd) : fsync(out.fd)) == -1) {
+	if (cs_sync_fd(out.fd, opt.sync) == -1) {
 		/* Not acknowledged, so not kept. */
 		r = cut_back(before, errno);
 		goto out;

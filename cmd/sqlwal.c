@@ -824,8 +824,13 @@ setup(sqlite3 *db)
 		if (rc != SQLITE_OK)
 			return fail(db, rc, "journal_mode=WAL");
 	}
+#ifdef CS_PLANT_NO_FSYNC
+	/* make crashtest's planted bug: SQLite never fsyncs. */
+	rc = exec_simple(db, "PRAGMA synchronous=OFF");
+#else
 	rc = exec_simple(db, opt.durable ? "PRAGMA synchronous=FULL" :
 	    "PRAGMA synchronous=NORMAL");
+#endif
 	if (rc == SQLITE_OK)
 		rc = exec_simple(db, "PRAGMA foreign_keys=ON");
 	if (rc != SQLITE_OK)

@@ -214,10 +214,7 @@ cs_temp_sync(struct cs_temp *t, enum cs_sync sync, const char *context)
 {
 	int r;
 
-	if (sync == CS_SYNC_NONE)
-		return 0;
-	r = sync == CS_SYNC_DATA ? fdatasync(t->fd) : fsync(t->fd);
-	if (r == 0)
+	if ((r = cs_sync_fd(t->fd, sync)) == 0)
 		return 0;
 	/* Final: no second fsync, no rename. */
 	r = cs_fail(errno, EX_IOERR, context);
@@ -242,9 +239,34 @@ cs_temp_rename(struct cs_temp *t, const char *newbase, const char *context)
 	return 0;
 }
 
+/*
+ * Every fsync of a file and of a directory goes through these two, so
+ * that make crashtest can build variants with a planted bug (no file
+ * fsync, no directory fsync) and show that its replay catches each.
+ * Only that test build defines CS_PLANT_*.
+ */
+int
+cs_sync_fd(int fd, enum cs_sync sync)
+{
+#ifdef CS_PLANT_NO_FSYNC
+	(void)fd;
+	(void)sync;
+	return 0;
+#else
+	if (sync == CS_SYNC_NONE)
+		return 0;
+	return sync == CS_SYNC_DATA ? fdatasync(fd) : fsync(fd);
+#endif
+}
+
 int
 cs_fsync_dir(int dirfd, const char *context)
 {
+#ifdef CS_PLANT_NO_DIRSYNC
+	(void)dirfd;
+	(void)context;
+	return 0;
+#endif
 	if (fsync(dirfd) == 0 || errno == EINVAL || errno == ENOTSUP ||
 	    errno == EOPNOTSUPP)
 		return 0;

@@ -335,6 +335,8 @@ int	cs_copy_metadata(const char *from_path, const struct stat *,
 /* Follow a chain of symlinks to the final path (allocated; need not
  * exist). NULL/errno on ELOOP or error. */
 char	*cs_resolve_links(const char *path);
+/* fdatasync (DATA) or fsync (FULL) fd; nothing for NONE. -1/errno. */
+int	cs_sync_fd(int fd, enum cs_sync);
 /* Directory fsync with the not-supported rule of SPEC 1.4. */
 int	cs_fsync_dir(int dirfd, const char *context);
 /* The same for the directory holding path. */
