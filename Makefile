@@ -28,6 +28,11 @@ ifeq ($(SAN),1)
 O	 = build-san
 SANFLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
 	   -fno-omit-frame-pointer
+else ifeq ($(FAULTS),1)
+# make faults: the same code, retry linked dynamically so that the
+# short-write shim can be preloaded into it.
+O	 = build-faults
+SANFLAGS =
 else ifneq ($(PLANT),)
 # make crashtest only: a build with a planted durability bug
 # (PLANT=nofsync or nodirsync) that its replay must catch.
@@ -72,7 +77,7 @@ $(O)/bin/sqlwal: $(O)/obj/cmd/sqlwal.o $(LIBA)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(BSD_LIBS) -lsqlite3 -lm
 
-ifneq ($(SAN),1)
+ifeq ($(SAN)$(FAULTS),)
 $(O)/bin/retry: $(O)/obj/cmd/retry.o $(LIBA)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -static -o $@ $< $(LIBA) $(BSD_STATIC) -lm
@@ -99,13 +104,14 @@ install: $(BINS)
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	    --inline-suppr --std=c11 -D_GNU_SOURCE -Ilib \
-	    --suppress=missingIncludeSystem lib cmd tests/unit tests/fakenfs.c tests/fuzz
+	    --suppress=missingIncludeSystem lib cmd tests/unit tests/fakenfs.c tests/fuzz \
+	    tests/faults
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN7)
 	shellcheck -x scripts/* .ci/run tests/helpers.bash
 	shellcheck -x -s bash tests/*.bats
 
 clean:
-	rm -rf obj bin build-san build-plant-* tests/tmp
+	rm -rf obj bin build-san build-plant-* build-faults tests/tmp
 
 .PHONY: all check install lint clean
 .SECONDARY: $(LIBOBJ) $(TOOLS:%=$(O)/obj/cmd/%.o)
@@ -141,4 +147,13 @@ crashtest: $(BINS)
 	$(MAKE) --no-print-directory PLANT=nodirsync
 	scripts/crashtest $(O)/bin build-plant-nofsync/bin build-plant-nodirsync/bin
 
-.PHONY: bench demo fuzz crashtest
+# Every tool under ENOSPC, EIO (write, fsync), EROFS, EACCES, EFBIG, EINTR
+# and short writes; prints the matrix.
+faults:
+	$(MAKE) --no-print-directory FAULTS=1 all build-faults/obj/shortio.so
+	scripts/faults build-faults/bin build-faults/obj/shortio.so
+
+$(O)/obj/shortio.so: tests/faults/shortio.c
+	$(CC) -shared -fPIC $(WARN) -o $@ $<
+
+.PHONY: bench demo fuzz crashtest faults

@@ -434,7 +434,7 @@ main(int argc, char *argv[])
 		warnx("-l reads records from stdin, not from arguments");
 		usage(EX_USAGE);
 	}
-	if ((cs_stdfds_open() & 1) && argc == 1)
+	if ((cs_tool_init() & 1) && argc == 1)
 		return cs_fail(EBADF, EX_NOINPUT, "stdin");
 	cs_cleanup_init();
 

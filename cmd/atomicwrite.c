@@ -352,7 +352,7 @@ main(int argc, char *argv[])
 		}
 		cmdv = argv + 2;
 	}
-	if ((cs_stdfds_open() & 1) && cmdv == NULL)
+	if ((cs_tool_init() & 1) && cmdv == NULL)
 		return cs_fail(EBADF, EX_NOINPUT, "stdin");
 	cs_cleanup_init();
 	(void)cs_umask();

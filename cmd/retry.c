@@ -298,7 +298,7 @@ main(int argc, char *argv[])
 	}
 	cmd.argv = argv;
 	deadline = cs_deadline(opt.deadline);
-	if (cs_stdfds_open() & 1)
+	if (cs_tool_init() & 1)
 		opt.no_replay = true;		/* nothing to replay */
 
 	/* stdin, captured once, is replayed to every attempt (not a TTY). */

@@ -5,6 +5,7 @@
  * parameters bound and never spliced into the SQL.
  */
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 
 #include <err.h>
 #include <errno.h>
@@ -323,11 +324,42 @@ exit_for(int rc)
 	}
 }
 
+static bool
+read_only_fs(void)
+{
+	struct statvfs sv;
+	char *dir, *base;
+	bool ro;
+
+	if (cs_split_path(dbpath, &dir, &base) == -1)
+		return false;
+	ro = statvfs(dir, &sv) == 0 && (sv.f_flag & ST_RDONLY);
+	free(dir);
+	free(base);
+	return ro;
+}
+
 static int
 fail(sqlite3 *db, int rc, const char *what)
 {
 	const char *msg = errmsg[0] != '\0' ? errmsg :
 	    db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+	char buf[512];
+	int sys = 0;
+
+	/* "disk I/O error" alone does not say which: the system's errno
+	 * does (SQLite keeps it for these two classes only). */
+	if (db != NULL && errmsg[0] == '\0' && ((rc & 0xff) == SQLITE_IOERR ||
+	    (rc & 0xff) == SQLITE_CANTOPEN) &&
+	    (sys = sqlite3_system_errno(db)) != 0) {
+		/* On a read-only filesystem SQLite's last try is a read-only
+		 * open of a -shm file that was never made: ENOENT, which
+		 * misleads. */
+		if ((rc & 0xff) == SQLITE_CANTOPEN && read_only_fs())
+			sys = EROFS;
+		snprintf(buf, sizeof(buf), "%s (%s)", msg, strerror(sys));
+		msg = buf;
+	}
 
 	if (busy_pragma_denied)
 		warnx("%s: PRAGMA busy_timeout refused: sqlwal waits with its "
@@ -339,7 +371,7 @@ fail(sqlite3 *db, int rc, const char *what)
 		warnx("%s: %s: %s", dbpath, what, msg);
 	else
 		warnx("%s: %s", dbpath, msg);
-	return exit_for(rc);
+	return sys != 0 ? cs_exit_for_errno(sys, exit_for(rc)) : exit_for(rc);
 }
 
 static bool
@@ -899,7 +931,7 @@ main(int argc, char *argv[])
 	}
 	dbpath = argv[0];
 	argc--, argv++;
-	cs_stdfds_open();
+	cs_tool_init();
 	deadline = cs_deadline(opt.timeout);
 	cs_backoff_init(&busy, CS_MSEC, 2, 8 * CS_MSEC, CS_JITTER_FULL);
 	cs_backoff_init(&again, CS_MSEC, 2, 16 * CS_MSEC, CS_JITTER_FULL);

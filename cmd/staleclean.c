@@ -728,7 +728,7 @@ main(int argc, char *argv[])
 		warnx("missing path operand");
 		usage(EX_USAGE);
 	}
-	cs_stdfds_open();
+	cs_tool_init();
 	for (i = 0; i < argc; i++)
 		operand(argv[i]);
 	cs_open_files_free(&opened);

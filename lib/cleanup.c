@@ -73,10 +73,21 @@ cs_cleanup_init(void)
 			continue;
 		sigaction(fatal_signals[i], &sa, NULL);
 	}
+}
+
+int
+cs_tool_init(void)
+{
+	struct sigaction old;
+	int closed;
+
+	closed = cs_stdfds_open();
 	if (sigaction(SIGXFSZ, NULL, &old) == 0 && old.sa_handler == SIG_DFL) {
 		signal(SIGXFSZ, SIG_IGN);
 		cs_xfsz_ignored = true;
 	}
+	cs_stdout_init();
+	return closed;
 }
 
 int

@@ -95,6 +95,8 @@ CS_NORETURN void cs_version(const char *extra);
 CS_NORETURN void cs_bad_option(int ch, char *const argv[], const char *synopsis);
 /* Flush and check stdout before exiting (a full disk is an error). */
 void	ecs_close_stdout(void);
+/* Make stdout write through cs_write_all (EINTR, short writes). */
+void	cs_stdout_init(void);
 
 /* ---- backoff.c: delay schedule (SPEC 1.6) and time ---- */
 
@@ -221,12 +223,17 @@ void	cs_cleanup_init(void);
  * mask of those that were closed (bit N for fd N).
  */
 int	cs_stdfds_open(void);
+/*
+ * What every tool does first: cs_stdfds_open (its mask is returned),
+ * SIGXFSZ ignored (see cs_xfsz_ignored) and cs_stdout_init.
+ */
+int	cs_tool_init(void);
 /* Register / forget a temp file (dirfd + name); returns a slot. */
 int	cs_cleanup_add(int dirfd, const char *name);
 void	cs_cleanup_forget(int slot);
 /* Forward fatal signals to pid (its process group if group); 0 forgets. */
 void	cs_cleanup_child(pid_t, bool group);
-/* True when cs_cleanup_init set SIGXFSZ to be ignored (so that a file
+/* True when cs_tool_init set SIGXFSZ to be ignored (so that a file
  * size limit is an EFBIG error we can clean up after, not a kill); the
  * commands we run get it back at its default. */
 extern bool cs_xfsz_ignored;

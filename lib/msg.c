@@ -76,6 +76,40 @@ cs_fail(int err, int fallback, const char *context)
 	return cs_exit_for_errno(err, fallback);
 }
 
+/*
+ * stdio gives up on EINTR (and keeps no count of what a failed write had
+ * written), so stdout writes through cs_write_all instead, which resumes
+ * after EINTR and short writes. Closing it closes fd 1, whose errors
+ * (a deferred NFS write error, say) are then reported.
+ */
+static ssize_t
+stdout_write(void *cookie, const char *buf, size_t len)
+{
+	(void)cookie;
+	return cs_write_all(STDOUT_FILENO, buf, len) == -1 ? -1 : (ssize_t)len;
+}
+
+static int
+stdout_close(void *cookie)
+{
+	(void)cookie;
+	return close(STDOUT_FILENO);
+}
+
+void
+cs_stdout_init(void)
+{
+	static const cookie_io_functions_t io = {
+		.write = stdout_write, .close = stdout_close
+	};
+	FILE *f;
+
+	if ((f = fopencookie(NULL, "w", io)) == NULL)
+		return;			/* stdio's own stdout, then */
+	setvbuf(f, NULL, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, BUFSIZ);
+	stdout = f;
+}
+
 void
 ecs_close_stdout(void)
 {

@@ -330,6 +330,14 @@ EOF
 	assert_output "-n--v"
 }
 
+@test "stdin larger than the file size limit: 74 and the command never runs" {
+	head -c 100000 /dev/zero > in
+	run --separate-stderr bash -c 'ulimit -f 16; "$1" -n 2 touch ran < in' sh "$R"
+	[ "$status" -eq 74 ]
+	[[ "$stderr" == *"spool: File too large"* ]]
+	[ ! -e ran ]
+}
+
 @test "usage errors: 64 with a reason" {
 	run -64 --separate-stderr "$R"
 	[[ "$stderr" == "retry: missing command"* ]]

@@ -322,6 +322,31 @@ mkdb() {
 	[ -s acked ]
 }
 
+@test "a file size limit is an error (74, db intact), not death by SIGXFSZ" {
+	mkdb
+	"$S" db "INSERT INTO t(name) VALUES ('before')"
+	run --separate-stderr bash -c 'ulimit -f 64; "$1" --durable db \
+	    "WITH RECURSIVE c(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM c WHERE k < 2000)
+	     INSERT INTO t(name, v) SELECT k, zeroblob(400) FROM c"' sh "$S"
+	[ "$status" -eq 74 ]
+	[[ "$stderr" == *"/db: "* || "$stderr" == *"db: "* ]]
+	run "$S" db 'PRAGMA integrity_check'
+	assert_output ok
+	run "$S" db 'SELECT group_concat(name) FROM t'
+	assert_output before
+}
+
+@test "a read-only filesystem is named as such (not SQLite's misleading ENOENT)" {
+	need_root "mounts a tmpfs"
+	mkdir ro && mount -t tmpfs -o size=1m cs-ro ro || skip "cannot mount tmpfs"
+	"$S" ro/db 'CREATE TABLE t(a)'
+	mount -o remount,ro ro
+	run --separate-stderr "$S" ro/db "INSERT INTO t VALUES (1)"
+	umount ro
+	[ "$status" -eq 73 ]
+	[[ "$stderr" == *"ro/db: "*"(Read-only file system)" ]]
+}
+
 @test "on a network filesystem: 69 unless --no-wal" {
 	[ -f "$CS_BIN/../obj/fakenfs.so" ] || skip "fakenfs.so not built"
 	if sanitized; then skip "the statfs shim and ASan cannot share LD_PRELOAD"; fi

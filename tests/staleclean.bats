@@ -342,6 +342,15 @@ PY
 	[ ! -e d/x.pid ]
 }
 
+@test "EINTR on stdout: the report is still whole" {
+	for i in 1 2 3; do printf 'pid=%s\n' "$(dead_pid)" > "s$i.lock"; done
+	run --separate-stderr inject -e trace=write -e inject=write:error=EINTR:when=1 \
+	    "$SC" -v --min-age 0 .
+	assert_success
+	[ "$(grep -c ': stale (pid .* not running), removed$' <<< "$output")" -eq 3 ]
+	[ -z "$stderr" ]
+}
+
 @test "usage errors: 64; --help, --version" {
 	run -64 "$SC"
 	for args in "-a abc d" "--min-age -1 d" "--bogus d" "-a"; do
