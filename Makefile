@@ -122,21 +122,26 @@ bench: $(BINS)
 demo: $(BINS)
 	scripts/demo $(O)/bin
 
-# libFuzzer harnesses for the library's parsers and encoders, with
-# ASan+UBSan; FUZZ_TIME seconds each (default 10), on a copy of the seeds.
-FUZZERS	 = duration codes parsers owner encode
+# libFuzzer harnesses for the library's parsers and encoders and for each
+# tool's command line (argv_*), with ASan+UBSan; FUZZ_TIME seconds each
+# (default 10), on a copy of the seeds. The argv harnesses get exit, err
+# and errx wrapped so that a usage error returns to the fuzzer.
+FUZZERS	 = duration codes parsers owner encode $(TOOLS:%=argv_%)
 FUZZ_TIME ?= 10
+FUZZ_WRAP = -Wl,--wrap=exit,--wrap=err,--wrap=errx,--wrap=fclose
 fuzz:
 	@mkdir -p obj/fuzz
 	@for f in $(FUZZERS); do \
+	    case $$f in argv_*) extra="$(FUZZ_WRAP) -lsqlite3" quiet=-close_fd_mask=3 ;; \
+	    *) extra= quiet= ;; esac; \
 	    clang -g -O1 -fsanitize=fuzzer,address,undefined \
 	        -fno-sanitize-recover=undefined -std=gnu11 -D_GNU_SOURCE \
 	        $(BSD_CFLAGS) -Ilib -o obj/fuzz/$$f tests/fuzz/fuzz_$$f.c \
-	        $(LIBSRC) $(BSD_LIBS) -lm || exit 1; \
+	        $(LIBSRC) $(BSD_LIBS) -lm $$extra || exit 1; \
 	    rm -rf obj/fuzz/$$f.corpus; cp -r tests/fuzz/corpus/$$f obj/fuzz/$$f.corpus; \
 	    echo "fuzz $$f: $(FUZZ_TIME)s"; \
-	    obj/fuzz/$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
-	        obj/fuzz/$$f.corpus 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' ; \
+	    obj/fuzz/$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 $$quiet \
+	        obj/fuzz/$$f.corpus 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Test unit' ; \
 	    test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
 # Kill each tool at every system call it makes, and replay its trace into
