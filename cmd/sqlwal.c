@@ -344,7 +344,7 @@ fail(sqlite3 *db, int rc, const char *what)
 {
 	const char *msg = errmsg[0] != '\0' ? errmsg :
 	    db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-	char buf[512];
+	char reason[128] = "";
 	int sys = 0;
 
 	/* "disk I/O error" alone does not say which: the system's errno
@@ -357,8 +357,7 @@ fail(sqlite3 *db, int rc, const char *what)
 		 * misleads. */
 		if ((rc & 0xff) == SQLITE_CANTOPEN && read_only_fs())
 			sys = EROFS;
-		snprintf(buf, sizeof(buf), "%s (%s)", msg, strerror(sys));
-		msg = buf;
+		snprintf(reason, sizeof(reason), " (%s)", strerror(sys));
 	}
 
 	if (busy_pragma_denied)
@@ -368,9 +367,9 @@ fail(sqlite3 *db, int rc, const char *what)
 		warnx("%s: database busy: still locked after the timeout",
 		    dbpath);
 	else if (what != NULL)
-		warnx("%s: %s: %s", dbpath, what, msg);
+		warnx("%s: %s: %s%s", dbpath, what, msg, reason);
 	else
-		warnx("%s: %s", dbpath, msg);
+		warnx("%s: %s%s", dbpath, msg, reason);
 	return sys != 0 ? cs_exit_for_errno(sys, exit_for(rc)) : exit_for(rc);
 }
 
