@@ -6,12 +6,13 @@ Each scenario runs one tool under strace, keeps the system calls that
 change the scenario's directory (creates, writes, truncates, renames,
 links, unlinks) and the fsyncs that make them durable, and rebuilds the
 directory as it could be found after a power cut at every point of that
-trace, under three persistence models:
+trace, under three persistence models and the last two together:
 
   all    everything the trace did so far reached the disk;
   data   file data not followed by an fsync/fdatasync of that file is lost;
   names  creates, renames, links and unlinks not followed by an fsync of
-         their directory are lost.
+         their directory are lost;
+  both   data and names.
 
 The scenario's invariant is checked on every state, and on the state
 after the tool's last call also "it said ok, so the new data is there".
@@ -28,14 +29,18 @@ import subprocess
 import sys
 import tempfile
 
-TRACED = ("open,openat,creat,close,dup,dup2,dup3,fcntl,read,write,pread64,"
-          "pwrite64,readv,writev,pwritev,pwritev2,lseek,copy_file_range,"
-          "sendfile,splice,ftruncate,truncate,fallocate,fsync,fdatasync,"
-          "sync,syncfs,rename,renameat,renameat2,link,linkat,unlink,"
-          "unlinkat,mkdir,mkdirat,rmdir,mmap")
+TRACED = ("open,openat,openat2,creat,close,close_range,dup,dup2,dup3,fcntl,"
+          "read,readv,write,writev,pwrite64,pwritev,pwritev2,lseek,"
+          "copy_file_range,sendfile,splice,ftruncate,truncate,fallocate,"
+          "fsync,fdatasync,sync,syncfs,rename,renameat,renameat2,link,"
+          "linkat,unlink,unlinkat,mkdir,mkdirat,rmdir,symlink,symlinkat,"
+          "mknod,mknodat,chdir,fchdir,mmap")
 
-HEX = re.compile(r'"((?:\\x[0-9a-f]{2})*)"')
-LINE = re.compile(r'^(\w+)\((.*)\)\s+=\s+(-?\d+|0x[0-9a-f]+|\?)(?:<([^>]*)>)?')
+HEX = re.compile(r'"((?:\\x[0-9a-f]{2})*)"(\.\.\.)?')
+LINE = re.compile(r'^(\w+)\((.*)\)\s+=\s+(-?\d+|0x[0-9a-f]+|\?)'
+                  r'(?:<((?:\\x[0-9a-f]{2})*)>)?')
+FD = re.compile(r'^(-?\d+|AT_FDCWD)(?:<((?:\\x[0-9a-f]{2})*)>)?'
+                r'(?:\(deleted\))?$')
 
 
 def unhex(s):
@@ -62,20 +67,6 @@ def split_args(s):
     return out
 
 
-def fdpath(arg):
-    """'3<\\x2f..>' or 'AT_FDCWD<..>' -> (fd or None, path or None)."""
-    m = re.match(r'^(-?\d+|AT_FDCWD)(?:<((?:\\x[0-9a-f]{2})*)[^>]*>)?$', arg)
-    if not m:
-        return None, None
-    fd = None if m.group(1) == "AT_FDCWD" else int(m.group(1))
-    return fd, unhex(m.group(2)).decode() if m.group(2) is not None else None
-
-
-def string(arg):
-    m = HEX.search(arg)
-    return unhex(m.group(1)) if m else None
-
-
 class Unsupported(Exception):
     """A call the model cannot replay faithfully: fail, never guess."""
 
@@ -84,11 +75,39 @@ class RunError(Exception):
     """The tool did not run as the scenario expects."""
 
 
+def fdarg(arg):
+    """'3<\\x2f..>', '3<..>(deleted)', 'AT_FDCWD<..>' -> (fd, path);
+    fd is None for AT_FDCWD. Anything else is not understood."""
+    m = FD.match(arg)
+    if not m:
+        raise Unsupported("cannot read the descriptor %r" % arg[:60])
+    fd = None if m.group(1) == "AT_FDCWD" else int(m.group(1))
+    return fd, unhex(m.group(2)).decode() if m.group(2) is not None else None
+
+
+def string(arg):
+    m = HEX.search(arg)
+    if not m or m.group(2):
+        raise Unsupported("cannot read the string %r" % arg[:60])
+    return unhex(m.group(1))
+
+
+def strings(arg):
+    """Every string of an iovec array, joined; truncation is an error."""
+    out = b""
+    for m in HEX.finditer(arg):
+        if m.group(2):
+            raise Unsupported("a write longer than strace's -s")
+        out += unhex(m.group(1))
+    return out
+
+
 class Trace:
     """The calls of one run that touch root, as persistence ops:
     ('data', inode, fn)      fn(bytearray) applies a write or truncate
     ('name', dirs, fn)       fn(names) applies a create/rename/link/unlink
-    ('fsync', inode) / ('dirsync', dir) / ('sync',)"""
+    ('fsync', inode) / ('dirsync', dir) / ('sync',)
+    Whatever touches root and is not modelled raises Unsupported."""
 
     def __init__(self, root, initial):
         self.root = root
@@ -108,9 +127,11 @@ class Trace:
 
     def new_inode(self):
         self.next_inode += 1
+        self.sizes[self.next_inode] = 0
         return self.next_inode
 
     def rel(self, path):
+        """root-relative name of an absolute path, or None if outside."""
         path = os.path.normpath(path)
         if path == self.root:
             return ""
@@ -118,15 +139,25 @@ class Trace:
             return path[len(self.root) + 1:]
         return None
 
-    def at(self, dirarg, namearg):
+    def path(self, dirarg, namearg):
+        """The absolute path a (dirfd, name) pair names; dirarg None means
+        the working directory, which is root (chdir is refused)."""
         name = string(namearg).decode()
         if name.startswith("/"):
-            return self.rel(name)
-        _, d = fdpath(dirarg)
-        return self.rel(os.path.join(d, name)) if d else None
+            return name
+        d = self.root
+        if dirarg is not None:
+            fd, d = fdarg(dirarg)
+            if d is None:
+                raise Unsupported("a directory descriptor without a path")
+        return os.path.join(d, name)
 
     def parent(self, rel):
         return os.path.dirname(rel)
+
+    def tracked(self, fd):
+        o = self.fds.get(fd)
+        return o if o is not None and "ino" in o else None
 
     def name_op(self, rels, fn):
         fn(self.names)
@@ -137,9 +168,14 @@ class Trace:
         self.ops.append(("data", ino, fn))
 
     def write(self, ofd, data, off=None):
+        """off None: at the file offset, which moves; else positional."""
         ino = ofd["ino"]
-        if off is None:
-            off = self.sizes[ino] if ofd["append"] else ofd["off"]
+        positional = off is not None
+        if ofd["append"]:                 # Linux: pwrite appends too
+            off = self.sizes[ino]
+        elif not positional:
+            off = ofd["off"]
+        if not positional:
             ofd["off"] = off + len(data)
 
         def fn(buf, off=off, data=data):
@@ -155,129 +191,281 @@ class Trace:
         self.data_op(ino, fn, size)
 
     def call(self, name, args, ret, retpath):
-        fds = self.fds
-        fd0, _ = fdpath(args[0]) if args else (None, None)
-        if name in ("open", "openat", "creat"):
-            if ret < 0:
-                return
-            flags = args[1] if name == "open" else args[2] if name == "openat" \
-                else "O_CREAT|O_WRONLY|O_TRUNC"
-            rel = self.rel(retpath.replace(" (deleted)", ""))
-            if rel is None:
-                fds[ret] = {"ext": retpath, "off": 0}
-                return
-            if rel in self.dirs or "O_DIRECTORY" in flags:
-                fds[ret] = {"dir": rel}
-                return
-            if "O_TMPFILE" in flags:
-                ino = self.new_inode()
-                self.sizes[ino] = 0
-            elif rel not in self.names:
-                ino = self.new_inode()
-                self.sizes[ino] = 0
-                self.name_op([rel], lambda n, r=rel, i=ino: n.__setitem__(r, i))
-            else:
-                ino = self.names[rel]
-                if "O_TRUNC" in flags:
-                    self.truncate(ino, 0)
-            fds[ret] = {"ino": ino, "off": 0, "append": "O_APPEND" in flags,
-                        "shm": rel.endswith("-shm")}
-        elif name == "close":
-            fds.pop(fd0, None)
-        elif name in ("dup", "dup2", "dup3") or (
-                name == "fcntl" and "F_DUPFD" in args[1]):
-            if ret >= 0 and fd0 in fds:
-                fds[ret] = fds[fd0]
-        elif fd0 in fds and "ino" in fds[fd0] and fds[fd0]["shm"]:
-            return          # the WAL index: mmap'd, rebuilt from the WAL
-        elif name in ("write", "writev", "pwrite64", "pwritev", "pwritev2"):
-            if ret <= 0 or fd0 not in fds or "ino" not in fds[fd0]:
-                return
-            data = b"".join(unhex(s) for s in HEX.findall(args[1]))[:ret]
-            off = int(args[3]) if name.startswith("pwrite") else None
-            self.write(fds[fd0], data, off)
-        elif name in ("read", "readv") and fd0 in fds and ret > 0:
-            fds[fd0]["off"] += ret
-        elif name == "lseek" and fd0 in fds and ret >= 0:
-            fds[fd0]["off"] = ret
-        elif name == "copy_file_range":
-            fdo, _ = fdpath(args[2])
-            if ret <= 0 or fdo not in fds or "ino" not in fds[fdo]:
-                return
-            fdi, pin = fdpath(args[0])
-            src = fds.setdefault(fdi, {"ext": pin, "off": 0})
-            if "ext" not in src or args[1] != "NULL" or args[3] != "NULL":
-                raise Unsupported("copy_file_range " + ", ".join(args[:4]))
-            with open(src["ext"], "rb") as f:
-                f.seek(src["off"])
-                data = f.read(ret)
-            src["off"] += ret
-            self.write(fds[fdo], data)
-        elif name in ("sendfile", "splice", "fallocate", "truncate"):
-            if any(fdpath(a)[0] in fds and "ino" in fds[fdpath(a)[0]]
-                   for a in args[:3]) or name == "truncate":
-                raise Unsupported(name)
-        elif name == "mmap":
-            fd = fdpath(args[4])[0]
-            if fd in fds and "ino" in fds[fd] and not fds[fd]["shm"] \
-                    and "MAP_SHARED" in args[3] and "PROT_WRITE" in args[2]:
-                raise Unsupported("shared writable mmap of a traced file")
-        elif name == "ftruncate":
-            if ret == 0 and fd0 in fds and "ino" in fds[fd0]:
-                self.truncate(fds[fd0]["ino"], int(args[1]))
-        elif name in ("fsync", "fdatasync"):
-            if ret == 0 and fd0 in fds:
-                o = fds[fd0]
-                if "ino" in o:
-                    self.ops.append(("fsync", o["ino"]))
-                elif "dir" in o:
-                    self.ops.append(("dirsync", o["dir"]))
-        elif name in ("sync", "syncfs"):
-            self.ops.append(("sync",))
-        elif ret != 0:
-            return
-        elif name in ("rename", "renameat", "renameat2"):
-            a, b = ((self.rel(string(args[0]).decode()),
-                     self.rel(string(args[1]).decode())) if name == "rename"
-                    else (self.at(args[0], args[1]), self.at(args[2], args[3])))
-            if a is None or b is None:
-                return
-            exchange = name == "renameat2" and "RENAME_EXCHANGE" in args[4]
+        handler = getattr(self, "sys_" + name, None)
+        if handler is None:
+            raise Unsupported("no model for " + name)
+        handler(args, ret, retpath)
 
-            def fn(n, a=a, b=b, x=exchange):
-                if x:
-                    n[a], n[b] = n[b], n[a]
-                else:
-                    n[b] = n.pop(a)
-            self.name_op([a, b], fn)
-        elif name in ("link", "linkat"):
-            if name == "linkat" and "AT_EMPTY_PATH" in args[4]:
-                ino = fds[fd0]["ino"]
-                b = self.at(args[2], args[3])
+    # -- descriptors
+    def sys_openat(self, args, ret, retpath, flags=None, dirarg=None):
+        if ret < 0:
+            return
+        if flags is None:
+            flags, dirarg = args[2], args[0]
+        if retpath is None:
+            raise Unsupported("open without the path of its result")
+        rel = self.rel(retpath)
+        if "O_TMPFILE" in flags:
+            if self.rel(self.path(dirarg, args[1] if dirarg else args[0]))\
+                    is not None:
+                self.fds[ret] = {"ino": self.new_inode(), "off": 0,
+                                 "append": False, "shm": False}
             else:
-                a, b = ((self.rel(string(args[0]).decode()),
-                         self.rel(string(args[1]).decode())) if name == "link"
-                        else (self.at(args[0], args[1]),
-                              self.at(args[2], args[3])))
-                ino = self.names.get(a)
-            if b is not None and ino is not None:
-                self.name_op([b], lambda n, b=b, i=ino: n.__setitem__(b, i))
-        elif name in ("unlink", "unlinkat", "rmdir"):
-            a = self.rel(string(args[0]).decode()) if name != "unlinkat" \
-                else self.at(args[0], args[1])
-            if a is not None:
-                self.name_op([a], lambda n, a=a: n.pop(a, None))
-        elif name in ("mkdir", "mkdirat"):
-            raise Unsupported(name)
+                self.fds[ret] = {"ext": None, "off": 0}
+            return
+        if rel is None:
+            self.fds[ret] = {"ext": retpath, "off": 0}
+            return
+        if rel in self.dirs or "O_DIRECTORY" in flags:
+            self.fds[ret] = {"dir": rel}
+            return
+        if rel not in self.names:
+            ino = self.new_inode()
+            self.name_op([rel], lambda n, r=rel, i=ino: n.__setitem__(r, i))
+        else:
+            ino = self.names[rel]
+            if "O_TRUNC" in flags:
+                self.truncate(ino, 0)
+        self.fds[ret] = {"ino": ino, "off": 0, "append": "O_APPEND" in flags,
+                         "shm": rel.endswith("-shm")}
+
+    def sys_open(self, args, ret, retpath):
+        self.sys_openat(args, ret, retpath, args[1], None)
+
+    def sys_creat(self, args, ret, retpath):
+        self.sys_openat(args, ret, retpath, "O_CREAT|O_WRONLY|O_TRUNC", None)
+
+    def sys_openat2(self, args, ret, retpath):
+        if ret >= 0 and retpath and self.rel(retpath) is not None:
+            raise Unsupported("openat2 in the directory")
+        if ret >= 0:
+            self.fds[ret] = {"ext": retpath, "off": 0}
+
+    def sys_close(self, args, ret, retpath):
+        self.fds.pop(fdarg(args[0])[0], None)
+
+    def sys_close_range(self, args, ret, retpath):
+        lo, hi = int(args[0]), int(args[1].replace("~0U", str(2**32 - 1)))
+        if ret == 0 and "CLOSE_RANGE_CLOEXEC" not in args[2]:
+            for fd in [fd for fd in self.fds if lo <= fd <= hi]:
+                del self.fds[fd]
+
+    def sys_dup(self, args, ret, retpath):
+        if ret < 0:
+            return
+        fd = fdarg(args[0])[0]
+        if fd in self.fds:
+            self.fds[ret] = self.fds[fd]
+        else:
+            self.fds.pop(ret, None)
+    sys_dup2 = sys_dup3 = sys_dup
+
+    def sys_fcntl(self, args, ret, retpath):
+        if ret < 0:
+            return
+        if args[1].startswith("F_DUPFD"):
+            self.sys_dup(args, ret, retpath)
+        elif args[1] == "F_SETFL" and self.tracked(fdarg(args[0])[0]):
+            self.tracked(fdarg(args[0])[0])["append"] = "O_APPEND" in args[2]
+
+    # -- data
+    def sys_write(self, args, ret, retpath):
+        o = self.tracked(fdarg(args[0])[0])
+        if ret <= 0 or o is None or o["shm"]:
+            return                  # the WAL index is rebuilt from the WAL
+        data = strings(args[1])
+        if len(data) < ret:
+            raise Unsupported("a write longer than strace's -s")
+        off = None
+        if self.cur.startswith("pwrite"):
+            off = int(args[3])
+            if off == -1:           # pwritev2: the file offset
+                off = None
+        self.write(o, data[:ret], off)
+    sys_writev = sys_pwrite64 = sys_pwritev = sys_pwritev2 = sys_write
+
+    def sys_read(self, args, ret, retpath):
+        fd = fdarg(args[0])[0]
+        if ret > 0 and fd in self.fds:
+            self.fds[fd]["off"] += ret
+    sys_readv = sys_read
+
+    def sys_lseek(self, args, ret, retpath):
+        fd = fdarg(args[0])[0]
+        if ret >= 0 and fd in self.fds:
+            self.fds[fd]["off"] = ret
+
+    def sys_copy_file_range(self, args, ret, retpath):
+        o = self.tracked(fdarg(args[2])[0])
+        if ret <= 0 or o is None:
+            return
+        fdi, pin = fdarg(args[0])
+        src = self.fds.setdefault(fdi, {"ext": pin, "off": 0})
+        if not src.get("ext") or args[1] != "NULL" or args[3] != "NULL":
+            raise Unsupported("copy_file_range " + ", ".join(args[:4]))
+        with open(src["ext"], "rb") as f:
+            f.seek(src["off"])
+            data = f.read(ret)
+        src["off"] += ret
+        self.write(o, data)
+
+    def sys_sendfile(self, args, ret, retpath):
+        if ret > 0 and self.tracked(fdarg(args[0])[0]):
+            raise Unsupported("sendfile into a traced file")
+
+    def sys_splice(self, args, ret, retpath):
+        if ret > 0 and self.tracked(fdarg(args[2])[0]):
+            raise Unsupported("splice into a traced file")
+
+    def sys_fallocate(self, args, ret, retpath):
+        if ret == 0 and self.tracked(fdarg(args[0])[0]):
+            raise Unsupported("fallocate of a traced file")
+
+    def sys_ftruncate(self, args, ret, retpath):
+        o = self.tracked(fdarg(args[0])[0])
+        if ret == 0 and o is not None and not o["shm"]:
+            self.truncate(o["ino"], int(args[1]))
+
+    def sys_truncate(self, args, ret, retpath):
+        rel = self.rel(self.path(None, args[0]))
+        if ret == 0 and rel is not None:
+            self.truncate(self.names[rel], int(args[1]))
+
+    def sys_mmap(self, args, ret, retpath):
+        o = self.tracked(fdarg(args[4])[0]) if args[4] != "-1" else None
+        if o is not None and not o["shm"] and "MAP_SHARED" in args[3] \
+                and "PROT_WRITE" in args[2]:
+            raise Unsupported("shared writable mmap of a traced file")
+
+    # -- durability
+    def sys_fsync(self, args, ret, retpath):
+        o = self.fds.get(fdarg(args[0])[0])
+        if ret != 0 or o is None:
+            return
+        if "ino" in o:
+            self.ops.append(("fsync", o["ino"]))
+        elif "dir" in o:
+            self.ops.append(("dirsync", o["dir"]))
+    sys_fdatasync = sys_fsync
+
+    def sys_sync(self, args, ret, retpath):
+        if ret == 0:
+            self.ops.append(("sync",))
+
+    def sys_syncfs(self, args, ret, retpath):
+        o = self.fds.get(fdarg(args[0])[0])
+        if ret == 0 and o is not None and ("ino" in o or "dir" in o):
+            self.ops.append(("sync",))
+
+    # -- names
+    def sys_renameat2(self, args, ret, retpath, pair=None):
+        if ret != 0:
+            return
+        if pair is None:
+            pair = (self.path(args[0], args[1]), self.path(args[2], args[3]))
+        a, b = self.rel(pair[0]), self.rel(pair[1])
+        exchange = len(args) > 4 and "RENAME_EXCHANGE" in args[4]
+        if a is None and b is None:
+            return
+        if a is None or (b is None and exchange):
+            raise Unsupported("a rename into the directory from outside")
+        if b is None:               # moved out: gone from here
+            self.name_op([a], lambda n, a=a: n.pop(a))
+            return
+
+        def fn(n, a=a, b=b, x=exchange):
+            if x:
+                n[a], n[b] = n[b], n[a]
+            elif n.get(b) != n[a]:  # two links of one inode: a no-op
+                n[b] = n.pop(a)
+        self.name_op([a, b], fn)
+
+    def sys_renameat(self, args, ret, retpath):
+        self.sys_renameat2(args, ret, retpath)
+
+    def sys_rename(self, args, ret, retpath):
+        self.sys_renameat2(args, ret, retpath,
+                           (self.path(None, args[0]), self.path(None, args[1])))
+
+    def sys_linkat(self, args, ret, retpath, pair=None):
+        if ret != 0:
+            return
+        if pair is None:
+            src = None
+            if len(args) > 4 and "AT_EMPTY_PATH" in args[4]:
+                src = ("fd", fdarg(args[0])[0])
+            else:
+                p = self.path(args[0], args[1])
+                m = re.match(r"^/proc/self/fd/(\d+)$", p)
+                src = ("fd", int(m.group(1))) if m else ("path", p)
+            b = self.rel(self.path(args[2], args[3]))
+        else:
+            src, b = ("path", pair[0]), self.rel(pair[1])
+        if b is None:
+            return
+        if src[0] == "fd":
+            o = self.tracked(src[1])
+            ino = o["ino"] if o else None
+        else:
+            a = self.rel(src[1])
+            ino = self.names.get(a) if a is not None else None
+        if ino is None:
+            raise Unsupported("a link into the directory of an unknown file")
+        self.name_op([b], lambda n, b=b, i=ino: n.__setitem__(b, i))
+
+    def sys_link(self, args, ret, retpath):
+        self.sys_linkat(args, ret, retpath,
+                        (self.path(None, args[0]), self.path(None, args[1])))
+
+    def sys_unlinkat(self, args, ret, retpath, p=None):
+        if ret != 0:
+            return
+        a = self.rel(p if p is not None else self.path(args[0], args[1]))
+        if a is not None:
+            self.name_op([a], lambda n, a=a: n.pop(a, None))
+
+    def sys_unlink(self, args, ret, retpath):
+        self.sys_unlinkat(args, ret, retpath, self.path(None, args[0]))
+    sys_rmdir = sys_unlink
+
+    def refuse_inside(self, what, p):
+        if self.rel(p) is not None:
+            raise Unsupported(what + " in the directory")
+
+    def sys_mkdir(self, args, ret, retpath):
+        if ret == 0:
+            self.refuse_inside("mkdir", self.path(None, args[0]))
+    sys_symlink = sys_mknod = sys_mkdir
+
+    def sys_mkdirat(self, args, ret, retpath):
+        if ret == 0:
+            self.refuse_inside("mkdirat", self.path(args[0], args[1]))
+    sys_mknodat = sys_mkdirat
+
+    def sys_symlinkat(self, args, ret, retpath):
+        if ret == 0:
+            self.refuse_inside("symlinkat", self.path(args[1], args[2]))
+
+    def sys_chdir(self, args, ret, retpath):
+        if ret == 0:
+            raise Unsupported("chdir")
+    sys_fchdir = sys_chdir
+
+
+def snapshot(root):
+    files = {}
+    for dirpath, dirs, names in os.walk(root):
+        if dirpath != root or dirs:
+            raise Unsupported("subdirectories are not modelled")
+        for f in names:
+            with open(os.path.join(dirpath, f), "rb") as fh:
+                files[f] = fh.read()
+    return files
 
 
 def record(root, argv, stdin_path, stdin_data, log):
-    initial = {}
-    for dirpath, _, files in os.walk(root):
-        for f in files:
-            p = os.path.join(dirpath, f)
-            with open(p, "rb") as fh:
-                initial[os.path.relpath(p, root)] = fh.read()
+    root = os.path.realpath(root)
+    initial = snapshot(root)
     cmd = ["strace", "-qq", "-y", "-xx", "-s", "16777216",
            "-e", "trace=" + TRACED, "-o", log] + argv
     if stdin_path:
@@ -290,19 +478,38 @@ def record(root, argv, stdin_path, stdin_data, log):
     t = Trace(root, initial)
     with open(log) as f:
         for line in f:
-            m = LINE.match(line)
-            if not m or m.group(3) == "?":
+            if line.startswith(("+++ ", "--- ")):
                 continue
-            ret = int(m.group(3), 0)
-            retpath = unhex(m.group(4)).decode() if m.group(4) and \
-                m.group(4).startswith("\\x") else None
-            t.call(m.group(1), split_args(m.group(2)), ret, retpath)
+            m = LINE.match(line)
+            if not m:
+                raise Unsupported("cannot read the trace line %r"
+                                  % line[:80])
+            if m.group(3) == "?":
+                continue            # exit_group
+            t.cur = m.group(1)
+            t.call(m.group(1), split_args(m.group(2)), int(m.group(3), 0),
+                   unhex(m.group(4)).decode() if m.group(4) else None)
+    # The model must agree with the disk, or it has missed something.
+    if r.returncode == 0:
+        if not t.ops:
+            raise Unsupported("the trace changed nothing in the directory")
+        real = {k: v for k, v in snapshot(root).items()
+                if not k.endswith("-shm")}
+        model = {k: v for k, v in state(t, len(t.ops), "all").items()
+                 if not k.endswith("-shm")}
+        if real != model:
+            raise Unsupported("the model's last state is not what is on "
+                              "disk: %s" % sorted(set(real.items()) ^
+                                                  set(model.items()))[:1])
     return t, r.returncode, r.stderr.decode(errors="replace")
 
 
 def state(t, k, model):
     """The directory as a power cut after the first k ops could leave it:
-    {relpath: content}."""
+    {relpath: content}. Models: all (everything persisted), data (file
+    data not followed by an fsync of that file lost), names (creates,
+    renames, links, unlinks not followed by an fsync of their directory
+    lost), both (the two losses at once)."""
     last = {}                         # ('fsync', inode) etc. -> last index
     for i, op in enumerate(t.ops[:k]):
         if op[0] in ("fsync", "dirsync", "sync"):
@@ -310,15 +517,17 @@ def state(t, k, model):
 
     def durable(key, i):
         return max(last.get(key, -1), last.get(("sync",), -1)) > i
+    lose_data = model in ("data", "both")
+    lose_names = model in ("names", "both")
     contents = {ino: bytearray(d) for ino, d in t.initial.items()}
     names = dict(t.initial_names)
     for i, op in enumerate(t.ops[:k]):
         if op[0] == "data":
-            if model != "data" or durable(("fsync", op[1]), i):
+            if not lose_data or durable(("fsync", op[1]), i):
                 op[2](contents.setdefault(op[1], bytearray()))
         elif op[0] == "name":
-            if model != "names" or all(durable(("dirsync", d), i)
-                                       for d in op[1]):
+            if not lose_names or all(durable(("dirsync", d), i)
+                                     for d in op[1]):
                 op[2](names)
     return {rel: bytes(contents.get(ino, b"")) for rel, ino in names.items()}
 
@@ -328,7 +537,7 @@ def state(t, k, model):
 # then; it returns None or what is wrong.
 
 OLD = b"the old content\n"
-NEW = bytes(range(256)) * 300 + b"tail without newline"
+NEW = bytes(range(256)) * 1200 + b"tail without newline"   # > 256 KiB: several writes
 RECORDS = [b"record %03d %s\n" % (i, b"x" * (i * 37 % 300)) for i in range(40)]
 
 
@@ -336,11 +545,23 @@ def check_replace(files, said_ok, old=OLD):
     f = files.get("f")
     if said_ok and f != NEW:
         return "said ok, but f is %s" % describe(f, old)
+    if said_ok and any(n.startswith(".f.cs-") for n in files):
+        return "said ok, but a temp file is left"
     if f is not None and f != NEW and f != old:
         return "f is %s" % describe(f, old)
     if f is None and old is not None:
         return "f is gone"
     return None
+
+
+def check_backup(files, said_ok):
+    """-b: f~ is only ever the old content, and there once it said ok."""
+    bak = files.get("f~")
+    if bak is not None and bak != OLD:
+        return "f~ is not the old content"
+    if said_ok and bak is None:
+        return "said ok, but f~ is missing"
+    return check_replace(files, said_ok)
 
 
 def describe(f, old):
@@ -354,12 +575,14 @@ def describe(f, old):
 def check_append(files, said_ok, old=b"old record\n"):
     log = files.get("log")
     if log is None:
-        return "said ok, but log is missing" if said_ok or old else None
+        if said_ok:
+            return "said ok, but log is missing"
+        return "log is gone" if old is not None else None
     if not log.startswith(old or b""):
         return "the old records were damaged"
     rest = log[len(old or b""):]
     n = 0
-    while rest.startswith(RECORDS[n] if n < len(RECORDS) else b"\0"):
+    while n < len(RECORDS) and rest.startswith(RECORDS[n]):
         rest = rest[len(RECORDS[n]):]
         n += 1
     if said_ok and (n != len(RECORDS) or rest):
@@ -425,9 +648,7 @@ SCENARIOS = [
     ("atomicwrite-new-file", ["atomicwrite", "f"], {}, NEW,
      lambda f, ok: check_replace(f, ok, None)),
     ("atomicwrite-backup", ["atomicwrite", "-b", "f"], {"f": OLD}, NEW,
-     lambda f, ok: check_replace(f, ok) or (
-         "said ok, but f.bak is not the old content"
-         if ok and f.get("f~", f.get("f.bak")) != OLD else None)),
+     check_backup),
     ("atomicappend", ["atomicappend", "-S", "full", "-l", "log"],
      {"log": b"old record\n"}, b"".join(RECORDS), check_append),
     ("atomicappend-new-file", ["atomicappend", "-S", "full", "-l", "log"],
@@ -446,7 +667,7 @@ SCENARIOS = [
      lambda f, ok: check_sql(f, ok, True)),
 ]
 
-MODELS = ("all", "data", "names")
+MODELS = ("all", "data", "names", "both")
 
 
 def run(bindir, scenario, keep):
