@@ -303,8 +303,11 @@ mkdb() {
 	killed=0
 	for _ in $(seq 40); do
 		sleep 0.03
-		# only our own writers: their command line names this test's SQL
-		victim=$(pgrep -f "^$S -t 60 db WITH RECURSIVE" | shuf -n 1 || true)
+		# only our own writers, the children of our loops: not their
+		# helpers (LeakSanitizer's tracer shares their command line,
+		# and its parent waits for it forever if it is killed)
+		victim=$(pgrep -P "$(IFS=,; echo "${pids[*]}")" -f "^$S -t 60 db WITH RECURSIVE" |
+		    shuf -n 1 || true)
 		[ -n "$victim" ] && kill -9 "$victim" 2>/dev/null && killed=$((killed + 1))
 	done
 	wait "${pids[@]}"
