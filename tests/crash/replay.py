@@ -435,7 +435,11 @@ class Trace:
     def sys_mkdir(self, args, ret, retpath):
         if ret == 0:
             self.refuse_inside("mkdir", self.path(None, args[0]))
-    sys_symlink = sys_mknod = sys_mkdir
+    sys_mknod = sys_mkdir
+
+    def sys_symlink(self, args, ret, retpath):
+        if ret == 0:                # symlink(target, linkpath)
+            self.refuse_inside("symlink", self.path(None, args[1]))
 
     def sys_mkdirat(self, args, ret, retpath):
         if ret == 0:
