@@ -287,7 +287,7 @@ in_git_dir(const char *path)
 static void
 judge_symlink(struct cand *c)
 {
-	char target[PATH_MAX], *at, *dot, *colon;
+	char target[PATH_MAX];
 	struct cs_owner o;
 	ssize_t n;
 
@@ -298,26 +298,7 @@ judge_symlink(struct cand *c)
 		return;
 	}
 	target[n] = '\0';
-	memset(&o, 0, sizeof(o));
-	/* Emacs: user@host.PID:BOOT */
-	if (strncmp(c->name, ".#", 2) == 0 && (at = strchr(target, '@'))) {
-		dot = strrchr(at, '.');
-		colon = dot != NULL ? strchr(dot, ':') : NULL;
-		if (dot != NULL) {
-			o.pid = (pid_t)strtol(dot + 1, NULL, 10);
-			if (colon != NULL)
-				o.boot = (time_t)strtoll(colon + 1, NULL, 10);
-			snprintf(o.host, sizeof(o.host), "%.*s",
-			    (int)(dot - at - 1), at + 1);
-			c->kind = "emacs-lock";
-			judge_pid(c, &o);
-			return;
-		}
-	}
-	/* Firefox: IP:+PID */
-	if ((colon = strstr(target, ":+")) != NULL) {
-		o.pid = (pid_t)strtol(colon + 2, NULL, 10);
-		c->kind = "symlink-lock";
+	if (cs_parse_link_owner(c->name, target, &o, &c->kind)) {
 		judge_pid(c, &o);
 		return;
 	}

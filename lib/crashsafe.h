@@ -161,6 +161,10 @@ struct cs_owner {
 /* Parse PID, PID\n..., PID@HOST or the key=value metadata (modifies
  * text). False when it is none of these. */
 bool	cs_parse_owner(char *text, struct cs_owner *);
+/* A symbolic-link lock named name pointing at target (Emacs .#file,
+ * Firefox-style IP:+PID): its owner and kind, or false if it is none. */
+bool	cs_parse_link_owner(const char *name, const char *target,
+	    struct cs_owner *, const char **kind);
 
 /* Lock probe (staleclean): is fd locked by anyone, flock or OFD/POSIX? */
 enum cs_held { CS_HELD_NO, CS_HELD_FLOCK, CS_HELD_POSIX, CS_HELD_ERROR };

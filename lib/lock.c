@@ -239,3 +239,61 @@ cs_parse_owner(char *text, struct cs_owner *o)
 		return false;
 	return true;
 }
+
+/* All digits, 1 to max: the number; else -1. */
+static long long
+digits(const char *s, size_t len, long long max)
+{
+	long long n = 0;
+	size_t i;
+
+	if (len == 0 || len > 19)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9' || n > (max - (s[i] - '0')) / 10)
+			return -1;
+		n = n * 10 + (s[i] - '0');
+	}
+	return n >= 1 ? n : -1;
+}
+
+/*
+ * Symbolic-link locks: Emacs .#NAME -> USER@HOST.PID[:BOOT] (the host
+ * may hold dots, so the pid is after the last one), Firefox-style
+ * IP:+PID. Every number whole and in range, or the link is no lock of
+ * ours: a pid that strtol would wrap into someone else's must not decide.
+ */
+bool
+cs_parse_link_owner(const char *name, const char *target,
+    struct cs_owner *o, const char **kind)
+{
+	const char *at, *dot, *colon, *p;
+	long long pid, boot = 0;
+	size_t hlen;
+
+	memset(o, 0, sizeof(*o));
+	if (strncmp(name, ".#", 2) == 0 && (at = strchr(target, '@')) != NULL &&
+	    (dot = strrchr(at, '.')) != NULL) {
+		colon = strchr(dot, ':');
+		pid = digits(dot + 1, colon != NULL ? (size_t)(colon - dot - 1) :
+		    strlen(dot + 1), INT_MAX);
+		if (colon != NULL)
+			boot = digits(colon + 1, strlen(colon + 1), LLONG_MAX);
+		hlen = (size_t)(dot - at - 1);
+		if (pid == -1 || boot == -1 || hlen == 0 ||
+		    hlen >= sizeof(o->host))
+			return false;
+		o->pid = (pid_t)pid;
+		o->boot = (time_t)boot;
+		memcpy(o->host, at + 1, hlen);
+		*kind = "emacs-lock";
+		return true;
+	}
+	if ((p = strstr(target, ":+")) != NULL &&
+	    (pid = digits(p + 2, strlen(p + 2), INT_MAX)) != -1) {
+		o->pid = (pid_t)pid;
+		*kind = "symlink-lock";
+		return true;
+	}
+	return false;
+}

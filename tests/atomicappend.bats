@@ -20,7 +20,8 @@ check_records() {
 @test "TEXT: one record, words joined by spaces, plus a newline; silent" {
 	run --separate-stderr "$A" log hello "big world"
 	assert_success
-	[ -z "$output" ] && [ -z "$stderr" ]
+	[ -z "$output" ]
+	[ -z "$stderr" ]
 	[ "$(cat log)" = "hello big world" ]
 	"$A" log second
 	[ "$(cat -A log)" = "$(printf 'hello big world$\nsecond$')" ]

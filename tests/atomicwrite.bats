@@ -178,7 +178,8 @@ setup() {
 	ln -s real/conf link1
 	ln -s link1 link2
 	echo new | "$AW" link2
-	[ -L link1 ] && [ -L link2 ]
+	[ -L link1 ]
+	[ -L link2 ]
 	[ "$(readlink link2)" = link1 ]
 	[ "$(cat real/conf)" = new ]
 	[ "$(mode_of real/conf)" = 640 ]
@@ -527,7 +528,8 @@ setup() {
 	run --separate-stderr "$AW" d <<< x
 	[ "$status" -eq 73 ]
 	[ "$stderr" = "atomicwrite: d: Is a directory" ]
-	[ -d d ] && [ -e d/inside ]
+	[ -d d ]
+	[ -e d/inside ]
 	run "$AW" d/ <<< x
 	[ "$status" -eq 73 ]
 	assert_no_temps

@@ -16,7 +16,8 @@ mkdb() {
 @test "create, insert, select: WAL set silently, rows as TSV" {
 	run --separate-stderr "$S" db 'CREATE TABLE t(a, b)'
 	assert_success
-	[ -z "$output" ] && [ -z "$stderr" ]
+	[ -z "$output" ]
+	[ -z "$stderr" ]
 	run "$S" db 'INSERT INTO t VALUES (?, ?)' 1 two
 	assert_output ""
 	run "$S" db 'SELECT a, b FROM t'
