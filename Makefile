@@ -37,14 +37,15 @@ else ifneq ($(PLANT),)
 # make crashtest only: a build with a planted durability bug
 # (PLANT=nofsync or nodirsync) that its replay must catch.
 O	 = build-plant-$(PLANT)
-SANFLAGS = $(if $(filter nofsync,$(PLANT)),-DCS_PLANT_NO_FSYNC,-DCS_PLANT_NO_DIRSYNC)
+SANFLAGS =
+PLANTFLAGS = $(if $(filter nofsync,$(PLANT)),-DCS_PLANT_NO_FSYNC,-DCS_PLANT_NO_DIRSYNC)
 else
 O	 = .
 SANFLAGS =
 endif
 
 ALL_CFLAGS  = -std=gnu11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) -Ilib \
-	      $(CFLAGS) $(SANFLAGS)
+	      $(CFLAGS) $(SANFLAGS) $(PLANTFLAGS)
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
 LIBOBJ	 = $(LIBSRC:lib/%.c=$(O)/obj/lib/%.o)

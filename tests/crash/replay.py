@@ -269,20 +269,22 @@ class Trace:
             self.tracked(fdarg(args[0])[0])["append"] = "O_APPEND" in args[2]
 
     # -- data
-    def sys_write(self, args, ret, retpath):
+    def sys_write(self, args, ret, retpath, positional=False):
         o = self.tracked(fdarg(args[0])[0])
         if ret <= 0 or o is None or o["shm"]:
             return                  # the WAL index is rebuilt from the WAL
         data = strings(args[1])
         if len(data) < ret:
             raise Unsupported("a write longer than strace's -s")
-        off = None
-        if self.cur.startswith("pwrite"):
-            off = int(args[3])
-            if off == -1:           # pwritev2: the file offset
-                off = None
+        off = int(args[3]) if positional else None
+        if off == -1:               # pwritev2: the file offset
+            off = None
         self.write(o, data[:ret], off)
-    sys_writev = sys_pwrite64 = sys_pwritev = sys_pwritev2 = sys_write
+    sys_writev = sys_write
+
+    def sys_pwrite64(self, args, ret, retpath):
+        self.sys_write(args, ret, retpath, positional=True)
+    sys_pwritev = sys_pwritev2 = sys_pwrite64
 
     def sys_read(self, args, ret, retpath):
         fd = fdarg(args[0])[0]
@@ -490,7 +492,6 @@ def record(root, argv, stdin_path, stdin_data, log):
                                   % line[:80])
             if m.group(3) == "?":
                 continue            # exit_group
-            t.cur = m.group(1)
             t.call(m.group(1), split_args(m.group(2)), int(m.group(3), 0),
                    unhex(m.group(4)).decode() if m.group(4) else None)
     # The model must agree with the disk, or it has missed something.
