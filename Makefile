@@ -11,8 +11,8 @@ MANDIR	 = $(PREFIX)/share/man
 
 TOOLS	 = atomicappend atomicwrite retry sqlwal staleclean
 LIBSRC	 = lib/backoff.c lib/cleanup.c lib/commit.c lib/encode.c \
-	   lib/fsinfo.c lib/io.c lib/lock.c lib/msg.c lib/parse.c lib/proc.c \
-	   lib/spawn.c
+	   lib/fsinfo.c lib/io.c lib/lock.c lib/metadata.c lib/msg.c \
+	   lib/parse.c lib/proc.c lib/resolve.c lib/spawn.c
 MAN1	 = $(TOOLS:%=man/%.1)
 MAN7	 = man/crashsafe.7
 
@@ -91,8 +91,9 @@ $(O)/obj/fakenfs.so: tests/fakenfs.c
 	$(CC) -shared -fPIC $(WARN) -o $@ $<
 
 # The README's test command. Prints "N passed, N failed[, N skipped]" last.
-check: $(BINS) $(UNIT) $(O)/obj/fakenfs.so
+check: $(BINS) $(UNIT) $(O)/obj/fakenfs.so $(O)/obj/shortio.so
 	@CS_BIN=$(CURDIR)/$(O)/bin CS_UNIT=$(CURDIR)/$(UNIT) \
+	    CS_SHORTIO=$(CURDIR)/$(O)/obj/shortio.so \
 	    scripts/run-tests tests/*.bats
 
 install: $(BINS)

@@ -5,13 +5,16 @@
  * cut back off, so the file never keeps a partial record of ours.
  */
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +22,7 @@
 
 #include "crashsafe.h"
 
-enum { OPT_VERSION = CHAR_MAX + 1 };
+enum { OPT_UNSAFE_SHARED = CHAR_MAX + 1, OPT_VERSION };
 
 static const struct option longopts[] = {
 	{ "help",	no_argument,		NULL, 'h' },
@@ -29,14 +32,15 @@ static const struct option longopts[] = {
 	{ "quiet",	no_argument,		NULL, 'q' },
 	{ "sync",	required_argument,	NULL, 'S' },
 	{ "timeout",	required_argument,	NULL, 't' },
+	{ "unsafe-shared-fs", no_argument,	NULL, OPT_UNSAFE_SHARED },
 	{ "verbose",	no_argument,		NULL, 'v' },
 	{ "version",	no_argument,		NULL, OPT_VERSION },
 	{ NULL,		0,			NULL, 0 }
 };
 
 static const char synopsis[] =
-"usage: atomicappend [-lnqv] [-m mode] [-S none|data|full] [-t timeout] file\n"
-"                    [text ...]\n";
+"usage: atomicappend [-lnqv] [-m mode] [-S none|data|full] [-t timeout]\n"
+"                    [--unsafe-shared-fs] file [text ...]\n";
 
 static const char options_help[] =
 "\nAppend TEXT (or all of stdin) to FILE as one whole record.\n"
@@ -45,6 +49,7 @@ static const char options_help[] =
 "  -m, --mode MODE         octal mode when FILE is created\n"
 "  -S, --sync MODE         none (default), data (fdatasync), full (fsync)\n"
 "  -t, --timeout DURATION  lock wait limit (default 10s; 0, inf)\n"
+"      --unsafe-shared-fs  append even where locks do not reach other clients\n"
 "  -q, --quiet             no warnings\n"
 "  -v, --verbose           report records and bytes appended\n";
 
@@ -110,6 +115,9 @@ parse_options(int argc, char *argv[])
 			break;
 		case 'v':
 			cs_verbosity = 1;
+			break;
+		case OPT_UNSAFE_SHARED:
+			cs_unsafe_shared_fs = true;
 			break;
 		case OPT_VERSION:
 			cs_version(NULL);
@@ -188,21 +196,36 @@ cut_back(off_t size, int err)
 }
 
 /*
- * Append one batch of whole records under the lock: buf (len bytes) and
- * then the content of spool (if not -1), plus a newline when the batch
- * does not end in one (unless raw). A torn tail is repaired first.
+ * Append one batch of whole records under the lock: buf (len bytes) or
+ * the content of spool (if not -1), plus a newline when the batch does not
+ * end in one (unless raw). A torn tail is repaired first. All of it goes
+ * in ONE writev(2), a spooled record through a mapping of its spool:
+ * Linux holds the inode lock for a whole write, so logrotate's
+ * copytruncate, which takes no lock of ours, can never split a record.
+ * Where the spool cannot be mapped, it is copied in pieces.
  */
 static int
 append(const char *buf, size_t len, int spool)
 {
+	struct iovec iov[3];
 	struct stat st;
 	sigset_t mask;
 	off_t before, n;
+	void *map = NULL;
 	char last = '\n';
-	int r, failed;
+	int r, failed, niov = 0;
 
+	if (spool != -1 && fstat(spool, &st) == 0 && st.st_size > 0 &&
+	    (uintmax_t)st.st_size <= SIZE_MAX &&
+	    (map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED,
+	    spool, 0)) != MAP_FAILED) {
+		buf = map;
+		len = (size_t)st.st_size;
+		spool = -1;
+	} else if (map == MAP_FAILED)
+		map = NULL;
 	if ((r = lock_target()) != 0)
-		return r;
+		goto unmap;
 	/* A record is not to be cut in half by a signal. */
 	cs_signals_block(&mask);
 	if (fstat(out.fd, &st) == -1) {
@@ -214,17 +237,24 @@ append(const char *buf, size_t len, int spool)
 	    pread(out.fd, &last, 1, before - 1) == 1 && last != '\n') {
 		/* A writer died mid-record: close its line off first. */
 		cs_warnx("%s: repaired a torn last line", out.path);
-		if (cs_write_all(out.fd, "\n", 1) == -1) {
+		iov[niov++] = (struct iovec){ .iov_base = "\n", .iov_len = 1 };
+	}
+	if (spool == -1) {
+		iov[niov++] = (struct iovec){ .iov_base = (void *)buf,
+		    .iov_len = len };
+		last = len > 0 ? buf[len - 1] : '\n';
+		if (!opt.raw && last != '\n')
+			iov[niov++] = (struct iovec){ .iov_base = "\n",
+			    .iov_len = 1 };
+		if (cs_writev_all(out.fd, iov, niov) == -1) {
 			r = cut_back(before, errno);
 			goto out;
 		}
-	}
-	last = len > 0 ? buf[len - 1] : '\n';
-	if (len > 0 && cs_write_all(out.fd, buf, len) == -1) {
-		r = cut_back(before, errno);
-		goto out;
-	}
-	if (spool != -1) {
+	} else {
+		if (cs_writev_all(out.fd, iov, niov) == -1) {
+			r = cut_back(before, errno);
+			goto out;
+		}
 		if (cs_copy_fd(spool, out.fd, &n, &failed) == -1) {
 			if (failed == spool) {
 				r = cs_fail(errno, EX_IOERR, "spool");
@@ -233,12 +263,13 @@ append(const char *buf, size_t len, int spool)
 				r = cut_back(before, errno);
 			goto out;
 		}
-		if (n > 0 && pread(spool, &last, 1, n - 1) != 1)
+		if (n == 0 || pread(spool, &last, 1, n - 1) != 1)
 			last = '\n';
-	}
-	if (!opt.raw && last != '\n' && cs_write_all(out.fd, "\n", 1) == -1) {
-		r = cut_back(before, errno);
-		goto out;
+		if (!opt.raw && last != '\n' &&
+		    cs_write_all(out.fd, "\n", 1) == -1) {
+			r = cut_back(before, errno);
+			goto out;
+		}
 	}
 	if (cs_sync_fd(out.fd, opt.sync) == -1) {
 		/* Not acknowledged, so not kept. */
@@ -255,6 +286,9 @@ append(const char *buf, size_t len, int spool)
 out:
 	flock(out.fd, LOCK_UN);
 	cs_signals_restore(&mask);
+unmap:
+	if (map != NULL)
+		munmap(map, len);
 	return r;
 }
 
@@ -371,7 +405,7 @@ append_lines(void)
 			continue;
 		if (nl == NULL) {	/* a long line: spool it */
 			if (spool == -1 &&
-			    (spool = cs_memfile("atomicappend-line")) == -1) {
+			    (spool = cs_spill_file()) == -1) {
 				r = cs_fail(errno, EX_OSERR, "spool");
 				break;
 			}
@@ -437,6 +471,10 @@ main(int argc, char *argv[])
 	if ((cs_tool_init() & 1) && argc == 1)
 		return cs_fail(EBADF, EX_NOINPUT, "stdin");
 	cs_cleanup_init();
+	/* Records from two clients would interleave where the lock is
+	 * only the client's own. */
+	if ((r = cs_locks_exclude(out.path, out.path)) != 0)
+		return r;
 
 	if ((r = open_target()) != 0)
 		return r;

@@ -16,7 +16,7 @@
 
 #include "crashsafe.h"
 
-enum { OPT_UNCHANGED = CHAR_MAX + 1, OPT_VERSION };
+enum { OPT_UNCHANGED = CHAR_MAX + 1, OPT_UNSAFE_SHARED, OPT_VERSION };
 
 static const struct option longopts[] = {
 	{ "backup",		optional_argument,	NULL, 'b' },
@@ -30,6 +30,7 @@ static const struct option longopts[] = {
 	{ "sync",		required_argument,	NULL, 'S' },
 	{ "timeout",		required_argument,	NULL, 't' },
 	{ "unchanged-status",	required_argument,	NULL, OPT_UNCHANGED },
+	{ "unsafe-shared-fs",	no_argument,		NULL, OPT_UNSAFE_SHARED },
 	{ "validate",		required_argument,	NULL, 'V' },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "version",		no_argument,		NULL, OPT_VERSION },
@@ -38,9 +39,11 @@ static const struct option longopts[] = {
 
 static const char synopsis[] =
 "usage: atomicwrite [-celPqv] [-b[SUFFIX]] [-m mode] [-S full|none] [-t timeout]\n"
-"                   [-V command] [--unchanged-status N] file\n"
+"                   [-V command] [--unchanged-status N] [--unsafe-shared-fs]\n"
+"                   file\n"
 "       atomicwrite [-celPqv] [-b[SUFFIX]] [-m mode] [-S full|none] [-t timeout]\n"
-"                   [-V command] [--unchanged-status N] file -- command [arg ...]\n";
+"                   [-V command] [--unchanged-status N] [--unsafe-shared-fs]\n"
+"                   file -- command [arg ...]\n";
 
 static const char options_help[] =
 "\nReplace FILE atomically with stdin, or with COMMAND's output if it exits 0.\n"
@@ -54,6 +57,7 @@ static const char options_help[] =
 "  -S, --sync full|none      fsync file and directory (full) or not at all\n"
 "  -t, --timeout DURATION    lock wait limit (default 10s; 0, inf)\n"
 "  -V, --validate CMD        run sh -c CMD sh TEMPFILE first; non-zero: exit 65\n"
+"      --unsafe-shared-fs    -l even where locks do not reach other clients\n"
 "  -q, --quiet               no warnings\n"
 "  -v, --verbose             report bytes written or \"unchanged\"\n";
 
@@ -129,6 +133,9 @@ parse_options(int argc, char *argv[])
 		case 'v':
 			cs_verbosity = 1;
 			break;
+		case OPT_UNSAFE_SHARED:
+			cs_unsafe_shared_fs = true;
+			break;
 		case OPT_UNCHANGED:
 			opt.unchanged_status = (int)ecs_number(optarg, 0, 255,
 			    "unchanged-status");
@@ -145,13 +152,16 @@ parse_options(int argc, char *argv[])
 static int
 fill(struct cs_temp *t, char *const *cmdv, const char *file)
 {
-	struct cs_cmd cmd = { .argv = cmdv, .fd_in = -1, .fd_out = t->fd,
+	struct cs_cmd cmd = { .argv = cmdv, .fd_in = -1, .fd_out = -1,
 	    .fd_err = -1 };
 	off_t n;
-	int failed = -1;
+	int failed = -1, r, e;
 
-	if (cmdv != NULL)
-		return cs_run(&cmd);
+	if (cmdv != NULL) {
+		if ((r = cs_run_output(&cmd, t->fd, &e)) == -1)
+			return cs_fail(e, EX_IOERR, file);
+		return r;
+	}
 	if (cs_copy_fd(STDIN_FILENO, t->fd, &n, &failed) == 0)
 		return 0;
 	return cs_fail(errno, EX_IOERR, failed == STDIN_FILENO ? "stdin" : file);
@@ -187,101 +197,99 @@ unchanged(struct cs_temp *t, const char *target)
 }
 
 /*
- * Keep the current FILE as FILE+SUFFIX, itself replaced atomically: a hard
- * link under a temp name renamed over the backup, so nothing is copied;
- * a copy where the filesystem has no hard links.
+ * Make the backup of the current FILE ready under a temp name beside
+ * FILE+SUFFIX: a hard link, so nothing is copied, or a copy where the
+ * filesystem has no hard links. It is renamed over FILE+SUFFIX only once
+ * FILE has been replaced: a failed replace leaves the old backup alone.
  */
 static int
-backup(struct cs_temp *t, const struct stat *st, const char *target)
+backup_prepare(struct cs_temp *b, struct cs_temp *t, int oldfd,
+    const struct stat *st, const char *bpath)
 {
-	struct cs_temp b;
-	char *bpath;
 	off_t n;
 	int in, r, failed;
 
-	if (asprintf(&bpath, "%s%s", target, opt.backup) == -1)
-		return cs_fail(ENOMEM, EX_OSERR, target);
-	if ((r = cs_temp_link(&b, bpath, t->base, bpath)) == 0) {
-		if ((r = cs_temp_rename(&b, NULL, bpath)) == 0)
-			cs_temp_close(&b);
-		goto out;
-	}
-	if (r != -1 || (r = cs_temp_create(&b, bpath, bpath)) != 0)
-		goto out;
-	if ((in = openat(t->dirfd, t->base, O_RDONLY | O_NOFOLLOW |
-	    O_CLOEXEC)) == -1 || cs_copy_fd(in, b.fd, &n, &failed) == -1) {
-		r = cs_fail(errno, EX_IOERR, in == -1 ? target : bpath);
-		cs_temp_discard(&b);
-	} else if ((r = cs_copy_metadata(target, st, b.fd, bpath)) != 0)
-		cs_temp_discard(&b);
-	else if ((r = cs_temp_sync(&b, opt.sync, bpath)) == 0 &&
-	    (r = cs_temp_rename(&b, NULL, bpath)) == 0)
-		cs_temp_close(&b);
+	if ((r = cs_temp_link(b, bpath, t->base, bpath)) != -1)
+		return r;
+	if ((r = cs_temp_create(b, bpath, 0600, bpath)) != 0)
+		return r;
+	if ((in = cs_reopen(oldfd)) == -1 ||
+	    cs_copy_fd(in, b->fd, &n, &failed) == -1)
+		r = cs_fail(errno, EX_IOERR, in == -1 ? t->base : bpath);
+	else if ((r = cs_copy_metadata(oldfd, st, b->fd, bpath)) == 0)
+		r = cs_temp_sync(b, opt.sync, bpath);
 	if (in != -1)
 		close(in);
-out:
-	free(bpath);
+	if (r != 0 && b->created)
+		cs_temp_discard(b);
 	return r;
 }
 
 /* The mode, owner and extended attributes the new file should have. */
 static int
-set_metadata(struct cs_temp *t, const struct stat *st, const char *target,
+set_metadata(struct cs_temp *t, int oldfd, const struct stat *st,
     const char *file)
 {
 	int r;
 
-	if (st != NULL && (r = cs_copy_metadata(target, st, t->fd, file)) != 0)
-		return r;
-	if (st != NULL && !opt.mode_set)
-		return 0;
-	if (fchmod(t->fd, opt.mode_set ? opt.mode : 0666 & ~cs_umask()) == -1)
-		return cs_fail(errno, EX_CANTCREAT, file);
-	return 0;
+	if (st != NULL)
+		r = cs_copy_metadata(oldfd, st, t->fd, file);
+	else
+		r = cs_new_file_metadata(t, file);
+	if (r == 0 && opt.mode_set && fchmod(t->fd, opt.mode) == -1)
+		r = cs_fail(errno, EX_CANTCREAT, file);
+	return r;
 }
 
 /*
  * Lock, fill a temp file beside target, check it, commit it. file is the
- * name as given, for messages; target is the path after symlinks.
+ * name as given, for messages; target is where its symlinks lead.
  */
 static int
 replace(const char *file, const char *target, char *const *cmdv)
 {
-	struct cs_temp t;
+	struct cs_temp t, b = { .created = false };
 	struct stat st, tst, *old = NULL;
 	sigset_t mask;
-	char *lockpath;
+	char *lockpath, *bpath = NULL;
 	off_t size;
-	int lockfd = -1, r;	/* the lock is held until we exit */
+	int lockfd = -1, oldfd = -1, r;	/* the lock is held until we exit */
 
 	if (opt.lock) {
 		if (asprintf(&lockpath, "%s.lock", target) == -1)
 			return cs_fail(ENOMEM, EX_OSERR, file);
-		r = cs_lock(lockpath, O_RDWR, 0666,
-		    CS_LOCK_CREATE | CS_LOCK_OWNER, opt.timeout, &lockfd);
+		r = cs_lock(lockpath, O_RDWR, 0666, CS_LOCK_CREATE |
+		    CS_LOCK_OWNER | CS_LOCK_EXCLUDE, opt.timeout, &lockfd);
 		free(lockpath);
 		if (r != 0)
 			return r;
 	}
 
-	/* Looked at under the lock: it may have changed while we waited. */
-	if (lstat(target, &st) == 0) {
-		if (S_ISDIR(st.st_mode))
-			return cs_fail(EISDIR, EX_CANTCREAT, file);
+	/* Looked at under the lock: it may have changed while we waited.
+	 * Held open, so that its metadata is read from the very file. */
+	if ((oldfd = open(target, O_PATH | O_NOFOLLOW | O_CLOEXEC)) != -1 &&
+	    fstat(oldfd, &st) == 0) {
+		if (S_ISDIR(st.st_mode)) {
+			r = cs_fail(EISDIR, EX_CANTCREAT, file);
+			goto out;
+		}
 		if (S_ISREG(st.st_mode))
 			old = &st;
 		else if (!S_ISLNK(st.st_mode)) {	/* only with -P */
 			warnx("%s: not a regular file, not replaced", file);
-			return EX_CANTCREAT;
+			r = EX_CANTCREAT;
+			goto out;
 		}
 		if (old != NULL && st.st_nlink > 1)
 			cs_warnx("%s: has %ju links; the other names keep the "
 			    "old content", file, (uintmax_t)st.st_nlink);
-	} else if (errno != ENOENT)
-		return cs_fail(errno, EX_CANTCREAT, file);
+	} else if (errno != ENOENT) {
+		r = cs_fail(errno, EX_CANTCREAT, file);
+		goto out;
+	}
 
-	if ((r = cs_temp_create(&t, target, file)) != 0)
-		return r;
+	if ((r = cs_temp_create(&t, target, 0600, file)) != 0)
+		goto out;
 	if ((r = fill(&t, cmdv, file)) != 0)
 		goto fail;
 	if (fstat(t.fd, &tst) == -1) {
@@ -299,29 +307,46 @@ replace(const char *file, const char *target, char *const *cmdv)
 	if (opt.if_changed && old != NULL && unchanged(&t, target)) {
 		cs_temp_discard(&t);
 		cs_info("%s: unchanged", file);
-		return opt.unchanged_status;
+		r = opt.unchanged_status;
+		goto out;
 	}
-	if ((r = set_metadata(&t, old, target, file)) != 0)
+	if ((r = set_metadata(&t, oldfd, old, file)) != 0)
 		goto fail;
 	if ((r = cs_temp_sync(&t, opt.sync, file)) != 0)
-		return r;
-	if (opt.backup != NULL && old != NULL && (r = backup(&t, old, target)))
-		goto fail;
+		goto out;
+	if (opt.backup != NULL && old != NULL) {
+		if (asprintf(&bpath, "%s%s", target, opt.backup) == -1) {
+			bpath = NULL;
+			r = cs_fail(ENOMEM, EX_OSERR, file);
+			goto fail;
+		}
+		if ((r = backup_prepare(&b, &t, oldfd, old, bpath)) != 0)
+			goto fail;
+	}
 
 	/* The point of no return: a signal now waits until the commit is
 	 * complete, then ends us as it would have. */
 	cs_signals_block(&mask);
-	if ((r = cs_temp_rename(&t, NULL, file)) == 0) {
-		if (opt.sync == CS_SYNC_FULL)
+	if ((r = cs_temp_rename(&t, NULL, file)) != 0) {
+		if (b.created)
+			cs_temp_discard(&b);	/* the old backup stays */
+	} else {
+		if (b.created && (r = cs_temp_rename(&b, NULL, bpath)) == 0)
+			cs_temp_close(&b);
+		if (opt.sync == CS_SYNC_FULL && r == 0)
 			r = cs_fsync_dir(t.dirfd, file);
 		cs_temp_close(&t);
 	}
 	cs_signals_restore(&mask);
 	if (r == 0)
 		cs_info("%s: %jd bytes written", file, (intmax_t)size);
-	return r;
+	goto out;
 fail:
 	cs_temp_discard(&t);
+out:
+	if (oldfd != -1)
+		close(oldfd);
+	free(bpath);
 	return r;
 }
 
@@ -355,10 +380,12 @@ main(int argc, char *argv[])
 	if ((cs_tool_init() & 1) && cmdv == NULL)
 		return cs_fail(EBADF, EX_NOINPUT, "stdin");
 	cs_cleanup_init();
-	(void)cs_umask();
 
 	/* A symlink stays a symlink: its final target is what we replace. */
-	target = opt.no_deref ? strdup(file) : cs_resolve_links(file);
+	if (opt.no_deref)
+		target = strdup(file);
+	else if ((r = cs_follow_links(file, &target, file)) != 0)
+		return r;
 	if (target == NULL)
 		return cs_fail(errno, EX_CANTCREAT, file);
 	r = replace(file, target, cmdv);

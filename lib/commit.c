@@ -6,7 +6,6 @@
  * fsync could report success for data that is gone.
  */
 #include <sys/stat.h>
-#include <sys/xattr.h>
 
 #include <err.h>
 #include <errno.h>
@@ -18,8 +17,6 @@
 #include <unistd.h>
 
 #include "crashsafe.h"
-
-#define MAX_LINKS	40	/* as the kernel's MAXSYMLINKS */
 
 mode_t
 cs_umask(void)
@@ -127,7 +124,7 @@ temp_free(struct cs_temp *t)
  */
 static int
 temp_make(struct cs_temp *t, const char *target, const char *from,
-    const char *context)
+    mode_t mode, const char *context)
 {
 	sigset_t old;
 	char suffix[7];
@@ -151,7 +148,7 @@ temp_make(struct cs_temp *t, const char *target, const char *from,
 		cs_signals_block(&old);
 		if (from == NULL) {
 			t->fd = openat(t->dirfd, t->name, O_RDWR | O_CREAT |
-			    O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+			    O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 			ok = t->fd != -1;
 		} else
 			ok = linkat(t->dirfd, from, t->dirfd, t->name, 0) == 0;
@@ -178,11 +175,12 @@ temp_make(struct cs_temp *t, const char *target, const char *from,
 }
 
 int
-cs_temp_create(struct cs_temp *t, const char *target, const char *context)
+cs_temp_create(struct cs_temp *t, const char *target, mode_t mode,
+    const char *context)
 {
 	int r;
 
-	if ((r = temp_make(t, target, NULL, context)) == -1)
+	if ((r = temp_make(t, target, NULL, mode, context)) == -1)
 		return cs_fail(errno, EX_CANTCREAT, context);
 	return r;
 }
@@ -193,7 +191,7 @@ cs_temp_link(struct cs_temp *t, const char *target, const char *from,
 {
 	int r;
 
-	if ((r = temp_make(t, target, from, context)) == -1)
+	if ((r = temp_make(t, target, from, 0, context)) == -1)
 		return errno == EPERM || errno == EMLINK || errno == ENOTSUP ||
 		    errno == EOPNOTSUPP ? -1 :
 		    cs_fail(errno, EX_CANTCREAT, context);
@@ -297,114 +295,4 @@ void
 cs_temp_close(struct cs_temp *t)
 {
 	temp_free(t);
-}
-
-/* Owner and group where we may set them; a warning for what we may not. */
-static void
-copy_owner(const struct stat *st, int to, const char *context)
-{
-	struct stat now;
-
-	if (fstat(to, &now) == 0 && now.st_uid == st->st_uid &&
-	    now.st_gid == st->st_gid)
-		return;
-	if (fchown(to, st->st_uid, st->st_gid) == 0)
-		return;
-	if (errno != EPERM) {
-		cs_warn("%s: cannot keep owner %u:%u", context,
-		    (unsigned)st->st_uid, (unsigned)st->st_gid);
-		return;
-	}
-	if (now.st_gid != st->st_gid && fchown(to, (uid_t)-1, st->st_gid) == 0)
-		cs_warnx("%s: cannot keep owner %u (Operation not permitted); "
-		    "group kept", context, (unsigned)st->st_uid);
-	else
-		cs_warnx("%s: cannot keep owner %u:%u (Operation not permitted)",
-		    context, (unsigned)st->st_uid, (unsigned)st->st_gid);
-}
-
-/*
- * Every extended attribute (POSIX ACLs, security labels, user.*), except
- * file capabilities: they were granted to the old content, and the kernel
- * itself drops them when a file is written in place.
- */
-static void
-copy_xattrs(const char *from, int to, const char *context)
-{
-	char *names = NULL, *name, *value = NULL;
-	ssize_t len, vlen;
-
-	len = llistxattr(from, NULL, 0);
-	if (len <= 0 || (names = malloc((size_t)len)) == NULL)
-		return;
-	if ((len = llistxattr(from, names, (size_t)len)) <= 0)
-		goto out;
-	for (name = names; name < names + len; name += strlen(name) + 1) {
-		if (strcmp(name, "security.capability") == 0)
-			continue;
-		vlen = lgetxattr(from, name, NULL, 0);
-		if (vlen < 0)
-			goto fail;
-		free(value);
-		if ((value = malloc((size_t)vlen + 1)) == NULL)
-			goto fail;
-		vlen = lgetxattr(from, name, value, (size_t)vlen);
-		if (vlen < 0 || fsetxattr(to, name, value, (size_t)vlen, 0) == -1)
-			goto fail;
-		continue;
-fail:
-		cs_warn("%s: cannot keep extended attribute %s", context, name);
-	}
-out:
-	free(value);
-	free(names);
-}
-
-int
-cs_copy_metadata(const char *from, const struct stat *st, int to,
-    const char *context)
-{
-	copy_owner(st, to, context);
-	/* After chown, which clears set-id bits. */
-	if (fchmod(to, st->st_mode & 07777) == -1)
-		return cs_fail(errno, EX_CANTCREAT, context);
-	copy_xattrs(from, to, context);
-	return 0;
-}
-
-char *
-cs_resolve_links(const char *path)
-{
-	struct stat st;
-	char *cur, *next, *slash, target[PATH_MAX];
-	ssize_t n;
-	int hops;
-
-	if ((cur = strdup(path)) == NULL)
-		return NULL;
-	for (hops = 0; hops <= MAX_LINKS; hops++) {
-		if (lstat(cur, &st) == -1) {
-			if (errno == ENOENT)
-				return cur;	/* a dangling link's target */
-			break;
-		}
-		if (!S_ISLNK(st.st_mode))
-			return cur;
-		if ((n = readlink(cur, target, sizeof(target) - 1)) == -1)
-			break;
-		target[n] = '\0';
-		slash = strrchr(cur, '/');
-		if (target[0] == '/' || slash == NULL)
-			next = strdup(target);
-		else if (asprintf(&next, "%.*s/%s", (int)(slash - cur), cur,
-		    target) == -1)
-			next = NULL;
-		free(cur);
-		if ((cur = next) == NULL)
-			return NULL;
-	}
-	if (hops > MAX_LINKS)
-		errno = ELOOP;
-	free(cur);
-	return NULL;
 }

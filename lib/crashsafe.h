@@ -8,13 +8,15 @@
  *   lock.c     the lock protocol: acquire with timeout, inode re-check,
  *              owner metadata, probe
  *   proc.c     process facts: start time, boot id, host, liveness
- *   commit.c   temp file beside the target, metadata copy, sync, rename,
- *              directory sync
+ *   commit.c   temp file beside the target, sync, rename, directory sync
+ *   metadata.c owner, mode, extended attributes and ACLs kept exactly;
+ *              a new file's as open(2) would create it
+ *   resolve.c  where a symlink leads, as the kernel follows it
  *   io.c       write-all, copy_file_range or read/write, comparing
  *   spawn.c    running a command: status passed through, 126/127/128+N
  *   cleanup.c  temp files removed and children signalled on fatal signals
  *   encode.c   JSON strings, TSV and CSV fields, hex, base64
- *   fsinfo.c   network filesystems
+ *   fsinfo.c   network filesystems, and where locks exclude nothing
  *
  * Functions that can fail return 0 or an exit status from the table of
  * SPEC 1.3 (sysexits) and have already printed the one-line message;
@@ -144,6 +146,8 @@ int	cs_sleep(cs_nsec d, cs_nsec deadline, volatile sig_atomic_t *stop);
  */
 #define CS_LOCK_CREATE	0x1	/* create the lock file if missing */
 #define CS_LOCK_OWNER	0x2	/* write owner metadata once locked */
+#define CS_LOCK_EXCLUDE	0x4	/* correctness rests on it: refuse (69) where
+				   locks stay on the client (cs_locks_exclude) */
 int	cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
 	    cs_nsec timeout, int *fdp);
 /* Owner metadata text (SPEC 1.5) into buf; returns its length. */
@@ -200,10 +204,18 @@ int	cs_write_all(int fd, const void *buf, size_t len);
  * with errno and *failed_fd telling which side failed.
  */
 int	cs_copy_fd(int in, int out, off_t *copied, int *failed_fd);
-/* Read all of in into a new memory-backed file (memfd; an unlinked temp
- * file if memfd is unavailable), positioned at 0. 0, or with errno -1
- * when reading in failed, -2 when the spool could not take it. */
+/* Read all of in into a new file positioned at 0: a memfd for the first
+ * few MiB, an unlinked file in $TMPDIR (default /var/tmp) once it grows
+ * past them (SPEC 1.4). 0, or with errno -1 when reading in failed, -2
+ * when the spool could not take it. */
 int	cs_spool(int in, int *fdp);
+/* A new unlinked file in $TMPDIR (default /var/tmp, on disk), for spools
+ * too large for memory. -1/errno. */
+int	cs_spill_file(void);
+/* writev until all of iov is written (EINTR, short writes); iov is
+ * consumed. 0 or -1/errno. */
+struct iovec;
+int	cs_writev_all(int fd, struct iovec *iov, int n);
 /* A new memory-backed file, empty. -1/errno on error. */
 int	cs_memfile(const char *name);
 /* A new open file description of fd's file at offset 0 (each reader its
@@ -269,6 +281,14 @@ int	cs_wait(pid_t);
 int	cs_status_code(int wstatus);
 /* Spawn and wait; the command's status (or 126/127/71). */
 int	cs_run(const struct cs_cmd *);
+/*
+ * Run the command with its stdout on a pipe whose bytes go to out, until
+ * it has exited and the pipe reached EOF (a background child still
+ * holding stdout is waited for, as $(cmd) does); a failing command is not
+ * waited on further. Its status, or -1 with *io_errno when reading the
+ * pipe or writing out failed (the command is then killed).
+ */
+int	cs_run_output(const struct cs_cmd *, int out, int *io_errno);
 
 /*
  * A running child watched through a pidfd, so that waiting can be bounded
@@ -320,8 +340,9 @@ int	cs_split_path(const char *path, char **dir, char **base);
 /* .BASE.cs-PID-XXXXXX, with BASE shortened to fit NAME_MAX. */
 void	cs_temp_name(char *buf, size_t len, const char *base, pid_t pid,
 	    const char *suffix6);
-/* Create the temp file beside target (mode 0600, O_EXCL). */
-int	cs_temp_create(struct cs_temp *, const char *target,
+/* Create the temp file beside target (O_EXCL; mode 0600 for content,
+ * which SPEC 1.4 requires until the commit). */
+int	cs_temp_create(struct cs_temp *, const char *target, mode_t,
 	    const char *context);
 /* A hard link to from (a name in target's directory) under a temp name
  * beside target, to be renamed; -1 (nothing printed) where the
@@ -339,13 +360,28 @@ int	cs_temp_rename(struct cs_temp *, const char *newbase,
 	    const char *context);
 /* Free t after a successful rename (the file is no longer ours). */
 void	cs_temp_close(struct cs_temp *);
-/* Copy owner, group, mode and extended attributes of st/path to fd.
- * Warnings for what cannot be kept; returns 0 or an exit status. */
-int	cs_copy_metadata(const char *from_path, const struct stat *,
-	    int to_fd, const char *context);
-/* Follow a chain of symlinks to the final path (allocated; need not
- * exist). NULL/errno on ELOOP or error. */
-char	*cs_resolve_links(const char *path);
+
+/* ---- metadata.c ---- */
+
+/* Owner, group, mode and exactly the extended attributes (ACLs
+ * included) of from_fd (any fd, O_PATH too; st is its fstat) on to_fd:
+ * none that from lacks. Warnings for what cannot be kept; 0 or an exit
+ * status. */
+int	cs_copy_metadata(int from_fd, const struct stat *, int to_fd,
+	    const char *context);
+/* The temp gets what open(O_CREAT, 0666) would give a new file in its
+ * directory: 0666 & ~umask, or the default ACL with its mask. */
+int	cs_new_file_metadata(struct cs_temp *, const char *context);
+
+/* ---- resolve.c ---- */
+
+/*
+ * Where a write to path lands (allocated): path itself unless it is a
+ * symlink; then the kernel follows it (fs.protected_symlinks applies, for
+ * root too: 77) and we read back where it led, or, for a dangling link,
+ * the missing name at its end. 0 or an exit status, message printed.
+ */
+int	cs_follow_links(const char *path, char **out, const char *context);
 /* fdatasync (DATA) or fsync (FULL) fd; nothing for NONE. -1/errno. */
 int	cs_sync_fd(int fd, enum cs_sync);
 /* Directory fsync with the not-supported rule of SPEC 1.4. */
@@ -370,6 +406,13 @@ void	cs_put_base64(FILE *, const void *, size_t);
 /* The name of the network filesystem path (on device dev) is on, or NULL
  * when it is local. */
 const char *cs_network_fs(const char *path, dev_t dev);
+/* --unsafe-shared-fs (or CRASHSAFE_UNSAFE_SHARED_FS=1 in the environment):
+ * lock where locks exclude nothing. */
+extern bool cs_unsafe_shared_fs;
+/* 0, or 69 with a message naming context when path's directory is on a
+ * filesystem whose locks do not reach its other clients (FUSE network
+ * clients such as sshfs), unless the user accepted that (SPEC 1.5). */
+int	cs_locks_exclude(const char *path, const char *context);
 
 /* umask of this process, read once without changing it for long. */
 mode_t	cs_umask(void);

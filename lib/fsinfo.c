@@ -1,12 +1,16 @@
 /*
  * fsinfo.c - what kind of filesystem a path is on. SQLite's WAL needs
  * shared memory between all its users, which network filesystems do not
- * give; sqlwal refuses them.
+ * give; sqlwal refuses them. FUSE network clients keep locks on the
+ * client, where they exclude nothing (SPEC 1.5).
  */
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
 
+#include <err.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "crashsafe.h"
@@ -68,20 +72,63 @@ fuse_is_network(dev_t dev, char *name, size_t len)
 	return found;
 }
 
-const char *
-cs_network_fs(const char *path, dev_t dev)
+/* The name of the network filesystem sf describes (on device dev), or
+ * NULL when it is local. */
+static const char *
+network_name(const struct statfs *sf, dev_t dev)
 {
 	static char name[128];
-	struct statfs sf;
 	size_t i;
 
-	if (statfs(path, &sf) == -1)
-		return NULL;
 	for (i = 0; i < sizeof(network) / sizeof(network[0]); i++)
-		if ((unsigned long)sf.f_type == network[i].magic)
+		if ((unsigned long)sf->f_type == network[i].magic)
 			return network[i].name;
-	if ((unsigned long)sf.f_type == FUSE_MAGIC &&
+	if ((unsigned long)sf->f_type == FUSE_MAGIC &&
 	    fuse_is_network(dev, name, sizeof(name)))
 		return name;
 	return NULL;
+}
+
+const char *
+cs_network_fs(const char *path, dev_t dev)
+{
+	struct statfs sf;
+
+	if (statfs(path, &sf) == -1)
+		return NULL;
+	return network_name(&sf, dev);
+}
+
+bool cs_unsafe_shared_fs;
+
+/*
+ * A FUSE network client (sshfs, rclone, s3fs...) grants flock and fcntl
+ * locks in the local kernel: two clients both get the lock, so it
+ * excludes nothing. NFS (lockd) and CIFS send locks to the server.
+ */
+int
+cs_locks_exclude(const char *path, const char *context)
+{
+	struct statfs sf;
+	struct stat st;
+	const char *env = getenv("CRASHSAFE_UNSAFE_SHARED_FS"), *name;
+	char *dir, *base;
+	int r;
+
+	if (cs_unsafe_shared_fs || (env != NULL && strcmp(env, "1") == 0))
+		return 0;
+	/* The directory, so that nothing is created where we refuse. */
+	if (cs_split_path(path, &dir, &base) == -1)
+		return 0;	/* the caller's open will say why */
+	r = statfs(dir, &sf) == -1 || stat(dir, &st) == -1 ||
+	    (unsigned long)sf.f_type != FUSE_MAGIC ||
+	    (name = network_name(&sf, st.st_dev)) == NULL;
+	free(dir);
+	free(base);
+	if (r)
+		return 0;
+	warnx("%s: on %s, whose locks do not reach its other clients: a lock "
+	    "here excludes nothing (--unsafe-shared-fs to go on anyway)",
+	    context, name);
+	return EX_UNAVAILABLE;
 }

@@ -4,6 +4,7 @@
  */
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,6 +18,7 @@
 #define COPY_BUF	(128 * 1024)
 #define RANGE_CHUNK	(1 << 30)
 #define PIPE_SIZE	(1 << 20)	/* the unprivileged pipe-max-size */
+#define SPOOL_MEM	(4 << 20)	/* spools past this go to disk */
 
 int
 cs_write_all(int fd, const void *buf, size_t len)
@@ -177,21 +179,105 @@ cs_memfile(const char *name)
 }
 
 int
+cs_spill_file(void)
+{
+	const char *tmp;
+	char *path;
+	int fd;
+
+	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0')
+		tmp = "/var/tmp";
+	if ((fd = open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) != -1 ||
+	    (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+		return fd;
+	/* No O_TMPFILE there: a named file, unlinked at once. */
+	if (asprintf(&path, "%s/crashsafe-spool.XXXXXX", tmp) == -1)
+		return -1;
+	if ((fd = mkostemp(path, O_CLOEXEC)) != -1)
+		unlink(path);
+	free(path);
+	return fd;
+}
+
+/*
+ * Up to SPOOL_MEM of in into a memfd; past that, all of it into a file on
+ * disk, so that a large input costs disk, not memory (a memfd's pages are
+ * memory: a memory cgroup counts them, RSS does not show them).
+ */
+int
 cs_spool(int in, int *fdp)
 {
-	off_t n;
-	int fd, failed, save;
+	char *buf;
+	size_t have = 0;
+	ssize_t n;
+	off_t copied;
+	int fd, disk, failed, e = 0, r = -2;
 
 	if ((fd = cs_memfile("crashsafe-spool")) == -1)
 		return -2;
-	if (cs_copy_fd(in, fd, &n, &failed) == -1 ||
-	    lseek(fd, 0, SEEK_SET) == -1) {
-		save = errno;
-		close(fd);
-		errno = save;
-		return failed == in ? -1 : -2;
+	if ((buf = malloc(COPY_BUF)) == NULL)
+		goto out;
+	while (have < SPOOL_MEM) {
+		if ((n = read(in, buf, COPY_BUF)) == -1 && errno == EINTR)
+			continue;
+		if (n == -1) {
+			r = -1;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		if (cs_write_all(fd, buf, (size_t)n) == -1)
+			goto out;
+		have += (size_t)n;
 	}
+	if (have >= SPOOL_MEM) {
+		if ((disk = cs_spill_file()) == -1)
+			goto out;
+		if (lseek(fd, 0, SEEK_SET) == -1 ||
+		    cs_copy_fd(fd, disk, &copied, &failed) == -1) {
+			e = errno;
+			close(disk);
+			errno = e;
+			goto out;
+		}
+		close(fd);
+		fd = disk;
+		if (cs_copy_fd(in, fd, &copied, &failed) == -1) {
+			r = failed == in ? -1 : -2;
+			goto out;
+		}
+	}
+	if (lseek(fd, 0, SEEK_SET) == -1)
+		goto out;
+	free(buf);
 	*fdp = fd;
+	return 0;
+out:
+	e = errno;
+	free(buf);
+	close(fd);
+	errno = e;
+	return r;
+}
+
+int
+cs_writev_all(int fd, struct iovec *iov, int n)
+{
+	ssize_t w;
+
+	while (n > 0) {
+		if ((w = writev(fd, iov, n)) == -1) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		for (; n > 0 && (size_t)w >= iov->iov_len; iov++, n--)
+			w -= (ssize_t)iov->iov_len;
+		if (n > 0) {
+			iov->iov_base = (char *)iov->iov_base + w;
+			iov->iov_len -= (size_t)w;
+		}
+	}
 	return 0;
 }
 

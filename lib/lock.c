@@ -148,6 +148,13 @@ cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
 	cs_nsec deadline = cs_deadline(timeout);
 	int fd = *fdp, r, rdonly;
 
+	if ((lockflags & CS_LOCK_EXCLUDE) &&
+	    (r = cs_locks_exclude(path, path)) != 0) {
+		if (fd != -1)
+			close(fd);
+		*fdp = -1;
+		return r;
+	}
 	for (;; fd = -1) {
 		rdonly = 0;
 		open_flags |= O_CLOEXEC | O_NOCTTY;

@@ -14,12 +14,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "crashsafe.h"
 
 extern char **environ;
+
+#define OUTPUT_BUF	(1 << 20)	/* and the pipe is enlarged to match */
 
 int
 cs_status_code(int wstatus)
@@ -105,6 +108,77 @@ cs_run(const struct cs_cmd *c)
 	cs_cleanup_child(pid, false);
 	r = cs_wait(pid);
 	cs_cleanup_child(0, false);
+	return r;
+}
+
+/*
+ * The command's stdout is a pipe, never the file itself: a background
+ * child that kept a file fd could write into the file after the commit.
+ * We copy until the command has exited and the pipe is at EOF, as $(cmd)
+ * and sponge wait; a failing command is not waited on further.
+ */
+int
+cs_run_output(const struct cs_cmd *c, int out, int *io_errno)
+{
+	struct cs_cmd cmd = *c;
+	struct cs_child ch;
+	struct pollfd pfd[2];
+	char *buf;
+	ssize_t n;
+	int p[2], r, status = -1;
+	bool eof = false;
+
+	*io_errno = 0;
+	if ((buf = malloc(OUTPUT_BUF)) == NULL)
+		return cs_fail(ENOMEM, EX_OSERR, "command output");
+	if (pipe2(p, O_CLOEXEC) == -1) {
+		free(buf);
+		return cs_fail(errno, EX_OSERR, "pipe");
+	}
+	(void)fcntl(p[0], F_SETPIPE_SZ, OUTPUT_BUF);
+	cmd.fd_out = p[1];
+	r = cs_child_start(&cmd, &ch);
+	close(p[1]);
+	if (r != 0)
+		goto out;
+	cs_cleanup_child(ch.pid, false);
+	while (!eof || status == -1) {
+		pfd[0].fd = eof ? -1 : p[0];
+		pfd[1].fd = status == -1 ? ch.pidfd : -1;
+		pfd[0].events = pfd[1].events = POLLIN;
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			*io_errno = errno;
+			break;
+		}
+		if (pfd[0].revents != 0) {
+			if ((n = read(p[0], buf, OUTPUT_BUF)) == -1 &&
+			    errno == EINTR)
+				continue;
+			if (n == 0)
+				eof = true;
+			else if (n == -1 ||
+			    cs_write_all(out, buf, (size_t)n) == -1) {
+				*io_errno = errno;
+				break;
+			}
+		} else if (pfd[1].revents != 0) {
+			status = cs_child_reap(&ch);
+			cs_cleanup_child(0, false);
+			if (status != 0)
+				break;
+		}
+	}
+	if (status == -1) {		/* we gave up on it */
+		cs_child_signal(&ch, SIGKILL);
+		cs_child_reap(&ch);
+		cs_cleanup_child(0, false);
+	}
+	r = *io_errno != 0 ? -1 : status;
+out:
+	close(p[0]);
+	free(buf);
 	return r;
 }
 

@@ -8,6 +8,7 @@ bats_load_library bats-assert
 
 : "${CS_BIN:?run the suites through make check}"
 : "${CS_UNIT:=$CS_BIN/../obj/unit}"
+: "${CS_SHORTIO:=$CS_BIN/../obj/shortio.so}"
 AW="$CS_BIN/atomicwrite"
 export AW
 
@@ -44,4 +45,15 @@ mode_of() {
 # True when the binaries are the sanitizer build (make check SAN=1).
 sanitized() {
 	ldd "$AW" 2>/dev/null | grep -q 'libasan'
+}
+
+# Run a tool with every write(2) it makes cut to at most $1 bytes (the
+# shim of make faults, tests/faults/shortio.c), under strace with the
+# rest of the arguments: real partial writes, then an injected fault.
+short_writes() {
+	local max=$1
+	shift
+	[ -f "$CS_SHORTIO" ] || skip "shortio.so not built (make check builds it)"
+	ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0 strace -qq -o /dev/null \
+	    -E LD_PRELOAD="$CS_SHORTIO" -E SHORTIO_MAX="$max" "$@"
 }
