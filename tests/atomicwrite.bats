@@ -3,9 +3,14 @@
 # shellcheck disable=SC2016 # sh -c scripts are single-quoted on purpose
 
 load helpers
+load hostile
 
 setup() {
 	common_setup
+}
+
+teardown() {
+	hostile_teardown
 }
 
 # --- the two forms -----------------------------------------------------
@@ -811,4 +816,183 @@ setup() {
 	# Every leftover is a temp of ours that staleclean --orphans can claim.
 	odd=$(grep '^leftover' <<< "$output" | grep -vE ': \.f\.cs-[0-9]+-[A-Za-z0-9]{6} $' || true)
 	[ -z "$odd" ] || fail "unexpected leftovers: $odd"
+}
+
+# --- hostile environments (issue 12) -------------------------------------
+
+@test "protected_symlinks: root does not follow nobody's link in a sticky dir: 77, target untouched" {
+	protect_symlinks
+	sticky_dir pub
+	printf 'secret\n' > victim
+	chmod 600 victim
+	symlink_as_nobody "$PWD/victim" pub/report
+	# What the kernel itself says to a shell redirection:
+	run bash -c 'echo x > pub/report'
+	assert_failure
+	[[ "$output" == *"Permission denied"* ]]
+	run --separate-stderr "$AW" pub/report <<< x
+	[ "$status" -eq 77 ]
+	[ "$stderr" = "atomicwrite: pub/report: cannot follow the symlink: Permission denied" ]
+	[ "$(cat victim)" = secret ]
+	[ "$(mode_of victim)" = 600 ]
+	[ "$(readlink pub/report)" = "$PWD/victim" ]
+	assert_no_temps
+	assert_no_temps pub
+	# The COMMAND form never starts its command.
+	run "$AW" pub/report -- touch ran
+	[ "$status" -eq 77 ]
+	[ ! -e ran ]
+	[ "$(cat victim)" = secret ]
+}
+
+@test "protected_symlinks: a dangling link of nobody's in a sticky dir creates nothing: 77" {
+	protect_symlinks
+	sticky_dir pub
+	mkdir etc
+	symlink_as_nobody "$PWD/etc/cron-job" pub/report
+	run --separate-stderr "$AW" pub/report <<< '* * * * * root evil'
+	[ "$status" -eq 77 ]
+	[ "$stderr" = "atomicwrite: pub/report: cannot follow the symlink: Permission denied" ]
+	[ -z "$(ls -A etc)" ]
+	[ "$(readlink pub/report)" = "$PWD/etc/cron-job" ]
+	assert_no_temps pub
+}
+
+@test "protected_symlinks: links the kernel does follow (our own, through a chain) are followed" {
+	protect_symlinks
+	sticky_dir pub
+	echo old > target
+	ln -s "$PWD/target" pub/mine		# root's own link: allowed
+	ln -s mine pub/chain
+	echo new | "$AW" pub/chain
+	[ "$(cat target)" = new ]
+	[ -L pub/mine ] && [ -L pub/chain ]
+	ln -s "$PWD/fresh" pub/dangling	# a dangling link of our own
+	echo made | "$AW" pub/dangling
+	[ "$(cat fresh)" = made ]
+	[ -L pub/dangling ]
+	assert_no_temps pub
+	assert_no_temps
+}
+
+@test "ACL: a file without an ACL stays without one in a directory with a default ACL" {
+	command -v setfacl > /dev/null || skip "acl not installed"
+	mkdir d
+	printf 'secret\n' > d/s
+	chmod 640 d/s
+	setfacl -d -m u:nobody:rw d || skip "no ACLs on this filesystem"
+	before=$(getfacl -cp d/s)
+	echo new | "$AW" d/s
+	[ "$(cat d/s)" = new ]
+	[ "$(getfacl -cp d/s)" = "$before" ]
+	run getfattr -n system.posix_acl_access d/s
+	assert_failure
+	[ "$(mode_of d/s)" = 640 ]
+	assert_no_temps d
+}
+
+@test "ACL: a file with its own ACL keeps exactly that one, not the directory's default" {
+	command -v setfacl > /dev/null || skip "acl not installed"
+	mkdir d
+	echo old > d/f
+	setfacl -m u:daemon:r,m::r d/f || skip "no ACLs on this filesystem"
+	setfacl -d -m u:nobody:rwx d
+	before=$(getfacl -cp d/f)
+	echo new | "$AW" d/f
+	[ "$(getfacl -cp d/f)" = "$before" ]
+	[ "$(mode_of d/f)" = 644 ]
+}
+
+@test "ACL: a new file is created exactly as cat > FILE would (default ACL and its mask, no umask)" {
+	command -v setfacl > /dev/null || skip "acl not installed"
+	mkdir d
+	setfacl -d -m u:nobody:rw,g::r,o::- d || skip "no ACLs on this filesystem"
+	umask 022
+	echo x > d/ref
+	echo x | "$AW" d/new
+	[ "$(getfacl -cp d/new)" = "$(getfacl -cp d/ref)" ]
+	[ "$(mode_of d/new)" = "$(mode_of d/ref)" ]
+	getfacl -cp d/new | grep -qx 'mask::rw-'
+	# and with an umask that would have hidden the mask's w
+	umask 077
+	echo x > d/ref2
+	echo x | "$AW" d/new2
+	[ "$(getfacl -cp d/new2)" = "$(getfacl -cp d/ref2)" ]
+	[ "$(mode_of d/new2)" = "$(mode_of d/ref2)" ]
+	assert_no_temps d
+}
+
+@test "a new file in a setgid directory gets its group, as cat > FILE would" {
+	mkdir d
+	chgrp daemon d && chmod g+s d
+	echo x > d/ref
+	echo x | "$AW" d/new
+	[ "$(stat -c %G:%a d/new)" = "$(stat -c %G:%a d/ref)" ]
+}
+
+@test "COMMAND form: a background child holding stdout is waited for; nothing lands after the commit" {
+	echo key=1 > app.conf
+	# Its late output is part of the content, so the validator sees it.
+	run "$AW" -V '! grep -q garbage "$1"' app.conf -- sh -c 'echo key=2; (sleep 1; echo garbage) &'
+	[ "$status" -eq 65 ]
+	[ "$(cat app.conf)" = key=1 ]
+	# Without a validator the whole output is committed, and then nothing more.
+	run "$AW" app.conf -- sh -c 'echo key=2; (sleep 1; echo late) &'
+	assert_success
+	[ "$(cat app.conf)" = "$(printf 'key=2\nlate')" ]
+	ino=$(stat -c %i app.conf)
+	sleep 1.5
+	[ "$(cat app.conf)" = "$(printf 'key=2\nlate')" ]
+	[ "$(stat -c %i app.conf)" = "$ino" ]
+	assert_no_temps
+}
+
+@test "COMMAND form: a background child detached from stdout neither delays the commit nor writes into FILE" {
+	echo old > f
+	start=$SECONDS
+	run "$AW" f -- sh -c 'echo new; (sleep 3; echo late; echo late >&2) > /dev/null 2>&1 &'
+	assert_success
+	[ $((SECONDS - start)) -lt 3 ]
+	[ "$(cat f)" = new ]
+}
+
+@test "COMMAND form: a failing command is not waited on for a background child holding stdout" {
+	echo old > f
+	start=$SECONDS
+	run "$AW" f -- sh -c 'sleep 30 2> /dev/null & echo $! > bgpid; echo partial; exit 3'
+	kill "$(cat bgpid)"
+	[ "$status" -eq 3 ]
+	[ $((SECONDS - start)) -lt 20 ]
+	[ "$(cat f)" = old ]
+	assert_no_temps
+}
+
+@test "-b: a replace that fails (chattr +i) leaves the previous backup untouched: 77" {
+	need_root "chattr"
+	command -v chattr > /dev/null || skip "e2fsprogs not installed"
+	echo v2 > f
+	echo v1 > 'f~'
+	chattr +i f 2> /dev/null || skip "no immutable files on this filesystem"
+	run --separate-stderr "$AW" -b f <<< v3
+	chattr -i f
+	[ "$status" -eq 77 ]
+	[ "$stderr" = "atomicwrite: f: Operation not permitted" ]
+	[ "$(cat f)" = v2 ]
+	[ "$(cat 'f~')" = v1 ]
+	assert_no_temps
+}
+
+@test "-b: append-only FILE (chattr +a) likewise: 77, FILE and FILE~ untouched" {
+	need_root "chattr"
+	command -v chattr > /dev/null || skip "e2fsprogs not installed"
+	echo v2 > f
+	echo v1 > 'f~'
+	chattr +a f 2> /dev/null || skip "no append-only files on this filesystem"
+	run --separate-stderr "$AW" -b f <<< v3
+	chattr -a f
+	[ "$status" -eq 77 ]
+	[ "$stderr" = "atomicwrite: f: Operation not permitted" ]
+	[ "$(cat f)" = v2 ]
+	[ "$(cat 'f~')" = v1 ]
+	assert_no_temps
 }
