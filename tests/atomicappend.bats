@@ -3,10 +3,15 @@
 # shellcheck disable=SC2016 # sh -c scripts are single-quoted on purpose
 
 load helpers
+load hostile
 
 setup() {
 	common_setup
 	A="$CS_BIN/atomicappend"
+}
+
+teardown() {
+	hostile_teardown
 }
 
 gen_records() {
@@ -337,4 +342,89 @@ check_records() {
 	[[ "$output" == "usage: atomicappend "* ]]
 	run "$A" --version
 	[[ "$output" =~ ^atomicappend\ [0-9.]+$ ]]
+}
+
+# --- hostile environments (issue 12) -------------------------------------
+
+@test "memory cgroup: a 300 MB record inside 96 MiB is appended whole, where cat >> also survives" {
+	if sanitized; then skip "ASan's shadow memory does not fit in 96 MiB"; fi
+	echo first > log
+	mkdir spool
+	# The cgroup lets through what a plain append needs...
+	in_memcg $((96 << 20)) sh -c 'head -c 300000000 /dev/zero >> plain'
+	[ "$(stat -c %s plain)" -eq 300000000 ]
+	rm plain
+	# ...and atomicappend spools to disk, not into memory.
+	st=0
+	in_memcg $((96 << 20)) sh -c 'head -c 300000000 /dev/zero | TMPDIR=$2 "$1" -n log' sh "$A" "$PWD/spool" || st=$?
+	[ "$st" -eq 0 ] || fail "exit $st, OOM kills: ${MEMCG_OOM_KILLS:-unknown}"
+	[ "${MEMCG_OOM_KILLS:-0}" -eq 0 ]
+	[ "$(stat -c %s log)" -eq $((6 + 300000000)) ]
+	[ "$(head -c 6 log)" = first ]
+	[ "$(tail -c +7 log | tr -d '\0' | wc -c)" -eq 0 ]
+	[ -z "$(ls -A spool)" ]
+}
+
+@test "spool disk full: 74 naming the spool, nothing appended" {
+	need_root "a small tmpfs"
+	echo first > log
+	run unshare -m --propagation private sh -c '
+		mkdir -p spool && mount -t tmpfs -o size=1m tmpfs spool &&
+		head -c 8000000 /dev/zero | TMPDIR=$PWD/spool "$1" log' sh "$A"
+	[ "$status" -eq 74 ]
+	[ "$output" = "atomicappend: spool: No space left on device" ]
+	[ "$(cat log)" = first ]
+}
+
+@test "logrotate copytruncate in a loop never splits a 1 MiB record (one write(2) each)" {
+	for w in A B C D; do
+		head -c 1048575 /dev/zero | tr '\0' "$w" > "rec$w"
+		echo >> "rec$w"
+	done
+	: > log
+	HOSTILE_ROTATE_INTERVAL=0.01 rotate_loop_start "$PWD/log" copytruncate
+	pids=()
+	for w in A B C D; do
+		( while [ ! -e stop ]; do "$A" -t 60 log < "rec$w" || exit 1; done ) &
+		pids+=($!)
+	done
+	start=$SECONDS
+	while [ "$(rotate_loop_runs)" -lt 100 ] && [ $((SECONDS - start)) -lt 60 ]; do
+		sleep 0.2
+	done
+	touch stop
+	wait "${pids[@]}"
+	rotate_loop_stop
+	[ "$(rotate_loop_runs)" -ge 20 ] || fail "only $(rotate_loop_runs) rotations"
+	# Every line of every file is a whole record of one writer; records
+	# between a copy and its truncate are lost, never cut.
+	for f in $(rotated_files log) log; do
+		awk -v f="$f" 'length($0) != 1048575 {
+			print f ": line " NR ", " length($0) " bytes"; bad = 1 }
+			END { exit bad }' "$f"
+		# one writer's letter per line: squeezed, a record is one byte
+		tr -s ABCD < "$f" | awk -v f="$f" 'length($0) != 1 {
+			print f ": line " NR " mixes records"; bad = 1 } END { exit bad }'
+	done
+	[ "$(rotated_cat log | wc -l)" -gt 0 ]
+}
+
+@test "sshfs: two clients' locks exclude nothing, so appending is refused (69) unless --unsafe-shared-fs" {
+	mkdir export
+	sshfs_up "$PWD/export" "$PWD/m1"
+	run --separate-stderr "$A" m1/log "a record"
+	[ "$status" -eq 69 ]
+	[ "$stderr" = "atomicappend: m1/log: on fuse.sshfs, whose locks do not reach its other clients: a lock here excludes nothing (--unsafe-shared-fs to go on anyway)" ]
+	[ ! -e export/log ]
+	run bash -c 'echo r | "$1" -l m1/log' sh "$A"
+	[ "$status" -eq 69 ]
+	[ ! -e export/log ]
+	"$A" --unsafe-shared-fs m1/log "one"
+	CRASHSAFE_UNSAFE_SHARED_FS=1 "$A" m1/log "two"
+	[ "$(cat export/log)" = "$(printf 'one\ntwo')" ]
+	# A local FUSE filesystem is not a network client: allowed.
+	mkdir src
+	bindfs_up "$PWD/src" "$PWD/b"
+	"$A" b/log "local fuse"
+	[ "$(cat src/log)" = "local fuse" ]
 }

@@ -996,3 +996,38 @@ teardown() {
 	[ "$(cat 'f~')" = v1 ]
 	assert_no_temps
 }
+
+@test "sshfs: -l is refused (69, nothing created) unless --unsafe-shared-fs; a plain replace is allowed" {
+	mkdir export
+	echo n=0 > export/f
+	sshfs_up "$PWD/export" "$PWD/m1"
+	run --separate-stderr "$AW" -l m1/f <<< n=1
+	[ "$status" -eq 69 ]
+	[ "$stderr" = "atomicwrite: m1/f.lock: on fuse.sshfs, whose locks do not reach its other clients: a lock here excludes nothing (--unsafe-shared-fs to go on anyway)" ]
+	[ "$(cat export/f)" = n=0 ]
+	[ ! -e export/f.lock ]
+	run "$AW" -l m1/f -- touch ran
+	[ "$status" -eq 69 ]
+	[ ! -e ran ]
+	echo n=1 | "$AW" m1/f
+	[ "$(cat export/f)" = n=1 ]
+	echo n=2 | "$AW" -l --unsafe-shared-fs m1/f
+	[ "$(cat export/f)" = n=2 ]
+	echo n=3 | CRASHSAFE_UNSAFE_SHARED_FS=1 "$AW" -l m1/f
+	[ "$(cat export/f)" = n=3 ]
+	assert_no_temps export
+}
+
+@test "bindfs (local FUSE): -l, -b and a new file work; no RENAME_NOREPLACE or O_TMPFILE needed" {
+	mkdir src
+	echo old > src/f
+	bindfs_up "$PWD/src" "$PWD/b"
+	echo new | "$AW" -l -b b/f
+	[ "$(cat src/f)" = new ]
+	[ "$(cat 'src/f~')" = old ]
+	umask 027
+	echo x | "$AW" b/fresh
+	[ "$(cat src/fresh)" = x ]
+	[ "$(mode_of src/fresh)" = 640 ]
+	assert_no_temps src
+}
