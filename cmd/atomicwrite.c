@@ -206,9 +206,14 @@ static int
 backup_prepare(struct cs_temp *b, struct cs_temp *t, int oldfd,
     const struct stat *st, const char *bpath)
 {
+	struct stat bst;
 	off_t n;
 	int in, r, failed;
 
+	/* What would make its rename fail for sure fails it now, before
+	 * FILE is replaced. */
+	if (lstat(bpath, &bst) == 0 && S_ISDIR(bst.st_mode))
+		return cs_fail(EISDIR, EX_CANTCREAT, bpath);
 	if ((r = cs_temp_link(b, bpath, t->base, bpath)) != -1)
 		return r;
 	if ((r = cs_temp_create(b, bpath, 0600, bpath)) != 0)
@@ -253,7 +258,9 @@ replace(const char *file, const char *target, char *const *cmdv)
 	sigset_t mask;
 	char *lockpath, *bpath = NULL;
 	off_t size;
-	int lockfd = -1, oldfd = -1, r;	/* the lock is held until we exit */
+	int lockfd = -1, oldfd = -1, r, rb = 0;
+
+	/* lockfd: the lock is held until we exit. */
 
 	if (opt.lock) {
 		if (asprintf(&lockpath, "%s.lock", target) == -1)
@@ -331,10 +338,14 @@ replace(const char *file, const char *target, char *const *cmdv)
 		if (b.created)
 			cs_temp_discard(&b);	/* the old backup stays */
 	} else {
-		if (b.created && (r = cs_temp_rename(&b, NULL, bpath)) == 0)
+		/* FILE is replaced: a backup that fails now is reported, and
+		 * the directory is synced all the same. */
+		if (b.created && (rb = cs_temp_rename(&b, NULL, bpath)) == 0)
 			cs_temp_close(&b);
-		if (opt.sync == CS_SYNC_FULL && r == 0)
+		if (opt.sync == CS_SYNC_FULL)
 			r = cs_fsync_dir(t.dirfd, file);
+		if (r == 0)
+			r = rb;
 		cs_temp_close(&t);
 	}
 	cs_signals_restore(&mask);

@@ -982,6 +982,33 @@ teardown() {
 	assert_no_temps
 }
 
+@test "-b: FILE~ a directory: 73 before anything is replaced" {
+	echo v2 > f
+	mkdir 'f~'
+	run --separate-stderr "$AW" -b f <<< v3
+	[ "$status" -eq 73 ]
+	[ "$stderr" = "atomicwrite: f~: Is a directory" ]
+	[ "$(cat f)" = v2 ]
+	[ -d 'f~' ] && [ -z "$(ls -A 'f~')" ]
+	assert_no_temps
+}
+
+@test "-b: an immutable FILE~: FILE is replaced, the backup failure is reported (77)" {
+	need_root "chattr"
+	command -v chattr > /dev/null || skip "e2fsprogs not installed"
+	echo v2 > f
+	echo v1 > 'f~'
+	chattr +i 'f~' 2> /dev/null || skip "no immutable files on this filesystem"
+	run --separate-stderr env ASAN_OPTIONS=detect_leaks=0 strace -qq -f -o trace -e trace=fsync "$AW" -b f <<< v3
+	chattr -i 'f~'
+	[ "$status" -eq 77 ]
+	[ "$stderr" = "atomicwrite: f~: Operation not permitted" ]
+	[ "$(cat f)" = v3 ]
+	[ "$(cat 'f~')" = v1 ]
+	[ "$(grep -c '^[0-9]* *fsync' trace)" -eq 2 ]	# file, then directory
+	assert_no_temps
+}
+
 @test "-b: append-only FILE (chattr +a) likewise: 77, FILE and FILE~ untouched" {
 	need_root "chattr"
 	command -v chattr > /dev/null || skip "e2fsprogs not installed"
