@@ -967,19 +967,21 @@ teardown() {
 	assert_no_temps
 }
 
-@test "-b: a replace that fails (chattr +i) leaves the previous backup untouched: 77" {
+@test "-b: a replace that fails (chattr +i, +a) leaves the previous backup untouched: 77" {
 	need_root "chattr"
 	command -v chattr > /dev/null || skip "e2fsprogs not installed"
-	echo v2 > f
-	echo v1 > 'f~'
-	chattr +i f 2> /dev/null || skip "no immutable files on this filesystem"
-	run --separate-stderr "$AW" -b f <<< v3
-	chattr -i f
-	[ "$status" -eq 77 ]
-	[ "$stderr" = "atomicwrite: f: Operation not permitted" ]
-	[ "$(cat f)" = v2 ]
-	[ "$(cat 'f~')" = v1 ]
-	assert_no_temps
+	for attr in i a; do
+		echo v2 > f
+		echo v1 > 'f~'
+		chattr +$attr f 2> /dev/null || skip "no chattr +$attr on this filesystem"
+		run --separate-stderr "$AW" -b f <<< v3
+		chattr -$attr f
+		[ "$status" -eq 77 ]
+		[ "$stderr" = "atomicwrite: f: Operation not permitted" ]
+		[ "$(cat f)" = v2 ]
+		[ "$(cat 'f~')" = v1 ]
+		assert_no_temps
+	done
 }
 
 @test "-b: FILE~ a directory: 73 before anything is replaced" {
@@ -1006,21 +1008,6 @@ teardown() {
 	[ "$(cat f)" = v3 ]
 	[ "$(cat 'f~')" = v1 ]
 	[ "$(grep -c '^[0-9]* *fsync' trace)" -eq 2 ]	# file, then directory
-	assert_no_temps
-}
-
-@test "-b: append-only FILE (chattr +a) likewise: 77, FILE and FILE~ untouched" {
-	need_root "chattr"
-	command -v chattr > /dev/null || skip "e2fsprogs not installed"
-	echo v2 > f
-	echo v1 > 'f~'
-	chattr +a f 2> /dev/null || skip "no append-only files on this filesystem"
-	run --separate-stderr "$AW" -b f <<< v3
-	chattr -a f
-	[ "$status" -eq 77 ]
-	[ "$stderr" = "atomicwrite: f: Operation not permitted" ]
-	[ "$(cat f)" = v2 ]
-	[ "$(cat 'f~')" = v1 ]
 	assert_no_temps
 }
 

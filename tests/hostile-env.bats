@@ -73,6 +73,7 @@ teardown() {
 }
 
 @test "sshfs: teardown cleans up after an sshfs_up that failed halfway" {
+	need_sshfs
 	mkdir exp
 	: > not-a-dir
 	# In a subshell, as if the test had died there: nothing is our child.
@@ -118,6 +119,23 @@ teardown() {
 	hostile_teardown
 	run ! mount_fstype m
 	run ! _hostile_alive "$pid"
+}
+
+# --- all of them ---------------------------------------------------------
+
+@test "the fixtures' daemons are not children of the test shell" {
+	mkdir exp src
+	sshfs_up "$PWD/exp" a
+	bindfs_up src m
+	rotate_loop_start "$PWD/app.log"
+	# So a test's own `wait` does not wait for them (bats' timeout watchdog
+	# is a job of the test shell, though: wait for a pid, never bare).
+	local pid
+	for pid in "$SSHD_PID" "$(sshfs_pid a)" "$BINDFS_PID" "$ROTATE_LOOP_PID"; do
+		_hostile_alive "$pid"
+		[ "$(awk '$1 == "PPid:" { print $2 }' "/proc/$pid/status")" != $$ ]
+		run ! grep -qx "$pid" <<< "$(jobs -p)"
+	done
 }
 
 # --- memory cgroup -------------------------------------------------------
@@ -176,7 +194,7 @@ teardown() {
 	[ "$(cat /proc/sys/fs/protected_symlinks)" = 1 ]
 	hostile_teardown
 	[ "$(cat /proc/sys/fs/protected_symlinks)" = "$old" ]
-	[ ! -e "$g.holders" ] || [ -s "$g.holders" ]
+	run ! grep -qF "$BATS_TEST_TMPDIR" "$g.holders"
 }
 
 # --- logrotate -------------------------------------------------------------

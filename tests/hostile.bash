@@ -155,6 +155,17 @@ _hostile_stop_pid() {
 	return 0
 }
 
+# _hostile_spawn PIDFILE LOG CMD...: start CMD in the background, detached
+# from the test shell (a subshell starts it and exits: it is nobody's job
+# here, so a test's bare `wait` does not wait for it), and print its pid.
+_hostile_spawn() {
+	local pidf=$1 log=$2
+	shift 2
+	rm -f "$pidf"
+	("$@" < /dev/null >> "$log" 2>&1 3>&- & echo $! > "$pidf")
+	cat "$pidf"
+}
+
 # PID and all its descendants (for the sshd listener: its sessions).
 _hostile_tree() {
 	ps -e -o pid=,ppid= | awk -v root="$1" '
@@ -295,9 +306,17 @@ _hostile_undo_kinds() {
 
 # Undo everything the fixtures set up in this scope (test, or file when
 # called from teardown_file), newest first.  Idempotent; returns nonzero
-# (failing the test) only when something could not be undone.
+# (failing the test) only when something could not be undone.  When a test
+# times out (BATS_TEST_TIMEOUT), bats' watchdog runs `pkill -P` on the test
+# shell while teardown already runs and may kill one of our commands: so
+# try again.
 hostile_teardown() {
-	_hostile_undo_kinds
+	local i
+	for i in 1 2 3; do
+		_hostile_undo_kinds && return 0
+		[ "$i" -eq 3 ] || sleep 0.3
+	done
+	return 1
 }
 
 # --- 1. a network file system: sshfs to a private sshd ----------------------
@@ -395,10 +414,7 @@ sshfs_up() {
 		fail "usage: sshfs_up EXPORT_DIR MNT..."
 		return 1
 	fi
-	_hostile_need_root "sshfs through a private sshd" || return 1
-	_hostile_need_cmd sshfs ssh ssh-keygen ss realpath || return 1
-	[ -x /usr/sbin/sshd ] || { _hostile_skip "no /usr/sbin/sshd (openssh-server)"; return 1; }
-	_hostile_need_fuse || return 1
+	need_sshfs || return 1
 	local exp mnt pid log opts
 	if ! { exp=$(realpath -e "$1") && [ -d "$exp" ]; }; then
 		fail "sshfs_up: no directory $1"
@@ -416,9 +432,8 @@ sshfs_up() {
 			return 1
 		fi
 		log=$SSHD_DIR/sshfs.$(printf '%s' "$mnt" | cksum | cut -d' ' -f1).log
-		sshfs -f -p "$SSHFS_PORT" -F /dev/null -o "$opts" \
-			"root@127.0.0.1:$exp" "$mnt" < /dev/null >> "$log" 2>&1 3>&- &
-		pid=$!
+		pid=$(_hostile_spawn "$log.pid" "$log" sshfs -f -p "$SSHFS_PORT" -F /dev/null \
+			-o "$opts" "root@127.0.0.1:$exp" "$mnt") || return 1
 		_hostile_log sshfs "$pid" "$mnt" "$exp" || return 1
 		SSHFS_PIDS="${SSHFS_PIDS:+$SSHFS_PIDS }$pid"
 		export SSHFS_PIDS
@@ -431,6 +446,15 @@ sshfs_up() {
 			return 1
 		fi
 	done
+}
+
+# need_sshfs: skip unless sshfs_up can work here (root, sshfs, sshd,
+# /dev/fuse); for setup_file, or before `run sshfs_up`.
+need_sshfs() {
+	_hostile_need_root "sshfs through a private sshd" || return 1
+	_hostile_need_cmd sshfs ssh ssh-keygen ss realpath || return 1
+	[ -x /usr/sbin/sshd ] || { _hostile_skip "no /usr/sbin/sshd (openssh-server)"; return 1; }
+	_hostile_need_fuse
 }
 
 # Mounted, or give up early when the daemon died.
@@ -487,9 +511,7 @@ bindfs_up() {
 		fail "usage: bindfs_up SRC MNT [BINDFS_OPTION...]"
 		return 1
 	fi
-	_hostile_need_root "bindfs mount" || return 1
-	_hostile_need_cmd bindfs realpath || return 1
-	_hostile_need_fuse || return 1
+	need_bindfs || return 1
 	local src mnt pid log
 	if ! { src=$(realpath -e "$1") && [ -d "$src" ]; }; then
 		fail "bindfs_up: no directory $1"
@@ -501,8 +523,7 @@ bindfs_up() {
 	fi
 	shift 2
 	log=$(_hostile_dir)/bindfs.$(printf '%s' "$mnt" | cksum | cut -d' ' -f1).log
-	bindfs -f "$@" "$src" "$mnt" < /dev/null >> "$log" 2>&1 3>&- &
-	pid=$!
+	pid=$(_hostile_spawn "$log.pid" "$log" bindfs -f "$@" "$src" "$mnt") || return 1
 	_hostile_log bindfs "$pid" "$mnt" "$src" || return 1
 	if ! _hostile_poll 100 _hostile_mount_ready "$mnt" "$pid"; then
 		if grep -qiE 'fuse: (device not found|failed to open)|operation not permitted' "$log"; then
@@ -514,6 +535,13 @@ bindfs_up() {
 	fi
 	BINDFS_PID=$pid
 	export BINDFS_PID
+}
+
+# need_bindfs: skip unless bindfs_up can work here.
+need_bindfs() {
+	_hostile_need_root "bindfs mount" || return 1
+	_hostile_need_cmd bindfs realpath || return 1
+	_hostile_need_fuse
 }
 
 # bindfs_pid MNT: the pid of the bindfs daemon serving MNT.
@@ -535,7 +563,7 @@ bindfs_down() {
 _hostile_memcg_find() {
 	local line path mi root mp
 	_HOSTILE_MEMCG_VER='' _HOSTILE_MEMCG_PARENT='' _HOSTILE_MEMCG_WHY=''
-	line=$(grep -E '^[0-9]+:([^:]*,)?memory(,[^:]*)?:' /proc/self/cgroup)
+	line=$(grep -E '^[0-9]+:([^:]*,)?memory(,[^:]*)?:' /proc/self/cgroup || true)
 	if [ -n "$line" ]; then
 		# cgroup v1 (or hybrid): the memory hierarchy.
 		path=${line#*:*:}
@@ -552,17 +580,28 @@ _hostile_memcg_find() {
 			return 1
 		}
 	else
+		# cgroup v2: a new group needs memory in its parent's
+		# cgroup.subtree_control.  Our own group has it only if it is the
+		# root (no-internal-processes rule), so use the nearest ancestor
+		# that has it: the new group is a leaf holding only CMD.
 		path=$(sed -n 's/^0:://p' /proc/self/cgroup)
-		mp=$(awk '{ for (i = 7; $i != "-"; i++) ; if ($(i + 1) == "cgroup2") { print $5; exit } }' /proc/self/mountinfo)
-		if [ -z "$path" ] || [ -z "$mp" ]; then
+		mi=$(awk '{ for (i = 7; $i != "-"; i++) ; if ($(i + 1) == "cgroup2") { print $4 " " $5; exit } }' /proc/self/mountinfo)
+		if [ -z "$path" ] || [ -z "$mi" ]; then
 			_HOSTILE_MEMCG_WHY="no memory cgroup (v1 or v2)"
 			return 1
 		fi
-		_HOSTILE_MEMCG_VER=2 _HOSTILE_MEMCG_PARENT=$mp${path%/}
-		grep -qw memory "$_HOSTILE_MEMCG_PARENT/cgroup.subtree_control" 2> /dev/null || {
-			_HOSTILE_MEMCG_WHY="cgroup v2: memory controller not enabled in $_HOSTILE_MEMCG_PARENT/cgroup.subtree_control (enabling it would need the group emptied: no-internal-processes rule)"
-			return 1
-		}
+		root=${mi%% *} mp=${mi#* }
+		[ "$root" = / ] || path=${path#"$root"}
+		path=${path%/}
+		_HOSTILE_MEMCG_VER=2
+		while ! grep -qw memory "$mp$path/cgroup.subtree_control" 2> /dev/null; do
+			if [ -z "$path" ]; then
+				_HOSTILE_MEMCG_WHY="cgroup v2: memory controller enabled in no cgroup.subtree_control from $mp$(sed -n 's/^0:://p' /proc/self/cgroup) up to $mp (enabling it would need a group emptied: no-internal-processes rule)"
+				return 1
+			fi
+			path=${path%/*}
+		done
+		_HOSTILE_MEMCG_PARENT=$mp$path
 	fi
 	[ -w "$_HOSTILE_MEMCG_PARENT" ] || {
 		_HOSTILE_MEMCG_WHY="$_HOSTILE_MEMCG_PARENT is not writable"
@@ -585,7 +624,8 @@ need_memcg() {
 # "" if unknown); `memcg_oom_kills` / `memcg_peak_bytes` read the last values
 # from the journal dir, for use after `run in_memcg ...`.  cgroup v1 (the
 # memory hierarchy of /proc/self/cgroup) or v2 (needs memory in the parent's
-# cgroup.subtree_control); skips otherwise.  Page cache and memfd count
+# cgroup.subtree_control of our group or, as usual, of an ancestor: the new
+# group is made there); skips otherwise.  Page cache and memfd count
 # against the limit; reclaimable page cache does not get CMD killed.
 in_memcg() {
 	if [ $# -lt 2 ]; then
@@ -622,11 +662,11 @@ in_memcg() {
 	# shellcheck disable=SC2016 # expanded by the inner shell
 	sh -c 'echo $$ > "$1" || exit 125; shift; exec "$@"' in_memcg "$g/cgroup.procs" "$@" 3>&- || st=$?
 	if [ "$_HOSTILE_MEMCG_VER" = 1 ]; then
-		oom=$(awk '$1 == "oom_kill" { print $2 }' "$g/memory.oom_control" 2> /dev/null)
-		peak=$(cat "$g/memory.max_usage_in_bytes" 2> /dev/null)
+		oom=$(awk '$1 == "oom_kill" { print $2 }' "$g/memory.oom_control" 2> /dev/null || true)
+		peak=$(cat "$g/memory.max_usage_in_bytes" 2> /dev/null || true)
 	else
-		oom=$(awk '$1 == "oom_kill" { print $2 }' "$g/memory.events" 2> /dev/null)
-		peak=$(cat "$g/memory.peak" 2> /dev/null)
+		oom=$(awk '$1 == "oom_kill" { print $2 }' "$g/memory.events" 2> /dev/null || true)
+		peak=$(cat "$g/memory.peak" 2> /dev/null || true)
 	fi
 	MEMCG_OOM_KILLS=$oom MEMCG_PEAK_BYTES=$peak
 	export MEMCG_OOM_KILLS MEMCG_PEAK_BYTES
@@ -792,7 +832,7 @@ rotate_loop_start() {
 	} > "$conf" && chmod 644 "$conf" || return 1
 	rm -f "$n.stop"
 	# shellcheck disable=SC2016 # the loop's own script
-	bash -c '
+	ROTATE_LOOP_PID=$(_hostile_spawn "$n.pid" "$n.log" bash -c '
 		conf=$1 state=$2 stop=$3 runs=$4 interval=$5 max=$6 seconds=$7
 		n=0
 		end=$((SECONDS + seconds))
@@ -803,8 +843,7 @@ rotate_loop_start() {
 			sleep "$interval"
 		done' rotate-loop "$conf" "$n.state" "$n.stop" "$n.runs" \
 		"${HOSTILE_ROTATE_INTERVAL:-0.05}" "${HOSTILE_ROTATE_MAX:-999}" \
-		"${HOSTILE_ROTATE_SECONDS:-60}" < /dev/null >> "$n.log" 2>&1 3>&- &
-	ROTATE_LOOP_PID=$!
+		"${HOSTILE_ROTATE_SECONDS:-60}") || return 1
 	export ROTATE_LOOP_PID
 	printf '%s\n' "$n.runs" > "$d/rotate.last"
 	_hostile_log rotate "$ROTATE_LOOP_PID" "$n.stop" "$log"
@@ -820,7 +859,7 @@ rotate_loop_stop() {
 # rotate_loop_runs: how many logrotate runs the newest loop has made.
 rotate_loop_runs() {
 	local runs
-	runs=$(cat "$(_hostile_dir)/rotate.last" 2> /dev/null)
+	runs=$(cat "$(_hostile_dir)/rotate.last" 2> /dev/null || true)
 	cat "$runs" 2> /dev/null || echo 0
 }
 
@@ -856,9 +895,7 @@ loopfs_up() {
 		return 1
 	fi
 	local type=$1 mnt size=${3:-300M} d img out
-	_hostile_need_root "loop mount" || return 1
-	_hostile_need_cmd "mkfs.$type" losetup realpath || return 1
-	[ -e /dev/loop-control ] || { _hostile_skip "no /dev/loop-control"; return 1; }
+	need_loopfs "$type" || return 1
 	if ! { mkdir -p "$2" && mnt=$(realpath -e "$2"); }; then
 		fail "loopfs_up: bad mount point $2"
 		return 1
@@ -876,6 +913,15 @@ loopfs_up() {
 		{ _hostile_skip "cannot mount a $type loop image: $out"; return 1; }
 	LOOPFS_DEV=$(losetup -n -O NAME -j "$img" | head -n 1)
 	export LOOPFS_DEV
+}
+
+# need_loopfs TYPE: skip unless loopfs_up TYPE can try here (root, mkfs.TYPE,
+# losetup, /dev/loop-control); loopfs_up itself also skips when mkfs or the
+# mount fails.
+need_loopfs() {
+	_hostile_need_root "loop mount" || return 1
+	_hostile_need_cmd "mkfs.$1" losetup realpath || return 1
+	[ -e /dev/loop-control ] || { _hostile_skip "no /dev/loop-control"; return 1; }
 }
 
 # loopfs_down: unmount this scope's loop file systems (umount, umount -l as
