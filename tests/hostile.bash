@@ -623,9 +623,9 @@ need_memcg() {
 # "" if the kernel does not count them) and MEMCG_PEAK_BYTES (peak usage,
 # "" if unknown); `memcg_oom_kills` / `memcg_peak_bytes` read the last values
 # from the journal dir, for use after `run in_memcg ...`.  cgroup v1 (the
-# memory hierarchy of /proc/self/cgroup) or v2 (needs memory in the parent's
-# cgroup.subtree_control of our group or, as usual, of an ancestor: the new
-# group is made there); skips otherwise.  Page cache and memfd count
+# group is made in our memory cgroup of /proc/self/cgroup) or v2 (made in our
+# cgroup or, as usual, the nearest ancestor whose cgroup.subtree_control
+# enables memory); skips otherwise, with the reason.  Page cache and memfd count
 # against the limit; reclaimable page cache does not get CMD killed.
 in_memcg() {
 	if [ $# -lt 2 ]; then
@@ -839,7 +839,7 @@ rotate_loop_start() {
 		while [ ! -e "$stop" ] && [ "$n" -lt "$max" ] && [ "$SECONDS" -lt "$end" ]; do
 			logrotate -f -s "$state" "$conf"
 			n=$((n + 1))
-			echo "$n" > "$runs"
+			echo "$n" > "$runs.new" && mv -f "$runs.new" "$runs"
 			sleep "$interval"
 		done' rotate-loop "$conf" "$n.state" "$n.stop" "$n.runs" \
 		"${HOSTILE_ROTATE_INTERVAL:-0.05}" "${HOSTILE_ROTATE_MAX:-999}" \
@@ -858,9 +858,10 @@ rotate_loop_stop() {
 
 # rotate_loop_runs: how many logrotate runs the newest loop has made.
 rotate_loop_runs() {
-	local runs
-	runs=$(cat "$(_hostile_dir)/rotate.last" 2> /dev/null || true)
-	cat "$runs" 2> /dev/null || echo 0
+	local f runs
+	f=$(cat "$(_hostile_dir)/rotate.last" 2> /dev/null || true)
+	runs=$(cat "$f" 2> /dev/null || true)
+	echo "${runs:-0}"
 }
 
 # rotated_files LOG: the rotated files of LOG, oldest first (LOG.N .. LOG.1).
