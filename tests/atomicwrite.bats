@@ -1045,3 +1045,26 @@ teardown() {
 	[ "$(mode_of src/fresh)" = 640 ]
 	assert_no_temps src
 }
+
+@test "xfs and btrfs loop images: ACL state kept, new files as cat > makes them, -b, input from a file" {
+	command -v setfacl > /dev/null || skip "acl not installed"
+	for fs in xfs btrfs; do
+		loopfs_up "$fs" "$PWD/$fs"
+		m=$PWD/$fs
+		mkdir "$m/d"
+		echo old > "$m/d/plain"
+		chmod 640 "$m/d/plain"
+		setfacl -d -m u:nobody:rw "$m/d"
+		before=$(getfacl -cp "$m/d/plain")
+		head -c 3000000 /dev/urandom > "$m/src"
+		"$AW" -b "$m/d/plain" < "$m/src"	# copy_file_range (a reflink on btrfs and xfs)
+		cmp "$m/src" "$m/d/plain"
+		[ "$(getfacl -cp "$m/d/plain")" = "$before" ]
+		[ "$(cat "$m/d/plain~")" = old ]
+		echo x > "$m/d/ref"
+		echo x | "$AW" "$m/d/new"
+		[ "$(getfacl -cp "$m/d/new")" = "$(getfacl -cp "$m/d/ref")" ]
+		[ "$(mode_of "$m/d/new")" = "$(mode_of "$m/d/ref")" ]
+		assert_no_temps "$m/d"
+	done
+}
