@@ -230,6 +230,52 @@ backup_prepare(struct cs_temp *b, struct cs_temp *t, int oldfd,
 	return r;
 }
 
+/*
+ * Rename the temp over FILE, and with -b the prepared backup over
+ * FILE+SUFFIX first: a backup that cannot be made (an immutable FILE~,
+ * someone else's in a sticky directory) stops us before FILE is touched.
+ * The previous FILE~ keeps a second name (a hard link) until FILE is
+ * replaced, and is put back if that fails: a failed replace leaves FILE~
+ * as it was. On failure the temps are removed; t stays open for its
+ * directory otherwise.
+ */
+static int
+commit(struct cs_temp *t, struct cs_temp *b, const char *bpath,
+    const char *file)
+{
+	struct cs_temp prev = { .created = false };
+	struct stat st;
+	bool had;
+	int r;
+
+	if (!b->created)
+		return cs_temp_rename(t, NULL, file);
+	had = lstat(bpath, &st) == 0;
+	if (had && (r = cs_temp_link(&prev, bpath, b->base, bpath)) > 0) {
+		cs_temp_discard(b);
+		cs_temp_discard(t);
+		return r;
+	}
+	if ((r = cs_temp_rename(b, NULL, bpath)) != 0) {
+		if (prev.created)
+			cs_temp_discard(&prev);
+		cs_temp_discard(t);
+		return r;
+	}
+	cs_temp_close(b);
+	if ((r = cs_temp_rename(t, NULL, file)) != 0) {
+		if (prev.created) {
+			if (cs_temp_rename(&prev, NULL, bpath) == 0)
+				cs_temp_close(&prev);
+		} else if (!had)
+			unlink(bpath);
+		return r;
+	}
+	if (prev.created)
+		cs_temp_discard(&prev);	/* its other name is the old FILE~ */
+	return 0;
+}
+
 /* The mode, owner and extended attributes the new file should have. */
 static int
 set_metadata(struct cs_temp *t, int oldfd, const struct stat *st,
@@ -258,7 +304,7 @@ replace(const char *file, const char *target, char *const *cmdv)
 	sigset_t mask;
 	char *lockpath, *bpath = NULL;
 	off_t size;
-	int lockfd = -1, oldfd = -1, r, rb = 0;
+	int lockfd = -1, oldfd = -1, r;
 
 	/* lockfd: the lock is held until we exit. */
 
@@ -334,20 +380,9 @@ replace(const char *file, const char *target, char *const *cmdv)
 	/* The point of no return: a signal now waits until the commit is
 	 * complete, then ends us as it would have. */
 	cs_signals_block(&mask);
-	if ((r = cs_temp_rename(&t, NULL, file)) != 0) {
-		if (b.created)
-			cs_temp_discard(&b);	/* the old backup stays */
-	} else {
-		/* FILE is replaced: a backup that fails now is reported, and
-		 * the directory is synced all the same. */
-		if (b.created && (rb = cs_temp_rename(&b, NULL, bpath)) == 0)
-			cs_temp_close(&b);
-		if (opt.sync == CS_SYNC_FULL)
-			r = cs_fsync_dir(t.dirfd, file);
-		if (r == 0)
-			r = rb;
-		cs_temp_close(&t);
-	}
+	if ((r = commit(&t, &b, bpath, file)) == 0 && opt.sync == CS_SYNC_FULL)
+		r = cs_fsync_dir(t.dirfd, file);
+	cs_temp_close(&t);
 	cs_signals_restore(&mask);
 	if (r == 0)
 		cs_info("%s: %jd bytes written", file, (intmax_t)size);
