@@ -140,13 +140,14 @@ open_target(void)
 	out.fd = open(out.path, O_RDWR | flags | O_CREAT | O_EXCL, mode);
 	if (out.fd == -1 && errno == EEXIST) {
 		/* Read access is for the torn-tail check; a write-only log
-		 * still gets its records. */
-		if ((out.fd = open(out.path, O_RDWR | flags)) == -1 &&
+		 * still gets its records. O_CREAT as >> has it, so that the
+		 * kernel applies fs.protected_regular (someone else's file
+		 * in a sticky directory) to us as to the shell. */
+		flags |= O_CREAT;
+		if ((out.fd = open(out.path, O_RDWR | flags, mode)) == -1 &&
 		    errno == EACCES && (out.fd = open(out.path,
-		    O_WRONLY | flags)) != -1)
+		    O_WRONLY | flags, mode)) != -1)
 			out.access = O_WRONLY;
-		if (out.fd == -1 && errno == ENOENT)
-			errno = EEXIST;	/* gone meanwhile: cs_lock creates */
 	} else if (out.fd != -1) {
 		out.created = true;
 		/* -m is the mode, whatever the umask (as install -m). */

@@ -326,8 +326,11 @@ replace(const char *file, const char *target, char *const *cmdv)
 			r = cs_fail(EISDIR, EX_CANTCREAT, file);
 			goto out;
 		}
-		if (S_ISREG(st.st_mode))
+		if (S_ISREG(st.st_mode)) {
 			old = &st;
+			if ((r = cs_may_create(target, oldfd, file)) != 0)
+				goto out;
+		}
 		else if (!S_ISLNK(st.st_mode)) {	/* only with -P */
 			warnx("%s: not a regular file, not replaced", file);
 			r = EX_CANTCREAT;

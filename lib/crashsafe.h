@@ -382,6 +382,10 @@ int	cs_new_file_metadata(struct cs_temp *, const char *context);
  * the missing name at its end. 0 or an exit status, message printed.
  */
 int	cs_follow_links(const char *path, char **out, const char *context);
+/* 0 when open(2) with O_CREAT would be allowed on the existing file path
+ * (pinned: an fd of it), else 77 (fs.protected_regular: someone else's
+ * file in a sticky directory) or 75 when it changed; message printed. */
+int	cs_may_create(const char *path, int pinned, const char *context);
 /* fdatasync (DATA) or fsync (FULL) fd; nothing for NONE. -1/errno. */
 int	cs_sync_fd(int fd, enum cs_sync);
 /* Directory fsync with the not-supported rule of SPEC 1.4. */

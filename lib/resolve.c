@@ -190,3 +190,47 @@ cs_follow_links(const char *path, char **out, const char *context)
 	warnx("%s: the symlink kept changing while it was followed", context);
 	return EX_TEMPFAIL;
 }
+
+/*
+ * fs.protected_regular: in a sticky world-writable (with 2, also group-
+ * writable) directory, open(2) with O_CREAT refuses a file that belongs
+ * to someone else, root included: echo > f says Permission denied there.
+ * A rename over it would go through, and the new content be handed to
+ * that owner with the file. So ask the kernel, with the very open it
+ * would refuse, wherever the rule can apply (a sticky directory, a file
+ * not ours); pinned is the file we mean to replace.
+ */
+int
+cs_may_create(const char *path, int pinned, const char *context)
+{
+	struct stat dir, want, got;
+	char *d, *base;
+	int fd, r;
+
+	if (fstat(pinned, &want) == -1 || want.st_uid == geteuid() ||
+	    cs_split_path(path, &d, &base) == -1)
+		return 0;
+	r = stat(d, &dir);
+	free(d);
+	free(base);
+	if (r == -1 || !(dir.st_mode & S_ISVTX))
+		return 0;
+	fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY | O_CLOEXEC, 0);
+	if (fd == -1) {
+		if (errno != EACCES)
+			return 0;	/* the replace will say what is wrong */
+		warnx("%s: Permission denied (another user's file in a sticky "
+		    "directory: fs.protected_regular)", context);
+		return EX_NOPERM;
+	}
+	r = fstat(fd, &got) == 0 && got.st_dev == want.st_dev &&
+	    got.st_ino == want.st_ino;
+	if (!r && got.st_uid == geteuid() && got.st_size == 0)
+		unlink(path);	/* gone meanwhile, and we made it */
+	close(fd);
+	if (r)
+		return 0;
+	warnx("%s: changed while it was being replaced", context);
+	return EX_TEMPFAIL;
+}

@@ -409,6 +409,22 @@ check_records() {
 	[ "$(rotated_cat log | wc -l)" -gt 0 ]
 }
 
+@test "protected_regular: root does not append to another user's file in a sticky dir: 77" {
+	protect_symlinks 1
+	sticky_dir pub
+	setpriv --reuid=65534 --regid=65534 --clear-groups \
+	    --inh-caps=+dac_read_search --ambient-caps=+dac_read_search \
+	    sh -c 'umask 0; echo planted > pub/log'
+	run bash -c 'echo secret >> pub/log'
+	assert_failure
+	run --separate-stderr "$A" pub/log secret
+	[ "$status" -eq 77 ]
+	[ "$stderr" = "atomicappend: pub/log: Permission denied" ]
+	[ "$(cat pub/log)" = planted ]
+	"$A" pub/mine ours
+	[ "$(cat pub/mine)" = ours ]
+}
+
 @test "sshfs: two clients' locks exclude nothing, so appending is refused (69) unless --unsafe-shared-fs" {
 	mkdir export
 	sshfs_up "$PWD/export" "$PWD/m1"

@@ -875,6 +875,30 @@ teardown() {
 	assert_no_temps
 }
 
+@test "protected_regular: root does not replace another user's file in a sticky dir: 77, untouched" {
+	protect_symlinks 1
+	sticky_dir pub
+	setpriv --reuid=65534 --regid=65534 --clear-groups \
+	    --inh-caps=+dac_read_search --ambient-caps=+dac_read_search \
+	    sh -c 'umask 0; echo planted > pub/report'
+	run bash -c 'echo secret > pub/report'
+	assert_failure
+	[[ "$output" == *"Permission denied"* ]]
+	run --separate-stderr "$AW" pub/report <<< secret
+	[ "$status" -eq 77 ]
+	[ "$stderr" = "atomicwrite: pub/report: Permission denied (another user's file in a sticky directory: fs.protected_regular)" ]
+	[ "$(cat pub/report)" = planted ]
+	[ "$(stat -c %U pub/report)" = nobody ]
+	assert_no_temps pub
+	# Our own file there, and any file where the rule is off, are replaced.
+	echo mine > pub/mine
+	echo new | "$AW" pub/mine
+	[ "$(cat pub/mine)" = new ]
+	hostile_sysctl fs.protected_regular 0
+	echo secret | "$AW" pub/report
+	[ "$(cat pub/report)" = secret ]
+}
+
 @test "ACL: a file without an ACL stays without one in a directory with a default ACL" {
 	command -v setfacl > /dev/null || skip "acl not installed"
 	mkdir d
