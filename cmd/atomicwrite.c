@@ -311,7 +311,7 @@ replace(const char *file, const char *target, char *const *cmdv)
 	if (opt.lock) {
 		if (asprintf(&lockpath, "%s.lock", target) == -1)
 			return cs_fail(ENOMEM, EX_OSERR, file);
-		r = cs_lock(lockpath, O_RDWR, 0666, CS_LOCK_CREATE |
+		r = cs_lock(lockpath, O_RDWR | O_NOFOLLOW, 0666, CS_LOCK_CREATE |
 		    CS_LOCK_OWNER | CS_LOCK_EXCLUDE, opt.timeout, &lockfd);
 		free(lockpath);
 		if (r != 0)

@@ -77,6 +77,32 @@ cs_split_path(const char *path, char **dir, char **base)
 	return 0;
 }
 
+char *
+cs_dir_dot(const char *dir)
+{
+	char *p;
+
+	if (asprintf(&p, "%s/.", dir) == -1)
+		return NULL;
+	return p;
+}
+
+/* Open a directory as the shell reaches it for D/FILE (see cs_dir_dot). */
+static int
+open_dir(const char *dir)
+{
+	char *dot;
+	int fd, e;
+
+	if ((dot = cs_dir_dot(dir)) == NULL)
+		return -1;
+	fd = open(dot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	e = errno;
+	free(dot);
+	errno = e;
+	return fd;
+}
+
 void
 cs_temp_name(char *buf, size_t len, const char *base, pid_t pid,
     const char *suffix6)
@@ -134,7 +160,7 @@ temp_make(struct cs_temp *t, const char *target, const char *from,
 	t->fd = t->dirfd = t->slot = -1;
 	if (cs_split_path(target, &t->dir, &t->base) == -1)
 		return cs_fail(errno, EX_CANTCREAT, context);
-	t->dirfd = open(t->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	t->dirfd = open_dir(t->dir);
 	if (t->dirfd == -1) {
 		e = errno;
 		temp_free(t);
@@ -281,7 +307,7 @@ cs_fsync_parent(const char *path, const char *context)
 
 	if (cs_split_path(path, &dir, &base) == -1)
 		return cs_fail(errno, EX_IOERR, context);
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dirfd = open_dir(dir);
 	free(dir);
 	free(base);
 	if (dirfd == -1)

@@ -337,6 +337,11 @@ struct cs_temp {
 
 /* Directory and base name of a path (allocated); "a/b/" is rejected. */
 int	cs_split_path(const char *path, char **dir, char **base);
+/* "DIR/.", allocated: a directory reached as the shell reaches it for
+ * DIR/FILE, its last component a middle one. fs.protected_symlinks
+ * guards only the last component of a path; opening DIR itself would
+ * refuse a symlinked directory that DIR/FILE goes through. */
+char	*cs_dir_dot(const char *dir);
 /* .BASE.cs-PID-XXXXXX, with BASE shortened to fit NAME_MAX. */
 void	cs_temp_name(char *buf, size_t len, const char *base, pid_t pid,
 	    const char *suffix6);

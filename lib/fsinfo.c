@@ -112,19 +112,26 @@ cs_locks_exclude(const char *path, const char *context)
 	struct statfs sf;
 	struct stat st;
 	const char *env = getenv("CRASHSAFE_UNSAFE_SHARED_FS"), *name;
-	char *dir, *base;
+	char *dir, *base, *dot;
 	int r;
 
 	if (cs_unsafe_shared_fs || (env != NULL && strcmp(env, "1") == 0))
 		return 0;
-	/* The directory, so that nothing is created where we refuse. */
-	if (cs_split_path(path, &dir, &base) == -1)
-		return 0;	/* the caller's open will say why */
-	r = statfs(dir, &sf) == -1 || stat(dir, &st) == -1 ||
-	    (unsigned long)sf.f_type != FUSE_MAGIC ||
+	/* Where path leads; if it does not exist yet, its directory (so
+	 * that nothing is created where we refuse). */
+	if (statfs(path, &sf) == 0 && stat(path, &st) == 0)
+		r = 0;
+	else if (cs_split_path(path, &dir, &base) == 0) {
+		dot = cs_dir_dot(dir);
+		r = dot == NULL || statfs(dot, &sf) == -1 ||
+		    stat(dot, &st) == -1;
+		free(dot);
+		free(dir);
+		free(base);
+	} else
+		r = 1;
+	r = r || (unsigned long)sf.f_type != FUSE_MAGIC ||
 	    (name = network_name(&sf, st.st_dev)) == NULL;
-	free(dir);
-	free(base);
 	if (r)
 		return 0;
 	warnx("%s: on %s, whose locks do not reach its other clients: a lock "

@@ -127,14 +127,23 @@ cs_lock_owner_text(char *buf, size_t len)
 	return (size_t)w < len ? (size_t)w : len - 1;
 }
 
-/* Metadata is for humans and staleclean: a failure to write it is not
- * worth failing the caller's operation for. */
+/*
+ * Metadata is for humans and staleclean: a failure to write it is not
+ * worth failing the caller's operation for. Only into a dedicated lock
+ * file (SPEC 1.5): empty, or holding metadata already. A FILE.lock with
+ * other content (Gemfile.lock, composer.lock) is data: locked, not
+ * overwritten.
+ */
 static void
 write_owner(int fd)
 {
-	char text[512];
+	char text[512], head[4];
 	size_t len;
+	ssize_t n;
 
+	if ((n = pread(fd, head, sizeof(head), 0)) != 0 &&
+	    (n != (ssize_t)sizeof(head) || memcmp(head, "pid=", 4) != 0))
+		return;
 	len = cs_lock_owner_text(text, sizeof(text));
 	if (ftruncate(fd, 0) == 0)
 		(void)!pwrite(fd, text, len, 0);
@@ -165,7 +174,8 @@ cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
 		if (fd == -1 && (lockflags & CS_LOCK_OWNER) &&
 		    (errno == EACCES || errno == EROFS)) {
 			/* Someone else's lock file: lock it without metadata. */
-			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
+			    (open_flags & O_NOFOLLOW));
 			rdonly = 1;
 		}
 		if (fd == -1)

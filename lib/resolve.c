@@ -22,7 +22,9 @@
 #define MAX_LINKS	40	/* as the kernel's MAXSYMLINKS */
 #define MAX_TRIES	10	/* the chain changing under us */
 
-/* The path of the file fd refers to, allocated; -1/errno. */
+/* The path of the file fd refers to, allocated; 1 with what the kernel
+ * calls it instead (pipe:[N], a deleted file) when it has no path we can
+ * reach; -1/errno. */
 static int
 fd_path(int fd, char **out)
 {
@@ -37,13 +39,9 @@ fd_path(int fd, char **out)
 		return -1;
 	}
 	buf[n] = '\0';
-	if (buf[0] != '/') {		/* not reachable from our root */
-		errno = ENOENT;
-		return -1;
-	}
 	if ((*out = strdup(buf)) == NULL)
 		return -1;
-	return 0;
+	return buf[0] == '/' ? 0 : 1;
 }
 
 /* path names the inode st describes (a pinned inode: its number cannot
@@ -174,18 +172,23 @@ cs_follow_links(const char *path, char **out, const char *context)
 				return follow_failed(errno, context);
 			continue;
 		}
-		if (fd_path(fd, out) == 0) {
-			r = fstat(fd, &st) == 0 && names(*out, &st);
+		if ((r = fd_path(fd, out)) == -1) {
+			e = errno;
 			close(fd);
-			if (r)
-				return 0;
-			free(*out);
-			continue;	/* moved meanwhile */
-		}
-		e = errno;
-		close(fd);
-		if (e != ENOENT)
 			return follow_failed(e, context);
+		}
+		if (r == 1) {
+			close(fd);
+			warnx("%s: leads to %s, not a file that can be "
+			    "replaced", context, *out);
+			free(*out);
+			return EX_CANTCREAT;
+		}
+		r = fstat(fd, &st) == 0 && names(*out, &st);
+		close(fd);
+		if (r)
+			return 0;
+		free(*out);		/* moved meanwhile */
 	}
 	warnx("%s: the symlink kept changing while it was followed", context);
 	return EX_TEMPFAIL;
@@ -204,13 +207,15 @@ int
 cs_may_create(const char *path, int pinned, const char *context)
 {
 	struct stat dir, want, got;
-	char *d, *base;
+	char *d, *base, *dot;
 	int fd, r;
 
 	if (fstat(pinned, &want) == -1 || want.st_uid == geteuid() ||
 	    cs_split_path(path, &d, &base) == -1)
 		return 0;
-	r = stat(d, &dir);
+	dot = cs_dir_dot(d);
+	r = dot == NULL ? -1 : stat(dot, &dir);
+	free(dot);
 	free(d);
 	free(base);
 	if (r == -1 || !(dir.st_mode & S_ISVTX))

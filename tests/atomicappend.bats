@@ -437,6 +437,9 @@ check_records() {
 	[ ! -e export/log ]
 	"$A" --unsafe-shared-fs m1/log "one"
 	CRASHSAFE_UNSAFE_SHARED_FS=1 "$A" m1/log "two"
+	ln -s m1/log via-link		# a link does not hide where the file is
+	run "$A" via-link "a record"
+	[ "$status" -eq 69 ]
 	[ "$(cat export/log)" = "$(printf 'one\ntwo')" ]
 	# A local FUSE filesystem is not a network client: allowed.
 	mkdir src

@@ -380,6 +380,21 @@ teardown() {
 	wait "$holder"
 }
 
+@test "-l: a FILE.lock holding data (Gemfile.lock) is locked, never overwritten; a symlinked one is refused" {
+	printf 'GEM\n  specs:\n    rake (13.0.6)\n' > Gemfile.lock
+	cp Gemfile.lock expected
+	echo x | "$AW" -l Gemfile
+	[ "$(cat Gemfile)" = x ]
+	cmp Gemfile.lock expected
+	echo secret > other
+	ln -s other app.lock
+	run --separate-stderr "$AW" -l app <<< y
+	[ "$status" -eq 73 ]
+	[ "$stderr" = "atomicwrite: app.lock: Too many levels of symbolic links" ]
+	[ "$(cat other)" = secret ]
+	[ ! -e app ]
+}
+
 @test "-t rejects bad durations: 64" {
 	for d in abc -1 1x '' 1.5.5 ' 1' 1e3 99999999999999999999; do
 		run "$AW" -l -t "$d" f <<< new
@@ -858,6 +873,28 @@ teardown() {
 	assert_no_temps pub
 }
 
+@test "protected_symlinks: nobody's link to a directory, in the middle of the path, is followed as by echo" {
+	protect_symlinks
+	sticky_dir pub
+	mkdir real
+	symlink_as_nobody "$PWD/real" pub/dl
+	echo x > pub/dl/byshell
+	echo x | "$AW" pub/dl/f
+	[ "$(cat real/f)" = x ]
+	echo y | "$AW" -l -b pub/dl/f
+	[ "$(cat real/f)" = y ]
+	[ "$(cat 'real/f~')" = x ]
+	assert_no_temps real
+}
+
+@test "FILE leading to a pipe (/dev/stdout on a pipe): 73, not a retryable 75" {
+	run --separate-stderr bash -c 'echo hi | "$1" /dev/stdout | cat' sh "$AW"
+	[ "$status" -eq 0 ]
+	run --separate-stderr bash -c 'set -o pipefail; echo hi | "$1" /dev/stdout | cat' sh "$AW"
+	[ "$status" -eq 73 ]
+	[[ "$stderr" =~ ^"atomicwrite: /dev/stdout: leads to pipe:["[0-9]+"], not a file that can be replaced"$ ]]
+}
+
 @test "protected_symlinks: links the kernel does follow (our own, through a chain) are followed" {
 	protect_symlinks
 	sticky_dir pub
@@ -1105,6 +1142,10 @@ teardown() {
 		cmp "$m/src" "$m/d/plain"
 		[ "$(getfacl -cp "$m/d/plain")" = "$before" ]
 		[ "$(cat "$m/d/plain~")" = old ]
+		echo v2 > "$m/d/plain"
+		run --separate-stderr "$AW" "$m/d/plain" <<< v3	# no warning (xfs's trusted.SGI_ACL_*)
+		assert_success
+		[ -z "$stderr" ]
 		echo x > "$m/d/ref"
 		echo x | "$AW" "$m/d/new"
 		[ "$(getfacl -cp "$m/d/new")" = "$(getfacl -cp "$m/d/ref")" ]
