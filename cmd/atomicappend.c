@@ -185,6 +185,16 @@ lock_target(void)
 	return 0;
 }
 
+/* For messages: where a spool that failed was. */
+static const char *
+spool_name(void)
+{
+	static char name[PATH_MAX + 16];
+
+	snprintf(name, sizeof(name), "spool in %s", cs_spool_dir());
+	return name;
+}
+
 /* Undo a partial record: the file goes back to its size before it. */
 static int
 cut_back(off_t size, int err)
@@ -258,7 +268,7 @@ append(const char *buf, size_t len, int spool)
 		}
 		if (cs_copy_fd(spool, out.fd, &n, &failed) == -1) {
 			if (failed == spool) {
-				r = cs_fail(errno, EX_IOERR, "spool");
+				r = cs_fail(errno, EX_IOERR, spool_name());
 				(void)ftruncate(out.fd, before);
 			} else
 				r = cut_back(before, errno);
@@ -318,24 +328,26 @@ append_words(char **words, int n)
 	return r;
 }
 
-/* All of stdin is one record: spooled first, so the lock is held only
- * while it is copied, and memory stays bounded whatever its size. */
+/*
+ * All of stdin is one record: spooled first, before FILE is even opened
+ * (a spool that fails leaves no empty FILE behind), so that the lock is
+ * held only while it is written, and memory stays bounded whatever its
+ * size. *spool is -1 for an empty stdin.
+ */
 static int
-append_stdin(void)
+spool_stdin(int *spool)
 {
 	struct stat st;
-	int spool, r;
+	int r;
 
-	if ((r = cs_spool(STDIN_FILENO, &spool)) != 0)
-		return cs_fail(errno, EX_IOERR, r == -1 ? "stdin" : "spool");
-	if (fstat(spool, &st) == 0 && st.st_size == 0) {
-		close(spool);
-		return 0;		/* nothing to append */
+	if ((r = cs_spool(STDIN_FILENO, spool)) != 0)
+		return cs_fail(errno, EX_IOERR, r == -1 ? "stdin" :
+		    spool_name());
+	if (fstat(*spool, &st) == 0 && st.st_size == 0) {
+		close(*spool);
+		*spool = -1;		/* nothing to append */
 	}
-	r = append(NULL, 0, spool);
-	close(spool);
-	out.records += r == 0;
-	return r;
+	return 0;
 }
 
 static ssize_t
@@ -389,7 +401,7 @@ append_lines(void)
 				if (spool != -1) {
 					if (cs_write_all(spool, buf, len) == -1) {
 						r = cs_fail(errno, EX_IOERR,
-						    "spool");
+						    spool_name());
 						break;
 					}
 					lseek(spool, 0, SEEK_SET);
@@ -407,11 +419,11 @@ append_lines(void)
 		if (nl == NULL) {	/* a long line: spool it */
 			if (spool == -1 &&
 			    (spool = cs_spill_file()) == -1) {
-				r = cs_fail(errno, EX_OSERR, "spool");
+				r = cs_fail(errno, EX_OSERR, spool_name());
 				break;
 			}
 			if (cs_write_all(spool, buf, len) == -1) {
-				r = cs_fail(errno, EX_IOERR, "spool");
+				r = cs_fail(errno, EX_IOERR, spool_name());
 				break;
 			}
 			len = 0;
@@ -424,7 +436,7 @@ append_lines(void)
 			    buf) + 1;
 
 			if (cs_write_all(spool, buf, end) == -1) {
-				r = cs_fail(errno, EX_IOERR, "spool");
+				r = cs_fail(errno, EX_IOERR, spool_name());
 				break;
 			}
 			lseek(spool, 0, SEEK_SET);
@@ -455,7 +467,7 @@ append_lines(void)
 int
 main(int argc, char *argv[])
 {
-	int r;
+	int r, spool = -1;
 
 	parse_options(argc, argv);
 	argc -= optind;
@@ -477,14 +489,21 @@ main(int argc, char *argv[])
 	if ((r = cs_locks_exclude(out.path, out.path)) != 0)
 		return r;
 
+	if (argc == 1 && !opt.lines) {
+		if ((r = spool_stdin(&spool)) != 0 || spool == -1)
+			return r;
+	}
 	if ((r = open_target()) != 0)
 		return r;
 	if (argc > 1)
 		r = append_words(argv + 1, argc - 1);
 	else if (opt.lines)
 		r = append_lines();
-	else
-		r = append_stdin();
+	else {
+		r = append(NULL, 0, spool);
+		out.records += r == 0;
+		close(spool);
+	}
 	if (r == 0)
 		cs_info("%s: %lu record%s, %jd bytes appended", out.path,
 		    out.records, out.records == 1 ? "" : "s",

@@ -212,6 +212,8 @@ int	cs_spool(int in, int *fdp);
 /* A new unlinked file in $TMPDIR (default /var/tmp, on disk), for spools
  * too large for memory. -1/errno. */
 int	cs_spill_file(void);
+/* Where spools spill: $TMPDIR, or /var/tmp. */
+const char *cs_spool_dir(void);
 /* writev until all of iov is written (EINTR, short writes); iov is
  * consumed. 0 or -1/errno. */
 struct iovec;

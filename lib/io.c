@@ -178,15 +178,23 @@ cs_memfile(const char *name)
 	return open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 }
 
-int
-cs_spill_file(void)
+const char *
+cs_spool_dir(void)
 {
 	const char *tmp;
-	char *path;
-	int fd;
 
 	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0')
 		tmp = "/var/tmp";
+	return tmp;
+}
+
+int
+cs_spill_file(void)
+{
+	const char *tmp = cs_spool_dir();
+	char *path;
+	int fd;
+
 	if ((fd = open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600)) != -1 ||
 	    (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
 		return fd;
