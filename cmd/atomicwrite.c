@@ -199,8 +199,7 @@ unchanged(struct cs_temp *t, const char *target)
 /*
  * Make the backup of the current FILE ready under a temp name beside
  * FILE+SUFFIX: a hard link, so nothing is copied, or a copy where the
- * filesystem has no hard links. It is renamed over FILE+SUFFIX only once
- * FILE has been replaced: a failed replace leaves the old backup alone.
+ * filesystem has no hard links. commit() puts it in place.
  */
 static int
 backup_prepare(struct cs_temp *b, struct cs_temp *t, int oldfd,
@@ -304,9 +303,7 @@ replace(const char *file, const char *target, char *const *cmdv)
 	sigset_t mask;
 	char *lockpath, *bpath = NULL;
 	off_t size;
-	int lockfd = -1, oldfd = -1, r;
-
-	/* lockfd: the lock is held until we exit. */
+	int lockfd = -1, oldfd = -1, r;	/* lockfd: held until we exit */
 
 	if (opt.lock) {
 		if (asprintf(&lockpath, "%s.lock", target) == -1)
@@ -330,8 +327,7 @@ replace(const char *file, const char *target, char *const *cmdv)
 			old = &st;
 			if ((r = cs_may_create(target, oldfd, file)) != 0)
 				goto out;
-		}
-		else if (!S_ISLNK(st.st_mode)) {	/* only with -P */
+		} else if (!S_ISLNK(st.st_mode)) {	/* only with -P */
 			warnx("%s: not a regular file, not replaced", file);
 			r = EX_CANTCREAT;
 			goto out;

@@ -18,20 +18,6 @@
 
 #include "crashsafe.h"
 
-mode_t
-cs_umask(void)
-{
-	static mode_t mask;
-	static bool known;
-
-	if (!known) {
-		mask = umask(022);
-		umask(mask);
-		known = true;
-	}
-	return mask;
-}
-
 int
 cs_parse_sync(const char *s, enum cs_sync *out)
 {

@@ -425,7 +425,5 @@ extern bool cs_unsafe_shared_fs;
  * clients such as sshfs), unless the user accepted that (SPEC 1.5). */
 int	cs_locks_exclude(const char *path, const char *context);
 
-/* umask of this process, read once without changing it for long. */
-mode_t	cs_umask(void);
 
 #endif
