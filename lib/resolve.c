@@ -184,7 +184,15 @@ cs_follow_links(const char *path, char **out, const char *context)
 			free(*out);
 			return EX_CANTCREAT;
 		}
-		r = fstat(fd, &st) == 0 && names(*out, &st);
+		if (fstat(fd, &st) == 0 && st.st_nlink == 0 &&
+		    S_ISREG(st.st_mode)) {
+			close(fd);
+			warnx("%s: leads to %s, a file no longer in any "
+			    "directory", context, *out);
+			free(*out);
+			return EX_CANTCREAT;
+		}
+		r = names(*out, &st);
 		close(fd);
 		if (r)
 			return 0;

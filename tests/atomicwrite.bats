@@ -887,12 +887,20 @@ teardown() {
 	assert_no_temps real
 }
 
-@test "FILE leading to a pipe (/dev/stdout on a pipe): 73, not a retryable 75" {
+@test "FILE leading to a pipe or a removed file: 73, not a retryable 75" {
 	run --separate-stderr bash -c 'echo hi | "$1" /dev/stdout | cat' sh "$AW"
 	[ "$status" -eq 0 ]
 	run --separate-stderr bash -c 'set -o pipefail; echo hi | "$1" /dev/stdout | cat' sh "$AW"
 	[ "$status" -eq 73 ]
 	[[ "$stderr" =~ ^"atomicwrite: /dev/stdout: leads to pipe:["[0-9]+"], not a file that can be replaced"$ ]]
+	# an open file that was removed: nowhere to put its replacement
+	exec 5> gone
+	rm gone
+	run --separate-stderr "$AW" /proc/self/fd/5 <<< y
+	exec 5>&-
+	[ "$status" -eq 73 ]
+	[ "$stderr" = "atomicwrite: /proc/self/fd/5: leads to $PWD/gone (deleted), a file no longer in any directory" ]
+	assert_no_temps
 }
 
 @test "protected_symlinks: links the kernel does follow (our own, through a chain) are followed" {
