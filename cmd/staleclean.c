@@ -171,13 +171,19 @@ say(struct cand *c, enum verdict v, const char *fmt, ...)
 }
 
 static cs_nsec
-age_of(const struct stat *st)
+age_since(const struct timespec *t)
 {
 	struct timespec now;
 
 	clock_gettime(CLOCK_REALTIME, &now);
-	return ((cs_nsec)now.tv_sec - st->st_mtim.tv_sec) * CS_SEC +
-	    (now.tv_nsec - st->st_mtim.tv_nsec);
+	return ((cs_nsec)now.tv_sec - t->tv_sec) * CS_SEC +
+	    (now.tv_nsec - t->tv_nsec);
+}
+
+static cs_nsec
+age_of(const struct stat *st)
+{
+	return age_since(&st->st_mtim);
 }
 
 static bool
@@ -198,7 +204,6 @@ judge_pid(struct cand *c, const struct cs_owner *o)
 {
 	unsigned long long start;
 	char state = 0;
-	time_t started;
 
 	c->pid = o->pid;
 	strlcpy(c->host, o->host, sizeof(c->host));
@@ -244,12 +249,10 @@ judge_pid(struct cand *c, const struct cs_owner *o)
 			say(c, LIVE, "pid %d running", (int)o->pid);
 		return;
 	}
-	started = cs_proc_started(o->pid);
-	if (started > c->st.st_mtim.tv_sec + 1)
-		say(c, STALE, "pid %d reused (started after the file was "
-		    "written)", (int)o->pid);
-	else
-		say(c, LIVE, "pid %d running", (int)o->pid);
+	/* No start time recorded: reuse cannot be proven. The wall clock
+	 * is no witness (NTP steps it after boot on machines without an
+	 * RTC), so no file time is compared with the process's start. */
+	say(c, LIVE, "pid %d running", (int)o->pid);
 }
 
 /* ---- the kinds ---- */
@@ -421,12 +424,17 @@ judge_file(struct cand *c, bool orphan, pid_t opid)
 		judge_pid(c, &o);
 		return;
 	}
+	/*
+	 * No owner recorded: kept, always. An empty flock-style file's
+	 * existence proves nothing (removing it gains nothing and races
+	 * flock(1) users); anything else is not a lock at all (Cargo.lock,
+	 * yarn.lock, Gemfile.lock are dependency manifests).
+	 */
 	c->kind = "lock-file";
-	if (age_of(&c->st) > opt.max_age)
-		say(c, STALE, "unheld, no owner recorded, older than max-age");
+	if (n <= 0)
+		say(c, UNKNOWN, "unheld, empty, no owner recorded");
 	else
-		say(c, UNKNOWN, "unheld, no owner recorded, younger than "
-		    "max-age");
+		say(c, UNKNOWN, "no owner recorded: not a lock file");
 }
 
 /* ---- removal ---- */
@@ -554,7 +562,9 @@ judge(int dirfd, const char *name, const char *path, const struct stat *st)
 
 	if (opt.orphans && !orphan)
 		return;
-	if (age_of(st) < opt.min_age)
+	/* An orphan temp's age is its ctime: atomicwrite -b's backup link
+	 * keeps the old file's mtime while its writer is still at work. */
+	if ((orphan ? age_since(&st->st_ctim) : age_of(st)) < opt.min_age)
 		say(&c, UNKNOWN, "younger than min-age");
 	else if (S_ISLNK(st->st_mode))
 		judge_symlink(&c);
