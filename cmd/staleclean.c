@@ -528,6 +528,14 @@ report(struct cand *c, const char *action)
 	if (opt.json) {
 		printf("{\"path\":");
 		cs_put_json_string(stdout, c->path, strlen(c->path));
+		/* \u00e9 stands for the byte 0xe9 and for the letter é
+		 * alike: the bytes themselves, so that two names never look
+		 * the same. */
+		if (!cs_utf8_valid(c->path, strlen(c->path))) {
+			printf(",\"path_hex\":\"");
+			cs_put_hex(stdout, c->path, strlen(c->path));
+			putchar('"');
+		}
 		printf(",\"kind\":\"%s\",\"verdict\":\"%s\",\"reason\":",
 		    c->kind, verdicts[c->verdict]);
 		cs_put_json_string(stdout, c->reason, strlen(c->reason));

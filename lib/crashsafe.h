@@ -403,6 +403,8 @@ int	cs_fsync_parent(const char *path, const char *context);
 /* ---- encode.c: unambiguous output ---- */
 
 #include <stdio.h>
+/* Whether s is valid UTF-8 (no overlong forms, no surrogates). */
+bool	cs_utf8_valid(const void *, size_t);
 /* A JSON string, quotes included; invalid UTF-8 bytes as \u00XX. */
 void	cs_put_json_string(FILE *, const void *, size_t);
 /* A TSV field: tab, newline, CR and backslash as \t \n \r \\. */

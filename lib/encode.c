@@ -38,6 +38,18 @@ utf8_len(const unsigned char *p, size_t left)
 	return n;
 }
 
+bool
+cs_utf8_valid(const void *s, size_t len)
+{
+	const unsigned char *p = s, *end = p + len;
+	size_t n;
+
+	for (; p < end; p += n)
+		if ((n = utf8_len(p, (size_t)(end - p))) == 0)
+			return false;
+	return true;
+}
+
 void
 cs_put_json_string(FILE *f, const void *s, size_t len)
 {

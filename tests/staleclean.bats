@@ -373,6 +373,23 @@ assert 0 <= v["a.pid"]["age_s"] < 60
 PY
 }
 
+@test "--json: a name that is not UTF-8 gets path_hex, so two names never look alike" {
+	dead_pid > "d/caf$(printf '\303\251').pid"
+	dead_pid > "d/caf$(printf '\351').pid"
+	run "$SC" -n --json --min-age 0 d
+	assert_success
+	python3 - "$output" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in sys.argv[1].splitlines()]
+assert len(rows) == 2, rows
+hexed = [r for r in rows if "path_hex" in r]
+plain = [r for r in rows if "path_hex" not in r]
+assert len(hexed) == 1 and len(plain) == 1, rows
+assert plain[0]["path"] == "d/caf\u00e9.pid", plain
+assert bytes.fromhex(hexed[0]["path_hex"]) == b"d/caf\xe9.pid", hexed
+PY
+}
+
 @test "race: atomicwrite --lock increments survive a tight staleclean loop (300)" {
 	echo 0 > d/counter
 	( while [ ! -e stop ]; do "$SC" -q --max-age 0 --min-age 0 d; done ) &
