@@ -682,9 +682,9 @@ scan(const char *root, int rootfd, dev_t dev)
 static void
 operand(const char *path)
 {
-	struct stat st;
+	struct stat st, target;
 	char *dir, *base;
-	int dirfd, fd;
+	int dirfd, fd, nofollow;
 
 	if (lstat(path, &st) == -1) {
 		warn("%s", path);
@@ -696,8 +696,19 @@ operand(const char *path)
 		dir = NULL;
 		base = NULL;
 	}
+	/*
+	 * A symlink given as an operand to a directory is followed, as
+	 * find -H does (on Debian /var/lock -> /run/lock); nothing below
+	 * it ever is. The kernel follows it, fs.protected_symlinks and all.
+	 */
+	nofollow = O_NOFOLLOW;
+	if (S_ISLNK(st.st_mode) && (base == NULL || !matches(base)) &&
+	    stat(path, &target) == 0 && S_ISDIR(target.st_mode)) {
+		st = target;
+		nofollow = 0;
+	}
 	if (S_ISDIR(st.st_mode) && (base == NULL || !matches(base))) {
-		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		fd = open(path, O_RDONLY | O_DIRECTORY | nofollow | O_CLOEXEC);
 		if (fd == -1) {
 			warn("%s", path);
 			status = cs_exit_for_errno(errno, EX_NOINPUT);

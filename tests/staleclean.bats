@@ -373,6 +373,21 @@ assert 0 <= v["a.pid"]["age_s"] < 60
 PY
 }
 
+@test "a symlinked operand (/var/lock -> /run/lock) is followed; links below it are not" {
+	mkdir real elsewhere
+	dead_pid > real/a.pid
+	dead_pid > elsewhere/b.pid
+	touch -d '1 hour ago' real/a.pid elsewhere/b.pid
+	ln -s real locks
+	ln -s ../elsewhere real/sub
+	run "$SC" -v -r locks
+	assert_success
+	[[ "$output" == *"locks/a.pid: stale (pid "*" not running), removed"* ]]
+	[ ! -e real/a.pid ]
+	[ -e elsewhere/b.pid ]
+	[ -L real/sub ] && [ -L locks ]
+}
+
 @test "--json: a name that is not UTF-8 gets path_hex, so two names never look alike" {
 	dead_pid > "d/caf$(printf '\303\251').pid"
 	dead_pid > "d/caf$(printf '\351').pid"
