@@ -25,7 +25,7 @@
 #include "crashsafe.h"
 
 enum { OPT_CHECK = CHAR_MAX + 1, OPT_MIN_AGE, OPT_ORPHANS, OPT_JSON,
-	OPT_VERSION };
+	OPT_UNSAFE_SHARED, OPT_VERSION };
 
 static const struct option longopts[] = {
 	{ "check",	no_argument,		NULL, OPT_CHECK },
@@ -38,6 +38,7 @@ static const struct option longopts[] = {
 	{ "pattern",	required_argument,	NULL, 'p' },
 	{ "quiet",	no_argument,		NULL, 'q' },
 	{ "recursive",	no_argument,		NULL, 'r' },
+	{ "unsafe-shared-fs", no_argument,	NULL, OPT_UNSAFE_SHARED },
 	{ "verbose",	no_argument,		NULL, 'v' },
 	{ "version",	no_argument,		NULL, OPT_VERSION },
 	{ NULL,		0,			NULL, 0 }
@@ -45,7 +46,7 @@ static const struct option longopts[] = {
 
 static const char synopsis[] =
 "usage: staleclean [-nqrv] [-a max-age] [--min-age duration] [-p pattern]\n"
-"                  [--check] [--orphans] [--json] path ...\n";
+"                  [--check] [--orphans] [--json] [--unsafe-shared-fs] path ...\n";
 
 static const char options_help[] =
 "\nRemove locks, pid files and temp files whose owner is provably gone.\n"
@@ -57,6 +58,7 @@ static const char options_help[] =
 "  -r, --recursive          descend (same filesystem only)\n"
 "      --orphans            only orphan temp files of this suite\n"
 "      --json               one JSON object per candidate\n"
+"      --unsafe-shared-fs   judge even where locks do not reach other clients\n"
 "  -q, --quiet              only errors\n"
 "  -v, --verbose            one line per candidate\n";
 
@@ -143,6 +145,9 @@ parse_options(int argc, char *argv[])
 			break;
 		case OPT_JSON:
 			opt.json = true;
+			break;
+		case OPT_UNSAFE_SHARED:
+			cs_unsafe_shared_fs = true;
 			break;
 		case OPT_VERSION:
 			cs_version(NULL);
@@ -684,11 +689,17 @@ operand(const char *path)
 {
 	struct stat st, target;
 	char *dir, *base;
-	int dirfd, fd, nofollow;
+	int dirfd, fd, nofollow, r;
 
 	if (lstat(path, &st) == -1) {
 		warn("%s", path);
 		status = cs_exit_for_errno(errno, EX_NOINPUT);
+		return;
+	}
+	/* Where locks stay on each client, "unheld" proves nothing: a lock
+	 * held through another mount is invisible here. */
+	if ((r = cs_locks_exclude(path, path)) != 0) {
+		status = r;
 		return;
 	}
 	if (cs_split_path(path, &dir, &base) == -1) {

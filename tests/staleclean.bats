@@ -3,11 +3,16 @@
 # shellcheck disable=SC2016 # sh -c scripts are single-quoted on purpose
 
 load helpers
+load hostile
 
 setup() {
 	common_setup
 	SC="$CS_BIN/staleclean"
 	mkdir d
+}
+
+teardown() {
+	hostile_teardown
 }
 
 # A pid that was running a moment ago and is not now.
@@ -386,6 +391,26 @@ PY
 	[ ! -e real/a.pid ]
 	[ -e elsewhere/b.pid ]
 	[ -L real/sub ] && [ -L locks ]
+}
+
+@test "sshfs: a lock held through another client looks unheld here, so it is refused (69)" {
+	mkdir export
+	sshfs_up "$PWD/export" "$PWD/m1" "$PWD/m2"
+	printf 'pid=%s\n' "$(dead_pid)" > export/job.lock
+	touch -d '1 hour ago' export/job.lock
+	# held through the first client, for as long as the test needs
+	flock m1/job.lock sleep 60 &
+	holder=$!
+	sleep 0.5
+	run --separate-stderr "$SC" -v m2
+	[ "$status" -eq 69 ]
+	[ "$stderr" = "staleclean: m2: on fuse.sshfs, whose locks do not reach its other clients: a lock here excludes nothing (--unsafe-shared-fs to go on anyway)" ]
+	[ -e export/job.lock ]
+	# forced, it shows why: the lock held through m1 is invisible from m2
+	run "$SC" -n -v --unsafe-shared-fs m2
+	kill "$holder"
+	[[ "$output" == *"m2/job.lock: stale"* ]]
+	[ -e export/job.lock ]
 }
 
 @test "--json: a name that is not UTF-8 gets path_hex, so two names never look alike" {
