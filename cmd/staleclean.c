@@ -445,6 +445,73 @@ judge_file(struct cand *c, bool orphan, pid_t opid)
 /* ---- removal ---- */
 
 /*
+ * Rename from to to in dirfd without ever replacing anything at to.
+ * RENAME_NOREPLACE does it in one step; where the filesystem lacks it
+ * (FUSE answers EINVAL), to_fresh says to is our own unique name: we
+ * make a placeholder there ourselves (O_EXCL, or mkdir) and rename over
+ * it, which replaces only what we made. Otherwise (putting back, where a
+ * newcomer may have taken the name) a file goes by link(2), which fails
+ * on an existing name, and then loses its quarantine name; a directory,
+ * which cannot be linked, stays where it is (-1, EEXIST).
+ */
+static int
+rename_noreplace(int dirfd, const char *from, const char *to, bool to_fresh,
+    bool isdir)
+{
+	int fd, e;
+
+	if (renameat2(dirfd, from, dirfd, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	if (to_fresh) {
+		if (isdir)
+			fd = mkdirat(dirfd, to, 0700);
+		else if ((fd = openat(dirfd, to, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, 0600)) != -1)
+			close(fd);
+		if (fd == -1)
+			return -1;
+		if (renameat(dirfd, from, dirfd, to) == 0)
+			return 0;
+		e = errno;
+		unlinkat(dirfd, to, isdir ? AT_REMOVEDIR : 0);
+		errno = e;
+		return -1;
+	}
+	if (isdir) {
+		errno = EEXIST;
+		return -1;
+	}
+	if (linkat(dirfd, from, dirfd, to, 0) == -1)
+		return -1;
+	unlinkat(dirfd, from, 0);
+	return 0;
+}
+
+/* Put a quarantined candidate back; a failure is an error naming where
+ * it is (a newcomer took its name meanwhile), never "put back". */
+static const char *
+put_back(struct cand *c, const char *q, const char *why)
+{
+	char qpath[PATH_MAX];
+	const char *slash = strrchr(c->path, '/');
+
+	if (rename_noreplace(c->dirfd, q, c->name, false,
+	    S_ISDIR(c->st.st_mode)) == 0) {
+		say(c, UNKNOWN, "%s, put back", why);
+		return "none";
+	}
+	snprintf(qpath, sizeof(qpath), "%.*s%s",
+	    slash != NULL ? (int)(slash - c->path + 1) : 0, c->path, q);
+	warn("%s: %s, and it cannot be put back: it is now %s", c->path, why,
+	    qpath);
+	say(c, UNKNOWN, "%s, left as %s", why, qpath);
+	status = EX_CANTCREAT;
+	return "failed";
+}
+
+/*
  * Quarantine: rename to a unique name (never over anything), look again
  * (same inode, still unheld, opened by no one), then unlink. If anything
  * changed, rename it back and call it unknown.
@@ -456,13 +523,14 @@ remove_stale(struct cand *c)
 	struct stat st;
 	struct cs_openset again;
 	bool busy;
-	int i, fd;
+	int i, fd, err;
 
 	for (i = 0; i < 6; i++)
 		sfx[i] = "abcdefghijklmnopqrstuvwxyz"[arc4random_uniform(26)];
 	sfx[6] = '\0';
 	snprintf(q, sizeof(q), ".staleclean-%d-%s", (int)getpid(), sfx);
-	if (renameat2(c->dirfd, c->name, c->dirfd, q, RENAME_NOREPLACE) == -1) {
+	if (rename_noreplace(c->dirfd, c->name, q, true,
+	    S_ISDIR(c->st.st_mode)) == -1) {
 		if (errno == ENOENT) {
 			say(c, UNKNOWN, "gone meanwhile");
 			return "none";
@@ -489,9 +557,7 @@ remove_stale(struct cand *c)
 	}
 	if (busy) {
 back:
-		renameat2(c->dirfd, q, c->dirfd, c->name, RENAME_NOREPLACE);
-		say(c, UNKNOWN, "changed during removal, put back");
-		return "none";
+		return put_back(c, q, "changed during removal");
 	}
 	if (S_ISDIR(c->st.st_mode)) {
 		/* Still nothing in it but (at most) the pid file we judged? */
@@ -522,8 +588,9 @@ back:
 	return "removed";
 fail:
 	warn("%s", c->path);
-	renameat2(c->dirfd, q, c->dirfd, c->name, RENAME_NOREPLACE);
-	status = cs_exit_for_errno(errno, EX_CANTCREAT);
+	err = errno;
+	(void)put_back(c, q, "not removed");
+	status = cs_exit_for_errno(err, EX_CANTCREAT);
 	return "failed";
 }
 

@@ -432,7 +432,14 @@ PY
 
 @test "race: atomicwrite --lock increments survive a tight staleclean loop (300)" {
 	echo 0 > d/counter
-	( while [ ! -e stop ]; do "$SC" -q --max-age 0 --min-age 0 d; done ) &
+	# A lock that a newcomer re-created while the old one was in
+	# quarantine cannot be put back: an error naming where it is (73),
+	# never a silent "put back".
+	( while [ ! -e stop ]; do
+		rc=0
+		"$SC" -q --max-age 0 --min-age 0 d 2>> cleaner.err || rc=$?
+		[ "$rc" -eq 0 ] || [ "$rc" -eq 73 ] || exit "$rc"
+	done ) &
 	cleaner=$!
 	pids=()
 	for _ in 1 2; do
@@ -445,6 +452,26 @@ PY
 	touch stop
 	wait "$cleaner"
 	[ "$(cat d/counter)" = 300 ]
+	# every failure said so, and the file it names is there
+	while IFS= read -r line; do
+		[[ "$line" =~ ^"staleclean: d/counter.lock: changed during removal, and it cannot be put back: it is now "(d/\.staleclean-[0-9]+-[a-z]+)": File exists"$ ]] ||
+			fail "unexpected: $line"
+		[ -e "${BASH_REMATCH[1]}" ]
+	done < cleaner.err
+}
+
+@test "bindfs (no RENAME_NOREPLACE): stale entries are still removed, through our own placeholder" {
+	mkdir src
+	dead_pid > src/dead.pid
+	echo $$ > src/live.pid
+	touch -d '1 hour ago' src/dead.pid src/live.pid
+	bindfs_up "$PWD/src" "$PWD/b"
+	run --separate-stderr "$SC" -v b
+	assert_success
+	[[ "$output" == *"b/dead.pid: stale (pid "*" not running), removed"* ]]
+	[ ! -e src/dead.pid ]
+	[ -e src/live.pid ]
+	[ -z "$(find src -name '.staleclean-*')" ]
 }
 
 @test "errors: a missing path is reported and the others still judged" {
