@@ -251,3 +251,12 @@ teardown() {
 	echo x > m/f
 	[ "$(cat m/f)" = x ]
 }
+
+@test "hostile_sysctl: a key changed twice in one test is put back to its value from before the first" {
+	before=$(cat /proc/sys/fs/protected_regular 2> /dev/null) || skip "no fs.protected_regular"
+	hostile_sysctl fs.protected_regular 1
+	hostile_sysctl fs.protected_regular 2
+	[ "$(cat /proc/sys/fs/protected_regular)" = 2 ]
+	hostile_teardown
+	[ "$(cat /proc/sys/fs/protected_regular)" = "$before" ]
+}

@@ -730,7 +730,10 @@ _hostile_sysctl_ctl() {
 			fi
 		done < "$s.holders" > "$s.new"
 		if [ "$op" = join ]; then
-			if [ ! -s "$s.new" ] || [ ! -f "$s.orig" ]; then
+			# The original is taken when nobody holds a change yet: not
+			# when this scope changes the same key a second time.
+			if ! grep -qxF "$me" "$s.holders" &&
+				{ [ ! -s "$s.new" ] || [ ! -f "$s.orig" ]; }; then
 				cat "$f" > "$s.orig" || exit 1
 			fi
 			printf '%s\n' "$me" >> "$s.new"
