@@ -427,9 +427,7 @@ check_records() {
 @test "protected_regular: root does not append to another user's file in a sticky dir: 77" {
 	protect_symlinks 1
 	sticky_dir pub
-	setpriv --reuid=65534 --regid=65534 --clear-groups \
-	    --inh-caps=+dac_read_search --ambient-caps=+dac_read_search \
-	    sh -c 'umask 0; echo planted > pub/log'
+	as_nobody sh -c 'umask 0; echo planted > pub/log'
 	run bash -c 'echo secret >> pub/log'
 	assert_failure
 	run --separate-stderr "$A" pub/log secret

@@ -923,9 +923,7 @@ teardown() {
 @test "protected_regular: root does not replace another user's file in a sticky dir: 77, untouched" {
 	protect_symlinks 1
 	sticky_dir pub
-	setpriv --reuid=65534 --regid=65534 --clear-groups \
-	    --inh-caps=+dac_read_search --ambient-caps=+dac_read_search \
-	    sh -c 'umask 0; echo planted > pub/report'
+	as_nobody sh -c 'umask 0; echo planted > pub/report'
 	run bash -c 'echo secret > pub/report'
 	assert_failure
 	[[ "$output" == *"Permission denied"* ]]

@@ -398,6 +398,19 @@ _hostile_listening() {
 	[ -n "$(ss -Hltn "sport = :$1" 2> /dev/null)" ]
 }
 
+# _hostile_await_fuse TRIES MNT PID LOG WHAT: wait until the FUSE daemon
+# PID serves MNT; skip where FUSE cannot mount here, fail otherwise.
+_hostile_await_fuse() {
+	local tries=$1 mnt=$2 pid=$3 log=$4 what=$5
+	_hostile_poll "$tries" _hostile_mount_ready "$mnt" "$pid" && return 0
+	if grep -qiE 'fuse: (device not found|failed to open)|operation not permitted' "$log"; then
+		_hostile_skip "cannot mount FUSE here: $(tail -n 2 "$log")"
+		return 1
+	fi
+	fail "$what (pid $pid) failed: $(tail -n 3 "$log")"
+	return 1
+}
+
 # sshfs_up EXPORT_DIR MNT...
 # Export EXPORT_DIR through a private sshd (127.0.0.1, a free port in
 # 20000-59999, key auth as root, config/keys/logs in the journal dir) and
@@ -437,14 +450,7 @@ sshfs_up() {
 		_hostile_log sshfs "$pid" "$mnt" "$exp" || return 1
 		SSHFS_PIDS="${SSHFS_PIDS:+$SSHFS_PIDS }$pid"
 		export SSHFS_PIDS
-		if ! _hostile_poll 150 _hostile_mount_ready "$mnt" "$pid"; then
-			if grep -qiE 'fuse: (device not found|failed to open)|operation not permitted' "$log"; then
-				_hostile_skip "cannot mount FUSE here: $(tail -n 2 "$log")"
-				return 1
-			fi
-			fail "sshfs $mnt (pid $pid) failed: $(tail -n 3 "$log")"
-			return 1
-		fi
+		_hostile_await_fuse 150 "$mnt" "$pid" "$log" "sshfs $mnt" || return 1
 	done
 }
 
@@ -525,14 +531,7 @@ bindfs_up() {
 	log=$(_hostile_dir)/bindfs.$(printf '%s' "$mnt" | cksum | cut -d' ' -f1).log
 	pid=$(_hostile_spawn "$log.pid" "$log" bindfs -f "$@" "$src" "$mnt") || return 1
 	_hostile_log bindfs "$pid" "$mnt" "$src" || return 1
-	if ! _hostile_poll 100 _hostile_mount_ready "$mnt" "$pid"; then
-		if grep -qiE 'fuse: (device not found|failed to open)|operation not permitted' "$log"; then
-			_hostile_skip "cannot mount FUSE here: $(tail -n 2 "$log")"
-			return 1
-		fi
-		fail "bindfs $src $mnt (pid $pid) failed: $(tail -n 3 "$log")"
-		return 1
-	fi
+	_hostile_await_fuse 100 "$mnt" "$pid" "$log" "bindfs $src $mnt" || return 1
 	BINDFS_PID=$pid
 	export BINDFS_PID
 }
@@ -785,19 +784,23 @@ sticky_dir() {
 	mkdir -p "$1" && chmod 1777 "$1"
 }
 
-# symlink_as_nobody TARGET LINK
-# Create symlink LINK -> TARGET owned by nobody (65534:65534), as
-# `setpriv --reuid=65534 --regid=65534 --clear-groups ln -s` does.  The
-# bats temp dir is 0700 root, so ln keeps CAP_DAC_READ_SEARCH (ambient) to
-# reach LINK's directory; creating the link still needs write permission
-# there (a sticky 1777 directory gives it).
-symlink_as_nobody() {
+# as_nobody CMD [ARG...]
+# Run CMD as nobody (65534:65534, no groups).  The bats temp dir is 0700
+# root, so CMD keeps CAP_DAC_READ_SEARCH (ambient) to reach a directory
+# inside it; creating a file there still needs write permission (a sticky
+# 1777 directory gives it), and what it creates is nobody's.
+as_nobody() {
 	_hostile_need_root "setpriv to nobody" || return 1
 	_hostile_need_cmd setpriv || return 1
 	setpriv --reuid=65534 --regid=65534 --clear-groups \
 		--inh-caps=+dac_read_search --ambient-caps=+dac_read_search \
-		ln -s -- "$1" "$2" 2> /dev/null ||
-		setpriv --reuid=65534 --regid=65534 --clear-groups ln -s -- "$1" "$2"
+		"$@" 2> /dev/null ||
+		setpriv --reuid=65534 --regid=65534 --clear-groups "$@"
+}
+
+# symlink_as_nobody TARGET LINK: symlink LINK -> TARGET owned by nobody.
+symlink_as_nobody() {
+	as_nobody ln -s -- "$1" "$2"
 }
 
 # --- 5. logrotate in a loop -----------------------------------------------
