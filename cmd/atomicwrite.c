@@ -205,14 +205,9 @@ static int
 backup_prepare(struct cs_temp *b, struct cs_temp *t, int oldfd,
     const struct stat *st, const char *bpath)
 {
-	struct stat bst;
 	off_t n;
 	int in, r, failed;
 
-	/* What would make its rename fail for sure fails it now, before
-	 * FILE is replaced. */
-	if (lstat(bpath, &bst) == 0 && S_ISDIR(bst.st_mode))
-		return cs_fail(EISDIR, EX_CANTCREAT, bpath);
 	if ((r = cs_temp_link(b, bpath, t->base, bpath)) != -1)
 		return r;
 	if ((r = cs_temp_create(b, bpath, 0600, bpath)) != 0)

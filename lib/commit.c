@@ -73,6 +73,19 @@ cs_dir_dot(const char *dir)
 	return p;
 }
 
+char *
+cs_parent_dot(const char *path)
+{
+	char *dir, *base, *dot;
+
+	if (cs_split_path(path, &dir, &base) == -1)
+		return NULL;
+	dot = cs_dir_dot(dir);
+	free(dir);
+	free(base);
+	return dot;
+}
+
 /* Open a directory as the shell reaches it for D/FILE (see cs_dir_dot). */
 static int
 open_dir(const char *dir)
@@ -288,14 +301,13 @@ cs_fsync_dir(int dirfd, const char *context)
 int
 cs_fsync_parent(const char *path, const char *context)
 {
-	char *dir, *base;
+	char *dot;
 	int dirfd, r;
 
-	if (cs_split_path(path, &dir, &base) == -1)
+	if ((dot = cs_parent_dot(path)) == NULL)
 		return cs_fail(errno, EX_IOERR, context);
-	dirfd = open_dir(dir);
-	free(dir);
-	free(base);
+	dirfd = open(dot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	free(dot);
 	if (dirfd == -1)
 		return cs_fail(errno, EX_IOERR, context);
 	r = cs_fsync_dir(dirfd, context);

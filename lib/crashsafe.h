@@ -344,6 +344,8 @@ int	cs_split_path(const char *path, char **dir, char **base);
  * guards only the last component of a path; opening DIR itself would
  * refuse a symlinked directory that DIR/FILE goes through. */
 char	*cs_dir_dot(const char *dir);
+/* The same for the directory holding path; NULL/errno. */
+char	*cs_parent_dot(const char *path);
 /* .BASE.cs-PID-XXXXXX, with BASE shortened to fit NAME_MAX. */
 void	cs_temp_name(char *buf, size_t len, const char *base, pid_t pid,
 	    const char *suffix6);

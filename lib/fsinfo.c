@@ -112,7 +112,7 @@ cs_locks_exclude(const char *path, const char *context)
 	struct statfs sf;
 	struct stat st;
 	const char *env = getenv("CRASHSAFE_UNSAFE_SHARED_FS"), *name;
-	char *dir, *base, *dot;
+	char *dot;
 	int r;
 
 	if (cs_unsafe_shared_fs || (env != NULL && strcmp(env, "1") == 0))
@@ -121,13 +121,9 @@ cs_locks_exclude(const char *path, const char *context)
 	 * that nothing is created where we refuse). */
 	if (statfs(path, &sf) == 0 && stat(path, &st) == 0)
 		r = 0;
-	else if (cs_split_path(path, &dir, &base) == 0) {
-		dot = cs_dir_dot(dir);
-		r = dot == NULL || statfs(dot, &sf) == -1 ||
-		    stat(dot, &st) == -1;
+	else if ((dot = cs_parent_dot(path)) != NULL) {
+		r = statfs(dot, &sf) == -1 || stat(dot, &st) == -1;
 		free(dot);
-		free(dir);
-		free(base);
 	} else
 		r = 1;
 	r = r || (unsigned long)sf.f_type != FUSE_MAGIC ||

@@ -215,17 +215,14 @@ int
 cs_may_create(const char *path, int pinned, const char *context)
 {
 	struct stat dir, want, got;
-	char *d, *base, *dot;
+	char *dot;
 	int fd, r;
 
 	if (fstat(pinned, &want) == -1 || want.st_uid == geteuid() ||
-	    cs_split_path(path, &d, &base) == -1)
+	    (dot = cs_parent_dot(path)) == NULL)
 		return 0;
-	dot = cs_dir_dot(d);
-	r = dot == NULL ? -1 : stat(dot, &dir);
+	r = stat(dot, &dir);
 	free(dot);
-	free(d);
-	free(base);
 	if (r == -1 || !(dir.st_mode & S_ISVTX))
 		return 0;
 	fd = open(path, O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK |
