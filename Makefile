@@ -12,7 +12,7 @@ MANDIR	 = $(PREFIX)/share/man
 TOOLS	 = atomicappend atomicwrite retry sqlwal staleclean
 LIBSRC	 = lib/backoff.c lib/cleanup.c lib/commit.c lib/encode.c \
 	   lib/fsinfo.c lib/io.c lib/lock.c lib/metadata.c lib/msg.c \
-	   lib/parse.c lib/proc.c lib/resolve.c lib/spawn.c
+	   lib/openfiles.c lib/parse.c lib/proc.c lib/resolve.c lib/spawn.c
 MAN1	 = $(TOOLS:%=man/%.1)
 MAN7	 = man/crashsafe.7
 
@@ -23,6 +23,10 @@ WARN	 = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 BSD_CFLAGS != pkg-config --cflags libbsd-overlay
 BSD_LIBS   != pkg-config --libs libbsd-overlay
 BSD_STATIC != pkg-config --static --libs libbsd-overlay
+# libmount reads mount tables for staleclean alone (lib/openfiles.c): the
+# other tools do not link it, as loading it would double their start-up.
+MOUNT_CFLAGS != pkg-config --cflags mount
+MOUNT_LIBS   != pkg-config --libs mount
 
 ifeq ($(SAN),1)
 O	 = build-san
@@ -44,7 +48,7 @@ O	 = .
 SANFLAGS =
 endif
 
-ALL_CFLAGS  = -std=gnu11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) -Ilib \
+ALL_CFLAGS  = -std=gnu11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) $(MOUNT_CFLAGS) -Ilib \
 	      $(CFLAGS) $(SANFLAGS) $(PLANTFLAGS)
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
@@ -78,6 +82,10 @@ $(O)/bin/sqlwal: $(O)/obj/cmd/sqlwal.o $(LIBA)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(BSD_LIBS) -lsqlite3 -lm
 
+$(O)/bin/staleclean: $(O)/obj/cmd/staleclean.o $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(BSD_LIBS) $(MOUNT_LIBS) -lm
+
 ifeq ($(SAN)$(FAULTS),)
 $(O)/bin/retry: $(O)/obj/cmd/retry.o $(LIBA)
 	@mkdir -p $(@D)
@@ -85,7 +93,8 @@ $(O)/bin/retry: $(O)/obj/cmd/retry.o $(LIBA)
 endif
 
 $(UNIT): tests/unit/unit.c $(LIBA)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(BSD_LIBS) -lm
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(BSD_LIBS) \
+	    $(MOUNT_LIBS) -lm
 
 $(O)/obj/fakenfs.so: tests/fakenfs.c
 	$(CC) -shared -fPIC $(WARN) -o $@ $<
@@ -138,8 +147,9 @@ fuzz:
 	    *) extra= quiet= ;; esac; \
 	    clang -g -O1 -fsanitize=fuzzer,address,undefined \
 	        -fno-sanitize-recover=undefined -std=gnu11 -D_GNU_SOURCE \
-	        $(BSD_CFLAGS) -Ilib -o obj/fuzz/$$f tests/fuzz/fuzz_$$f.c \
-	        $(LIBSRC) $(BSD_LIBS) -lm $$extra || exit 1; \
+	        $(BSD_CFLAGS) $(MOUNT_CFLAGS) -Ilib -o obj/fuzz/$$f \
+	        tests/fuzz/fuzz_$$f.c $(LIBSRC) $(BSD_LIBS) $(MOUNT_LIBS) -lm \
+	        $$extra || exit 1; \
 	    rm -rf obj/fuzz/$$f.corpus; cp -r tests/fuzz/corpus/$$f obj/fuzz/$$f.corpus; \
 	    echo "fuzz $$f: $(FUZZ_TIME)s"; \
 	    obj/fuzz/$$f -max_total_time=$(FUZZ_TIME) -print_final_stats=1 $$quiet \

@@ -5,7 +5,9 @@
  * quarantine rename and a second look. When in doubt, do nothing.
  */
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <dirent.h>
 #include <err.h>
@@ -84,6 +86,7 @@ struct cand {
 	int		 dirfd;
 	const char	*name;
 	struct stat	 st;
+	struct cs_fileid key;		/* superblock device and inode */
 	const char	*kind;
 	enum verdict	 verdict;
 	char		 reason[160];
@@ -92,8 +95,33 @@ struct cand {
 	int		 fd;		/* open regular file, flock held if ours */
 };
 
-static struct cs_openset opened;
-static bool opened_scanned;
+/* A directory whose entries wait for removal: its fd outlives the walk's. */
+struct dirref {
+	int		 fd;
+	unsigned	 refs;
+};
+
+/*
+ * A stale candidate waiting for removal. They are removed together: all
+ * are quarantined, each under its flock, /proc is scanned once more for
+ * them all, then each is unlinked. One scan per run, not per removal.
+ */
+struct pending {
+	char		*path, *name, *reason, *host;
+	const char	*kind;
+	struct dirref	*dir;
+	struct stat	 st;		/* as judged */
+	struct cs_fileid key;
+	pid_t		 pid;
+	int		 fd;
+	bool		 quarantined;
+	char		 q[48];		/* its quarantine name */
+};
+
+static struct cs_fileset opened, locked;	/* read once per run */
+static bool looked;
+static struct pending *pend;
+static size_t npend, cappend, ndirrefs, fd_budget;
 static int status;
 static unsigned long nstale;
 
@@ -191,15 +219,64 @@ age_of(const struct stat *st)
 	return age_since(&st->st_mtim);
 }
 
-static bool
-open_by_anyone(const struct stat *st)
+/* Who has what open or locked: read once per run, from /proc alone. */
+static void
+look_once(void)
 {
-	if (!opened_scanned) {
-		if (cs_open_files_scan(&opened) == -1)
-			err(EX_OSERR, "/proc");
-		opened_scanned = true;
+	if (looked)
+		return;
+	if (cs_locked_files_scan(&locked) == -1)
+		err(EX_OSERR, "/proc/locks");
+	if (cs_open_files_scan(&opened) == -1)
+		err(EX_OSERR, "/proc");
+	looked = true;
+}
+
+static const char *
+by_pid(pid_t pid, char *buf, size_t len)
+{
+	if (pid > 0)
+		snprintf(buf, len, " by pid %d", (int)pid);
+	else
+		buf[0] = '\0';
+	return buf;
+}
+
+/*
+ * Locked or open by anyone, whatever the file says: live. Read without
+ * taking the lock, so that no other program's flock -n fails because we
+ * looked. /proc/locks lists only our pid namespace's locks: F_OFD_GETLK,
+ * which takes nothing either, sees every POSIX and OFD lock.
+ */
+static bool
+in_use(struct cand *c)
+{
+	const struct cs_fileid *f;
+	char who[32];
+	pid_t pid;
+	int r;
+
+	look_once();
+	if ((f = cs_fileset_find(&locked, c->key.dev, c->key.ino)) != NULL) {
+		say(c, LIVE, "%s held%s", f->what & CS_FLOCK ? "flock" :
+		    f->what & CS_POSIX ? "fcntl lock" : "lease",
+		    by_pid(f->pid, who, sizeof(who)));
+		return true;
 	}
-	return cs_open_files_has(&opened, st->st_dev, st->st_ino);
+	if ((r = cs_posix_lock_held(c->fd, &pid)) != 0) {
+		if (r == -1)
+			say(c, UNKNOWN, "cannot probe its locks: %s",
+			    strerror(errno));
+		else
+			say(c, LIVE, "fcntl lock held%s",
+			    by_pid(pid, who, sizeof(who)));
+		return true;
+	}
+	if ((f = cs_fileset_find(&opened, c->key.dev, c->key.ino)) != NULL) {
+		say(c, LIVE, "open in a process (pid %d)", (int)f->pid);
+		return true;
+	}
+	return false;
 }
 
 /* ---- the pid rules ---- */
@@ -389,24 +466,8 @@ judge_file(struct cand *c, bool orphan, pid_t opid)
 		say(c, UNKNOWN, "changed while looked at");
 		return;
 	}
-	/* Held by anyone, whatever it says, is live. */
-	switch (cs_lock_probe(c->fd)) {
-	case CS_HELD_FLOCK:
-		say(c, LIVE, "flock held");
+	if (in_use(c))
 		return;
-	case CS_HELD_POSIX:
-		say(c, LIVE, "fcntl lock held");
-		return;
-	case CS_HELD_ERROR:
-		say(c, UNKNOWN, "cannot probe its locks: %s", strerror(errno));
-		return;
-	case CS_HELD_NO:
-		break;		/* and we hold its flock now */
-	}
-	if (open_by_anyone(&c->st)) {
-		say(c, LIVE, "open in a process");
-		return;
-	}
 	if (orphan) {
 		c->kind = "orphan-temp";
 		memset(&o, 0, sizeof(o));
@@ -511,89 +572,6 @@ put_back(struct cand *c, const char *q, const char *why)
 	return "failed";
 }
 
-/*
- * Quarantine: rename to a unique name (never over anything), look again
- * (same inode, still unheld, opened by no one), then unlink. If anything
- * changed, rename it back and call it unknown.
- */
-static const char *
-remove_stale(struct cand *c)
-{
-	char q[64], sfx[7];
-	struct stat st;
-	struct cs_openset again;
-	bool busy;
-	int i, fd, err;
-
-	for (i = 0; i < 6; i++)
-		sfx[i] = "abcdefghijklmnopqrstuvwxyz"[arc4random_uniform(26)];
-	sfx[6] = '\0';
-	snprintf(q, sizeof(q), ".staleclean-%d-%s", (int)getpid(), sfx);
-	if (rename_noreplace(c->dirfd, c->name, q, true,
-	    S_ISDIR(c->st.st_mode)) == -1) {
-		if (errno == ENOENT) {
-			say(c, UNKNOWN, "gone meanwhile");
-			return "none";
-		}
-		warn("%s", c->path);
-		status = cs_exit_for_errno(errno, EX_CANTCREAT);
-		return "failed";
-	}
-	busy = fstatat(c->dirfd, q, &st, AT_SYMLINK_NOFOLLOW) == -1 ||
-	    st.st_ino != c->st.st_ino || st.st_dev != c->st.st_dev;
-	if (!busy && c->fd != -1) {
-		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
-
-		busy = fcntl(c->fd, F_OFD_GETLK, &fl) == -1 ||
-		    fl.l_type != F_UNLCK;
-	}
-	if (!busy && !S_ISLNK(c->st.st_mode)) {
-		if (cs_open_files_scan(&again) == -1)
-			busy = true;
-		else {
-			busy = cs_open_files_has(&again, st.st_dev, st.st_ino);
-			cs_open_files_free(&again);
-		}
-	}
-	if (busy) {
-back:
-		return put_back(c, q, "changed during removal");
-	}
-	if (S_ISDIR(c->st.st_mode)) {
-		/* Still nothing in it but (at most) the pid file we judged? */
-		DIR *d;
-		struct dirent *e;
-		int other = 0;
-
-		fd = openat(c->dirfd, q, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-		    O_CLOEXEC);
-		if (fd == -1 || (d = fdopendir(fd)) == NULL) {
-			if (fd != -1)
-				close(fd);
-			goto back;
-		}
-		while ((e = readdir(d)) != NULL)
-			other += strcmp(e->d_name, ".") && strcmp(e->d_name, "..")
-			    && strcmp(e->d_name, "pid");
-		if (other > 0) {
-			closedir(d);
-			goto back;
-		}
-		unlinkat(dirfd(d), "pid", 0);
-		closedir(d);
-		if (unlinkat(c->dirfd, q, AT_REMOVEDIR) == -1)
-			goto fail;
-	} else if (unlinkat(c->dirfd, q, 0) == -1)
-		goto fail;
-	return "removed";
-fail:
-	warn("%s", c->path);
-	err = errno;
-	(void)put_back(c, q, "not removed");
-	status = cs_exit_for_errno(err, EX_CANTCREAT);
-	return "failed";
-}
-
 static void
 report(struct cand *c, const char *action)
 {
@@ -630,18 +608,275 @@ report(struct cand *c, const char *action)
 		    strcmp(action, "none") ? action : "");
 }
 
-/* Judge one candidate, named name in dirfd, and act on the verdict. */
+static struct dirref *
+dirref_hold(int dirfd, struct dirref **slot)
+{
+	if (*slot == NULL) {
+		if ((*slot = malloc(sizeof(**slot))) == NULL)
+			err(EX_OSERR, NULL);
+		if (((*slot)->fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0)) == -1)
+			err(EX_OSERR, "dup");
+		(*slot)->refs = 1;	/* the walk's */
+		ndirrefs++;
+	}
+	(*slot)->refs++;
+	return *slot;
+}
+
 static void
-judge(int dirfd, const char *name, const char *path, const struct stat *st)
+dirref_put(struct dirref *d)
+{
+	if (d != NULL && --d->refs == 0) {
+		close(d->fd);
+		free(d);
+		ndirrefs--;
+	}
+}
+
+/* The candidate a pending removal was judged as. */
+static void
+cand_of(struct pending *p, struct cand *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->path = p->path;
+	c->dirfd = p->dir->fd;
+	c->name = p->name;
+	c->st = p->st;
+	c->key = p->key;
+	c->kind = p->kind;
+	c->verdict = STALE;
+	strlcpy(c->reason, p->reason, sizeof(c->reason));
+	c->pid = p->pid;
+	strlcpy(c->host, p->host, sizeof(c->host));
+	c->fd = p->fd;
+}
+
+/* Is what the name shows now what we judged? A pid file rewritten in
+ * place by a new owner has a new mtime and ctime. */
+static bool
+unchanged(const struct stat *now, const struct stat *then)
+{
+	return now->st_dev == then->st_dev && now->st_ino == then->st_ino &&
+	    (now->st_mode & S_IFMT) == (then->st_mode & S_IFMT) &&
+	    now->st_size == then->st_size &&
+	    now->st_mtim.tv_sec == then->st_mtim.tv_sec &&
+	    now->st_mtim.tv_nsec == then->st_mtim.tv_nsec &&
+	    now->st_ctim.tv_sec == then->st_ctim.tv_sec &&
+	    now->st_ctim.tv_nsec == then->st_ctim.tv_nsec;
+}
+
+/*
+ * Move a stale candidate into quarantine: take its flock (held until it
+ * is unlinked or put back), make sure nothing changed since it was
+ * judged, and rename it to a unique name, never over anything. False
+ * (and reported) when it stays where it is.
+ */
+static bool
+quarantine(struct pending *p)
+{
+	struct cand c;
+	struct stat now;
+	char sfx[7];
+	pid_t pid;
+	int i, r;
+
+	cand_of(p, &c);
+	if (S_ISREG(p->st.st_mode)) {
+		c.fd = openat(c.dirfd, c.name, O_RDONLY | O_NOFOLLOW |
+		    O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		r = c.fd == -1 ? -1 : fstat(c.fd, &now);
+	} else
+		r = fstatat(c.dirfd, c.name, &now, AT_SYMLINK_NOFOLLOW);
+	if (r == -1 && errno == ENOENT)
+		say(&c, UNKNOWN, "gone meanwhile");
+	else if (r == -1)
+		say(&c, UNKNOWN, "cannot open: %s", strerror(errno));
+	else if (!unchanged(&now, &p->st))
+		say(&c, UNKNOWN, "changed since it was judged");
+	else if (c.fd != -1 && flock(c.fd, LOCK_EX | LOCK_NB) == -1)
+		say(&c, LIVE, "flock taken since it was judged");
+	else if (c.fd != -1 && (r = cs_posix_lock_held(c.fd, &pid)) != 0)
+		say(&c, r == 1 ? LIVE : UNKNOWN, "fcntl lock taken since it "
+		    "was judged");
+	if (c.verdict != STALE)
+		goto keep;
+	for (i = 0; i < 6; i++)
+		sfx[i] = "abcdefghijklmnopqrstuvwxyz"[arc4random_uniform(26)];
+	sfx[6] = '\0';
+	snprintf(p->q, sizeof(p->q), ".staleclean-%d-%s", (int)getpid(), sfx);
+	if (rename_noreplace(c.dirfd, c.name, p->q, true,
+	    S_ISDIR(p->st.st_mode)) == -1) {
+		if (errno == ENOENT) {
+			say(&c, UNKNOWN, "gone meanwhile");
+			goto keep;
+		}
+		warn("%s", c.path);
+		status = cs_exit_for_errno(errno, EX_CANTCREAT);
+		report(&c, "failed");
+		goto close;
+	}
+	/* Renamed what we judged, not a newcomer that took the name? */
+	if (fstatat(c.dirfd, p->q, &now, AT_SYMLINK_NOFOLLOW) == -1 ||
+	    now.st_ino != p->st.st_ino || now.st_dev != p->st.st_dev) {
+		report(&c, put_back(&c, p->q, "changed during removal"));
+		goto close;
+	}
+	p->fd = c.fd;
+	p->quarantined = true;
+	return true;
+keep:
+	report(&c, "none");
+close:
+	if (c.fd != -1)
+		close(c.fd);
+	return false;
+}
+
+/* An empty lock directory, or one with only its pid file: removed. */
+static int
+remove_lock_dir(int parent, const char *q)
+{
+	struct dirent *e;
+	DIR *d;
+	int fd, other = 0;
+
+	fd = openat(parent, q, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 || (d = fdopendir(fd)) == NULL) {
+		if (fd != -1)
+			close(fd);
+		return 1;
+	}
+	while ((e = readdir(d)) != NULL)
+		other += strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    strcmp(e->d_name, "pid");
+	if (other > 0) {
+		closedir(d);
+		return 1;		/* something new in it: keep */
+	}
+	(void)unlinkat(dirfd(d), "pid", 0);
+	closedir(d);
+	return unlinkat(parent, q, AT_REMOVEDIR);
+}
+
+/*
+ * The second look, after the rescan: still unheld and opened by no one
+ * else, then unlinked; if anything changed, put back and called unknown.
+ */
+static void
+finish(struct pending *p, const struct cs_fileset *again)
+{
+	struct cand c;
+	const char *action = "removed";
+	pid_t pid;
+	int r, e;
+
+	cand_of(p, &c);
+	if (again == NULL || (c.fd != -1 && cs_posix_lock_held(c.fd, &pid)) ||
+	    (!S_ISLNK(c.st.st_mode) &&
+	    cs_fileset_find(again, c.key.dev, c.key.ino) != NULL)) {
+		action = put_back(&c, p->q, "changed during removal");
+		goto done;
+	}
+	r = S_ISDIR(c.st.st_mode) ? remove_lock_dir(c.dirfd, p->q) :
+	    unlinkat(c.dirfd, p->q, 0);
+	if (r == 1)
+		action = put_back(&c, p->q, "changed during removal");
+	else if (r == -1) {
+		e = errno;
+		warn("%s", c.path);
+		(void)put_back(&c, p->q, "not removed");
+		status = cs_exit_for_errno(e, EX_CANTCREAT);
+		action = "failed";
+	}
+done:
+	report(&c, action);
+	if (c.fd != -1)
+		close(c.fd);	/* and with it our flock */
+}
+
+/* Remove every pending candidate: quarantine all, scan /proc once, unlink. */
+static void
+remove_pending(void)
+{
+	struct cs_fileset again = { 0 };
+	const struct cs_fileset *seen = &again;
+	sigset_t mask;
+	size_t i;
+	bool rescan = false;
+
+	if (npend == 0)
+		return;
+	/* Not to be left half way, in quarantine. */
+	cs_signals_block(&mask);
+	for (i = 0; i < npend; i++)
+		if (quarantine(&pend[i]) && !S_ISLNK(pend[i].st.st_mode))
+			rescan = true;
+	if (rescan && cs_open_files_scan(&again) == -1) {
+		warn("/proc");
+		seen = NULL;		/* cannot tell: put everything back */
+	}
+	for (i = 0; i < npend; i++) {
+		if (pend[i].quarantined)
+			finish(&pend[i], seen);
+		dirref_put(pend[i].dir);
+		free(pend[i].path);
+		free(pend[i].name);
+		free(pend[i].reason);
+		free(pend[i].host);
+	}
+	cs_fileset_free(&again);
+	npend = 0;
+	cs_signals_restore(&mask);
+}
+
+/* Queue a stale candidate for removal; its report comes with it. */
+static void
+defer(struct cand *c, struct dirref **slot)
+{
+	struct pending *p;
+
+	/* Each waits with its directory's fd and takes one more to remove. */
+	if (npend + ndirrefs + 2 > fd_budget)
+		remove_pending();
+	if (npend == cappend) {
+		cappend = cappend ? cappend * 2 : 256;
+		if ((pend = reallocarray(pend, cappend, sizeof(*pend))) == NULL)
+			err(EX_OSERR, NULL);
+	}
+	p = &pend[npend];
+	memset(p, 0, sizeof(*p));
+	if ((p->path = strdup(c->path)) == NULL ||
+	    (p->name = strdup(c->name)) == NULL ||
+	    (p->reason = strdup(c->reason)) == NULL ||
+	    (p->host = strdup(c->host)) == NULL)
+		err(EX_OSERR, NULL);
+	p->kind = c->kind;
+	p->dir = dirref_hold(c->dirfd, slot);
+	p->st = c->st;
+	p->key = c->key;
+	p->pid = c->pid;
+	p->fd = -1;
+	npend++;
+}
+
+/*
+ * Judge one candidate, named name in dirfd (its mount mnt_id), and act on
+ * the verdict: a stale one waits for removal with the others, holding its
+ * directory through *slot.
+ */
+static void
+judge(int dirfd, struct dirref **slot, const char *name, const char *path,
+    const struct stat *st, uint64_t mnt_id)
 {
 	struct cand c = { .path = path, .dirfd = dirfd, .name = name,
 	    .st = *st, .kind = "file", .fd = -1 };
-	const char *action = "none";
 	pid_t opid = 0;
 	bool orphan = S_ISREG(st->st_mode) && orphan_pid(name, &opid);
 
 	if (opt.orphans && !orphan)
 		return;
+	c.key.dev = cs_mount_dev(mnt_id, st->st_dev);
+	c.key.ino = st->st_ino;
 	/* An orphan temp's age is its ctime: atomicwrite -b's backup link
 	 * keeps the old file's mtime while its writer is still at work. */
 	if ((orphan ? age_since(&st->st_ctim) : age_of(st)) < opt.min_age)
@@ -654,22 +889,15 @@ judge(int dirfd, const char *name, const char *path, const struct stat *st)
 		judge_file(&c, orphan, opid);
 	else
 		say(&c, UNKNOWN, "not a regular file, directory or symlink");
-	if (c.verdict == STALE) {
-		nstale++;
-		if (opt.dry_run)
-			action = "would remove";
-		else {
-			sigset_t mask;
-
-			/* Not to be left half way, in quarantine. */
-			cs_signals_block(&mask);
-			action = remove_stale(&c);
-			cs_signals_restore(&mask);
-		}
-	}
-	report(&c, action);
 	if (c.fd != -1)
-		close(c.fd);	/* and with it our flock */
+		close(c.fd);
+	c.fd = -1;
+	if (c.verdict != STALE)
+		report(&c, "none");
+	else if (nstale++, opt.dry_run)
+		report(&c, "would remove");
+	else
+		defer(&c, slot);
 }
 
 static bool
@@ -685,37 +913,71 @@ matches(const char *name)
 
 /* ---- walking ---- */
 
+/* lstat, with the mount id (0 where the kernel gives none). */
+static int
+stat_entry(int dirfd, const char *name, int flags, struct stat *st,
+    uint64_t *mnt_id)
+{
+	struct statx sx;
+
+	if (statx(dirfd, name, flags | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT,
+	    STATX_BASIC_STATS | STATX_MNT_ID, &sx) == -1)
+		return -1;
+	memset(st, 0, sizeof(*st));
+	st->st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+	st->st_ino = sx.stx_ino;
+	st->st_mode = sx.stx_mode;
+	st->st_nlink = sx.stx_nlink;
+	st->st_uid = sx.stx_uid;
+	st->st_gid = sx.stx_gid;
+	st->st_size = (off_t)sx.stx_size;
+	st->st_mtim.tv_sec = sx.stx_mtime.tv_sec;
+	st->st_mtim.tv_nsec = sx.stx_mtime.tv_nsec;
+	st->st_ctim.tv_sec = sx.stx_ctime.tv_sec;
+	st->st_ctim.tv_nsec = sx.stx_ctime.tv_nsec;
+	st->st_atim.tv_sec = sx.stx_atime.tv_sec;
+	st->st_atim.tv_nsec = sx.stx_atime.tv_nsec;
+	*mnt_id = sx.stx_mask & STATX_MNT_ID ? sx.stx_mnt_id : 0;
+	return 0;
+}
+
 struct frame {
-	int	 fd;
-	DIR	*dir;
-	char	*path;
-	int	 depth;
+	DIR		*dir;
+	char		*path;
+	struct dirref	*ref;		/* once an entry waits for removal */
 };
 
-/* Scan a directory's entries: iterative, one filesystem, depth-capped,
- * never following a symlink. */
+/*
+ * Scan a directory's entries: iterative, depth-capped, never following a
+ * symlink, never leaving the mount it started on (a bind mount of the same
+ * filesystem has the same st_dev, so the mount ids are compared).
+ */
 static void
-scan(const char *root, int rootfd, dev_t dev)
+scan(const char *root, int rootfd)
 {
 	struct frame stack[MAX_DEPTH + 1];
+	struct stat st, top_st;
 	struct dirent *e;
-	struct stat st;
+	uint64_t mnt, root_mnt;
 	char *path;
 	int top = 0, fd;
 
-	if ((stack[0].dir = fdopendir(rootfd)) == NULL) {
+	if (stat_entry(rootfd, "", AT_EMPTY_PATH, &top_st, &root_mnt) == -1 ||
+	    (stack[0].dir = fdopendir(rootfd)) == NULL) {
 		warn("%s", root);
 		close(rootfd);
 		status = EX_NOINPUT;
 		return;
 	}
-	stack[0].fd = rootfd;
-	stack[0].path = strdup(root);
-	stack[0].depth = 0;
+	if ((stack[0].path = strdup(root)) == NULL)
+		err(EX_OSERR, NULL);
+	stack[0].ref = NULL;
 	while (top >= 0) {
 		struct frame *f = &stack[top];
+		bool match;
 
 		if ((e = readdir(f->dir)) == NULL) {
+			dirref_put(f->ref);
 			closedir(f->dir);
 			free(f->path);
 			top--;
@@ -724,30 +986,40 @@ scan(const char *root, int rootfd, dev_t dev)
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
 		    strncmp(e->d_name, ".staleclean-", 12) == 0)
 			continue;
-		if (fstatat(f->fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == -1)
+		/* Only candidates and (with -r) directories are looked at. */
+		match = matches(e->d_name);
+		if (!match && (!opt.recursive || (e->d_type != DT_DIR &&
+		    e->d_type != DT_UNKNOWN)))
+			continue;
+		if (stat_entry(dirfd(f->dir), e->d_name, 0, &st, &mnt) == -1)
 			continue;	/* gone meanwhile */
 		if (asprintf(&path, "%s/%s", f->path, e->d_name) == -1)
 			err(EX_OSERR, NULL);
-		if (matches(e->d_name)) {
-			judge(f->fd, e->d_name, path, &st);
+		if (match) {
+			judge(dirfd(f->dir), &f->ref, e->d_name, path, &st,
+			    mnt);
 			free(path);
 			continue;
 		}
-		if (opt.recursive && S_ISDIR(st.st_mode) && st.st_dev == dev &&
-		    top < MAX_DEPTH) {
-			fd = openat(f->fd, e->d_name, O_RDONLY | O_DIRECTORY |
-			    O_NOFOLLOW | O_CLOEXEC);
-			if (fd != -1 && (stack[top + 1].dir = fdopendir(fd))) {
-				top++;
-				stack[top].fd = fd;
-				stack[top].path = path;
-				stack[top].depth = top;
-				continue;
-			}
+		if (!S_ISDIR(st.st_mode) || top == MAX_DEPTH) {
+			free(path);
+			continue;
+		}
+		/* Open first, then compare what was opened: nothing can be
+		 * mounted in between. */
+		fd = openat(dirfd(f->dir), e->d_name, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+		if (fd == -1 || stat_entry(fd, "", AT_EMPTY_PATH, &st, &mnt) ==
+		    -1 || st.st_dev != top_st.st_dev || mnt != root_mnt ||
+		    (stack[top + 1].dir = fdopendir(fd)) == NULL) {
 			if (fd != -1)
 				close(fd);
+			free(path);
+			continue;
 		}
-		free(path);
+		top++;
+		stack[top].path = path;
+		stack[top].ref = NULL;
 	}
 }
 
@@ -755,7 +1027,9 @@ static void
 operand(const char *path)
 {
 	struct stat st, target;
+	struct dirref *ref = NULL;
 	char *dir, *base;
+	uint64_t mnt;
 	int dirfd, fd, nofollow, r;
 
 	if (lstat(path, &st) == -1) {
@@ -791,17 +1065,45 @@ operand(const char *path)
 			warn("%s", path);
 			status = cs_exit_for_errno(errno, EX_NOINPUT);
 		} else
-			scan(path, fd, st.st_dev);
+			scan(path, fd);
 	} else if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC))
 	    == -1) {
 		warn("%s", dir);
 		status = cs_exit_for_errno(errno, EX_NOINPUT);
+	} else if (stat_entry(dirfd, base, 0, &st, &mnt) == -1) {
+		warn("%s", path);
+		status = cs_exit_for_errno(errno, EX_NOINPUT);
+		close(dirfd);
 	} else {
-		judge(dirfd, base, path, &st);
+		judge(dirfd, &ref, base, path, &st, mnt);
+		dirref_put(ref);
 		close(dirfd);
 	}
 	free(dir);
 	free(base);
+}
+
+/* Every removal waits with one fd of its own, taken from what the
+ * open-file limit leaves once the walk's own are set aside. */
+static void
+set_fd_budget(void)
+{
+	struct rlimit rl;
+
+	fd_budget = 1024;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+		(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 256 + 2 * MAX_DEPTH)
+		fd_budget = 64;
+	else if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1 << 20)
+		fd_budget = 1 << 20;
+	else
+		fd_budget = rl.rlim_cur - 2 * MAX_DEPTH - 64;
 }
 
 int
@@ -817,9 +1119,13 @@ main(int argc, char *argv[])
 		usage(EX_USAGE);
 	}
 	cs_tool_init();
+	set_fd_budget();
 	for (i = 0; i < argc; i++)
 		operand(argv[i]);
-	cs_open_files_free(&opened);
+	remove_pending();
+	free(pend);
+	cs_fileset_free(&opened);
+	cs_fileset_free(&locked);
 	ecs_close_stdout();
 	if (status != 0)
 		return status;

@@ -6,8 +6,9 @@
  *   msg.c      warnings that honour -q, exit codes for errno values
  *   backoff.c  delay schedule and jitter, monotonic clock, bounded sleep
  *   lock.c     the lock protocol: acquire with timeout, inode re-check,
- *              owner metadata, probe
+ *              owner metadata, who holds a POSIX lock
  *   proc.c     process facts: start time, boot id, host, liveness
+ *   openfiles.c who has a file open or locked, from /proc alone
  *   commit.c   temp file beside the target, sync, rename, directory sync
  *   metadata.c owner, mode, extended attributes and ACLs kept exactly;
  *              a new file's as open(2) would create it
@@ -170,9 +171,9 @@ bool	cs_parse_owner(char *text, struct cs_owner *);
 bool	cs_parse_link_owner(const char *name, const char *target,
 	    struct cs_owner *, const char **kind);
 
-/* Lock probe (staleclean): is fd locked by anyone, flock or OFD/POSIX? */
-enum cs_held { CS_HELD_NO, CS_HELD_FLOCK, CS_HELD_POSIX, CS_HELD_ERROR };
-enum cs_held cs_lock_probe(int fd);
+/* Does another process hold a POSIX or OFD lock on fd (F_OFD_GETLK,
+ * which takes nothing)? Its pid (-1 for OFD) in *pid. -1/errno. */
+int	cs_posix_lock_held(int fd, pid_t *pid);
 
 /* ---- proc.c: process facts ---- */
 
@@ -184,15 +185,37 @@ const char *cs_hostname(void);
 pid_t	cs_pid_max(void);
 /* Boot time (btime of /proc/stat), seconds since the epoch. */
 time_t	cs_boot_time(void);
-/* When pid started, seconds since the epoch; -1 if it is gone. */
-time_t	cs_proc_started(pid_t);
-/* Every file any process has open (one scan of /proc/PID/fd), by device
- * and inode, for "is anyone using this?". Our own fds are left out. */
-struct cs_fileid { dev_t dev; ino_t ino; };
-struct cs_openset { struct cs_fileid *ids; size_t n, cap; };
-int	cs_open_files_scan(struct cs_openset *);
-bool	cs_open_files_has(const struct cs_openset *, dev_t, ino_t);
-void	cs_open_files_free(struct cs_openset *);
+/* Read a small file (path relative to dirfd) into buf, NUL-terminated;
+ * its length, or -1/errno. */
+ssize_t	cs_read_small(int dirfd, const char *path, char *buf, size_t len);
+
+/* ---- openfiles.c: who has a file open or locked (libmount) ---- */
+
+/*
+ * Sets of files, keyed by the superblock's device (what /proc/locks and
+ * mountinfo print; a btrfs subvolume's st_dev differs) and inode. Filled
+ * from /proc alone: nothing is stat()ed through an fd, nothing locked.
+ */
+#define CS_ANY_DEV	((dev_t)-1)	/* a file on a mount no table lists */
+enum { CS_OPEN = 1, CS_FLOCK = 2, CS_POSIX = 4, CS_LEASE = 8 };
+struct cs_fileid {
+	dev_t	dev;
+	ino_t	ino;
+	pid_t	pid;		/* one holder; -1 for an OFD lock */
+	int	what;		/* CS_OPEN, CS_FLOCK... or-ed */
+};
+struct cs_fileset { struct cs_fileid *ids; size_t n, cap; };
+/* Every file other processes have open (/proc/PID/fdinfo). */
+int	cs_open_files_scan(struct cs_fileset *);
+/* Every file locked by anyone, or waited for (/proc/locks). Only the
+ * locks of processes in our pid namespace are listed. */
+int	cs_locked_files_scan(struct cs_fileset *);
+const struct cs_fileid *cs_fileset_find(const struct cs_fileset *, dev_t,
+	    ino_t);
+void	cs_fileset_free(struct cs_fileset *);
+/* The superblock device of mount mnt_id (statx STATX_MNT_ID), or fallback
+ * when no table we can read lists it. */
+dev_t	cs_mount_dev(uint64_t mnt_id, dev_t fallback);
 
 /* ---- io.c ---- */
 

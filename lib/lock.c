@@ -200,20 +200,19 @@ cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
 	return 0;
 }
 
-enum cs_held
-cs_lock_probe(int fd)
+int
+cs_posix_lock_held(int fd, pid_t *pid)
 {
 	struct flock fl;
 
-	if (flock(fd, LOCK_EX | LOCK_NB) == -1)
-		return errno == EWOULDBLOCK ? CS_HELD_FLOCK : CS_HELD_ERROR;
-	/* We hold the flock now; the caller keeps or drops it. */
 	memset(&fl, 0, sizeof(fl));
 	fl.l_type = F_WRLCK;
 	fl.l_whence = SEEK_SET;
 	if (fcntl(fd, F_OFD_GETLK, &fl) == -1)
-		return CS_HELD_ERROR;
-	return fl.l_type == F_UNLCK ? CS_HELD_NO : CS_HELD_POSIX;
+		return -1;
+	if (pid != NULL)
+		*pid = fl.l_pid;
+	return fl.l_type != F_UNLCK;
 }
 
 /* PID, PID\n..., PID@HOST, or key=value lines (SPEC 1.5). */

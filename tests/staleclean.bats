@@ -155,8 +155,9 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	sleep 0.2
 	run "$SC" -v --max-age 0 --min-age 0 d
 	kill "$f" "$p"
-	[[ "$output" == *"flocked.lock: live (flock held)"* ]]
-	[[ "$output" == *"fcntl.lock: live (fcntl lock held)"* ]]
+	# the holder is named: the pid /proc/locks gives
+	[[ "$output" == *"flocked.lock: live (flock held by pid $f)"* ]]
+	[[ "$output" == *"fcntl.lock: live (fcntl lock held by pid $p)"* ]]
 	[ -e d/flocked.lock ]
 	[ -e d/fcntl.lock ]
 }
@@ -169,8 +170,112 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	s=$!
 	run "$SC" -v --max-age 0 d
 	kill "$s"
-	[[ "$output" == *"opened.lock: live (open in a process)"* ]]
+	[[ "$output" == *"opened.lock: live (open in a process (pid $s))"* ]]
 	[ -e d/opened.lock ]
+}
+
+@test "--check reads /proc/locks: it never makes another program's flock -n fail" {
+	dead_pid > d/job.lock		# judged all the way: a dead owner
+	old d/job.lock
+	# shellcheck disable=SC2046 # the same operand, many times
+	( while [ ! -e stop ]; do
+		"$SC" --check -q --min-age 0 $(printf 'd/job.lock %.0s' $(seq 20)) || true
+	done ) &
+	loop=$!
+	sleep 0.2
+	fails=0
+	for _ in $(seq 300); do flock -n d/job.lock true || fails=$((fails + 1)); done
+	touch stop
+	wait "$loop"
+	[ "$fails" -eq 0 ] || fail "$fails of 300 flock -n calls failed beside --check"
+	[ -e d/job.lock ]
+}
+
+@test "a hung FUSE mount does not hang it: open files come from fdinfo, never stat()" {
+	mkdir src mnt
+	echo data > src/held
+	bindfs_up src mnt
+	# an unrelated process holds a file open on the FUSE mount
+	sleep 300 < mnt/held &
+	holder=$!
+	p=$(dead_pid)
+	echo "$p" > d/a.pid
+	old d/a.pid
+	kill -STOP "$BINDFS_PID"
+	sleep 1.5			# past FUSE's attribute cache
+	rc=0
+	timeout 20 "$SC" -v --min-age 0 d/a.pid > out 2>&1 || rc=$?
+	kill -CONT "$BINDFS_PID"
+	kill "$holder"
+	wait "$holder" || true
+	[ "$rc" -eq 0 ] || fail "exit $rc: $(cat out)"
+	[ "$(cat out)" = "d/a.pid: stale (pid $p not running), removed" ]
+	[ ! -e d/a.pid ]
+}
+
+@test "one /proc scan per run: 200 removals look at /proc twice (judging, and once after quarantine)" {
+	command -v strace > /dev/null || skip "no strace"
+	p=$(dead_pid)
+	for i in $(seq 200); do echo "$p" > "d/$i.pid"; done
+	old d/*
+	strace -f -qq -e trace=openat -o trace "$SC" -v d > out
+	[ "$(grep -c ', removed$' out)" -eq 200 ]
+	[ -z "$(ls -A d)" ]
+	n=$(grep -c 'openat(AT_FDCWD, "/proc", ' trace)
+	[ "$n" -eq 2 ] || fail "/proc was scanned $n times for 200 removals"
+}
+
+@test "-r never enters a bind mount of the same filesystem (mount ids, not st_dev)" {
+	need_root
+	mkdir -p top/sub outside
+	p=$(dead_pid)
+	echo "$p" > outside/other.pid
+	echo "$p" > top/mine.pid
+	old outside/other.pid top/mine.pid
+	run unshare -m --propagation private sh -c \
+	    'mount --bind "$1" "$2" && "$3" -v -r "$4"' sh \
+	    "$PWD/outside" "$PWD/top/sub" "$SC" top
+	[ "$status" -eq 0 ]
+	[ "$output" = "top/mine.pid: stale (pid $p not running), removed" ]
+	[ -e outside/other.pid ]
+	[ ! -e top/mine.pid ]
+}
+
+@test "btrfs subvolume: a flock is found in /proc/locks by its superblock, not by st_dev" {
+	loopfs_up btrfs mnt
+	btrfs -q subvolume create mnt/sv
+	[ "$(stat -c %d mnt/sv)" != "$(stat -c %d mnt)" ]	# what makes it hard
+	dead_pid > mnt/sv/job.lock
+	old mnt/sv/job.lock
+	python3 -c 'import fcntl, sys, time
+f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX); time.sleep(30)' mnt/sv/job.lock &
+	f=$!
+	for _ in $(seq 100); do grep -q " $f " /proc/locks && break; sleep 0.05; done
+	run "$SC" -v --check --min-age 0 mnt/sv
+	kill "$f"
+	wait "$f" || true
+	[ "$status" -eq 0 ]
+	[ "$output" = "mnt/sv/job.lock: live (flock held by pid $f)" ]
+}
+
+@test "a file open through another mount namespace's own mount is open (its mountinfo is read)" {
+	need_root
+	mkdir -p private
+	dead_pid > d/x.pid
+	old d/x.pid
+	# a mount only that namespace has; the holder opens x.pid through it
+	unshare -m --propagation private sh -c \
+	    'mount --bind "$1" "$2" && exec sleep 30 < "$2/x.pid"' sh \
+	    "$PWD/d" "$PWD/private" &
+	h=$!
+	for _ in $(seq 100); do
+		[ "$(readlink "/proc/$h/fd/0" 2> /dev/null)" = "$PWD/private/x.pid" ] && break
+		sleep 0.05
+	done
+	run "$SC" -v --min-age 0 d
+	kill "$h"
+	[ "$output" = "d/x.pid: live (open in a process (pid $h))" ]
+	[ -e d/x.pid ]
 }
 
 @test "a lock file without owner metadata is kept, whatever its age (empty, or a dependency manifest)" {

@@ -38,6 +38,11 @@ load helpers
 	assert_success
 }
 
+@test "unit: open and locked files from fdinfo and /proc/locks, keyed by superblock" {
+	run "$CS_UNIT" openfiles
+	assert_success
+}
+
 @test "unit: every group in the binary has a test here" {
 	run "$CS_UNIT"
 	assert_success

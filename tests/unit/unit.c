@@ -2,7 +2,14 @@
  * unit.c - C unit tests of the library's parsers and backoff maths.
  * Usage: unit GROUP; prints each failed case, exits 1 if any failed.
  */
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,6 +256,75 @@ test_proc(void)
 	CHECK(cs_pid_max() >= 32768, "pid_max");
 }
 
+/* The key of a file as staleclean makes it: superblock device, inode. */
+static struct cs_fileid
+key_of(int fd)
+{
+	struct statx sx;
+	struct cs_fileid id = { 0 };
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_INO | STATX_MNT_ID, &sx) == 0) {
+		id.dev = cs_mount_dev(sx.stx_mnt_id,
+		    makedev(sx.stx_dev_major, sx.stx_dev_minor));
+		id.ino = sx.stx_ino;
+	}
+	return id;
+}
+
+static void
+test_openfiles(void)
+{
+	char path[] = "/tmp/cs-unit-XXXXXX";
+	struct cs_fileset locked, opened;
+	const struct cs_fileid *f;
+	struct cs_fileid id;
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int fd, fd2;
+	pid_t child;
+
+	if ((fd = mkstemp(path)) == -1) {
+		CHECK(0, "mkstemp: %s", strerror(errno));
+		return;
+	}
+	id = key_of(fd);
+	/* a flock of ours, then an OFD lock beside it */
+	CHECK(flock(fd, LOCK_EX) == 0, "flock");
+	CHECK(cs_locked_files_scan(&locked) == 0, "/proc/locks");
+	f = cs_fileset_find(&locked, id.dev, id.ino);
+	CHECK(f != NULL && f->what == CS_FLOCK && f->pid == getpid(),
+	    "our flock listed, by our pid");
+	cs_fileset_free(&locked);
+	fd2 = open(path, O_RDWR);
+	CHECK(fcntl(fd2, F_OFD_SETLK, &fl) == 0, "OFD lock");
+	CHECK(cs_locked_files_scan(&locked) == 0, "/proc/locks");
+	f = cs_fileset_find(&locked, id.dev, id.ino);
+	CHECK(f != NULL && f->what == (CS_FLOCK | CS_POSIX),
+	    "both locks folded into one entry");
+	CHECK(cs_fileset_find(&locked, id.dev, id.ino + 1) == NULL,
+	    "another inode is not locked");
+	cs_fileset_free(&locked);
+	close(fd2);
+	/* our own fds are not "open by anyone"; a child's are */
+	CHECK(cs_open_files_scan(&opened) == 0, "fdinfo scan");
+	CHECK(cs_fileset_find(&opened, id.dev, id.ino) == NULL,
+	    "our own open file is left out");
+	cs_fileset_free(&opened);
+	if ((child = fork()) == 0) {
+		pause();
+		_exit(0);
+	}
+	/* the child has fd from the moment fork returns */
+	CHECK(cs_open_files_scan(&opened) == 0, "fdinfo scan");
+	f = cs_fileset_find(&opened, id.dev, id.ino);
+	CHECK(f != NULL && f->pid == child && f->what == CS_OPEN,
+	    "a child's inherited fd is found, with its pid");
+	cs_fileset_free(&opened);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	close(fd);
+	unlink(path);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -260,6 +336,7 @@ static const struct {
 	{ "tempname", test_tempname },
 	{ "errno", test_errno_codes },
 	{ "proc", test_proc },
+	{ "openfiles", test_openfiles },
 };
 
 int
