@@ -839,9 +839,13 @@ defer(struct cand *c, struct dirref **slot)
 	if (npend + ndirrefs + 2 > fd_budget)
 		remove_pending();
 	if (npend == cappend) {
-		cappend = cappend ? cappend * 2 : 256;
-		if ((pend = reallocarray(pend, cappend, sizeof(*pend))) == NULL)
+		size_t cap = cappend ? cappend * 2 : 256;
+		struct pending *v;
+
+		if ((v = reallocarray(pend, cap, sizeof(*v))) == NULL)
 			err(EX_OSERR, NULL);
+		pend = v;
+		cappend = cap;
 	}
 	p = &pend[npend];
 	memset(p, 0, sizeof(*p));

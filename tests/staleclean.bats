@@ -196,6 +196,7 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	echo data > src/held
 	bindfs_up src mnt
 	# an unrelated process holds a file open on the FUSE mount
+	# shellcheck disable=SC2217 # holding it open is the point
 	sleep 300 < mnt/held &
 	holder=$!
 	p=$(dead_pid)
