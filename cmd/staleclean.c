@@ -120,6 +120,10 @@ struct pending {
 
 static struct cs_fileset opened, locked;	/* read once per run */
 static bool looked;
+/* Ask F_OFD_GETLK for every regular file: outside the initial pid
+ * namespace (/proc/locks shows only its own), and on NFS or CIFS, whose
+ * locks of other clients only the server knows. */
+static bool ask_getlk;
 static struct pending *pend;
 static size_t npend, cappend, ndirrefs, fd_budget;
 static int status;
@@ -245,8 +249,9 @@ by_pid(pid_t pid, char *buf, size_t len)
 /*
  * Locked or open by anyone, whatever the file says: live. Read without
  * taking the lock, so that no other program's flock -n fails because we
- * looked. /proc/locks lists only our pid namespace's locks: F_OFD_GETLK,
- * which takes nothing either, sees every POSIX and OFD lock.
+ * looked. /proc/locks lists only its pid namespace's locks: outside the
+ * initial one, F_OFD_GETLK on c->fd, which takes nothing either, sees
+ * every POSIX and OFD lock.
  */
 static bool
 in_use(struct cand *c)
@@ -263,7 +268,7 @@ in_use(struct cand *c)
 		    by_pid(f->pid, who, sizeof(who)));
 		return true;
 	}
-	if ((r = cs_posix_lock_held(c->fd, &pid)) != 0) {
+	if (c->fd != -1 && (r = cs_posix_lock_held(c->fd, &pid)) != 0) {
 		if (r == -1)
 			say(c, UNKNOWN, "cannot probe its locks: %s",
 			    strerror(errno));
@@ -453,7 +458,17 @@ judge_file(struct cand *c, bool orphan, pid_t opid)
 	char buf[1024];
 	ssize_t n;
 
-	c->kind = orphan ? "orphan-temp" : "lock-file";
+	bool git = !orphan && (in_git_dir(c->path) ||
+	    strcmp(c->name, "gc.pid") == 0);
+
+	c->kind = orphan ? "orphan-temp" : git ? "git-lock" : "lock-file";
+	/*
+	 * Opened to read what it says, or to ask F_OFD_GETLK about the POSIX
+	 * locks /proc/locks does not list. An empty file, a temp file named
+	 * after its writer and a git lock say nothing worth a read.
+	 */
+	if ((orphan || git || c->st.st_size == 0) && !ask_getlk)
+		goto look;
 	c->fd = openat(c->dirfd, c->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_NOCTTY | O_CLOEXEC);
 	if (c->fd == -1) {
@@ -466,24 +481,23 @@ judge_file(struct cand *c, bool orphan, pid_t opid)
 		say(c, UNKNOWN, "changed while looked at");
 		return;
 	}
+look:
 	if (in_use(c))
 		return;
 	if (orphan) {
-		c->kind = "orphan-temp";
 		memset(&o, 0, sizeof(o));
 		o.pid = opid;
 		judge_pid(c, &o);
 		return;
 	}
-	if (in_git_dir(c->path) || strcmp(c->name, "gc.pid") == 0) {
-		c->kind = "git-lock";
+	if (git) {
 		if (age_of(&c->st) > opt.max_age)
 			say(c, STALE, "git lock, unheld, older than max-age");
 		else
 			say(c, UNKNOWN, "git lock, younger than max-age");
 		return;
 	}
-	n = pread(c->fd, buf, sizeof(buf) - 1, 0);
+	n = c->fd != -1 ? pread(c->fd, buf, sizeof(buf) - 1, 0) : 0;
 	buf[n > 0 ? n : 0] = '\0';
 	if (n > 0 && cs_parse_owner(buf, &o) && o.pid != 0) {
 		c->kind = strncmp(buf, "pid=", 4) == 0 ? "lock-file" : "pid-file";
@@ -694,10 +708,10 @@ quarantine(struct pending *p)
 	else if (!unchanged(&now, &p->st))
 		say(&c, UNKNOWN, "changed since it was judged");
 	else if (c.fd != -1 && flock(c.fd, LOCK_EX | LOCK_NB) == -1)
-		say(&c, LIVE, "flock taken since it was judged");
+		say(&c, LIVE, "flock held (found when removing)");
 	else if (c.fd != -1 && (r = cs_posix_lock_held(c.fd, &pid)) != 0)
-		say(&c, r == 1 ? LIVE : UNKNOWN, "fcntl lock taken since it "
-		    "was judged");
+		say(&c, r == 1 ? LIVE : UNKNOWN, "fcntl lock held (found when "
+		    "removing)");
 	if (c.verdict != STALE)
 		goto keep;
 	for (i = 0; i < 6; i++)
@@ -1047,6 +1061,8 @@ operand(const char *path)
 		status = r;
 		return;
 	}
+	ask_getlk = !cs_locks_all_listed() ||
+	    cs_network_fs(path, st.st_dev) != NULL;
 	if (cs_split_path(path, &dir, &base) == -1) {
 		/* "dir/": a directory to scan */
 		dir = NULL;

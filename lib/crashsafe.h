@@ -210,6 +210,9 @@ int	cs_open_files_scan(struct cs_fileset *);
 /* Every file locked by anyone, or waited for (/proc/locks). Only the
  * locks of processes in our pid namespace are listed. */
 int	cs_locked_files_scan(struct cs_fileset *);
+/* Does /proc/locks list every lock of the machine (we are in the initial
+ * pid namespace)? If not, ask F_OFD_GETLK too (cs_posix_lock_held). */
+bool	cs_locks_all_listed(void);
 const struct cs_fileid *cs_fileset_find(const struct cs_fileset *, dev_t,
 	    ino_t);
 void	cs_fileset_free(struct cs_fileset *);

@@ -320,6 +320,24 @@ cs_open_files_scan(struct cs_fileset *set)
 
 /* ---- locks: /proc/locks ---- */
 
+/* The initial pid namespace has a fixed inode (PROC_PID_INIT_INO). */
+#define PID_NS_INIT	"pid:[4026531836]"
+
+bool
+cs_locks_all_listed(void)
+{
+	static int listed = -1;
+	char ns[64];
+	ssize_t n;
+
+	if (listed == -1) {
+		n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+		listed = n == (ssize_t)strlen(PID_NS_INIT) &&
+		    memcmp(ns, PID_NS_INIT, (size_t)n) == 0;
+	}
+	return listed == 1;
+}
+
 /*
  *   1: FLOCK  ADVISORY  WRITE 4242 08:01:1234567 0 EOF
  *   2: -> FLOCK  ADVISORY  WRITE 4243 08:01:1234567 0 EOF	(waiting)

@@ -90,14 +90,18 @@ cs_hostname(void)
 pid_t
 cs_pid_max(void)
 {
+	static pid_t max;
 	char buf[32];
 	long n;
 
+	if (max != 0)
+		return max;	/* read once: staleclean asks per candidate */
 	if (cs_read_small(AT_FDCWD, "/proc/sys/kernel/pid_max", buf,
-	    sizeof(buf)) <= 0)
-		return 4194304;		/* PID_MAX_LIMIT on 64-bit Linux */
-	n = strtol(buf, NULL, 10);
-	return n > 0 ? (pid_t)n : 4194304;
+	    sizeof(buf)) <= 0 || (n = strtol(buf, NULL, 10)) <= 0)
+		max = 4194304;	/* PID_MAX_LIMIT on 64-bit Linux */
+	else
+		max = (pid_t)n;
+	return max;
 }
 
 time_t

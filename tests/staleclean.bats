@@ -280,6 +280,31 @@ f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX); time.sleep(30)' mnt/sv/job
 	[ -e d/x.pid ]
 }
 
+@test "in a container's pid namespace: a POSIX lock from outside is seen, a flock is never removed" {
+	need_root
+	dead_pid > d/posix.lock
+	dead_pid > d/flock.lock
+	: > d/empty.lock
+	old d/*
+	python3 -c 'import fcntl, sys, time
+p = open(sys.argv[1], "r+"); fcntl.lockf(p, fcntl.LOCK_EX)
+f = open(sys.argv[2]); fcntl.flock(f, fcntl.LOCK_EX)
+e = open(sys.argv[3], "r+"); fcntl.lockf(e, fcntl.LOCK_EX)
+time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
+	h=$!
+	for _ in $(seq 100); do [ "$(grep -c " $h " /proc/locks)" -eq 3 ] && break; sleep 0.05; done
+	# its /proc/locks lists none of them: they are the host's
+	run unshare -p -f --mount-proc sh -c 'cat /proc/locks; "$1" -v --min-age 0 d' sh "$SC"
+	kill "$h"
+	wait "$h" || true
+	[ "$status" -eq 0 ]
+	[ "${#lines[@]}" -eq 3 ]
+	grep -Fqx "d/empty.lock: live (fcntl lock held)" <<< "$output"
+	grep -Fqx "d/posix.lock: live (fcntl lock held)" <<< "$output"
+	grep -Fqx "d/flock.lock: live (flock held (found when removing))" <<< "$output"
+	[ -e d/posix.lock ] && [ -e d/flock.lock ] && [ -e d/empty.lock ]
+}
+
 @test "a lock file without owner metadata is kept, whatever its age (empty, or a dependency manifest)" {
 	: > d/plain.lock
 	mkdir -p d/app/.cargo
