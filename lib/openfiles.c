@@ -62,14 +62,16 @@ mount_find(uint64_t id)
 	    sizeof(key), cmp_mnt) : NULL;
 }
 
+/* Append a mount not in the (sorted) table; mounts_sort() makes the
+ * table whole again, so that a long mountinfo costs one sort. */
 static int
-mount_add(uint64_t id, dev_t dev, enum mnt_kind kind)
+mount_append(size_t *n, uint64_t id, dev_t dev, enum mnt_kind kind)
 {
 	struct mnt *v;
 
 	if (mount_find(id) != NULL)
 		return 0;
-	if (mounts.n == mounts.cap) {
+	if (*n == mounts.cap) {
 		size_t cap = mounts.cap ? mounts.cap * 2 : 64;
 
 		if ((v = reallocarray(mounts.v, cap, sizeof(*v))) == NULL)
@@ -77,11 +79,34 @@ mount_add(uint64_t id, dev_t dev, enum mnt_kind kind)
 		mounts.v = v;
 		mounts.cap = cap;
 	}
-	mounts.v[mounts.n].id = id;
-	mounts.v[mounts.n].dev = dev;
-	mounts.v[mounts.n].kind = kind;
-	mounts.n++;
-	qsort(mounts.v, mounts.n, sizeof(*mounts.v), cmp_mnt);
+	mounts.v[*n].id = id;
+	mounts.v[*n].dev = dev;
+	mounts.v[*n].kind = kind;
+	(*n)++;
+	return 0;
+}
+
+/* Sort what was appended in, and drop an id listed twice. */
+static void
+mounts_sort(size_t n)
+{
+	size_t i, j;
+
+	qsort(mounts.v, n, sizeof(*mounts.v), cmp_mnt);
+	for (i = 0, j = 1; j < n; j++)
+		if (mounts.v[j].id != mounts.v[i].id)
+			mounts.v[++i] = mounts.v[j];
+	mounts.n = n > 0 ? i + 1 : 0;
+}
+
+static int
+mount_add(uint64_t id, dev_t dev, enum mnt_kind kind)
+{
+	size_t n = mounts.n;
+
+	if (mount_append(&n, id, dev, kind) == -1)
+		return -1;
+	mounts_sort(n);
 	return 0;
 }
 
@@ -92,6 +117,7 @@ mounts_read(const char *mountinfo)
 	struct libmnt_table *tb;
 	struct libmnt_iter *it;
 	struct libmnt_fs *fs;
+	size_t n = mounts.n;
 	int r = 0;
 
 	if ((tb = mnt_new_table_from_file(mountinfo)) == NULL)
@@ -102,10 +128,11 @@ mounts_read(const char *mountinfo)
 	}
 	while (r == 0 && mnt_table_next_fs(tb, it, &fs) == 0)
 		if (mnt_fs_get_id(fs) >= 0)
-			r = mount_add((uint64_t)mnt_fs_get_id(fs),
+			r = mount_append(&n, (uint64_t)mnt_fs_get_id(fs),
 			    mnt_fs_get_devno(fs), MNT_DEV);
 	mnt_free_iter(it);
 	mnt_unref_table(tb);
+	mounts_sort(n);
 	return r;
 }
 
