@@ -562,6 +562,36 @@ assert bytes.fromhex(hexed[0]["path_hex"]) == b"d/caf\xe9.pid", hexed
 PY
 }
 
+@test "a quarantined file that cannot be put back is an error naming it (73), never 'put back'" {
+	command -v strace > /dev/null || skip "no strace"
+	p=$(dead_pid)
+	echo "$p" > d/x.pid
+	old d/x.pid
+	# hold staleclean for 3 s right after its quarantine rename
+	ASAN_OPTIONS=detect_leaks=0 strace -qq -o /dev/null -e trace=renameat2 \
+	    -e inject=renameat2:delay_exit=3000000:when=1 \
+	    "$SC" -v --min-age 0 d/x.pid > out 2> err &
+	s=$!
+	for _ in $(seq 200); do
+		q=$(find d -name '.staleclean-*' | head -n 1)
+		[ -n "$q" ] && break
+		sleep 0.02
+	done
+	[ -n "$q" ]
+	# meanwhile: someone opens the quarantined file (so the second look
+	# finds it in use) and a newcomer takes the name
+	exec 7< "$q"
+	echo newcomer > d/x.pid
+	rc=0
+	wait "$s" || rc=$?
+	exec 7<&-
+	[ "$rc" -eq 73 ]
+	[ "$(cat err)" = "staleclean: d/x.pid: changed during removal, and it cannot be put back: it is now $q: File exists" ]
+	[ "$(cat out)" = "d/x.pid: unknown (changed during removal, left as $q), failed" ]
+	[ "$(cat d/x.pid)" = newcomer ]
+	[ "$(cat "$q")" = "$p" ]
+}
+
 @test "race: atomicwrite --lock increments survive a tight staleclean loop (300)" {
 	echo 0 > d/counter
 	# A lock that a newcomer re-created while the old one was in
