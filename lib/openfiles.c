@@ -203,14 +203,16 @@ fileset_add(struct cs_fileset *set, dev_t dev, ino_t ino, pid_t pid,
 }
 
 /* Sort, and fold the entries of one file into one (kinds or-ed, the
- * first pid kept). */
-static void
-fileset_seal(struct cs_fileset *set)
+ * first pid kept); or, when filling it failed (r == -1), empty it. */
+static int
+fileset_seal(struct cs_fileset *set, int r)
 {
 	size_t i, j;
 
-	if (set->n == 0)
-		return;
+	if (r == -1)
+		cs_fileset_free(set);
+	if (r == -1 || set->n == 0)
+		return r;
 	qsort(set->ids, set->n, sizeof(*set->ids), cmp_fileid);
 	for (i = 0, j = 1; j < set->n; j++) {
 		if (cmp_fileid(&set->ids[i], &set->ids[j]) == 0) {
@@ -221,6 +223,7 @@ fileset_seal(struct cs_fileset *set)
 			set->ids[++i] = set->ids[j];
 	}
 	set->n = i + 1;
+	return 0;
 }
 
 const struct cs_fileid *
@@ -337,12 +340,7 @@ cs_open_files_scan(struct cs_fileset *set)
 		closedir(fds);
 	}
 	closedir(proc);
-	if (r == -1) {
-		cs_fileset_free(set);
-		return -1;
-	}
-	fileset_seal(set);
-	return 0;
+	return fileset_seal(set, r);
 }
 
 /* ---- locks: /proc/locks ---- */
@@ -410,10 +408,5 @@ cs_locked_files_scan(struct cs_fileset *set)
 	}
 	free(line);
 	fclose(f);
-	if (r == -1) {
-		cs_fileset_free(set);
-		return -1;
-	}
-	fileset_seal(set);
-	return 0;
+	return fileset_seal(set, r);
 }
