@@ -324,7 +324,7 @@ judge_pid(struct cand *c, const struct cs_owner *o)
 		say(c, LIVE, "pid %d running", (int)o->pid);
 		return;
 	}
-	if (state == 'Z') {
+	if (cs_proc_zombie(o->pid, state)) {
 		say(c, STALE, "pid %d is a zombie", (int)o->pid);
 		return;
 	}
@@ -399,6 +399,7 @@ static void
 judge_dir(struct cand *c)
 {
 	struct cs_owner o;
+	struct stat pst;
 	char buf[512];
 	ssize_t n;
 	int fd, dfd;
@@ -407,6 +408,7 @@ judge_dir(struct cand *c)
 	int entries = 0;
 
 	c->kind = "lock-dir";
+	memset(&pst, 0, sizeof(pst));
 	dfd = openat(c->dirfd, c->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
 	    O_CLOEXEC);
 	if (dfd == -1 || (d = fdopendir(dfd)) == NULL) {
@@ -418,12 +420,21 @@ judge_dir(struct cand *c)
 	while ((e = readdir(d)) != NULL)
 		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
 			entries++;
+	/* Looked at before it is opened: a FIFO or device named pid is
+	 * never opened (a writer blocked on a FIFO would be let through). */
+	if (fstatat(dirfd(d), "pid", &pst, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !S_ISREG(pst.st_mode)) {
+		closedir(d);
+		say(c, UNKNOWN, "its pid is not a regular file");
+		return;
+	}
 	fd = openat(dirfd(d), "pid", O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC);
+	    O_NOCTTY | O_CLOEXEC);
 	if (fd != -1) {
-		struct stat pst;
+		struct stat now;
 
-		n = fstat(fd, &pst) == 0 && S_ISREG(pst.st_mode) ?
+		n = fstat(fd, &now) == 0 && S_ISREG(now.st_mode) &&
+		    now.st_ino == pst.st_ino && now.st_dev == pst.st_dev ?
 		    read(fd, buf, sizeof(buf) - 1) : -1;
 		close(fd);
 		closedir(d);
@@ -458,8 +469,8 @@ judge_file(struct cand *c, bool orphan, pid_t opid)
 	char buf[1024];
 	ssize_t n;
 
-	bool git = !orphan && (in_git_dir(c->path) ||
-	    strcmp(c->name, "gc.pid") == 0);
+	bool git = !orphan && (strcmp(c->name, "gc.pid") == 0 ||
+	    (in_git_dir(c->path) && fnmatch("*.lock", c->name, 0) == 0));
 
 	c->kind = orphan ? "orphan-temp" : git ? "git-lock" : "lock-file";
 	/*
@@ -467,6 +478,10 @@ judge_file(struct cand *c, bool orphan, pid_t opid)
 	 * locks /proc/locks does not list. An empty file, a temp file named
 	 * after its writer and a git lock say nothing worth a read.
 	 */
+	/* Locked (a lease too, which an open would break): no need to
+	 * open it at all. */
+	if (in_use(c))
+		return;
 	if ((orphan || git || c->st.st_size == 0) && !ask_getlk)
 		goto look;
 	c->fd = openat(c->dirfd, c->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
@@ -692,7 +707,7 @@ quarantine(struct pending *p)
 	struct stat now;
 	char sfx[7];
 	pid_t pid;
-	int i, r;
+	int i, r, tries;
 
 	cand_of(p, &c);
 	if (S_ISREG(p->st.st_mode)) {
@@ -703,7 +718,13 @@ quarantine(struct pending *p)
 		r = fstatat(c.dirfd, c.name, &now, AT_SYMLINK_NOFOLLOW);
 	if (r == -1 && errno == ENOENT)
 		say(&c, UNKNOWN, "gone meanwhile");
-	else if (r == -1)
+	else if (r == -1 && (errno == EMFILE || errno == ENFILE ||
+	    errno == ENOMEM)) {
+		warn("%s", c.path);	/* our failure, not the file's */
+		status = EX_OSERR;
+		report(&c, "failed");
+		return false;
+	} else if (r == -1)
 		say(&c, UNKNOWN, "cannot open: %s", strerror(errno));
 	else if (!unchanged(&now, &p->st))
 		say(&c, UNKNOWN, "changed since it was judged");
@@ -714,12 +735,19 @@ quarantine(struct pending *p)
 		    "removing)");
 	if (c.verdict != STALE)
 		goto keep;
-	for (i = 0; i < 6; i++)
-		sfx[i] = "abcdefghijklmnopqrstuvwxyz"[arc4random_uniform(26)];
-	sfx[6] = '\0';
-	snprintf(p->q, sizeof(p->q), ".staleclean-%d-%s", (int)getpid(), sfx);
-	if (rename_noreplace(c.dirfd, c.name, p->q, true,
-	    S_ISDIR(p->st.st_mode)) == -1) {
+	/* A unique name: six random letters, drawn again on a collision. */
+	for (tries = 0; tries < 100; tries++) {
+		for (i = 0; i < 6; i++)
+			sfx[i] = "abcdefghijklmnopqrstuvwxyz"
+			    [arc4random_uniform(26)];
+		sfx[6] = '\0';
+		snprintf(p->q, sizeof(p->q), ".staleclean-%d-%s",
+		    (int)getpid(), sfx);
+		if ((r = rename_noreplace(c.dirfd, c.name, p->q, true,
+		    S_ISDIR(p->st.st_mode))) == 0 || errno != EEXIST)
+			break;
+	}
+	if (r == -1) {
 		if (errno == ENOENT) {
 			say(&c, UNKNOWN, "gone meanwhile");
 			goto keep;
@@ -780,11 +808,21 @@ static void
 finish(struct pending *p, const struct cs_fileset *again)
 {
 	struct cand c;
+	struct stat now;
 	const char *action = "removed";
 	pid_t pid;
 	int r, e;
 
 	cand_of(p, &c);
+	/* Rewritten in place meanwhile (a new daemon's pid)? The rename
+	 * changed the ctime; the size and mtime are the file's own. */
+	if (c.fd != -1 && (fstat(c.fd, &now) == -1 ||
+	    now.st_size != p->st.st_size ||
+	    now.st_mtim.tv_sec != p->st.st_mtim.tv_sec ||
+	    now.st_mtim.tv_nsec != p->st.st_mtim.tv_nsec)) {
+		action = put_back(&c, p->q, "rewritten during removal");
+		goto done;
+	}
 	if (again == NULL || (c.fd != -1 && cs_posix_lock_held(c.fd, &pid)) ||
 	    (!S_ISLNK(c.st.st_mode) &&
 	    cs_fileset_find(again, c.key.dev, c.key.ino) != NULL)) {
@@ -814,14 +852,16 @@ remove_pending(void)
 {
 	struct cs_fileset again = { 0 };
 	const struct cs_fileset *seen = &again;
-	sigset_t mask;
+	sigset_t all, mask;
 	size_t i;
 	bool rescan = false;
 
 	if (npend == 0)
 		return;
-	/* Not to be left half way, in quarantine. */
-	cs_signals_block(&mask);
+	/* Not to be left half way, in quarantine: no signal but SIGKILL
+	 * ends us here (a SIGUSR1 would, by default). */
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &mask);
 	for (i = 0; i < npend; i++)
 		if (quarantine(&pend[i]) && !S_ISLNK(pend[i].st.st_mode))
 			rescan = true;
@@ -840,7 +880,7 @@ remove_pending(void)
 	}
 	cs_fileset_free(&again);
 	npend = 0;
-	cs_signals_restore(&mask);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
 }
 
 /* Queue a stale candidate for removal; its report comes with it. */
@@ -877,6 +917,24 @@ defer(struct cand *c, struct dirref **slot)
 	npend++;
 }
 
+/* .staleclean-PID-xxxxxx left by a staleclean that is gone: PID, else 0. */
+static pid_t
+quarantine_pid(const char *name)
+{
+	const char *dash;
+	long long n;
+	char *end;
+
+	if (strncmp(name, ".staleclean-", 12) != 0 ||
+	    (dash = strrchr(name, '-')) == NULL || dash < name + 13)
+		return 0;
+	n = strtoll(name + 12, &end, 10);
+	if (end != dash || n <= 1 || n > INT_MAX || (pid_t)n == getpid() ||
+	    kill((pid_t)n, 0) == 0 || errno == EPERM)
+		return 0;
+	return (pid_t)n;
+}
+
 /*
  * Judge one candidate, named name in dirfd (its mount mnt_id), and act on
  * the verdict: a stale one waits for removal with the others, holding its
@@ -888,10 +946,10 @@ judge(int dirfd, struct dirref **slot, const char *name, const char *path,
 {
 	struct cand c = { .path = path, .dirfd = dirfd, .name = name,
 	    .st = *st, .kind = "file", .fd = -1 };
-	pid_t opid = 0;
+	pid_t opid = 0, qpid = quarantine_pid(name);
 	bool orphan = S_ISREG(st->st_mode) && orphan_pid(name, &opid);
 
-	if (opt.orphans && !orphan)
+	if (opt.orphans && !orphan && qpid == 0)
 		return;
 	c.key.dev = cs_mount_dev(mnt_id, st->st_dev);
 	c.key.ino = st->st_ino;
@@ -910,6 +968,13 @@ judge(int dirfd, struct dirref **slot, const char *name, const char *path,
 	if (c.fd != -1)
 		close(c.fd);
 	c.fd = -1;
+	/* A leftover that is not stale cannot go back: its name is lost. */
+	if (qpid != 0 && c.verdict != STALE) {
+		warnx("%s: left in quarantine by staleclean pid %d, which is "
+		    "gone: its name before is unknown (%s)", path, (int)qpid,
+		    c.reason);
+		status = EX_CANTCREAT;
+	}
 	if (c.verdict != STALE)
 		report(&c, "none");
 	else if (nstale++, opt.dry_run)
@@ -1001,11 +1066,14 @@ scan(const char *root, int rootfd)
 			top--;
 			continue;
 		}
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..") ||
-		    strncmp(e->d_name, ".staleclean-", 12) == 0)
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
-		/* Only candidates and (with -r) directories are looked at. */
-		match = matches(e->d_name);
+		/* Another staleclean's quarantine: its own business while it
+		 * runs, ours once it is gone (killed half way). */
+		if (strncmp(e->d_name, ".staleclean-", 12) == 0)
+			match = quarantine_pid(e->d_name) != 0;
+		else		/* only candidates and (-r) directories */
+			match = matches(e->d_name);
 		if (!match && (!opt.recursive || (e->d_type != DT_DIR &&
 		    e->d_type != DT_UNKNOWN)))
 			continue;
@@ -1027,6 +1095,11 @@ scan(const char *root, int rootfd)
 		 * mounted in between. */
 		fd = openat(dirfd(f->dir), e->d_name, O_RDONLY | O_DIRECTORY |
 		    O_NOFOLLOW | O_CLOEXEC);
+		if (fd == -1 && errno != ENOENT && errno != ENOTDIR &&
+		    errno != ELOOP) {
+			warn("%s", path);	/* not silently left out */
+			status = cs_exit_for_errno(errno, EX_NOINPUT);
+		}
 		if (fd == -1 || stat_entry(fd, "", AT_EMPTY_PATH, &st, &mnt) ==
 		    -1 || st.st_dev != top_st.st_dev || mnt != root_mnt ||
 		    (stack[top + 1].dir = fdopendir(fd)) == NULL) {
@@ -1047,6 +1120,7 @@ operand(const char *path)
 	struct stat st, target;
 	struct dirref *ref = NULL;
 	char *dir, *base;
+	const char *view;
 	uint64_t mnt;
 	int dirfd, fd, nofollow, r;
 
@@ -1059,6 +1133,16 @@ operand(const char *path)
 	 * held through another mount is invisible here. */
 	if ((r = cs_locks_exclude(path, path)) != 0) {
 		status = r;
+		return;
+	}
+	/* Through another view of the same files (bindfs over a directory,
+	 * an overlay and its layers), locks and opens are on other inodes:
+	 * unheld here proves nothing either. */
+	if (!cs_shared_fs_allowed() && (view = cs_other_view(path)) != NULL) {
+		warnx("%s: on %s, whose files are also reached through "
+		    "another view, where locks and opens are invisible here "
+		    "(--unsafe-shared-fs to go on anyway)", path, view);
+		status = EX_UNAVAILABLE;
 		return;
 	}
 	ask_getlk = !cs_locks_all_listed() ||
@@ -1109,8 +1193,9 @@ static void
 set_fd_budget(void)
 {
 	struct rlimit rl;
+	rlim_t walk = 2 * MAX_DEPTH + 32;	/* the walk's own, stdio, /proc */
 
-	fd_budget = 1024;
+	fd_budget = 1;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return;
 	if (rl.rlim_cur < rl.rlim_max) {
@@ -1118,12 +1203,10 @@ set_fd_budget(void)
 		(void)setrlimit(RLIMIT_NOFILE, &rl);
 		(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
-	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < 256 + 2 * MAX_DEPTH)
-		fd_budget = 64;
-	else if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 1 << 20)
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (1 << 20) + walk)
 		fd_budget = 1 << 20;
-	else
-		fd_budget = rl.rlim_cur - 2 * MAX_DEPTH - 64;
+	else if (rl.rlim_cur > walk + 1)
+		fd_budget = rl.rlim_cur - walk;
 }
 
 int

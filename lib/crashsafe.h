@@ -179,6 +179,9 @@ int	cs_posix_lock_held(int fd, pid_t *pid);
 
 /* Field 22 of /proc/PID/stat (clock ticks after boot); -1 if gone. */
 int	cs_proc_starttime(pid_t, unsigned long long *, char *state);
+/* Is pid, whose state letter is state, dead but not reaped? Not when its
+ * leader thread exited and other threads run. */
+bool	cs_proc_zombie(pid_t, char state);
 /* /proc/sys/kernel/random/boot_id, 36 chars + NUL; "" if unknown. */
 const char *cs_boot_id(void);
 const char *cs_hostname(void);
@@ -216,6 +219,10 @@ bool	cs_locks_all_listed(void);
 const struct cs_fileid *cs_fileset_find(const struct cs_fileset *, dev_t,
 	    ino_t);
 void	cs_fileset_free(struct cs_fileset *);
+/* Is path on a filesystem that shows files another filesystem holds (FUSE,
+ * overlay), or in a layer of an overlay? Locks and opens through the other
+ * view are on other inodes: invisible here. What it is, or NULL. */
+const char *cs_other_view(const char *path);
 /* The superblock device of mount mnt_id (statx STATX_MNT_ID), or fallback
  * when no table we can read lists it. */
 dev_t	cs_mount_dev(uint64_t mnt_id, dev_t fallback);
@@ -450,6 +457,8 @@ const char *cs_network_fs(const char *path, dev_t dev);
 /* --unsafe-shared-fs (or CRASHSAFE_UNSAFE_SHARED_FS=1 in the environment):
  * lock where locks exclude nothing. */
 extern bool cs_unsafe_shared_fs;
+/* Either of them given? */
+bool	cs_shared_fs_allowed(void);
 /* 0, or 69 with a message naming context when path's directory is on a
  * filesystem whose locks do not reach its other clients (FUSE network
  * clients such as sshfs), unless the user accepted that (SPEC 1.5). */

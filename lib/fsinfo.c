@@ -101,6 +101,14 @@ cs_network_fs(const char *path, dev_t dev)
 
 bool cs_unsafe_shared_fs;
 
+bool
+cs_shared_fs_allowed(void)
+{
+	const char *env = getenv("CRASHSAFE_UNSAFE_SHARED_FS");
+
+	return cs_unsafe_shared_fs || (env != NULL && strcmp(env, "1") == 0);
+}
+
 /*
  * A FUSE network client (sshfs, rclone, s3fs...) grants flock and fcntl
  * locks in the local kernel: two clients both get the lock, so it
@@ -111,11 +119,11 @@ cs_locks_exclude(const char *path, const char *context)
 {
 	struct statfs sf;
 	struct stat st;
-	const char *env = getenv("CRASHSAFE_UNSAFE_SHARED_FS"), *name;
+	const char *name;
 	char *dot;
 	int r;
 
-	if (cs_unsafe_shared_fs || (env != NULL && strcmp(env, "1") == 0))
+	if (cs_shared_fs_allowed())
 		return 0;
 	/* Where path leads; if it does not exist yet, its directory (so
 	 * that nothing is created where we refuse). */

@@ -13,12 +13,14 @@
  * The mount table comes from libmount.
  */
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libmount.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,6 +168,79 @@ cs_mount_dev(uint64_t mnt_id, dev_t fallback)
 	return m->kind == MNT_DEV ? m->dev : fallback;
 }
 
+/* ---- other views of the same files ---- */
+
+#define FUSE_SUPER_MAGIC	0x65735546
+#define OVERLAYFS_SUPER_MAGIC	0x794c7630
+
+/* Is dir (a real path) one of an overlay option's colon-separated dirs,
+ * or below one? */
+static bool
+below_any(const char *dir, const char *list)
+{
+	const char *p = list, *end;
+	size_t n;
+
+	for (; p != NULL && *p != '\0'; p = *end ? end + 1 : NULL) {
+		end = p + strcspn(p, ":");
+		n = (size_t)(end - p);
+		if (n > 0 && strncmp(dir, p, n) == 0 &&
+		    (dir[n] == '\0' || dir[n] == '/' || p[n - 1] == '/'))
+			return true;
+	}
+	return false;
+}
+
+const char *
+cs_other_view(const char *path)
+{
+	static char what[PATH_MAX + 64];
+	struct libmnt_table *tb;
+	struct libmnt_iter *it;
+	struct libmnt_fs *fs;
+	struct statfs sf;
+	char real[PATH_MAX], opt[16];
+	const char *o, *val;
+	size_t len;
+	bool hit = false;
+
+	if (statfs(path, &sf) == 0 &&
+	    ((unsigned long)sf.f_type == FUSE_SUPER_MAGIC ||
+	    (unsigned long)sf.f_type == OVERLAYFS_SUPER_MAGIC))
+		return (unsigned long)sf.f_type == FUSE_SUPER_MAGIC ?
+		    "a FUSE filesystem" : "an overlay filesystem";
+	if (realpath(path, real) == NULL ||
+	    (tb = mnt_new_table_from_file("/proc/self/mountinfo")) == NULL)
+		return NULL;
+	if ((it = mnt_new_iter(MNT_ITER_FORWARD)) == NULL) {
+		mnt_unref_table(tb);
+		return NULL;
+	}
+	while (!hit && mnt_table_next_fs(tb, it, &fs) == 0) {
+		if (strcmp(mnt_fs_get_fstype(fs) ? mnt_fs_get_fstype(fs) : "",
+		    "overlay") != 0 || (o = mnt_fs_get_options(fs)) == NULL)
+			continue;
+		for (size_t i = 0; i < 2 && !hit; i++) {
+			strlcpy(opt, i == 0 ? "lowerdir" : "upperdir",
+			    sizeof(opt));
+			if (mnt_optstr_get_option(o, opt, (char **)&val, &len)
+			    != 0)
+				continue;
+			char *list = strndup(val, len);
+
+			if (list != NULL && below_any(real, list)) {
+				snprintf(what, sizeof(what), "a layer of the "
+				    "overlay at %s", mnt_fs_get_target(fs));
+				hit = true;
+			}
+			free(list);
+		}
+	}
+	mnt_free_iter(it);
+	mnt_unref_table(tb);
+	return hit ? what : NULL;
+}
+
 /* ---- sets of files ---- */
 
 static int
@@ -275,15 +350,24 @@ fd_mount(pid_t pid, const char *fd, uint64_t mnt_id)
 	return mount_find(mnt_id);
 }
 
-/* mnt_id and ino of one /proc/PID/fdinfo/N; false if it has neither. */
+/* A process or fd that went away while we looked is no error; running
+ * out of fds or memory is (a file not seen must not pass for unopened). */
 static bool
+gone(int e)
+{
+	return e == ENOENT || e == ESRCH || e == EACCES || e == EPERM;
+}
+
+/* mnt_id and ino of one /proc/PID/fdinfo/N: 1; 0 if it has neither (or
+ * is gone); -1/errno when it cannot be read. */
+static int
 fdinfo_read(int dirfd, const char *fd, uint64_t *mnt_id, ino_t *ino)
 {
 	char buf[512], *p;
 	bool has_mnt = false, has_ino = false;
 
-	if (cs_read_small(dirfd, fd, buf, sizeof(buf)) <= 0)
-		return false;
+	if (cs_read_small(dirfd, fd, buf, sizeof(buf)) == -1)
+		return gone(errno) ? 0 : -1;
 	for (p = buf; p != NULL; p = (p = strchr(p, '\n')) ? p + 1 : NULL) {
 		if (strncmp(p, "mnt_id:", 7) == 0) {
 			*mnt_id = strtoull(p + 7, NULL, 10);
@@ -307,7 +391,7 @@ cs_open_files_scan(struct cs_fileset *set)
 	ino_t ino = 0;
 	DIR *proc, *fds;
 	pid_t self = getpid(), pid;
-	int r = 0;
+	int r = 0, got;
 
 	memset(set, 0, sizeof(*set));
 	if ((proc = opendir("/proc")) == NULL)
@@ -317,12 +401,20 @@ cs_open_files_scan(struct cs_fileset *set)
 		    (pid = (pid_t)atoi(pe->d_name)) == self)
 			continue;	/* our own probes are not owners */
 		snprintf(path, sizeof(path), "/proc/%d/fdinfo", (int)pid);
-		if ((fds = opendir(path)) == NULL)
+		if ((fds = opendir(path)) == NULL) {
+			if (!gone(errno))
+				r = -1;
 			continue;	/* gone, or not ours to see */
+		}
 		while (r == 0 && (fe = readdir(fds)) != NULL) {
 			if (fe->d_name[0] == '.')
 				continue;
-			if (fdinfo_read(dirfd(fds), fe->d_name, &mnt_id, &ino)) {
+			if ((got = fdinfo_read(dirfd(fds), fe->d_name, &mnt_id,
+			    &ino)) == -1) {
+				r = -1;
+				break;
+			}
+			if (got == 1) {
 				if ((m = fd_mount(pid, fe->d_name, mnt_id)) ==
 				    NULL || m->kind == MNT_INTERNAL)
 					continue;

@@ -60,6 +60,22 @@ cs_proc_starttime(pid_t pid, unsigned long long *start, char *state)
 	return errno == 0 ? 0 : -1;
 }
 
+bool
+cs_proc_zombie(pid_t pid, char state)
+{
+	char path[64], buf[2048], *p;
+
+	if (state != 'Z')
+		return false;
+	/* A leader that called pthread_exit() shows Z while its other
+	 * threads run: the process is alive. */
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (cs_read_small(AT_FDCWD, path, buf, sizeof(buf)) <= 0 ||
+	    (p = strstr(buf, "\nThreads:")) == NULL)
+		return true;
+	return strtol(p + 9, NULL, 10) <= 1;
+}
+
 const char *
 cs_boot_id(void)
 {

@@ -628,12 +628,161 @@ PY
 	echo $$ > src/live.pid
 	touch -d '1 hour ago' src/dead.pid src/live.pid
 	bindfs_up "$PWD/src" "$PWD/b"
+	# a lock held through src (the other view) is invisible from b:
+	# refused unless asked for
 	run --separate-stderr "$SC" -v b
+	[ "$status" -eq 69 ]
+	[ "$stderr" = "staleclean: b: on a FUSE filesystem, whose files are also reached through another view, where locks and opens are invisible here (--unsafe-shared-fs to go on anyway)" ]
+	[ -e src/dead.pid ]
+	run --separate-stderr "$SC" -v --unsafe-shared-fs b
 	assert_success
 	[[ "$output" == *"b/dead.pid: stale (pid "*" not running), removed"* ]]
 	[ ! -e src/dead.pid ]
 	[ -e src/live.pid ]
 	[ -z "$(find src -name '.staleclean-*')" ]
+}
+
+@test "overlay: a lock held through the merged view is invisible in a layer, so layers and the overlay are refused (69)" {
+	need_root
+	mkdir -p ov/lower ov/upper ov/work ov/merged
+	p=$(dead_pid)
+	echo "$p" > ov/upper/app.pid
+	old ov/upper/app.pid
+	# (absolute layer paths: mountinfo shows them as they were given)
+	run unshare -m --propagation private sh -c '
+		mount -t overlay overlay -o "lowerdir=$PWD/ov/lower,upperdir=$PWD/ov/upper,workdir=$PWD/ov/work" ov/merged &&
+		flock -n ov/merged/app.pid sleep 30 &
+		sleep 0.5
+		"$1" -v ov/upper; echo "upper $?"
+		"$1" -v ov/merged; echo "merged $?"
+		kill %1 2> /dev/null' sh "$SC"
+	[[ "$output" == *"staleclean: ov/upper: on a layer of the overlay at $PWD/ov/merged, whose files are also reached"* ]]
+	[[ "$output" == *"upper 69"* ]]
+	[[ "$output" == *"staleclean: ov/merged: on an overlay filesystem, whose"* ]]
+	[[ "$output" == *"merged 69"* ]]
+	[ -e ov/upper/app.pid ]
+}
+
+@test "a daemon whose main thread exited (state Z, threads running) is alive" {
+	command -v cc > /dev/null || skip "no C compiler"
+	cat > leader.c <<-'EOF'
+	#include <pthread.h>
+	#include <stdio.h>
+	#include <unistd.h>
+	static void *run(void *a) { (void)a; sleep(30); return NULL; }
+	int main(int argc, char **argv) {
+		pthread_t t;
+		FILE *f = fopen(argv[argc - 1], "w");
+		fprintf(f, "%d\n", (int)getpid());
+		fclose(f);
+		pthread_create(&t, NULL, run, NULL);
+		pthread_exit(NULL);
+	}
+	EOF
+	cc -pthread -o leader leader.c
+	./leader d/daemon.pid &
+	l=$!
+	for _ in $(seq 100); do [ -s d/daemon.pid ] && break; sleep 0.05; done
+	for _ in $(seq 100); do grep -q '^State:.*Z' "/proc/$l/status" && break; sleep 0.05; done
+	old d/daemon.pid
+	run "$SC" -v d
+	kill "$l"
+	[ "$output" = "d/daemon.pid: live (pid $l running)" ]
+	[ -e d/daemon.pid ]
+}
+
+@test "only index.lock, *.lock and gc.pid are git locks: a daemon's pid file under .git follows the pid rules" {
+	mkdir -p repo/.git/annex
+	sleep 30 &
+	s=$!
+	echo "$s" > repo/.git/annex/daemon.pid
+	: > repo/.git/index.lock
+	touch -d '1 hour ago' repo/.git/annex/daemon.pid repo/.git/index.lock
+	run "$SC" -v -r repo/.git
+	kill "$s"
+	grep -Fqx "repo/.git/annex/daemon.pid: live (pid $s running)" <<< "$output"
+	grep -Fqx "repo/.git/index.lock: stale (git lock, unheld, older than max-age), removed" <<< "$output"
+	[ -e repo/.git/annex/daemon.pid ]
+}
+
+@test "a FIFO named pid in a lock directory is never opened (a blocked writer stays blocked)" {
+	mkdir d/x.lock
+	mkfifo d/x.lock/pid
+	old d/x.lock
+	( echo 1 > d/x.lock/pid; echo wrote > wrote ) &
+	w=$!
+	sleep 0.2
+	run "$SC" -v -n d
+	sleep 0.2
+	[ ! -e wrote ]
+	kill "$w"
+	[ "$output" = "d/x.lock: unknown (its pid is not a regular file)" ]
+}
+
+@test "a write lease is live, and looking does not break it" {
+	dead_pid > d/l.pid
+	old d/l.pid
+	python3 -c 'import fcntl, signal, sys, time
+broken = []
+signal.signal(signal.SIGIO, lambda *a: broken.append(1))
+f = open(sys.argv[1], "r+"); fcntl.fcntl(f, fcntl.F_SETLEASE, fcntl.F_WRLCK)
+open(sys.argv[2], "w").close()
+time.sleep(3)
+open(sys.argv[3], "w").write("broken" if broken else "kept")' d/l.pid ready result &
+	h=$!
+	for _ in $(seq 100); do [ -e ready ] && break; sleep 0.05; done
+	run "$SC" -v -n d
+	wait "$h"
+	[ "$output" = "d/l.pid: live (lease held by pid $h)" ]
+	[ "$(cat result)" = kept ]
+}
+
+@test "a pid file rewritten in place while in quarantine is put back, not removed" {
+	command -v strace > /dev/null || skip "no strace"
+	p=$(dead_pid)
+	echo "$p" > d/x.pid
+	old d/x.pid
+	ASAN_OPTIONS=detect_leaks=0 strace -qq -o /dev/null -e trace=renameat2 \
+	    -e inject=renameat2:delay_exit=2000000:when=1 \
+	    "$SC" -v --min-age 0 d/x.pid > out 2> err &
+	s=$!
+	for _ in $(seq 200); do
+		q=$(find d -name '.staleclean-*' | head -n 1)
+		[ -n "$q" ] && break
+		sleep 0.02
+	done
+	[ -n "$q" ]
+	echo $$ > "$q"			# a new daemon's pid, written and closed
+	rc=0
+	wait "$s" || rc=$?
+	[ "$rc" -eq 0 ]
+	[ "$(cat out)" = "d/x.pid: unknown (rewritten during removal, put back)" ]
+	[ "$(cat d/x.pid)" = $$ ]
+}
+
+@test "a low open-file limit: every stale file is still removed (one rescan per batch), none left in quarantine" {
+	p=$(dead_pid)
+	for i in $(seq 300); do echo "$p" > "d/$i.pid"; done
+	old d/*
+	run bash -c 'ulimit -n 40; "$1" -v d' sh "$SC"
+	assert_success
+	[ "$(grep -c ', removed$' <<< "$output")" -eq 300 ]
+	[ -z "$(ls -A d)" ]
+}
+
+@test "a quarantine left by a killed staleclean is judged by the next run: removed when stale, an error when not" {
+	p=$(dead_pid)
+	echo "$p" > "d/.staleclean-$p-abcdef"		# was stale: goes
+	sleep 30 &
+	s=$!
+	echo "$s" > "d/.staleclean-$p-ghijkl"		# a live pid file: name lost
+	old d/.staleclean-*
+	run --separate-stderr "$SC" -v d
+	kill "$s"
+	[ "$status" -eq 73 ]
+	[ "$stderr" = "staleclean: d/.staleclean-$p-ghijkl: left in quarantine by staleclean pid $p, which is gone: its name before is unknown (pid $s running)" ]
+	[ ! -e "d/.staleclean-$p-abcdef" ]
+	[ -e "d/.staleclean-$p-ghijkl" ]
 }
 
 @test "errors: a missing path is reported and the others still judged" {
