@@ -369,9 +369,9 @@ main(int argc, char *argv[])
 			o.status = CS_EX_TIMEDOUT;
 			break;
 		case CS_WAIT_EXITED:
+			/* Killed, not exited: exit 131 is a status. */
 			o.status = cs_child_reap(&child);
-			if (o.status > CS_EX_SIGNAL)
-				o.signal = o.status - CS_EX_SIGNAL;
+			o.signal = child.signal;
 			break;
 		}
 		o.duration = cs_now() - start;

@@ -312,6 +312,8 @@ struct cs_cmd {
 int	cs_spawn(const struct cs_cmd *, pid_t *);
 /* Wait for pid; its exit status, or 128+N if killed by signal N. */
 int	cs_wait(pid_t);
+/* The same, and the signal it died of (0 if it exited) in *sig. */
+int	cs_wait_signal(pid_t, int *sig);
 /* Map a wait(2) status to an exit status. */
 int	cs_status_code(int wstatus);
 /* Spawn and wait; the command's status (or 126/127/71). */
@@ -336,6 +338,7 @@ struct cs_child {
 	pid_t	pid;
 	int	pidfd;
 	bool	group;		/* leader of its own process group */
+	int	signal;		/* once reaped: the signal it died of, or 0 */
 };
 enum cs_waited { CS_WAIT_EXITED, CS_WAIT_DEADLINE, CS_WAIT_SIGNAL };
 /* Spawn (as cs_spawn) and open a pidfd. */
@@ -348,7 +351,8 @@ void	cs_child_signal(struct cs_child *, int sig);
 /* sig to the group, SIGKILL after grace if the leader still runs, then
  * SIGKILL to whatever is left of the group: nothing outlives it. */
 void	cs_child_stop(struct cs_child *, int sig, cs_nsec grace);
-/* Reap the leader: its exit status, or 128+N. */
+/* Reap the leader: its exit status, or 128+N (and ->signal = N: an exit
+ * status above 128 is not a signal). */
 int	cs_child_reap(struct cs_child *);
 /* Die of sig (default action), as a cleaned-up process should, so that
  * the parent sees WIFSIGNALED and a shell loop stops. */

@@ -87,14 +87,25 @@ cs_spawn(const struct cs_cmd *c, pid_t *pidp)
 }
 
 int
-cs_wait(pid_t pid)
+cs_wait_signal(pid_t pid, int *sig)
 {
 	int st;
 
+	*sig = 0;
 	while (waitpid(pid, &st, 0) == -1)
 		if (errno != EINTR)
 			return EX_SOFTWARE;
+	if (WIFSIGNALED(st))
+		*sig = WTERMSIG(st);
 	return cs_status_code(st);
+}
+
+int
+cs_wait(pid_t pid)
+{
+	int sig;
+
+	return cs_wait_signal(pid, &sig);
 }
 
 int
@@ -262,7 +273,7 @@ cs_child_reap(struct cs_child *ch)
 {
 	int r;
 
-	r = cs_wait(ch->pid);
+	r = cs_wait_signal(ch->pid, &ch->signal);
 	if (ch->pidfd != -1)
 		close(ch->pidfd);
 	ch->pidfd = -1;

@@ -199,6 +199,19 @@ EOF
 	[[ "$stderr" == *"failed (killed by signal 15)"* ]]
 }
 
+@test "an exit status above 128 is an exit, not a signal: retried, and reported as such" {
+	run --separate-stderr "$R" -n 3 -d 0 -- sh -c 'echo x >> c; exit 131'
+	[ "$status" -eq 131 ]
+	[ "$(wc -l < c)" -eq 3 ]
+	[ "$stderr" = "retry: attempt 1/3 failed (exit 131); retrying in 0.00s
+retry: attempt 2/3 failed (exit 131); retrying in 0.00s
+retry: attempt 3/3 failed (exit 131); giving up" ]
+	run --separate-stderr "$R" -n 1 --json -- sh -c 'exit 200'
+	[ "$status" -eq 200 ]
+	[ "$(jq -c '[.status, .signal]' <<< "$stderr")" = "[200,null]" ]
+	run -255 "$R" -n 1 -q -- sh -c 'exit 255'
+}
+
 @test "stdin is replayed from the start to every attempt" {
 	run "$R" -n 3 -d 1ms -- sh -c 'cat > "in.$RETRY_ATTEMPT"; [ "$RETRY_ATTEMPT" = 3 ]' <<< "the input"
 	assert_success
