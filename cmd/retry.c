@@ -196,12 +196,42 @@ secs(cs_nsec d)
 	return (double)d / CS_SEC;
 }
 
+/* Whether what we last wrote to stderr (a failed attempt's held output)
+ * ended in the middle of a line. */
+static bool stderr_mid_line;
+
+/*
+ * Progress lines and JSON records start on a line of their own (SPEC 5).
+ * What the attempt wrote to stderr itself is known only when stderr is a
+ * regular file: its byte before the current end is read back.
+ */
+static void
+start_line(void)
+{
+	struct stat st;
+	char c = '\n';
+	int fd;
+
+	if (!stderr_mid_line && fstat(STDERR_FILENO, &st) == 0 &&
+	    S_ISREG(st.st_mode) && st.st_size > 0 &&
+	    (fd = open("/proc/self/fd/2", O_RDONLY | O_CLOEXEC)) != -1) {
+		if (pread(fd, &c, 1, st.st_size - 1) != 1)
+			c = '\n';
+		close(fd);
+	}
+	if (stderr_mid_line || c != '\n')
+		fputc('\n', stderr);
+	stderr_mid_line = false;
+}
+
 /* One progress line, or one JSON object, per attempt (SPEC 5). */
 static void
 report(unsigned n, const struct outcome *o, cs_nsec next, bool last)
 {
 	char what[64], tries[32];
 
+	if (opt.json || cs_verbosity > (o->status == 0 ? 0 : -1))
+		start_line();
 	if (opt.json) {
 		fprintf(stderr, "{\"attempt\":%u,\"status\":%d,\"signal\":", n,
 		    o->status);
@@ -256,11 +286,15 @@ release(int held, int fd)
 	off_t n;
 	int failed;
 
+	char last;
+
 	if (held == -1 || lseek(held, 0, SEEK_SET) == -1)
 		return;
 	if (cs_copy_fd(held, fd, &n, &failed) == -1 && failed == fd &&
 	    errno != EPIPE)
 		warn("%s", fd == STDOUT_FILENO ? "stdout" : "stderr");
+	if (fd == STDERR_FILENO && n > 0 && pread(held, &last, 1, n - 1) == 1)
+		stderr_mid_line = last != '\n';
 }
 
 /* Give the terminal back to our own process group after an attempt that

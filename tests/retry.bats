@@ -212,6 +212,20 @@ retry: attempt 3/3 failed (exit 131); giving up" ]
 	run -255 "$R" -n 1 -q -- sh -c 'exit 255'
 }
 
+@test "progress lines and --json records start on a line of their own" {
+	# held output of a failed attempt, released to stderr without a newline
+	run --separate-stderr "$R" -n 2 -d 0 --json -- sh -c 'printf "progress 50%%"; exit 1'
+	[ "$status" -eq 1 ]
+	[ "$(grep -c '^{"attempt":' <<< "$stderr")" -eq 2 ]
+	[ "$(grep -c '^progress 50%$' <<< "$stderr")" -eq 2 ]
+	# the attempt's own stderr, a file
+	"$R" -n 2 -d 0 -- sh -c 'printf "working..." >&2; exit 1' 2> err || true
+	[ "$(grep -c '^retry: attempt' err)" -eq 2 ]
+	# and nothing is added after a success
+	"$R" -n 2 -d 0 -- sh -c 'printf "done" >&2' 2> err
+	[ "$(cat err)" = done ]
+}
+
 @test "stdin is replayed from the start to every attempt" {
 	run "$R" -n 3 -d 1ms -- sh -c 'cat > "in.$RETRY_ATTEMPT"; [ "$RETRY_ATTEMPT" = 3 ]' <<< "the input"
 	assert_success
