@@ -332,6 +332,9 @@ main(int argc, char *argv[])
 	}
 	cmd.argv = argv;
 	deadline = cs_deadline(opt.deadline);
+	/* What an attempt leaves behind when it is stopped (another group,
+	 * another session) comes to us, to be stopped too. */
+	(void)cs_become_subreaper();
 	if (cs_tool_init() & 1)
 		opt.no_replay = true;		/* nothing to replay */
 

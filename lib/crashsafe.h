@@ -348,9 +348,15 @@ enum cs_waited cs_child_wait(struct cs_child *, cs_nsec deadline, int sigfd,
 	    int *signo);
 /* sig to the child, or to its whole group. */
 void	cs_child_signal(struct cs_child *, int sig);
-/* sig to the group, SIGKILL after grace if the leader still runs, then
- * SIGKILL to whatever is left of the group: nothing outlives it. */
+/* sig to the group and every descendant, SIGKILL after grace if the
+ * leader still runs, then SIGKILL to whatever is left of the group and
+ * below us (a subreaper's orphans reaped): nothing outlives it. */
 void	cs_child_stop(struct cs_child *, int sig, cs_nsec grace);
+/* Be a child subreaper (PR_SET_CHILD_SUBREAPER): orphaned descendants
+ * become our children, so cs_child_stop can kill them. */
+int	cs_become_subreaper(void);
+/* sig to every descendant of ours; how many there were, or -1. */
+int	cs_descendants_signal(int sig);
 /* Reap the leader: its exit status, or 128+N (and ->signal = N: an exit
  * status above 128 is not a signal). */
 int	cs_child_reap(struct cs_child *);

@@ -4,9 +4,11 @@
  * found, 126 when it cannot be run, 128+N when it died of signal N.
  */
 #include <sys/pidfd.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 
+#include <dirent.h>
 #include <poll.h>
 #include <signal.h>
 
@@ -14,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -254,18 +257,124 @@ cs_child_wait(struct cs_child *ch, cs_nsec deadline, int sigfd, int *signo)
 	}
 }
 
+int
+cs_become_subreaper(void)
+{
+	return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+}
+
+/* Append the children of pid (every thread's) to *v; -1 on no memory. */
+static int
+children_of(pid_t pid, pid_t **v, size_t *n, size_t *cap)
+{
+	char path[64], *line = NULL, *p, *end;
+	size_t len = 0;
+	struct dirent *e;
+	DIR *tasks;
+	FILE *f;
+	long c;
+	int r = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if ((tasks = opendir(path)) == NULL)
+		return 0;		/* gone */
+	while (r == 0 && (e = readdir(tasks)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/children",
+		    (int)pid, e->d_name);
+		if ((f = fopen(path, "re")) == NULL)
+			continue;
+		if (getline(&line, &len, f) > 0)
+			for (p = line; r == 0; p = end) {
+				c = strtol(p, &end, 10);
+				if (end == p || c <= 0)
+					break;
+				if (*n == *cap) {
+					pid_t *nv;
+
+					*cap = *cap ? *cap * 2 : 64;
+					if ((nv = reallocarray(*v, *cap,
+					    sizeof(**v))) == NULL) {
+						r = -1;
+						break;
+					}
+					*v = nv;
+				}
+				(*v)[(*n)++] = (pid_t)c;
+			}
+		fclose(f);
+	}
+	free(line);
+	closedir(tasks);
+	return r;
+}
+
+int
+cs_descendants_signal(int sig)
+{
+	pid_t *v = NULL;
+	size_t n = 0, cap = 0, i;
+
+	/* Breadth first: each one's children are appended as it is met. */
+	if (children_of(getpid(), &v, &n, &cap) == -1) {
+		free(v);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		kill(v[i], sig);
+		if (children_of(v[i], &v, &n, &cap) == -1)
+			break;
+	}
+	free(v);
+	return (int)n;
+}
+
+/*
+ * What left the group (setsid, a nested retry's attempts) is still a
+ * descendant, or, orphaned, a child of ours (a subreaper's): killed too,
+ * and reaped, until none but the leader (reaped by the caller) is left.
+ * Bounded: one stuck in the kernel (a hung mount) is left to init.
+ */
+static void
+reap_orphans(pid_t leader)
+{
+	pid_t *v = NULL;
+	size_t n, cap = 0, i;
+	int rounds;
+	bool others = true;
+
+	for (rounds = 0; others && rounds < 200; rounds++) {
+		if (rounds > 0)
+			usleep(10000);
+		(void)cs_descendants_signal(SIGKILL);
+		n = 0;
+		if (children_of(getpid(), &v, &n, &cap) == -1)
+			break;
+		others = false;
+		for (i = 0; i < n; i++)
+			if (v[i] != leader) {
+				others = true;
+				(void)waitpid(v[i], NULL, WNOHANG);
+			}
+	}
+	free(v);
+}
+
 void
 cs_child_stop(struct cs_child *ch, int sig, cs_nsec grace)
 {
 	int unused;
 
 	cs_child_signal(ch, sig);
+	(void)cs_descendants_signal(sig);
 	if (sig != SIGKILL &&
 	    cs_child_wait(ch, cs_deadline(grace), -1, &unused) != CS_WAIT_EXITED)
 		cs_child_signal(ch, SIGKILL);
 	/* The leader is a zombie now at worst: its group ID is still ours. */
 	if (ch->group)
 		kill(-ch->pid, SIGKILL);
+	reap_orphans(ch->pid);
 }
 
 int

@@ -123,6 +123,18 @@ EOF
 	run ! kill -0 "$gc"
 }
 
+@test "-t: nothing a timed-out attempt started outlives it, in another group or session (nested retry, setsid)" {
+	run "$R" -n 1 -t 0.5 -k 0.2 -- "$R" -- sh -c \
+	    'trap "" TERM; echo $$ > sh.pid; sleep 30 & echo $! > sleep.pid; wait'
+	[ "$status" -eq 124 ]
+	run "$R" -n 1 -t 0.3 -k 0.2 -- sh -c 'setsid sleep 30 & echo $! > setsid.pid; wait'
+	[ "$status" -eq 124 ]
+	sleep 0.2
+	for p in sh sleep setsid; do
+		! kill -0 "$(cat "$p.pid")" 2> /dev/null || fail "$p survived"
+	done
+}
+
 @test "-k: an attempt that ignores SIGTERM gets SIGKILL after the grace" {
 	start=$(now_ms)
 	run "$R" -t 0.2 -k 0.3 -n 1 -- sh -c 'trap "" TERM; sleep 30 & wait; sleep 30'
