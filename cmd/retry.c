@@ -5,6 +5,7 @@
  * stdout released only by the attempt that succeeds.
  */
 #include <sys/signalfd.h>
+#include <sys/wait.h>
 #include <sys/param.h>
 #include <sys/stat.h>
 
@@ -279,49 +280,343 @@ retryable(const struct outcome *o)
 	return !opt.on_set || cs_codeset_has(&opt.on, o->status);
 }
 
-/* Copy a held output file to fd; a reader gone away is its business. */
-static void
-release(int held, int fd)
-{
-	off_t n;
-	int failed;
+/* How the run is set up: where each attempt's stdin and stdout come from. */
+static struct {
+	enum { IN_INHERIT, IN_FILE, IN_SPOOL } in;
+	int		 spool;		/* IN_SPOOL: stdin, captured once */
+	off_t		 offset;	/* IN_FILE: where stdin was */
+	bool		 hold;		/* stdout through a pipe into a spool */
+	bool		 watch_out;	/* stdout a pipe or socket: EPIPE stops */
+	bool		 own_group;	/* no terminal: attempts in their own
+					   process group */
+	bool		 pipe_dfl;	/* SIGPIPE was not ignored by our caller */
+	int		 sigfd;
+	sigset_t	 orig;		/* the mask the attempts get */
+} run;
 
+/*
+ * stdin: a TTY, or -I, is inherited; a regular file is given to each
+ * attempt at the offset it had; anything else (a pipe) is spooled once,
+ * memory then disk, and fed to each attempt through a pipe, so that
+ * `read h; sort /dev/stdin` sees what it would see without retry.
+ */
+static int
+setup_stdin(void)
+{
+	struct stat st;
+	int r;
+
+	run.spool = -1;
+	run.in = IN_INHERIT;
+	if (opt.no_replay || isatty(STDIN_FILENO) ||
+	    fstat(STDIN_FILENO, &st) == -1)
+		return 0;
+	if (S_ISREG(st.st_mode) &&
+	    (run.offset = lseek(STDIN_FILENO, 0, SEEK_CUR)) != -1) {
+		run.in = IN_FILE;
+		return 0;
+	}
+	if ((r = cs_spool(STDIN_FILENO, &run.spool)) != 0)
+		return cs_fail(errno, EX_IOERR, r == -1 ? "stdin" : "spool");
+	run.in = IN_SPOOL;
+	return 0;
+}
+
+/* The attempt's stdin: a new description of the file at its offset. */
+static int
+stdin_file(void)
+{
+	int fd;
+
+	if ((fd = cs_reopen(STDIN_FILENO)) == -1 ||
+	    lseek(fd, run.offset, SEEK_SET) == -1)
+		err(EX_OSERR, "stdin");
+	return fd;
+}
+
+/* Is stdout's reader gone (a pipe or socket whose other end closed)? */
+static bool
+reader_gone(void)
+{
+	struct pollfd p = { .fd = STDOUT_FILENO, .events = 0 };
+
+	return run.watch_out && poll(&p, 1, 0) == 1 &&
+	    (p.revents & (POLLERR | POLLHUP)) != 0;
+}
+
+/* stdout's reader went away: no attempt can be delivered any more. Die
+ * of SIGPIPE as a writer would, unless our caller ignores it. */
+static CS_NORETURN void
+reader_went_away(void)
+{
+	if (run.pipe_dfl)
+		cs_die_of(SIGPIPE);
+	cs_warnx("stdout: %s", strerror(EPIPE));
+	exit(EX_IOERR);
+}
+
+/* Copy a held output spool to fd. */
+static void
+release(struct cs_sink *held, int fd)
+{
+	off_t n = 0;
+	int failed;
 	char last;
 
-	if (held == -1 || lseek(held, 0, SEEK_SET) == -1)
+	if (held->fd == -1 || held->len == 0 ||
+	    lseek(held->fd, 0, SEEK_SET) == -1)
 		return;
-	if (cs_copy_fd(held, fd, &n, &failed) == -1 && failed == fd &&
-	    errno != EPIPE)
-		warn("%s", fd == STDOUT_FILENO ? "stdout" : "stderr");
-	if (fd == STDERR_FILENO && n > 0 && pread(held, &last, 1, n - 1) == 1)
+	if (cs_copy_fd(held->fd, fd, &n, &failed) == -1 && failed == fd) {
+		if (errno == EPIPE && fd == STDOUT_FILENO)
+			reader_went_away();
+		if (errno != EPIPE)
+			warn("%s", fd == STDOUT_FILENO ? "stdout" : "stderr");
+	}
+	if (fd == STDERR_FILENO && n > 0 &&
+	    pread(held->fd, &last, 1, n - 1) == 1)
 		stderr_mid_line = last != '\n';
 }
 
-/* Give the terminal back to our own process group after an attempt that
- * had it. */
+/* The bytes moved for one attempt: stdin fed from the spool, stdout
+ * drained into the held spool. */
+struct pipes {
+	int		 feed;		/* to the attempt's stdin, or -1 */
+	off_t		 fed;
+	int		 drain;		/* from the attempt's stdout, or -1 */
+	struct cs_sink	*held;
+	char		*buf;
+};
+
+#define IO_BUF	(64 * 1024)
+
+/* Feed what the pipe takes now; closed at the end, or when the attempt
+ * stops reading (EPIPE: its business, as without retry). */
 static void
-reclaim_tty(bool had_tty)
+feed(struct pipes *p)
 {
-	if (had_tty)
-		tcsetpgrp(STDIN_FILENO, getpgrp());	/* SIGTTOU is blocked */
+	ssize_t n, w;
+
+	n = pread(run.spool, p->buf, IO_BUF, p->fed);
+	if (n > 0 && (w = write(p->feed, p->buf, (size_t)n)) > 0) {
+		p->fed += w;
+		return;
+	}
+	if (n > 0 && w == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	close(p->feed);
+	p->feed = -1;
+}
+
+/* Drain what is there; 0, or an exit status when the spool is full. */
+static int
+drain(struct pipes *p)
+{
+	ssize_t n;
+
+	n = read(p->drain, p->buf, IO_BUF);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0) {
+		close(p->drain);
+		p->drain = -1;
+		return 0;
+	}
+	if (cs_sink_write(p->held, p->buf, (size_t)n) == -1) {
+		char what[PATH_MAX + 16];
+
+		snprintf(what, sizeof(what), "spool in %s", cs_spool_dir());
+		return cs_fail(errno, EX_IOERR, what);
+	}
+	return 0;
+}
+
+/*
+ * One attempt: spawn, feed its stdin, drain its stdout, wait (for its
+ * exit and, with stdout held, for EOF on the pipe, as $(cmd) does),
+ * classify. Returns an exit status when the run must end at once.
+ */
+static int
+attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
+    struct outcome *o)
+{
+	struct cs_child child;
+	struct pipes p = { .feed = -1, .drain = -1, .held = held };
+	struct pollfd pfd[5];
+	struct signalfd_siginfo si;
+	struct timespec ts;
+	cs_nsec start = cs_now(), left;
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, r = 0, sig = 0;
+	bool exited = false;
+
+	memset(o, 0, sizeof(*o));
+	if ((p.buf = malloc(IO_BUF)) == NULL)
+		err(EX_OSERR, NULL);
+	cmd->fd_in = cmd->fd_out = -1;
+	if (run.in == IN_FILE)
+		cmd->fd_in = stdin_file();
+	else if (run.in == IN_SPOOL) {
+		if (pipe2(in, O_CLOEXEC) == -1)
+			err(EX_OSERR, "pipe");
+		(void)fcntl(in[1], F_SETFL, O_NONBLOCK);
+		cmd->fd_in = in[0];
+		p.feed = in[1];
+	}
+	if (run.hold) {
+		if (pipe2(out, O_CLOEXEC) == -1)
+			err(EX_OSERR, "pipe");
+		(void)fcntl(out[0], F_SETFL, O_NONBLOCK);
+		(void)fcntl(out[0], F_SETPIPE_SZ, 1 << 20);
+		cmd->fd_out = out[1];
+		p.drain = out[0];
+	}
+	r = cs_child_start(cmd, &child);
+	if (cmd->fd_in != -1)
+		close(cmd->fd_in);
+	if (out[1] != -1)
+		close(out[1]);
+	if (r != 0) {
+		if (p.feed != -1)
+			close(p.feed);
+		if (p.drain != -1)
+			close(p.drain);
+		free(p.buf);
+		return r;	/* cannot run: 126, 127, 71 */
+	}
+	while (!exited || p.drain != -1) {
+		int n = 0, ip = -1, is, iff = -1, id = -1, io = -1;
+
+		pfd[is = n++] = (struct pollfd){ run.sigfd, POLLIN, 0 };
+		if (!exited) {
+			pfd[ip = n++] = (struct pollfd){ child.pidfd, POLLIN, 0 };
+			if (p.feed != -1)
+				pfd[iff = n++] = (struct pollfd){ p.feed,
+				    POLLOUT, 0 };
+			if (run.watch_out)
+				pfd[io = n++] = (struct pollfd){ STDOUT_FILENO,
+				    0, 0 };
+		}
+		if (p.drain != -1)
+			pfd[id = n++] = (struct pollfd){ p.drain, POLLIN, 0 };
+		left = limit == CS_INF || o->timed_out ? -1 : limit - cs_now();
+		if (limit != CS_INF && !o->timed_out && left <= 0) {
+			/* Out of time (a late writer holding stdout too):
+			 * stopped, and counted as 124. */
+			cs_child_stop(&child, SIGTERM, opt.kill_after);
+			o->timed_out = true;
+			exited = true;
+			continue;
+		}
+		ts.tv_sec = left / CS_SEC;
+		ts.tv_nsec = left % CS_SEC;
+		if (ppoll(pfd, (nfds_t)n, left < 0 ? NULL : &ts, NULL) == -1) {
+			if (errno == EINTR)
+				continue;
+			err(EX_OSERR, "ppoll");
+		}
+		if (id != -1 && pfd[id].revents != 0 && (r = drain(&p)) != 0)
+			break;
+		if (iff != -1 && pfd[iff].revents != 0)
+			feed(&p);
+		if (io != -1 && pfd[io].revents != 0) {
+			cs_child_stop(&child, SIGTERM, opt.kill_after);
+			(void)cs_child_reap(&child);
+			reader_went_away();
+		}
+		if ((pfd[is].revents & POLLIN) &&
+		    read(run.sigfd, &si, sizeof(si)) == sizeof(si) &&
+		    sig == 0) {
+			/*
+			 * From the terminal (SI_KERNEL) it reached the
+			 * attempt too, in our process group: it decides.
+			 * From kill(1), it is passed on. Either way no
+			 * attempt follows, and we die of it.
+			 */
+			sig = (int)si.ssi_signo;
+			if (run.own_group || si.ssi_code != SI_KERNEL) {
+				cs_child_stop(&child, sig, opt.kill_after);
+				exited = true;
+			}
+		}
+		if (ip != -1 && pfd[ip].revents != 0)
+			exited = true;
+	}
+	if (r != 0)		/* the spool is full: nothing else is sure */
+		cs_child_stop(&child, SIGTERM, opt.kill_after);
+	o->status = cs_child_reap(&child);
+	o->signal = child.signal;
+	if (o->timed_out)
+		o->status = CS_EX_TIMEDOUT;
+	o->duration = cs_now() - start;
+	if (p.feed != -1)
+		close(p.feed);
+	if (p.drain != -1)
+		close(p.drain);
+	free(p.buf);
+	if (sig != 0) {
+		/* Passed on (or the attempt had it too); no further attempt,
+		 * and we die of it, so the calling shell stops too. */
+		release(held, STDERR_FILENO);
+		cs_die_of(sig);
+	}
+	return r;
+}
+
+/*
+ * The sleep between attempts, cut short by a signal, which ends the run
+ * (we die of it).
+ */
+static void
+pause_between(cs_nsec d)
+{
+	struct pollfd pfd = { .fd = run.sigfd, .events = POLLIN };
+	struct timespec ts = { d / CS_SEC, d % CS_SEC };
+	struct signalfd_siginfo si;
+
+	if (d > 0 && ppoll(&pfd, 1, &ts, NULL) == 1 &&
+	    read(run.sigfd, &si, sizeof(si)) == sizeof(si))
+		cs_die_of((int)si.ssi_signo);
+}
+
+/* Signals are read from a signalfd during and between attempts; the
+ * attempts get the mask we were started with. */
+static void
+setup_signals(void)
+{
+	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	struct sigaction old;
+	sigset_t block;
+	size_t i;
+
+	sigemptyset(&block);
+	for (i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++) {
+		if (sigaction(forwarded[i], NULL, &old) == 0 &&
+		    old.sa_handler == SIG_IGN)
+			continue;	/* ignored by our caller: stays so */
+		sigaddset(&block, forwarded[i]);
+	}
+	sigprocmask(SIG_BLOCK, &block, &run.orig);
+	if ((run.sigfd = signalfd(-1, &block, SFD_CLOEXEC)) == -1)
+		err(EX_OSERR, "signalfd");
+	/* A write to a gone reader (the feed pipe, stdout) is EPIPE to us. */
+	run.pipe_dfl = sigaction(SIGPIPE, NULL, &old) == 0 &&
+	    old.sa_handler != SIG_IGN;
+	sigemptyset(&block);
+	sigaddset(&block, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &block, NULL);
 }
 
 int
 main(int argc, char *argv[])
 {
-	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 	struct cs_backoff backoff;
-	struct cs_child child;
-	struct cs_cmd cmd = { .fd_in = -1, .fd_out = -1, .fd_err = -1,
-	    .flags = CS_SPAWN_PGRP };
+	struct cs_cmd cmd = { .fd_in = -1, .fd_out = -1, .fd_err = -1 };
+	struct cs_sink held = { .fd = -1 };
 	struct outcome o;
-	sigset_t block, orig;
-	cs_nsec deadline, start, next = 0;
+	struct stat st;
+	cs_nsec deadline, next;
 	char num[32];
 	unsigned n;
-	int spool = -1, held = -1, sigfd, signo = 0, r;
-	bool hold, fg;
-	size_t i;
+	int r, tty;
 
 	parse_options(argc, argv);
 	argc -= optind;
@@ -332,104 +627,64 @@ main(int argc, char *argv[])
 	}
 	cmd.argv = argv;
 	deadline = cs_deadline(opt.deadline);
+	if (cs_tool_init() & 1)
+		opt.no_replay = true;		/* nothing to replay */
 	/* What an attempt leaves behind when it is stopped (another group,
 	 * another session) comes to us, to be stopped too. */
 	(void)cs_become_subreaper();
-	if (cs_tool_init() & 1)
-		opt.no_replay = true;		/* nothing to replay */
-
-	/* stdin, captured once, is replayed to every attempt (not a TTY). */
-	fg = isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp();
-	if (!opt.no_replay && !isatty(STDIN_FILENO) &&
-	    (r = cs_spool(STDIN_FILENO, &spool)) != 0)
-		return cs_fail(errno, EX_IOERR, r == -1 ? "stdin" : "spool");
-	hold = opt.hold == -1 ? !isatty(STDOUT_FILENO) : opt.hold == 1;
-
-	/* Signals are read from a signalfd between and during attempts;
-	 * the attempts themselves get the mask we were started with. */
-	sigemptyset(&block);
-	for (i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++) {
-		struct sigaction old;
-
-		if (sigaction(forwarded[i], NULL, &old) == 0 &&
-		    old.sa_handler == SIG_IGN)
-			continue;	/* ignored by our caller: stays so */
-		sigaddset(&block, forwarded[i]);
-	}
-	sigaddset(&block, SIGTTOU);
-	sigprocmask(SIG_BLOCK, &block, &orig);
-	sigdelset(&block, SIGTTOU);
-	if ((sigfd = signalfd(-1, &block, SFD_CLOEXEC)) == -1)
-		err(EX_OSERR, "signalfd");
-	cmd.sigmask = &orig;
-	if (fg)
-		cmd.flags |= CS_SPAWN_FG;
+	/*
+	 * With a terminal, the attempt stays in our process group, as the
+	 * bare command would be: Ctrl-C reaches the caller, us and it,
+	 * Ctrl-Z stops the whole job, /dev/tty reads work. Without one, it
+	 * gets a group of its own, which a timeout stops whole.
+	 */
+	if ((tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) != -1)
+		close(tty);
+	run.own_group = tty == -1;
+	if (run.own_group)
+		cmd.flags |= CS_SPAWN_PGRP;
+	if ((r = setup_stdin()) != 0)
+		return r;
+	run.hold = opt.hold == -1 ? !isatty(STDOUT_FILENO) : opt.hold == 1;
+	run.watch_out = fstat(STDOUT_FILENO, &st) == 0 &&
+	    (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+	setup_signals();
+	cmd.sigmask = &run.orig;
 
 	snprintf(num, sizeof(num), "%lld", opt.attempts);
 	setenv("RETRY_MAX", opt.attempts > 0 ? num : "inf", 1);
 	cs_backoff_init(&backoff, opt.delay, opt.factor, opt.max_delay,
 	    opt.jitter);
-
 	for (n = 1;; n++) {
 		snprintf(num, sizeof(num), "%u", n);
 		setenv("RETRY_ATTEMPT", num, 1);
-		cmd.fd_in = -1;
-		if (spool != -1 && (cmd.fd_in = cs_reopen(spool)) == -1)
-			err(EX_OSERR, "stdin spool");
-		if (hold && (held = cs_memfile("retry-stdout")) == -1)
-			err(EX_OSERR, "memfd");
-		cmd.fd_out = held;
-		start = cs_now();
-		r = cs_child_start(&cmd, &child);
-		if (cmd.fd_in != -1)
-			close(cmd.fd_in);
+		if (run.hold && cs_sink_open(&held) == -1)
+			err(EX_OSERR, "stdout spool");
+		r = attempt(&cmd, opt.timeout == CS_INF ? deadline :
+		    MIN(cs_deadline(opt.timeout), deadline), &held, &o);
 		if (r != 0) {
-			reclaim_tty(fg);
-			return r;	/* cannot run: 126, 127, 71 */
+			release(&held, STDERR_FILENO);
+			return r;
 		}
-
-		memset(&o, 0, sizeof(o));
-		switch (cs_child_wait(&child,
-		    opt.timeout == CS_INF ? deadline :
-		    MIN(cs_deadline(opt.timeout), deadline), sigfd, &signo)) {
-		case CS_WAIT_SIGNAL:
-			/* Pass it on; no further attempt; die of it. */
-			cs_child_stop(&child, signo, opt.kill_after);
-			cs_child_reap(&child);
-			reclaim_tty(fg);
-			release(held, STDERR_FILENO);
-			cs_die_of(signo);
-		case CS_WAIT_DEADLINE:
-			cs_child_stop(&child, SIGTERM, opt.kill_after);
-			cs_child_reap(&child);
-			o.timed_out = true;
-			o.status = CS_EX_TIMEDOUT;
-			break;
-		case CS_WAIT_EXITED:
-			/* Killed, not exited: exit 131 is a status. */
-			o.status = cs_child_reap(&child);
-			o.signal = child.signal;
-			break;
-		}
-		o.duration = cs_now() - start;
-		reclaim_tty(fg);
-
 		if (o.status == 0) {
-			release(held, STDOUT_FILENO);
+			release(&held, STDOUT_FILENO);
 			report(n, &o, 0, true);
 			ecs_close_stdout();
 			return 0;
 		}
-		release(held, STDERR_FILENO);
-		if (held != -1)
-			close(held);
-		held = -1;
+		release(&held, STDERR_FILENO);
+		cs_sink_close(&held);
 
 		/* Ctrl-C at the terminal went to the attempt, not to us:
 		 * it stops the whole loop all the same. */
 		if (o.signal == SIGINT || o.signal == SIGQUIT) {
 			report(n, &o, 0, true);
 			cs_die_of(o.signal);
+		}
+		/* No further attempt can be delivered. */
+		if (reader_gone()) {
+			report(n, &o, 0, true);
+			reader_went_away();
 		}
 		if (!retryable(&o) || (opt.attempts > 0 && n >= opt.attempts) ||
 		    cs_now() >= deadline) {
@@ -440,15 +695,7 @@ main(int argc, char *argv[])
 		if (deadline != CS_INF && next > deadline - cs_now())
 			next = MAX(deadline - cs_now(), 0);
 		report(n, &o, next, false);
-		if (next > 0) {
-			struct pollfd pfd = { .fd = sigfd, .events = POLLIN };
-			struct timespec ts = { next / CS_SEC, next % CS_SEC };
-			struct signalfd_siginfo si;
-
-			if (ppoll(&pfd, 1, &ts, NULL) == 1 &&
-			    read(sigfd, &si, sizeof(si)) == sizeof(si))
-				cs_die_of((int)si.ssi_signo);
-		}
+		pause_between(next);
 		if (cs_now() >= deadline)
 			return o.status;	/* the sleep ran into it */
 	}

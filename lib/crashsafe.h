@@ -237,6 +237,17 @@ int	cs_write_all(int fd, const void *buf, size_t len);
  * with errno and *failed_fd telling which side failed.
  */
 int	cs_copy_fd(int in, int out, off_t *copied, int *failed_fd);
+/* A spool being written: a memfd for the first few MiB, moved to an
+ * unlinked file in $TMPDIR (default /var/tmp) once it grows past them
+ * (SPEC 1.4). Open, write (0 or -1/errno: a full spool disk), close. */
+struct cs_sink {
+	int	fd;
+	off_t	len;
+	bool	on_disk;
+};
+int	cs_sink_open(struct cs_sink *);
+int	cs_sink_write(struct cs_sink *, const void *, size_t);
+void	cs_sink_close(struct cs_sink *);
 /* Read all of in into a new file positioned at 0: a memfd for the first
  * few MiB, an unlinked file in $TMPDIR (default /var/tmp) once it grows
  * past them (SPEC 1.4). 0, or with errno -1 when reading in failed, -2
@@ -355,8 +366,9 @@ void	cs_child_stop(struct cs_child *, int sig, cs_nsec grace);
 /* Be a child subreaper (PR_SET_CHILD_SUBREAPER): orphaned descendants
  * become our children, so cs_child_stop can kill them. */
 int	cs_become_subreaper(void);
-/* sig to every descendant of ours; how many there were, or -1. */
-int	cs_descendants_signal(int sig);
+/* sig to every descendant of ours but skip and the members of its process
+ * group (0: none skipped); how many there were, or -1. */
+int	cs_descendants_signal(int sig, pid_t skip);
 /* Reap the leader: its exit status, or 128+N (and ->signal = N: an exit
  * status above 128 is not a signal). */
 int	cs_child_reap(struct cs_child *);

@@ -207,25 +207,67 @@ cs_spill_file(void)
 	return fd;
 }
 
+int
+cs_sink_open(struct cs_sink *k)
+{
+	k->len = 0;
+	k->on_disk = false;
+	return (k->fd = cs_memfile("crashsafe-spool")) == -1 ? -1 : 0;
+}
+
 /*
- * Up to SPOOL_MEM of in into a memfd; past that, all of it into a file on
- * disk, so that a large input costs disk, not memory (a memfd's pages are
- * memory: a memory cgroup counts them, RSS does not show them).
+ * Up to SPOOL_MEM in a memfd; past that, all of it in a file on disk, so
+ * that a large spool costs disk, not memory (a memfd's pages are memory:
+ * a memory cgroup counts them, RSS does not show them).
  */
+int
+cs_sink_write(struct cs_sink *k, const void *buf, size_t len)
+{
+	off_t copied;
+	int disk, failed, e;
+
+	if (!k->on_disk && k->len + (off_t)len > SPOOL_MEM) {
+		if ((disk = cs_spill_file()) == -1)
+			return -1;
+		if (lseek(k->fd, 0, SEEK_SET) == -1 ||
+		    cs_copy_fd(k->fd, disk, &copied, &failed) == -1) {
+			e = errno;
+			close(disk);
+			errno = e;
+			return -1;
+		}
+		close(k->fd);
+		k->fd = disk;
+		k->on_disk = true;
+	}
+	if (cs_write_all(k->fd, buf, len) == -1)
+		return -1;
+	k->len += (off_t)len;
+	return 0;
+}
+
+void
+cs_sink_close(struct cs_sink *k)
+{
+	if (k->fd != -1)
+		close(k->fd);
+	k->fd = -1;
+	k->len = 0;
+}
+
 int
 cs_spool(int in, int *fdp)
 {
+	struct cs_sink k;
 	char *buf;
-	size_t have = 0;
 	ssize_t n;
-	off_t copied;
-	int fd, disk, failed, e = 0, r = -2;
+	int e, r = -2;
 
-	if ((fd = cs_memfile("crashsafe-spool")) == -1)
+	if (cs_sink_open(&k) == -1)
 		return -2;
 	if ((buf = malloc(COPY_BUF)) == NULL)
 		goto out;
-	while (have < SPOOL_MEM) {
+	for (;;) {
 		if ((n = read(in, buf, COPY_BUF)) == -1 && errno == EINTR)
 			continue;
 		if (n == -1) {
@@ -234,36 +276,18 @@ cs_spool(int in, int *fdp)
 		}
 		if (n == 0)
 			break;
-		if (cs_write_all(fd, buf, (size_t)n) == -1)
+		if (cs_sink_write(&k, buf, (size_t)n) == -1)
 			goto out;
-		have += (size_t)n;
 	}
-	if (have >= SPOOL_MEM) {
-		if ((disk = cs_spill_file()) == -1)
-			goto out;
-		if (lseek(fd, 0, SEEK_SET) == -1 ||
-		    cs_copy_fd(fd, disk, &copied, &failed) == -1) {
-			e = errno;
-			close(disk);
-			errno = e;
-			goto out;
-		}
-		close(fd);
-		fd = disk;
-		if (cs_copy_fd(in, fd, &copied, &failed) == -1) {
-			r = failed == in ? -1 : -2;
-			goto out;
-		}
-	}
-	if (lseek(fd, 0, SEEK_SET) == -1)
+	if (lseek(k.fd, 0, SEEK_SET) == -1)
 		goto out;
 	free(buf);
-	*fdp = fd;
+	*fdp = k.fd;
 	return 0;
 out:
 	e = errno;
 	free(buf);
-	close(fd);
+	cs_sink_close(&k);
 	errno = e;
 	return r;
 }

@@ -311,7 +311,7 @@ children_of(pid_t pid, pid_t **v, size_t *n, size_t *cap)
 }
 
 int
-cs_descendants_signal(int sig)
+cs_descendants_signal(int sig, pid_t skip)
 {
 	pid_t *v = NULL;
 	size_t n = 0, cap = 0, i;
@@ -322,7 +322,8 @@ cs_descendants_signal(int sig)
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
-		kill(v[i], sig);
+		if (skip == 0 || (v[i] != skip && getpgid(v[i]) != skip))
+			kill(v[i], sig);
 		if (children_of(v[i], &v, &n, &cap) == -1)
 			break;
 	}
@@ -337,17 +338,20 @@ cs_descendants_signal(int sig)
  * Bounded: one stuck in the kernel (a hung mount) is left to init.
  */
 static void
-reap_orphans(pid_t leader)
+reap_orphans(struct cs_child *ch)
 {
-	pid_t *v = NULL;
+	struct pollfd pfd = { .fd = ch->pidfd, .events = POLLIN };
+	pid_t *v = NULL, leader = ch->pid;
 	size_t n, cap = 0, i;
 	int rounds;
 	bool others = true;
 
+	/* Once the leader is dead, its orphans are ours: look after that. */
+	(void)poll(&pfd, 1, 2000);
 	for (rounds = 0; others && rounds < 200; rounds++) {
 		if (rounds > 0)
 			usleep(10000);
-		(void)cs_descendants_signal(SIGKILL);
+		(void)cs_descendants_signal(SIGKILL, 0);
 		n = 0;
 		if (children_of(getpid(), &v, &n, &cap) == -1)
 			break;
@@ -367,14 +371,15 @@ cs_child_stop(struct cs_child *ch, int sig, cs_nsec grace)
 	int unused;
 
 	cs_child_signal(ch, sig);
-	(void)cs_descendants_signal(sig);
+	/* and to those that left it (not twice to those in it) */
+	(void)cs_descendants_signal(sig, ch->pid);
 	if (sig != SIGKILL &&
 	    cs_child_wait(ch, cs_deadline(grace), -1, &unused) != CS_WAIT_EXITED)
 		cs_child_signal(ch, SIGKILL);
 	/* The leader is a zombie now at worst: its group ID is still ours. */
 	if (ch->group)
 		kill(-ch->pid, SIGKILL);
-	reap_orphans(ch->pid);
+	reap_orphans(ch);
 }
 
 int

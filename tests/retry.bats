@@ -3,10 +3,15 @@
 # shellcheck disable=SC2016 # sh -c scripts are single-quoted on purpose
 
 load helpers
+load hostile
 
 setup() {
 	common_setup
 	R="$CS_BIN/retry"
+}
+
+teardown() {
+	hostile_teardown
 }
 
 # Milliseconds since the epoch.
@@ -235,7 +240,7 @@ retry: attempt 3/3 failed (exit 131); giving up" ]
 	[ "$(grep -c '^retry: attempt' err)" -eq 2 ]
 	# and nothing is added after a success
 	"$R" -n 2 -d 0 -- sh -c 'printf "done" >&2' 2> err
-	[ "$(cat err)" = done ]
+	[ "$(cat err)" = "done" ]
 }
 
 @test "stdin is replayed from the start to every attempt" {
@@ -345,13 +350,119 @@ retry: attempt 3/3 failed (exit 131); giving up" ]
 	[ "$(wc -l < tries)" -eq 1 ]
 }
 
-@test "Ctrl-C in an interactive terminal stops everything at once" {
+# Run a script in a terminal (script(1)'s pty) and press KEYS after a second.
+in_pty() {	# SCRIPT KEYS
+	timeout 30 script -qec "bash $1" /dev/null < <(sleep 1; printf "%b" "$2"; sleep 1)
+}
+
+@test "Ctrl-C at a terminal stops the calling script too, as it stops it for the bare command" {
 	command -v script > /dev/null || skip "script(1) not installed"
-	# A terminal whose foreground job runs retry: ^C (0x03) reaches the
-	# attempt, which dies of it, and retry does not go on.
-	run timeout 30 script -qec "$R -n 5 -d 1ms -- sh -c 'echo x >> tries; sleep 30'; echo after=\$?" /dev/null < <(sleep 1; printf '\003'; sleep 1)
+	# the bare command: the script stops at Ctrl-C
+	printf '%s\n' 'sleep 30' 'echo after > after-bare' > bare.sh
+	in_pty bare.sh '\003' || true
+	[ ! -e after-bare ]
+	# the same through retry (wait and cooperative exit)
+	printf '%s\n' "$R -n 5 -d 1ms -- sh -c 'echo x >> tries; sleep 30'" \
+	    'echo "after=$?" > after' > job.sh
+	in_pty job.sh '\003' || true
 	[ "$(wc -l < tries)" -eq 1 ]
-	[[ "$output" == *"after=130"* ]]
+	[ ! -e after ] || fail "the script went on: $(cat after)"
+}
+
+@test "Ctrl-C stops the loop also when the attempt catches SIGINT and exits 1 (-n inf)" {
+	command -v script > /dev/null || skip "script(1) not installed"
+	printf '%s\n' "$R -n inf -d 1ms -- sh -c 'echo x >> tries; trap \"exit 1\" INT; sleep 30 & wait'" \
+	    'echo "after=$?" > after' > job.sh
+	in_pty job.sh '\003' || true
+	sleep 0.5
+	[ "$(wc -l < tries)" -eq 1 ]
+	[ ! -e after ]
+}
+
+@test "a prompt on /dev/tty works when stdin is not the terminal (-I in a while-read loop)" {
+	command -v script > /dev/null || skip "script(1) not installed"
+	printf '%s\n' "echo host1 | while read -r h; do $R -I -n 1 -t 10 -- sh -c 'read -r a < /dev/tty; echo \"\$a\" > answer'; echo \"rc=\$?\" > rc; done" > job.sh
+	in_pty job.sh 'yes\r' || true
+	[ "$(cat answer)" = yes ]
+	[ "$(cat rc)" = rc=0 ]
+}
+
+@test "the attempt's stdout is a pipe: cp FILE /dev/stdout and tee /dev/stdout behave as without retry" {
+	printf 'body\n' > body.txt
+	run bash -c '"$1" -- sh -c "echo header; cp body.txt /dev/stdout; echo footer" | cat' sh "$R"
+	assert_success
+	[ "$output" = "header
+body
+footer" ]
+	run bash -c '"$1" -- sh -c "echo header; tee /dev/stdout < body.txt; echo footer" | od -An -c | tr -d " \n"' sh "$R"
+	[ "$output" = 'header\nbody\nbody\nfooter\n' ]
+}
+
+@test "stdin: a pipe is fed through a pipe (sort /dev/stdin sees only the rest); a file keeps its offset" {
+	run bash -c 'printf "H\nb\na\n" | "$1" -n 2 -d 0 -- sh -c "read -r h; sort /dev/stdin; [ \$RETRY_ATTEMPT = 2 ]"' sh "$R"
+	assert_success
+	# each attempt got the whole input, and read consumed H from it
+	[ "$output" = "a
+b
+retry: attempt 1/2 failed (exit 1); retrying in 0.00s
+a
+b" ]
+	printf 'H\nb\na\n' > in.txt
+	run bash -c '{ read -r h; "$1" -n 2 -d 0 -- sh -c "cat; [ \$RETRY_ATTEMPT = 2 ]"; } < in.txt' sh "$R"
+	assert_success
+	[ "$output" = "b
+a
+retry: attempt 1/2 failed (exit 1); retrying in 0.00s
+b
+a" ]
+}
+
+@test "spools are on disk: in a 128 MiB memory cgroup 384 MiB in and out of retry arrive whole" {
+	mkdir spool
+	st=0
+	in_memcg $((128 << 20)) sh -c 'TMPDIR=$2 "$1" -- head -c 384M /dev/zero > out' sh "$R" "$PWD/spool" || st=$?
+	[ "$st" -eq 0 ] || fail "exit $st, OOM kills: ${MEMCG_OOM_KILLS:-unknown}"
+	[ "$(stat -c %s out)" -eq $((384 << 20)) ]
+	rm out
+	in_memcg $((128 << 20)) sh -c 'head -c 384M /dev/zero | TMPDIR=$2 "$1" -- wc -c > count' sh "$R" "$PWD/spool" || st=$?
+	[ "$st" -eq 0 ] || fail "exit $st, OOM kills: ${MEMCG_OOM_KILLS:-unknown}"
+	[ "$(cat count)" -eq $((384 << 20)) ]
+	[ -z "$(ls -A spool)" ]
+}
+
+@test "a full spool disk is 74 with a message, never a silent truncation" {
+	need_root "a small tmpfs"
+	run unshare -m --propagation private sh -c '
+		mkdir -p spool && mount -t tmpfs -o size=1m tmpfs spool &&
+		TMPDIR=$PWD/spool "$1" -n 1 -- head -c 8M /dev/zero > out; echo "rc=$?"' sh "$R"
+	[ "${lines[0]}" = "retry: spool in $PWD/spool: No space left on device" ]
+	[ "${lines[1]}" = rc=74 ]
+	[ ! -s out ]
+}
+
+@test "when stdout's reader is gone, retry stops (held and --live): no attempt after" {
+	run bash -c '"$1" --live -n 5 -d 0 -- sh -c "echo x >> tries; yes" | head -1; echo "${PIPESTATUS[0]}"' sh "$R"
+	[ "${lines[0]}" = y ]
+	[ "${lines[1]}" = 141 ]
+	[ "$(wc -l < tries)" -eq 1 ]
+	rm tries
+	# held: the reader goes away while the attempt runs
+	run bash -c '"$1" -n 5 -d 0 -- sh -c "echo x >> tries; sleep 2; exit 1" | sleep 0.3; echo "${PIPESTATUS[0]}"' sh "$R"
+	[ "$output" = 141 ]
+	[ "$(wc -l < tries)" -eq 1 ]
+	rm tries
+	# and its caller ignoring SIGPIPE: 74 with a message
+	run bash -c 'trap "" PIPE; "$1" -n 5 -d 0 -- sh -c "echo x >> tries; sleep 2; exit 1" 2> err | sleep 0.3; echo "${PIPESTATUS[0]}"' sh "$R"
+	[ "$output" = 74 ]
+	[ "$(wc -l < tries)" -eq 1 ]
+	[ "$(tail -n 1 err)" = "retry: stdout: Broken pipe" ]
+}
+
+@test "held output waits for EOF, as \$(cmd) does: a background child's late output is delivered" {
+	run bash -c '"$1" -- sh -c "echo start; (sleep .3; echo late) &" | cat' sh "$R"
+	assert_success
+	[ "$output" = "start
+late" ]
 }
 
 @test "-q: no progress lines; -v: success reported with its time" {
@@ -371,7 +482,8 @@ retry: attempt 3/3 failed (exit 131); giving up" ]
 
 @test "stdin larger than the file size limit: 74 and the command never runs" {
 	head -c 100000 /dev/zero > in
-	run --separate-stderr bash -c 'ulimit -f 16; "$1" -n 2 touch ran < in' sh "$R"
+	# (a pipe is spooled; a regular file is given as it is)
+	run --separate-stderr bash -c 'ulimit -f 16; cat in | "$1" -n 2 touch ran' sh "$R"
 	[ "$status" -eq 74 ]
 	[[ "$stderr" == *"spool: File too large"* ]]
 	[ ! -e ran ]
