@@ -11,7 +11,33 @@ setup() {
 }
 
 teardown() {
+	# a test's own tmux server (its own socket) and what runs in it
+	[ -z "${TMUX_SOCK:-}" ] || tmux -S "$TMUX_SOCK" kill-server 2> /dev/null || true
 	hostile_teardown
+}
+
+# An interactive bash in a terminal of its own (a tmux server on a socket
+# of this test's).
+term_start() {
+	command -v tmux > /dev/null || skip "tmux not installed"
+	TMUX_SOCK=$BATS_TEST_TMPDIR/tmux.sock
+	tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -x 150 -y 40 \
+	    "cd '$PWD' && env PS1='$ ' bash --norc --noprofile -i"
+}
+
+term_keys() {	# KEYS...: as typed (tmux send-keys names: Enter, C-c, C-z)
+	tmux -S "$TMUX_SOCK" send-keys "$@"
+}
+
+# Wait (10 s at most) until COMMAND succeeds.
+await() {
+	local i
+	for i in $(seq 200); do "$@" && return 0; sleep 0.05; done
+	return 1
+}
+
+proc_state() {	# PID: its state letter
+	sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$1/status" 2> /dev/null
 }
 
 # Milliseconds since the epoch.
@@ -377,6 +403,25 @@ in_pty() {	# SCRIPT KEYS
 	sleep 0.5
 	[ "$(wc -l < tries)" -eq 1 ]
 	[ ! -e after ]
+}
+
+@test "Ctrl-Z at a bash prompt stops the job and gives the prompt back; fg resumes it; Ctrl-C ends it" {
+	term_start
+	term_keys "$R -n 2 -- sh -c 'echo \$\$ > att; sleep 30'" Enter
+	await test -s att
+	a=$(cat att)
+	term_keys C-z
+	await test "$(proc_state "$a")" = T || fail "the attempt was not stopped"
+	# the prompt is back: the shell runs the next command
+	term_keys "echo back > back" Enter
+	await test -s back || fail "no prompt after Ctrl-Z: $(tmux -S "$TMUX_SOCK" capture-pane -p)"
+	term_keys "fg" Enter
+	await test "$(proc_state "$a")" = S || fail "fg did not resume the attempt"
+	term_keys C-c
+	term_keys 'echo "rc=$?" > rc' Enter
+	await test -s rc
+	[ "$(cat rc)" = rc=130 ]
+	! kill -0 "$a" 2> /dev/null
 }
 
 @test "a prompt on /dev/tty works when stdin is not the terminal (-I in a while-read loop)" {
