@@ -421,7 +421,7 @@ in_pty() {	# SCRIPT KEYS
 	term_keys 'echo "rc=$?" > rc' Enter
 	await test -s rc
 	[ "$(cat rc)" = rc=130 ]
-	! kill -0 "$a" 2> /dev/null
+	if kill -0 "$a" 2> /dev/null; then fail "the attempt survived"; fi
 }
 
 @test "a prompt on /dev/tty works when stdin is not the terminal (-I in a while-read loop)" {
