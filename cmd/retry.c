@@ -561,22 +561,6 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 	return r;
 }
 
-/*
- * The sleep between attempts, cut short by a signal, which ends the run
- * (we die of it).
- */
-static void
-pause_between(cs_nsec d)
-{
-	struct pollfd pfd = { .fd = run.sigfd, .events = POLLIN };
-	struct timespec ts = { d / CS_SEC, d % CS_SEC };
-	struct signalfd_siginfo si;
-
-	if (d > 0 && ppoll(&pfd, 1, &ts, NULL) == 1 &&
-	    read(run.sigfd, &si, sizeof(si)) == sizeof(si))
-		cs_die_of((int)si.ssi_signo);
-}
-
 /* Signals are read from a signalfd during and between attempts; the
  * attempts get the mask we were started with. */
 static void
@@ -695,7 +679,9 @@ main(int argc, char *argv[])
 		if (deadline != CS_INF && next > deadline - cs_now())
 			next = MAX(deadline - cs_now(), 0);
 		report(n, &o, next, false);
-		pause_between(next);
+		/* A signal during the sleep ends the run: we die of it. */
+		if (cs_sleep(next, deadline, run.sigfd, &r) == 2)
+			cs_die_of(r);
 		if (cs_now() >= deadline)
 			return o.status;	/* the sleep ran into it */
 	}

@@ -394,7 +394,7 @@ busy_handler(void *arg, int count)
 	(void)count;
 	if (cs_now() >= deadline)
 		return 0;
-	cs_sleep(cs_backoff_next(b), deadline, NULL);
+	cs_sleep(cs_backoff_next(b), deadline, -1, NULL);
 	return cs_now() < deadline;
 }
 
@@ -850,7 +850,7 @@ setup(sqlite3 *db)
 			rc = exec_simple(db, "PRAGMA journal_mode=WAL");
 			if (!is_busy(rc) || cs_now() >= deadline)
 				break;
-			cs_sleep(2 * CS_MSEC, deadline, NULL);
+			cs_sleep(2 * CS_MSEC, deadline, -1, NULL);
 		}
 		if (rc != SQLITE_OK)
 			return fail(db, rc, "journal_mode=WAL");
@@ -1000,7 +1000,7 @@ main(int argc, char *argv[])
 		if (rc == SQLITE_OK || !is_busy(rc) || cs_now() >= deadline)
 			break;
 		fclose(o.f);
-		cs_sleep(cs_backoff_next(&again), deadline, NULL);
+		cs_sleep(cs_backoff_next(&again), deadline, -1, NULL);
 	}
 	if (status == 0 && rc != SQLITE_OK)
 		r = fail(db, rc, NULL);

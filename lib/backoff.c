@@ -4,7 +4,10 @@
  * "Exponential Backoff and Jitter"; plus the clock and a sleep that
  * never runs past a deadline.
  */
+#include <sys/signalfd.h>
+
 #include <errno.h>
+#include <poll.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,10 +123,12 @@ cs_deadline(cs_nsec d)
 }
 
 int
-cs_sleep(cs_nsec d, cs_nsec deadline, volatile sig_atomic_t *stop)
+cs_sleep(cs_nsec d, cs_nsec deadline, int sigfd, int *signo)
 {
+	struct pollfd pfd = { .fd = sigfd, .events = POLLIN };
+	struct signalfd_siginfo si;
 	struct timespec ts;
-	cs_nsec until;
+	cs_nsec until, left;
 	int cut = 0;
 
 	until = cs_deadline(d);
@@ -131,15 +136,17 @@ cs_sleep(cs_nsec d, cs_nsec deadline, volatile sig_atomic_t *stop)
 		until = deadline;
 		cut = 1;
 	}
-	if (until == CS_INF)
-		until = CS_INF - 1;
-	ts.tv_sec = until / CS_SEC;
-	ts.tv_nsec = until % CS_SEC;
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL)
-	    == EINTR) {
-		if (stop != NULL && *stop) {
-			errno = EINTR;
-			return -1;
+	/* ppoll's timeout is relative: the monotonic clock decides when. */
+	while (until == CS_INF || (left = until - cs_now()) > 0) {
+		if (until != CS_INF) {
+			ts.tv_sec = left / CS_SEC;
+			ts.tv_nsec = left % CS_SEC;
+		}
+		if (ppoll(&pfd, sigfd >= 0, until == CS_INF ? NULL : &ts,
+		    NULL) == 1 && read(sigfd, &si, sizeof(si)) ==
+		    sizeof(si)) {
+			*signo = (int)si.ssi_signo;
+			return 2;
 		}
 	}
 	return cut;

@@ -129,11 +129,11 @@ cs_nsec	cs_now(void);		/* CLOCK_MONOTONIC */
 /* Deadline = now + d, CS_INF stays CS_INF. */
 cs_nsec	cs_deadline(cs_nsec d);
 /*
- * Sleep d, never past deadline; returns early (-1, EINTR) when *stop is
- * set by a signal handler (stop may be NULL). 0 when slept in full,
- * 1 when the deadline cut it short.
+ * Sleep d, never past deadline, waking for a signal read from sigfd (a
+ * signalfd, or -1: none). 0 when slept in full, 1 when the deadline cut
+ * it short, 2 when a signal came (its number in *signo).
  */
-int	cs_sleep(cs_nsec d, cs_nsec deadline, volatile sig_atomic_t *stop);
+int	cs_sleep(cs_nsec d, cs_nsec deadline, int sigfd, int *signo);
 
 /* ---- lock.c: the lock protocol (SPEC 1.5) ---- */
 

@@ -189,13 +189,13 @@ test_sleep(void)
 
 	/* never past the deadline */
 	t0 = cs_now();
-	CHECK(cs_sleep(5 * CS_SEC, cs_deadline(50 * CS_MSEC), NULL) == 1,
+	CHECK(cs_sleep(5 * CS_SEC, cs_deadline(50 * CS_MSEC), -1, NULL) == 1,
 	    "deadline not reported");
 	el = cs_now() - t0;
 	CHECK(el >= 50 * CS_MSEC && el < 2 * CS_SEC, "slept %lld",
 	    (long long)el);
 	t0 = cs_now();
-	CHECK(cs_sleep(20 * CS_MSEC, CS_INF, NULL) == 0, "full sleep");
+	CHECK(cs_sleep(20 * CS_MSEC, CS_INF, -1, NULL) == 0, "full sleep");
 	CHECK(cs_now() - t0 >= 20 * CS_MSEC, "short sleep");
 	CHECK(cs_deadline(CS_INF) == CS_INF, "inf deadline");
 	CHECK(cs_deadline(CS_INF - 5) == CS_INF, "saturating deadline");
