@@ -94,6 +94,7 @@ struct outcome {
 	int	status;		/* exit status, 124 on timeout, 128+N */
 	int	signal;		/* 0, or the signal that killed it */
 	bool	timed_out;
+	bool	interrupted;	/* Ctrl-C came, and it handled it */
 	cs_nsec	duration;
 };
 
@@ -316,8 +317,16 @@ setup_stdin(void)
 		run.in = IN_FILE;
 		return 0;
 	}
-	if ((r = cs_spool(STDIN_FILENO, &run.spool)) != 0)
-		return cs_fail(errno, EX_IOERR, r == -1 ? "stdin" : "spool");
+	/* A device (/dev/null, /dev/zero) is no content to replay: each
+	 * attempt reads it as it would. */
+	if (!S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
+		return 0;
+	if ((r = cs_spool(STDIN_FILENO, &run.spool)) != 0) {
+		char what[PATH_MAX + 16];
+
+		snprintf(what, sizeof(what), "spool in %s", cs_spool_dir());
+		return cs_fail(errno, EX_IOERR, r == -1 ? "stdin" : what);
+	}
 	run.in = IN_SPOOL;
 	return 0;
 }
@@ -328,8 +337,16 @@ stdin_file(void)
 {
 	int fd;
 
-	if ((fd = cs_reopen(STDIN_FILENO)) == -1 ||
-	    lseek(fd, run.offset, SEEK_SET) == -1)
+	char path[32];
+	int mode = fcntl(STDIN_FILENO, F_GETFL);
+
+	/* 0<>file stays writable */
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", STDIN_FILENO);
+	if (mode != -1 && (mode & O_ACCMODE) == O_RDWR)
+		fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	else
+		fd = cs_reopen(STDIN_FILENO);
+	if (fd == -1 || lseek(fd, run.offset, SEEK_SET) == -1)
 		err(EX_OSERR, "stdin");
 	return fd;
 }
@@ -355,26 +372,36 @@ reader_went_away(void)
 	exit(EX_IOERR);
 }
 
-/* Copy a held output spool to fd. */
-static void
+/*
+ * Copy a held output spool to fd, with the signal mask we were started
+ * with: a signal that comes while a slow reader takes it ends us, as it
+ * would end the command. 0, or 74 when stdout could not take it.
+ */
+static int
 release(struct cs_sink *held, int fd)
 {
+	sigset_t mask;
 	off_t n = 0;
-	int failed;
+	int failed, r = 0;
 	char last;
 
 	if (held->fd == -1 || held->len == 0 ||
 	    lseek(held->fd, 0, SEEK_SET) == -1)
-		return;
+		return 0;
+	sigprocmask(SIG_SETMASK, &run.orig, &mask);
 	if (cs_copy_fd(held->fd, fd, &n, &failed) == -1 && failed == fd) {
 		if (errno == EPIPE && fd == STDOUT_FILENO)
 			reader_went_away();
-		if (errno != EPIPE)
+		if (errno != EPIPE) {
 			warn("%s", fd == STDOUT_FILENO ? "stdout" : "stderr");
+			r = EX_IOERR;
+		}
 	}
+	sigprocmask(SIG_SETMASK, &mask, NULL);
 	if (fd == STDERR_FILENO && n > 0 &&
 	    pread(held->fd, &last, 1, n - 1) == 1)
 		stderr_mid_line = last != '\n';
+	return r;
 }
 
 /* The bytes moved for one attempt: stdin fed from the spool, stdout
@@ -446,7 +473,7 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 	struct timespec ts;
 	cs_nsec start = cs_now(), left;
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, r = 0, sig = 0;
-	bool exited = false;
+	bool exited = false, done = false, from_tty = false;
 
 	memset(o, 0, sizeof(*o));
 	if ((p.buf = malloc(IO_BUF)) == NULL)
@@ -486,11 +513,11 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 		int n = 0, ip = -1, is, iff = -1, id = -1, io = -1;
 
 		pfd[is = n++] = (struct pollfd){ run.sigfd, POLLIN, 0 };
+		/* fed while anyone may read it (a background reader too) */
+		if (p.feed != -1)
+			pfd[iff = n++] = (struct pollfd){ p.feed, POLLOUT, 0 };
 		if (!exited) {
 			pfd[ip = n++] = (struct pollfd){ child.pidfd, POLLIN, 0 };
-			if (p.feed != -1)
-				pfd[iff = n++] = (struct pollfd){ p.feed,
-				    POLLOUT, 0 };
 			if (run.watch_out)
 				pfd[io = n++] = (struct pollfd){ STDOUT_FILENO,
 				    0, 0 };
@@ -499,10 +526,14 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 			pfd[id = n++] = (struct pollfd){ p.drain, POLLIN, 0 };
 		left = limit == CS_INF || o->timed_out ? -1 : limit - cs_now();
 		if (limit != CS_INF && !o->timed_out && left <= 0) {
-			/* Out of time (a late writer holding stdout too):
-			 * stopped, and counted as 124. */
-			cs_child_stop(&child, SIGTERM, opt.kill_after);
 			o->timed_out = true;
+			if (done) {
+				/* The attempt ended in time; what it left
+				 * holding stdout is not waited for longer. */
+				break;
+			}
+			/* Out of time: stopped, and counted as 124. */
+			cs_child_stop(&child, SIGTERM, opt.kill_after);
 			exited = true;
 			continue;
 		}
@@ -524,7 +555,7 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 		}
 		if ((pfd[is].revents & POLLIN) &&
 		    read(run.sigfd, &si, sizeof(si)) == sizeof(si) &&
-		    sig == 0) {
+		    sig == 0 && !cs_own_epipe(&si)) {
 			/*
 			 * From the terminal (SI_KERNEL) it reached the
 			 * attempt too, in our process group: it decides.
@@ -535,27 +566,43 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 			if (run.own_group || si.ssi_code != SI_KERNEL) {
 				cs_child_stop(&child, sig, opt.kill_after);
 				exited = true;
-			}
+			} else
+				from_tty = true;
 		}
 		if (ip != -1 && pfd[ip].revents != 0)
-			exited = true;
+			exited = done = true;
 	}
 	if (r != 0)		/* the spool is full: nothing else is sure */
 		cs_child_stop(&child, SIGTERM, opt.kill_after);
 	o->status = cs_child_reap(&child);
 	o->signal = child.signal;
-	if (o->timed_out)
+	if (o->timed_out && !done)
 		o->status = CS_EX_TIMEDOUT;
+	o->timed_out = o->timed_out && !done;
+	/* Orphans of this attempt (and earlier ones) that have exited:
+	 * reaped, not left as zombies of ours. */
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
 	o->duration = cs_now() - start;
 	if (p.feed != -1)
 		close(p.feed);
 	if (p.drain != -1)
 		close(p.drain);
 	free(p.buf);
+	if (sig != 0 && from_tty && o->signal != sig) {
+		/*
+		 * Ctrl-C at the terminal, which the attempt handled: the loop
+		 * stops, and, as "wait and cooperative exit" has it, we do not
+		 * die of it (the calling shell got it too, and goes on as it
+		 * would after the bare command). Its status stands.
+		 */
+		o->interrupted = true;
+		return r;
+	}
 	if (sig != 0) {
-		/* Passed on (or the attempt had it too); no further attempt,
-		 * and we die of it, so the calling shell stops too. */
-		release(held, STDERR_FILENO);
+		/* Passed on (or the attempt died of it too); no further
+		 * attempt, and we die of it, so the calling shell stops. */
+		(void)release(held, STDERR_FILENO);
 		cs_die_of(sig);
 	}
 	return r;
@@ -578,15 +625,15 @@ setup_signals(void)
 			continue;	/* ignored by our caller: stays so */
 		sigaddset(&block, forwarded[i]);
 	}
+	/* A write to a gone reader (the feed pipe, stdout) is EPIPE to us;
+	 * a SIGPIPE that someone sends us is a signal like the others. */
+	run.pipe_dfl = sigaction(SIGPIPE, NULL, &old) == 0 &&
+	    old.sa_handler != SIG_IGN;
+	if (run.pipe_dfl)
+		sigaddset(&block, SIGPIPE);
 	sigprocmask(SIG_BLOCK, &block, &run.orig);
 	if ((run.sigfd = signalfd(-1, &block, SFD_CLOEXEC)) == -1)
 		err(EX_OSERR, "signalfd");
-	/* A write to a gone reader (the feed pipe, stdout) is EPIPE to us. */
-	run.pipe_dfl = sigaction(SIGPIPE, NULL, &old) == 0 &&
-	    old.sa_handler != SIG_IGN;
-	sigemptyset(&block);
-	sigaddset(&block, SIGPIPE);
-	sigprocmask(SIG_BLOCK, &block, NULL);
 }
 
 int
@@ -647,17 +694,21 @@ main(int argc, char *argv[])
 		r = attempt(&cmd, opt.timeout == CS_INF ? deadline :
 		    MIN(cs_deadline(opt.timeout), deadline), &held, &o);
 		if (r != 0) {
-			release(&held, STDERR_FILENO);
+			(void)release(&held, STDERR_FILENO);
 			return r;
 		}
 		if (o.status == 0) {
-			release(&held, STDOUT_FILENO);
+			r = release(&held, STDOUT_FILENO);
 			report(n, &o, 0, true);
 			ecs_close_stdout();
-			return 0;
+			return r;
 		}
-		release(&held, STDERR_FILENO);
+		(void)release(&held, STDERR_FILENO);
 		cs_sink_close(&held);
+		if (o.interrupted) {	/* Ctrl-C: no further attempt */
+			report(n, &o, 0, true);
+			return o.status;
+		}
 
 		/* Ctrl-C at the terminal went to the attempt, not to us:
 		 * it stops the whole loop all the same. */

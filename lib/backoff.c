@@ -8,10 +8,12 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "crashsafe.h"
 
@@ -122,6 +124,14 @@ cs_deadline(cs_nsec d)
 	return now + d;
 }
 
+bool
+cs_own_epipe(const struct signalfd_siginfo *si)
+{
+	/* The kernel sends the writer SIGPIPE "from" itself, as SI_USER. */
+	return si->ssi_signo == SIGPIPE && si->ssi_code == SI_USER &&
+	    (pid_t)si->ssi_pid == getpid();
+}
+
 int
 cs_sleep(cs_nsec d, cs_nsec deadline, int sigfd, int *signo)
 {
@@ -144,7 +154,7 @@ cs_sleep(cs_nsec d, cs_nsec deadline, int sigfd, int *signo)
 		}
 		if (ppoll(&pfd, sigfd >= 0, until == CS_INF ? NULL : &ts,
 		    NULL) == 1 && read(sigfd, &si, sizeof(si)) ==
-		    sizeof(si)) {
+		    sizeof(si) && !cs_own_epipe(&si)) {
 			*signo = (int)si.ssi_signo;
 			return 2;
 		}

@@ -134,6 +134,10 @@ cs_nsec	cs_deadline(cs_nsec d);
  * it short, 2 when a signal came (its number in *signo).
  */
 int	cs_sleep(cs_nsec d, cs_nsec deadline, int sigfd, int *signo);
+/* Is this SIGPIPE (read from a signalfd) our own write's EPIPE, not a
+ * signal anyone sent? */
+struct signalfd_siginfo;
+bool	cs_own_epipe(const struct signalfd_siginfo *);
 
 /* ---- lock.c: the lock protocol (SPEC 1.5) ---- */
 

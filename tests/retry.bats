@@ -395,14 +395,24 @@ in_pty() {	# SCRIPT KEYS
 	[ ! -e after ] || fail "the script went on: $(cat after)"
 }
 
-@test "Ctrl-C stops the loop also when the attempt catches SIGINT and exits 1 (-n inf)" {
+@test "Ctrl-C stops the loop also when the attempt catches SIGINT and exits 1 (-n inf); handled, it does not kill the script" {
 	command -v script > /dev/null || skip "script(1) not installed"
 	printf '%s\n' "$R -n inf -d 1ms -- sh -c 'echo x >> tries; trap \"exit 1\" INT; sleep 30 & wait'" \
 	    'echo "after=$?" > after' > job.sh
 	in_pty job.sh '\003' || true
 	sleep 0.5
 	[ "$(wc -l < tries)" -eq 1 ]
-	[ ! -e after ]
+	# the attempt handled it: the script goes on, as after the bare
+	# command (wait and cooperative exit), with its status
+	[ "$(cat after)" = after=1 ]
+	# and one that handles it and succeeds is a success, output and all
+	printf '%s\n' "$R -n 3 -- python3 -c 'import time
+try: time.sleep(30)
+except KeyboardInterrupt: print(\"result\")' > out" 'echo "after=$?" > after' > job2.sh
+	in_pty job2.sh '\003' || true
+	sleep 0.5
+	[ "$(cat after)" = after=0 ]
+	[ "$(cat out)" = result ]
 }
 
 @test "Ctrl-Z at a bash prompt stops the job and gives the prompt back; fg resumes it; Ctrl-C ends it" {
@@ -510,6 +520,82 @@ a" ]
 late" ]
 }
 
+@test "stdout that cannot take the output is 74, as for any write; a signal while a slow reader takes it ends retry" {
+	run bash -c '"$1" -- /bin/echo hi > /dev/full' sh "$R"
+	[ "$status" -eq 74 ]
+	assert_output "retry: stdout: No space left on device"
+	mkfifo slow
+	# shellcheck disable=SC2217 # a reader that opens and takes nothing
+	sleep 30 < slow &
+	s=$!
+	"$R" -- head -c 3M /dev/zero > slow &
+	pid=$!
+	sleep 1
+	kill -TERM "$pid"
+	st=0
+	timeout 10 tail --pid="$pid" -f /dev/null || st=$?
+	kill "$s"
+	[ "$st" -eq 0 ] || fail "retry ignored SIGTERM while releasing"
+	st=0
+	wait "$pid" || st=$?
+	[ "$st" -eq 143 ]
+}
+
+@test "kill -PIPE ends retry like any signal (141); its own EPIPEs do not" {
+	"$R" -- sleep 5 &
+	pid=$!
+	sleep 0.3
+	kill -PIPE "$pid"
+	st=0
+	wait "$pid" || st=$?
+	[ "$st" -eq 141 ]
+	# an attempt that closes stdin early: the feed's EPIPE is no signal
+	run bash -c 'head -c 1M /dev/zero | "$1" -- sh -c "exec <&-; echo done"' sh "$R"
+	assert_success
+	assert_output "done"
+}
+
+@test "a device on stdin (/dev/zero, /dev/null) is read as it is, not spooled" {
+	run bash -c 'TMPDIR=/nonexistent "$1" -- head -c 5 < /dev/zero | od -An -c | tr -d " "' sh "$R"
+	assert_success
+	assert_output '\0\0\0\0\0'
+	run bash -c '"$1" -- sh -c "[ -c /dev/stdin ] && echo device" < /dev/null' sh "$R"
+	assert_output device
+}
+
+@test "stdin is fed while anyone reads it, also a background reader after the leader exited" {
+	run timeout 20 bash -c 'seq 3 | "$1" -- bash -c "cat <&0 & exit 0" | cat' sh "$R"
+	assert_success
+	assert_output "1
+2
+3"
+}
+
+@test "-t: an attempt that succeeded in time is not re-run because a background child holds stdout" {
+	run --separate-stderr "$R" -t 1 -n 3 -- sh -c 'echo run >> runs; sleep 5 > /dev/null & echo started; exec >&-'
+	assert_success
+	[ "$(wc -l < runs)" -eq 1 ]
+	run --separate-stderr timeout 20 "$R" -t 1 -n 3 -- sh -c 'echo run >> runs2; sleep 5 & echo started'
+	assert_success
+	[ "$(wc -l < runs2)" -eq 1 ]
+}
+
+@test "orphans of failed attempts are reaped, not left as zombies" {
+	"$R" -n inf -d 20ms -T 3s -- sh -c 'sleep 0.01 & exit 1' 2> /dev/null &
+	pid=$!
+	sleep 2
+	z=$(pgrep -c -P "$pid" -r Z || true)
+	wait "$pid" || true
+	[ "$z" -le 2 ] || fail "$z zombies"
+}
+
+@test "stdin opened read-write (0<>file) stays writable in the attempt" {
+	echo old > f
+	run "$R" -- sh -c 'echo new >&0' 0<> f
+	assert_success
+	[ "$(cat f)" = new ]
+}
+
 @test "-q: no progress lines; -v: success reported with its time" {
 	run --separate-stderr "$R" -q -n 2 -d 1ms -- false
 	[ "$status" -eq 1 ]
@@ -530,7 +616,7 @@ late" ]
 	# (a pipe is spooled; a regular file is given as it is)
 	run --separate-stderr bash -c 'ulimit -f 16; cat in | "$1" -n 2 touch ran' sh "$R"
 	[ "$status" -eq 74 ]
-	[[ "$stderr" == *"spool: File too large"* ]]
+	[[ "$stderr" == *"spool in "*": File too large"* ]]
 	[ ! -e ran ]
 }
 
