@@ -471,7 +471,7 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 	struct pollfd pfd[5];
 	struct signalfd_siginfo si;
 	struct timespec ts;
-	cs_nsec start = cs_now(), left;
+	cs_nsec start = cs_now(), left, now, kill_at = CS_INF;
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, r = 0, sig = 0;
 	bool exited = false, done = false, from_tty = false;
 
@@ -524,19 +524,32 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 		}
 		if (p.drain != -1)
 			pfd[id = n++] = (struct pollfd){ p.drain, POLLIN, 0 };
-		left = limit == CS_INF || o->timed_out ? -1 : limit - cs_now();
-		if (limit != CS_INF && !o->timed_out && left <= 0) {
+		now = cs_now();
+		if (kill_at != CS_INF && now >= kill_at) {
+			/* The grace is over: whatever is left goes. */
+			cs_child_stop(&child, SIGKILL, 0);
+			kill_at = CS_INF;
+			exited = true;
+			continue;
+		}
+		if (limit != CS_INF && !o->timed_out && now >= limit) {
 			o->timed_out = true;
 			if (done) {
 				/* The attempt ended in time; what it left
 				 * holding stdout is not waited for longer. */
 				break;
 			}
-			/* Out of time: stopped, and counted as 124. */
-			cs_child_stop(&child, SIGTERM, opt.kill_after);
-			exited = true;
+			/* Out of time: SIGTERM, SIGKILL after -k, counted as
+			 * 124; its output is still drained meanwhile. */
+			cs_child_term(&child, SIGTERM);
+			kill_at = cs_deadline(opt.kill_after);
 			continue;
 		}
+		left = -1;
+		if (limit != CS_INF && !o->timed_out)
+			left = limit - now;
+		if (kill_at != CS_INF && (left < 0 || kill_at - now < left))
+			left = kill_at - now;
 		ts.tv_sec = left / CS_SEC;
 		ts.tv_nsec = left % CS_SEC;
 		if (ppoll(pfd, (nfds_t)n, left < 0 ? NULL : &ts, NULL) == -1) {
@@ -564,13 +577,21 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 			 */
 			sig = (int)si.ssi_signo;
 			if (run.own_group || si.ssi_code != SI_KERNEL) {
-				cs_child_stop(&child, sig, opt.kill_after);
-				exited = true;
+				cs_child_term(&child, sig);
+				if (kill_at == CS_INF)
+					kill_at = cs_deadline(opt.kill_after);
 			} else
 				from_tty = true;
 		}
-		if (ip != -1 && pfd[ip].revents != 0)
-			exited = done = true;
+		if (ip != -1 && pfd[ip].revents != 0) {
+			exited = true;
+			done = !o->timed_out && kill_at == CS_INF;
+			/* Stopped: nothing it started outlives it. */
+			if (kill_at != CS_INF) {
+				cs_child_stop(&child, SIGKILL, 0);
+				kill_at = CS_INF;
+			}
+		}
 	}
 	if (r != 0)		/* the spool is full: nothing else is sure */
 		cs_child_stop(&child, SIGTERM, opt.kill_after);

@@ -363,6 +363,8 @@ enum cs_waited cs_child_wait(struct cs_child *, cs_nsec deadline, int sigfd,
 	    int *signo);
 /* sig to the child, or to its whole group. */
 void	cs_child_signal(struct cs_child *, int sig);
+/* sig to the child (or its group) and every descendant, at once. */
+void	cs_child_term(struct cs_child *, int sig);
 /* sig to the group and every descendant, SIGKILL after grace if the
  * leader still runs, then SIGKILL to whatever is left of the group and
  * below us (a subreaper's orphans reaped): nothing outlives it. */

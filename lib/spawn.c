@@ -366,13 +366,19 @@ reap_orphans(struct cs_child *ch)
 }
 
 void
+cs_child_term(struct cs_child *ch, int sig)
+{
+	cs_child_signal(ch, sig);
+	/* and to those that left it (not twice to those in it) */
+	(void)cs_descendants_signal(sig, ch->pid);
+}
+
+void
 cs_child_stop(struct cs_child *ch, int sig, cs_nsec grace)
 {
 	int unused;
 
-	cs_child_signal(ch, sig);
-	/* and to those that left it (not twice to those in it) */
-	(void)cs_descendants_signal(sig, ch->pid);
+	cs_child_term(ch, sig);
 	if (sig != SIGKILL &&
 	    cs_child_wait(ch, cs_deadline(grace), -1, &unused) != CS_WAIT_EXITED)
 		cs_child_signal(ch, SIGKILL);

@@ -166,6 +166,16 @@ EOF
 	done
 }
 
+@test "-t: during the -k grace the attempt's output is still drained (3 MB flushed on SIGTERM arrive)" {
+	run --separate-stderr timeout 20 "$R" -n 1 -t 1 -k 5 -- python3 -c 'import signal, sys, time
+def h(*a):
+    sys.stdout.write("x" * 3000000 + "\nflushed\n"); sys.stdout.flush(); sys.exit(1)
+signal.signal(signal.SIGTERM, h); time.sleep(30)'
+	[ "$status" -eq 124 ]
+	[[ "$stderr" == *"flushed"* ]]
+	[[ "$stderr" == *"timed out after 1."* ]]
+}
+
 @test "-k: an attempt that ignores SIGTERM gets SIGKILL after the grace" {
 	start=$(now_ms)
 	run "$R" -t 0.2 -k 0.3 -n 1 -- sh -c 'trap "" TERM; sleep 30 & wait; sleep 30'
