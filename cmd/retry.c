@@ -98,6 +98,8 @@ struct outcome {
 	cs_nsec	duration;
 };
 
+static void	on_child_event(const struct cs_child *);
+
 static CS_NORETURN void
 usage(int status)
 {
@@ -292,6 +294,7 @@ static struct {
 					   process group */
 	bool		 pipe_dfl;	/* SIGPIPE was not ignored by our caller */
 	int		 sigfd;
+	int		 chldfd;	/* SIGCHLD: an attempt that stopped */
 	sigset_t	 orig;		/* the mask the attempts get */
 } run;
 
@@ -510,9 +513,10 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 		return r;	/* cannot run: 126, 127, 71 */
 	}
 	while (!exited || p.drain != -1) {
-		int n = 0, ip = -1, is, iff = -1, id = -1, io = -1;
+		int n = 0, ip = -1, is, ic, iff = -1, id = -1, io = -1;
 
 		pfd[is = n++] = (struct pollfd){ run.sigfd, POLLIN, 0 };
+		pfd[ic = n++] = (struct pollfd){ run.chldfd, POLLIN, 0 };
 		/* fed while anyone may read it (a background reader too) */
 		if (p.feed != -1)
 			pfd[iff = n++] = (struct pollfd){ p.feed, POLLOUT, 0 };
@@ -561,6 +565,8 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 			break;
 		if (iff != -1 && pfd[iff].revents != 0)
 			feed(&p);
+		if (pfd[ic].revents != 0 && !exited)
+			on_child_event(&child);
 		if (io != -1 && pfd[io].revents != 0) {
 			cs_child_stop(&child, SIGTERM, opt.kill_after);
 			(void)cs_child_reap(&child);
@@ -652,9 +658,37 @@ setup_signals(void)
 	    old.sa_handler != SIG_IGN;
 	if (run.pipe_dfl)
 		sigaddset(&block, SIGPIPE);
+	sigaddset(&block, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &block, &run.orig);
+	sigdelset(&block, SIGCHLD);
 	if ((run.sigfd = signalfd(-1, &block, SFD_CLOEXEC)) == -1)
 		err(EX_OSERR, "signalfd");
+	sigemptyset(&block);
+	sigaddset(&block, SIGCHLD);
+	if ((run.chldfd = signalfd(-1, &block, SFD_CLOEXEC | SFD_NONBLOCK))
+	    == -1)
+		err(EX_OSERR, "signalfd");
+}
+
+/*
+ * The attempt stopped by itself (ssh's ~^Z, a program raising SIGTSTP):
+ * at a terminal, stop too, so that the shell sees the job stopped and
+ * gives the prompt back; its fg continues us both (one process group).
+ */
+static void
+on_child_event(const struct cs_child *child)
+{
+	struct signalfd_siginfo si;
+	siginfo_t info;
+
+	while (read(run.chldfd, &si, sizeof(si)) == sizeof(si))
+		;
+	memset(&info, 0, sizeof(info));
+	if (run.own_group || waitid(P_PIDFD, (id_t)child->pidfd, &info,
+	    WSTOPPED | WNOHANG) == -1 || info.si_pid == 0 ||
+	    info.si_code != CLD_STOPPED)
+		return;
+	raise(SIGTSTP);
 }
 
 int

@@ -444,6 +444,19 @@ except KeyboardInterrupt: print(\"result\")' > out" 'echo "after=$?" > after' > 
 	if kill -0 "$a" 2> /dev/null; then fail "the attempt survived"; fi
 }
 
+@test "an attempt that stops itself (ssh's ~^Z) gives the prompt back; fg resumes it" {
+	term_start
+	term_keys "$R -n 2 -- python3 -c 'import os, signal; os.kill(os.getpid(), signal.SIGTSTP); open(\"resumed\", \"w\")'" Enter
+	term_keys "echo back > back" Enter
+	await test -s back || fail "no prompt: $(tmux -S "$TMUX_SOCK" capture-pane -p)"
+	[ ! -e resumed ]
+	term_keys "fg" Enter
+	await test -e resumed || fail "fg did not resume it: $(tmux -S "$TMUX_SOCK" capture-pane -p)"
+	term_keys 'echo "rc=$?" > rc' Enter
+	await test -s rc
+	[ "$(cat rc)" = rc=0 ]
+}
+
 @test "a prompt on /dev/tty works when stdin is not the terminal (-I in a while-read loop)" {
 	command -v script > /dev/null || skip "script(1) not installed"
 	printf '%s\n' "echo host1 | while read -r h; do $R -I -n 1 -t 10 -- sh -c 'read -r a < /dev/tty; echo \"\$a\" > answer'; echo \"rc=\$?\" > rc; done" > job.sh
