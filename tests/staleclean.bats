@@ -24,6 +24,24 @@ old() {	# make files look a minute old (past the default --min-age)
 	touch -h -d '1 minute ago' "$@"
 }
 
+# Run staleclean -v on d/x.pid in the background (pid $SCPID, output in out
+# and err), held by strace for USECS right after its quarantine rename;
+# returns once the quarantine file exists, its name in $q.
+held_in_quarantine() {	# USECS
+	command -v strace > /dev/null || skip "no strace"
+	# (LeakSanitizer cannot run under ptrace)
+	ASAN_OPTIONS=detect_leaks=0 strace -qq -o /dev/null -e trace=renameat2 \
+	    -e inject=renameat2:delay_exit="$1":when=1 \
+	    "$SC" -v --min-age 0 d/x.pid > out 2> err &
+	SCPID=$!
+	for _ in $(seq 200); do
+		q=$(find d -name '.staleclean-*' | head -n 1)
+		[ -n "$q" ] && return 0
+		sleep 0.02
+	done
+	fail "staleclean never quarantined d/x.pid"
+}
+
 verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	"$SC" -n -v "$1" | sed -n 's/^[^:]*: \([a-z]*\) .*/\1/p'
 }
@@ -563,27 +581,16 @@ PY
 }
 
 @test "a quarantined file that cannot be put back is an error naming it (73), never 'put back'" {
-	command -v strace > /dev/null || skip "no strace"
 	p=$(dead_pid)
 	echo "$p" > d/x.pid
 	old d/x.pid
-	# hold staleclean for 3 s right after its quarantine rename
-	ASAN_OPTIONS=detect_leaks=0 strace -qq -o /dev/null -e trace=renameat2 \
-	    -e inject=renameat2:delay_exit=3000000:when=1 \
-	    "$SC" -v --min-age 0 d/x.pid > out 2> err &
-	s=$!
-	for _ in $(seq 200); do
-		q=$(find d -name '.staleclean-*' | head -n 1)
-		[ -n "$q" ] && break
-		sleep 0.02
-	done
-	[ -n "$q" ]
+	held_in_quarantine 3000000
 	# meanwhile: someone opens the quarantined file (so the second look
 	# finds it in use) and a newcomer takes the name
 	exec 7< "$q"
 	echo newcomer > d/x.pid
 	rc=0
-	wait "$s" || rc=$?
+	wait "$SCPID" || rc=$?
 	exec 7<&-
 	[ "$rc" -eq 73 ]
 	[ "$(cat err)" = "staleclean: d/x.pid: changed during removal, and it cannot be put back: it is now $q: File exists" ]
@@ -738,23 +745,13 @@ open(sys.argv[3], "w").write("broken" if broken else "kept")' d/l.pid ready resu
 }
 
 @test "a pid file rewritten in place while in quarantine is put back, not removed" {
-	command -v strace > /dev/null || skip "no strace"
 	p=$(dead_pid)
 	echo "$p" > d/x.pid
 	old d/x.pid
-	ASAN_OPTIONS=detect_leaks=0 strace -qq -o /dev/null -e trace=renameat2 \
-	    -e inject=renameat2:delay_exit=2000000:when=1 \
-	    "$SC" -v --min-age 0 d/x.pid > out 2> err &
-	s=$!
-	for _ in $(seq 200); do
-		q=$(find d -name '.staleclean-*' | head -n 1)
-		[ -n "$q" ] && break
-		sleep 0.02
-	done
-	[ -n "$q" ]
+	held_in_quarantine 2000000
 	echo $$ > "$q"			# a new daemon's pid, written and closed
 	rc=0
-	wait "$s" || rc=$?
+	wait "$SCPID" || rc=$?
 	[ "$rc" -eq 0 ]
 	[ "$(cat out)" = "d/x.pid: unknown (rewritten during removal, put back)" ]
 	[ "$(cat d/x.pid)" = $$ ]
