@@ -471,7 +471,7 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 {
 	struct cs_child child;
 	struct pipes p = { .feed = -1, .drain = -1, .held = held };
-	struct pollfd pfd[5];
+	struct pollfd pfd[6];	/* signals, SIGCHLD, feed, leader, stdout, drain */
 	struct signalfd_siginfo si;
 	struct timespec ts;
 	cs_nsec start = cs_now(), left, now, kill_at = CS_INF;
