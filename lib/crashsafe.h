@@ -319,7 +319,6 @@ struct cs_cmd {
 	const sigset_t	*sigmask;	/* the child's mask; NULL: ours */
 };
 #define CS_SPAWN_PGRP	0x1	/* own process group */
-#define CS_SPAWN_FG	0x2	/* ... made the terminal's foreground group */
 /*
  * Start argv[0] (PATH search). Returns 0 and the pid, or 126/127 when it
  * cannot be run (message printed), or 71.

@@ -43,7 +43,7 @@ cs_spawn(const struct cs_cmd *c, pid_t *pidp)
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	short flags = 0;
-	int e, tty = -1;
+	int e;
 
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&attr);
@@ -56,9 +56,6 @@ cs_spawn(const struct cs_cmd *c, pid_t *pidp)
 	if (c->flags & CS_SPAWN_PGRP) {
 		flags |= POSIX_SPAWN_SETPGROUP;
 		posix_spawnattr_setpgroup(&attr, 0);
-		if ((c->flags & CS_SPAWN_FG) &&
-		    (tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY)) != -1)
-			posix_spawn_file_actions_addtcsetpgrp_np(&fa, tty);
 	}
 	if (cs_xfsz_ignored) {
 		sigset_t def;
@@ -77,8 +74,6 @@ cs_spawn(const struct cs_cmd *c, pid_t *pidp)
 	    c->envp != NULL ? c->envp : environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	if (tty != -1)
-		close(tty);
 	if (e == 0)
 		return 0;
 	warnx("%s: %s", c->argv[0], strerror(e));
