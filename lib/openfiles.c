@@ -112,14 +112,15 @@ mount_add(uint64_t id, dev_t dev, enum mnt_kind kind)
 	return 0;
 }
 
-/* Add every mount a mountinfo file lists (ours, or another namespace's). */
+/* fn(fs, arg) for each mount a mountinfo file lists, until fn returns
+ * non-zero (that value), or 0; -1 when the file cannot be read. */
 static int
-mounts_read(const char *mountinfo)
+mountinfo_each(const char *mountinfo, int (*fn)(struct libmnt_fs *, void *),
+    void *arg)
 {
 	struct libmnt_table *tb;
 	struct libmnt_iter *it;
 	struct libmnt_fs *fs;
-	size_t n = mounts.n;
 	int r = 0;
 
 	if ((tb = mnt_new_table_from_file(mountinfo)) == NULL)
@@ -129,11 +130,29 @@ mounts_read(const char *mountinfo)
 		return -1;
 	}
 	while (r == 0 && mnt_table_next_fs(tb, it, &fs) == 0)
-		if (mnt_fs_get_id(fs) >= 0)
-			r = mount_append(&n, (uint64_t)mnt_fs_get_id(fs),
-			    mnt_fs_get_devno(fs), MNT_DEV);
+		r = fn(fs, arg);
 	mnt_free_iter(it);
 	mnt_unref_table(tb);
+	return r;
+}
+
+static int
+append_fs(struct libmnt_fs *fs, void *n)
+{
+	if (mnt_fs_get_id(fs) < 0)
+		return 0;
+	return mount_append(n, (uint64_t)mnt_fs_get_id(fs),
+	    mnt_fs_get_devno(fs), MNT_DEV);
+}
+
+/* Add every mount a mountinfo file lists (ours, or another namespace's). */
+static int
+mounts_read(const char *mountinfo)
+{
+	size_t n = mounts.n;
+	int r;
+
+	r = mountinfo_each(mountinfo, append_fs, &n);
 	mounts_sort(n);
 	return r;
 }
@@ -191,54 +210,55 @@ below_any(const char *dir, const char *list)
 	return false;
 }
 
+/* Which overlay a real path is a layer of (or is below one of). */
+struct layer_query {
+	char	real[PATH_MAX];
+	char	what[PATH_MAX + 64];
+};
+
+static int
+overlay_of(struct libmnt_fs *fs, void *arg)
+{
+	static const char *const layers[] = { "lowerdir", "upperdir" };
+	struct layer_query *q = arg;
+	const char *o, *type;
+	char *val, *list;
+	size_t i, len;
+	int hit = 0;
+
+	if ((type = mnt_fs_get_fstype(fs)) == NULL ||
+	    strcmp(type, "overlay") != 0 ||
+	    (o = mnt_fs_get_options(fs)) == NULL)
+		return 0;
+	for (i = 0; i < 2 && !hit; i++) {
+		if (mnt_optstr_get_option(o, layers[i], &val, &len) != 0 ||
+		    (list = strndup(val, len)) == NULL)
+			continue;
+		if (below_any(q->real, list)) {
+			snprintf(q->what, sizeof(q->what), "a layer of the "
+			    "overlay at %s", mnt_fs_get_target(fs));
+			hit = 1;
+		}
+		free(list);
+	}
+	return hit;
+}
+
 const char *
 cs_other_view(const char *path)
 {
-	static char what[PATH_MAX + 64];
-	struct libmnt_table *tb;
-	struct libmnt_iter *it;
-	struct libmnt_fs *fs;
+	static struct layer_query q;
 	struct statfs sf;
-	char real[PATH_MAX], opt[16];
-	const char *o, *val;
-	size_t len;
-	bool hit = false;
 
 	if (statfs(path, &sf) == 0 &&
 	    ((unsigned long)sf.f_type == FUSE_SUPER_MAGIC ||
 	    (unsigned long)sf.f_type == OVERLAYFS_SUPER_MAGIC))
 		return (unsigned long)sf.f_type == FUSE_SUPER_MAGIC ?
 		    "a FUSE filesystem" : "an overlay filesystem";
-	if (realpath(path, real) == NULL ||
-	    (tb = mnt_new_table_from_file("/proc/self/mountinfo")) == NULL)
+	if (realpath(path, q.real) == NULL ||
+	    mountinfo_each("/proc/self/mountinfo", overlay_of, &q) != 1)
 		return NULL;
-	if ((it = mnt_new_iter(MNT_ITER_FORWARD)) == NULL) {
-		mnt_unref_table(tb);
-		return NULL;
-	}
-	while (!hit && mnt_table_next_fs(tb, it, &fs) == 0) {
-		if (strcmp(mnt_fs_get_fstype(fs) ? mnt_fs_get_fstype(fs) : "",
-		    "overlay") != 0 || (o = mnt_fs_get_options(fs)) == NULL)
-			continue;
-		for (size_t i = 0; i < 2 && !hit; i++) {
-			strlcpy(opt, i == 0 ? "lowerdir" : "upperdir",
-			    sizeof(opt));
-			if (mnt_optstr_get_option(o, opt, (char **)&val, &len)
-			    != 0)
-				continue;
-			char *list = strndup(val, len);
-
-			if (list != NULL && below_any(real, list)) {
-				snprintf(what, sizeof(what), "a layer of the "
-				    "overlay at %s", mnt_fs_get_target(fs));
-				hit = true;
-			}
-			free(list);
-		}
-	}
-	mnt_free_iter(it);
-	mnt_unref_table(tb);
-	return hit ? what : NULL;
+	return q.what;
 }
 
 /* ---- sets of files ---- */
