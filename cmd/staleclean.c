@@ -249,17 +249,13 @@ by_pid(pid_t pid, char *buf, size_t len)
 /*
  * Locked or open by anyone, whatever the file says: live. Read without
  * taking the lock, so that no other program's flock -n fails because we
- * looked. /proc/locks lists only its pid namespace's locks: outside the
- * initial one, F_OFD_GETLK on c->fd, which takes nothing either, sees
- * every POSIX and OFD lock.
+ * looked, and without opening the file (an open would break a lease).
  */
 static bool
 in_use(struct cand *c)
 {
 	const struct cs_fileid *f;
 	char who[32];
-	pid_t pid;
-	int r;
 
 	look_once();
 	if ((f = cs_fileset_find(&locked, c->key.dev, c->key.ino)) != NULL) {
@@ -268,20 +264,30 @@ in_use(struct cand *c)
 		    by_pid(f->pid, who, sizeof(who)));
 		return true;
 	}
-	if (c->fd != -1 && (r = cs_posix_lock_held(c->fd, &pid)) != 0) {
-		if (r == -1)
-			say(c, UNKNOWN, "cannot probe its locks: %s",
-			    strerror(errno));
-		else
-			say(c, LIVE, "fcntl lock held%s",
-			    by_pid(pid, who, sizeof(who)));
-		return true;
-	}
 	if ((f = cs_fileset_find(&opened, c->key.dev, c->key.ino)) != NULL) {
 		say(c, LIVE, "open in a process (pid %d)", (int)f->pid);
 		return true;
 	}
 	return false;
+}
+
+/* /proc/locks lists only its pid namespace's locks: F_OFD_GETLK on the
+ * open c->fd, which takes nothing either, sees every POSIX and OFD lock
+ * (and, on NFS, those of other clients). */
+static bool
+posix_locked(struct cand *c)
+{
+	char who[32];
+	pid_t pid;
+	int r;
+
+	if ((r = cs_posix_lock_held(c->fd, &pid)) == 0)
+		return false;
+	if (r == -1)
+		say(c, UNKNOWN, "cannot probe its locks: %s", strerror(errno));
+	else
+		say(c, LIVE, "fcntl lock held%s", by_pid(pid, who, sizeof(who)));
+	return true;
 }
 
 /* ---- the pid rules ---- */
@@ -468,37 +474,33 @@ judge_file(struct cand *c, bool orphan, pid_t opid)
 	struct cs_owner o;
 	char buf[1024];
 	ssize_t n;
-
 	bool git = !orphan && (strcmp(c->name, "gc.pid") == 0 ||
 	    (in_git_dir(c->path) && fnmatch("*.lock", c->name, 0) == 0));
 
 	c->kind = orphan ? "orphan-temp" : git ? "git-lock" : "lock-file";
+	if (in_use(c))
+		return;
 	/*
 	 * Opened to read what it says, or to ask F_OFD_GETLK about the POSIX
 	 * locks /proc/locks does not list. An empty file, a temp file named
 	 * after its writer and a git lock say nothing worth a read.
 	 */
-	/* Locked (a lease too, which an open would break): no need to
-	 * open it at all. */
-	if (in_use(c))
-		return;
-	if ((orphan || git || c->st.st_size == 0) && !ask_getlk)
-		goto look;
-	c->fd = openat(c->dirfd, c->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_NOCTTY | O_CLOEXEC);
-	if (c->fd == -1) {
-		say(c, UNKNOWN, "cannot open: %s", strerror(errno));
-		return;
+	if (!(orphan || git || c->st.st_size == 0) || ask_getlk) {
+		c->fd = openat(c->dirfd, c->name, O_RDONLY | O_NOFOLLOW |
+		    O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (c->fd == -1) {
+			say(c, UNKNOWN, "cannot open: %s", strerror(errno));
+			return;
+		}
+		if (fstat(c->fd, &now) == -1 ||
+		    now.st_ino != c->st.st_ino || now.st_dev != c->st.st_dev ||
+		    !S_ISREG(now.st_mode)) {
+			say(c, UNKNOWN, "changed while looked at");
+			return;
+		}
+		if (posix_locked(c))
+			return;
 	}
-	if (fstat(c->fd, &now) == -1 ||
-	    now.st_ino != c->st.st_ino || now.st_dev != c->st.st_dev ||
-	    !S_ISREG(now.st_mode)) {
-		say(c, UNKNOWN, "changed while looked at");
-		return;
-	}
-look:
-	if (in_use(c))
-		return;
 	if (orphan) {
 		memset(&o, 0, sizeof(o));
 		o.pid = opid;
@@ -680,16 +682,24 @@ cand_of(struct pending *p, struct cand *c)
 	c->fd = p->fd;
 }
 
-/* Is what the name shows now what we judged? A pid file rewritten in
- * place by a new owner has a new mtime and ctime. */
+/* Has its content changed (a pid file rewritten in place by a new owner:
+ * a new size or mtime)? */
+static bool
+rewritten(const struct stat *now, const struct stat *then)
+{
+	return now->st_size != then->st_size ||
+	    now->st_mtim.tv_sec != then->st_mtim.tv_sec ||
+	    now->st_mtim.tv_nsec != then->st_mtim.tv_nsec;
+}
+
+/* Is what the name shows now what we judged: the same file, content and
+ * inode (a link made or removed changes the ctime)? */
 static bool
 unchanged(const struct stat *now, const struct stat *then)
 {
 	return now->st_dev == then->st_dev && now->st_ino == then->st_ino &&
 	    (now->st_mode & S_IFMT) == (then->st_mode & S_IFMT) &&
-	    now->st_size == then->st_size &&
-	    now->st_mtim.tv_sec == then->st_mtim.tv_sec &&
-	    now->st_mtim.tv_nsec == then->st_mtim.tv_nsec &&
+	    !rewritten(now, then) &&
 	    now->st_ctim.tv_sec == then->st_ctim.tv_sec &&
 	    now->st_ctim.tv_nsec == then->st_ctim.tv_nsec;
 }
@@ -817,9 +827,7 @@ finish(struct pending *p, const struct cs_fileset *again)
 	/* Rewritten in place meanwhile (a new daemon's pid)? The rename
 	 * changed the ctime; the size and mtime are the file's own. */
 	if (c.fd != -1 && (fstat(c.fd, &now) == -1 ||
-	    now.st_size != p->st.st_size ||
-	    now.st_mtim.tv_sec != p->st.st_mtim.tv_sec ||
-	    now.st_mtim.tv_nsec != p->st.st_mtim.tv_nsec)) {
+	    rewritten(&now, &p->st))) {
 		action = put_back(&c, p->q, "rewritten during removal");
 		goto done;
 	}
