@@ -212,7 +212,7 @@ backup_prepare(struct cs_temp *b, struct cs_temp *t, int oldfd,
 		return r;
 	if ((r = cs_temp_create(b, bpath, 0600, bpath)) != 0)
 		return r;
-	if ((in = cs_reopen(oldfd)) == -1 ||
+	if ((in = cs_reopen(oldfd, O_RDONLY)) == -1 ||
 	    cs_copy_fd(in, b->fd, &n, &failed) == -1)
 		r = cs_fail(errno, EX_IOERR, in == -1 ? t->base : bpath);
 	else if ((r = cs_copy_metadata(oldfd, st, b->fd, bpath)) == 0)

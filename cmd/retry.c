@@ -337,17 +337,11 @@ setup_stdin(void)
 static int
 stdin_file(void)
 {
-	int fd;
-
-	char path[32];
-	int mode = fcntl(STDIN_FILENO, F_GETFL);
+	int fd, mode = fcntl(STDIN_FILENO, F_GETFL);
 
 	/* 0<>file stays writable */
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", STDIN_FILENO);
-	if (mode != -1 && (mode & O_ACCMODE) == O_RDWR)
-		fd = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
-	else
-		fd = cs_reopen(STDIN_FILENO);
+	fd = cs_reopen(STDIN_FILENO, mode != -1 && (mode & O_ACCMODE) ==
+	    O_RDWR ? O_RDWR : O_RDONLY);
 	if (fd == -1 || lseek(fd, run.offset, SEEK_SET) == -1)
 		err(EX_OSERR, "stdin");
 	return fd;

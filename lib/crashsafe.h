@@ -269,8 +269,8 @@ int	cs_writev_all(int fd, struct iovec *iov, int n);
 /* A new memory-backed file, empty. -1/errno on error. */
 int	cs_memfile(const char *name);
 /* A new open file description of fd's file at offset 0 (each reader its
- * own offset); -1/errno. */
-int	cs_reopen(int fd);
+ * own offset), opened accmode (O_RDONLY, O_RDWR); -1/errno. */
+int	cs_reopen(int fd, int accmode);
 /* 1 if the two fds (at offset 0) have the same content, 0 if not,
  * -1/errno on error. */
 int	cs_same_content(int a, int b);

@@ -314,13 +314,13 @@ cs_writev_all(int fd, struct iovec *iov, int n)
 }
 
 int
-cs_reopen(int fd)
+cs_reopen(int fd, int accmode)
 {
 	char path[64];
 	int nfd;
 
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	if ((nfd = open(path, O_RDONLY | O_CLOEXEC)) != -1)
+	if ((nfd = open(path, accmode | O_NOCTTY | O_CLOEXEC)) != -1)
 		return nfd;
 	/* No /proc: a shared offset, rewound; fine for one reader at a time. */
 	if ((nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0)) != -1)
