@@ -185,16 +185,6 @@ lock_target(void)
 	return 0;
 }
 
-/* For messages: where a spool that failed was. */
-static const char *
-spool_name(void)
-{
-	static char name[PATH_MAX + 16];
-
-	snprintf(name, sizeof(name), "spool in %s", cs_spool_dir());
-	return name;
-}
-
 /* Undo a partial record: the file goes back to its size before it. */
 static int
 cut_back(off_t size, int err)
@@ -268,7 +258,7 @@ append(const char *buf, size_t len, int spool)
 		}
 		if (cs_copy_fd(spool, out.fd, &n, &failed) == -1) {
 			if (failed == spool) {
-				r = cs_fail(errno, EX_IOERR, spool_name());
+				r = cs_fail(errno, EX_IOERR, cs_spool_name());
 				(void)ftruncate(out.fd, before);
 			} else
 				r = cut_back(before, errno);
@@ -342,7 +332,7 @@ spool_stdin(int *spool)
 
 	if ((r = cs_spool(STDIN_FILENO, spool)) != 0)
 		return cs_fail(errno, EX_IOERR, r == -1 ? "stdin" :
-		    spool_name());
+		    cs_spool_name());
 	if (fstat(*spool, &st) == 0 && st.st_size == 0) {
 		close(*spool);
 		*spool = -1;		/* nothing to append */
@@ -401,7 +391,7 @@ append_lines(void)
 				if (spool != -1) {
 					if (cs_write_all(spool, buf, len) == -1) {
 						r = cs_fail(errno, EX_IOERR,
-						    spool_name());
+						    cs_spool_name());
 						break;
 					}
 					lseek(spool, 0, SEEK_SET);
@@ -419,11 +409,11 @@ append_lines(void)
 		if (nl == NULL) {	/* a long line: spool it */
 			if (spool == -1 &&
 			    (spool = cs_spill_file()) == -1) {
-				r = cs_fail(errno, EX_OSERR, spool_name());
+				r = cs_fail(errno, EX_OSERR, cs_spool_name());
 				break;
 			}
 			if (cs_write_all(spool, buf, len) == -1) {
-				r = cs_fail(errno, EX_IOERR, spool_name());
+				r = cs_fail(errno, EX_IOERR, cs_spool_name());
 				break;
 			}
 			len = 0;
@@ -436,7 +426,7 @@ append_lines(void)
 			    buf) + 1;
 
 			if (cs_write_all(spool, buf, end) == -1) {
-				r = cs_fail(errno, EX_IOERR, spool_name());
+				r = cs_fail(errno, EX_IOERR, cs_spool_name());
 				break;
 			}
 			lseek(spool, 0, SEEK_SET);

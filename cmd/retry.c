@@ -323,12 +323,9 @@ setup_stdin(void)
 	 * attempt reads it as it would. */
 	if (!S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
 		return 0;
-	if ((r = cs_spool(STDIN_FILENO, &run.spool)) != 0) {
-		char what[PATH_MAX + 16];
-
-		snprintf(what, sizeof(what), "spool in %s", cs_spool_dir());
-		return cs_fail(errno, EX_IOERR, r == -1 ? "stdin" : what);
-	}
+	if ((r = cs_spool(STDIN_FILENO, &run.spool)) != 0)
+		return cs_fail(errno, EX_IOERR, r == -1 ? "stdin" :
+		    cs_spool_name());
 	run.in = IN_SPOOL;
 	return 0;
 }
@@ -444,12 +441,8 @@ drain(struct pipes *p)
 		p->drain = -1;
 		return 0;
 	}
-	if (cs_sink_write(p->held, p->buf, (size_t)n) == -1) {
-		char what[PATH_MAX + 16];
-
-		snprintf(what, sizeof(what), "spool in %s", cs_spool_dir());
-		return cs_fail(errno, EX_IOERR, what);
-	}
+	if (cs_sink_write(p->held, p->buf, (size_t)n) == -1)
+		return cs_fail(errno, EX_IOERR, cs_spool_name());
 	return 0;
 }
 

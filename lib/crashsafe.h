@@ -262,6 +262,8 @@ int	cs_spool(int in, int *fdp);
 int	cs_spill_file(void);
 /* Where spools spill: $TMPDIR, or /var/tmp. */
 const char *cs_spool_dir(void);
+/* "spool in DIR", for messages about a spool that failed. */
+const char *cs_spool_name(void);
 /* writev until all of iov is written (EINTR, short writes); iov is
  * consumed. 0 or -1/errno. */
 struct iovec;

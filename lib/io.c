@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +187,15 @@ cs_spool_dir(void)
 	if ((tmp = getenv("TMPDIR")) == NULL || *tmp == '\0')
 		tmp = "/var/tmp";
 	return tmp;
+}
+
+const char *
+cs_spool_name(void)
+{
+	static char name[PATH_MAX + 16];
+
+	snprintf(name, sizeof(name), "spool in %s", cs_spool_dir());
+	return name;
 }
 
 int
