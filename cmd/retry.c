@@ -4,6 +4,7 @@
  * the attempt's whole process group, stdin replayed to every attempt,
  * stdout released only by the attempt that succeeds.
  */
+#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <sys/param.h>
@@ -199,30 +200,40 @@ secs(cs_nsec d)
 	return (double)d / CS_SEC;
 }
 
-/* Whether what we last wrote to stderr (a failed attempt's held output)
- * ended in the middle of a line. */
+/* Whether what we last wrote to stderr (a failed attempt's held output,
+ * or its stderr relayed) ended in the middle of a line. */
 static bool stderr_mid_line;
+static bool stderr_relayed;	/* a pipe: the attempt writes through us */
 
 /*
  * Progress lines and JSON records start on a line of their own (SPEC 5).
- * What the attempt wrote to stderr itself is known only when stderr is a
- * regular file: its byte before the current end is read back.
+ * Where the attempt's stderr ended is known when it came through us (a
+ * pipe), or read back when stderr is a regular file. At a terminal, a
+ * line of blanks wraps to the next line only when the cursor was not at
+ * the start of one, and the carriage return then goes to its start (the
+ * trick zsh's PROMPT_SP uses).
  */
 static void
 start_line(void)
 {
+	struct winsize ws;
 	struct stat st;
 	char c = '\n';
 	int fd;
 
-	if (!stderr_mid_line && fstat(STDERR_FILENO, &st) == 0 &&
-	    S_ISREG(st.st_mode) && st.st_size > 0 &&
+	if (stderr_relayed || stderr_mid_line)
+		c = stderr_mid_line ? 0 : '\n';
+	else if (fstat(STDERR_FILENO, &st) == -1)
+		;
+	else if (S_ISREG(st.st_mode) && st.st_size > 0 &&
 	    (fd = open("/proc/self/fd/2", O_RDONLY | O_CLOEXEC)) != -1) {
 		if (pread(fd, &c, 1, st.st_size - 1) != 1)
 			c = '\n';
 		close(fd);
-	}
-	if (stderr_mid_line || c != '\n')
+	} else if (S_ISCHR(st.st_mode) &&
+	    ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		fprintf(stderr, "%*s\r", (int)ws.ws_col, "");
+	if (c != '\n')
 		fputc('\n', stderr);
 	stderr_mid_line = false;
 }
@@ -289,6 +300,8 @@ static struct {
 	off_t		 offset;	/* IN_FILE: where stdin was */
 	bool		 hold;		/* stdout through a pipe into a spool */
 	bool		 watch_out;	/* stdout a pipe or socket: EPIPE stops */
+	bool		 err_joins_out;	/* stdout not held and the same pipe as
+					   stderr: one relay keeps their order */
 	bool		 own_group;	/* no terminal: attempts in their own
 					   process group */
 	bool		 pipe_dfl;	/* SIGPIPE was not ignored by our caller */
@@ -398,13 +411,16 @@ release(struct cs_sink *held, int fd)
 }
 
 /* The bytes moved for one attempt: stdin fed from the spool, stdout
- * drained into the held spool. */
+ * drained into the held spool, stderr relayed. */
 struct pipes {
 	int		 feed;		/* to the attempt's stdin, or -1 */
 	off_t		 fed;
 	int		 drain;		/* from the attempt's stdout, or -1 */
 	struct cs_sink	*held;
 	char		*buf;
+	int		 relay;		/* from the attempt's stderr, or -1 */
+	size_t		 rlen, roff;	/* rbuf[roff..rlen): not yet written */
+	char		 rbuf[PIPE_BUF];
 };
 
 #define IO_BUF	(64 * 1024)
@@ -447,27 +463,73 @@ drain(struct pipes *p)
 }
 
 /*
- * One attempt: spawn, feed its stdin, drain its stdout, wait (for its
- * exit and, with stdout held, for EOF on the pipe, as $(cmd) does),
- * classify. Returns an exit status when the run must end at once.
+ * Relay the attempt's stderr: read when what was read is written, write
+ * when stderr takes it (at most PIPE_BUF, which a pipe that polled
+ * writable takes without blocking us). When stderr's reader is gone, the
+ * relay closes, and the attempt's next write fails as it would have.
+ */
+static void
+relay_in(struct pipes *p)
+{
+	ssize_t n;
+
+	n = read(p->relay, p->rbuf, sizeof(p->rbuf));
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		close(p->relay);
+		p->relay = -1;
+		return;
+	}
+	p->rlen = (size_t)n;
+	p->roff = 0;
+}
+
+static void
+relay_out(struct pipes *p)
+{
+	ssize_t w;
+
+	w = write(STDERR_FILENO, p->rbuf + p->roff, p->rlen - p->roff);
+	if (w == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (w <= 0) {
+		p->rlen = p->roff = 0;
+		if (p->relay != -1)
+			close(p->relay);
+		p->relay = -1;
+		return;
+	}
+	p->roff += (size_t)w;
+	stderr_mid_line = p->rbuf[p->roff - 1] != '\n';
+	if (p->roff == p->rlen)
+		p->rlen = p->roff = 0;
+}
+
+/*
+ * One attempt: spawn, feed its stdin, drain its stdout, relay its stderr,
+ * wait (for its exit and for EOF on the pipes, as $(cmd) does), classify. Returns an exit status when the run must end at once.
  */
 static int
 attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
     struct outcome *o)
 {
 	struct cs_child child;
-	struct pipes p = { .feed = -1, .drain = -1, .held = held };
-	struct pollfd pfd[6];	/* signals, SIGCHLD, feed, leader, stdout, drain */
+	struct pipes p = { .feed = -1, .drain = -1, .held = held,
+	    .relay = -1 };
+	struct pollfd pfd[8];	/* signals, SIGCHLD, feed, leader, stdout,
+				   drain, relay, stderr */
 	struct signalfd_siginfo si;
 	struct timespec ts;
 	cs_nsec start = cs_now(), left, now, kill_at = CS_INF;
-	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, r = 0, sig = 0;
+	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, er[2] = { -1, -1 };
+	int r = 0, sig = 0;
 	bool exited = false, done = false, from_tty = false;
 
 	memset(o, 0, sizeof(*o));
 	if ((p.buf = malloc(IO_BUF)) == NULL)
 		err(EX_OSERR, NULL);
-	cmd->fd_in = cmd->fd_out = -1;
+	cmd->fd_in = cmd->fd_out = cmd->fd_err = -1;
 	if (run.in == IN_FILE)
 		cmd->fd_in = stdin_file();
 	else if (run.in == IN_SPOOL) {
@@ -485,21 +547,35 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 		cmd->fd_out = out[1];
 		p.drain = out[0];
 	}
+	if (stderr_relayed) {
+		if (pipe2(er, O_CLOEXEC) == -1)
+			err(EX_OSERR, "pipe");
+		(void)fcntl(er[0], F_SETFL, O_NONBLOCK);
+		cmd->fd_err = er[1];
+		if (run.err_joins_out)
+			cmd->fd_out = er[1];
+		p.relay = er[0];
+	}
 	r = cs_child_start(cmd, &child);
 	if (cmd->fd_in != -1)
 		close(cmd->fd_in);
 	if (out[1] != -1)
 		close(out[1]);
+	if (er[1] != -1)
+		close(er[1]);
 	if (r != 0) {
 		if (p.feed != -1)
 			close(p.feed);
 		if (p.drain != -1)
 			close(p.drain);
+		if (p.relay != -1)
+			close(p.relay);
 		free(p.buf);
 		return r;	/* cannot run: 126, 127, 71 */
 	}
-	while (!exited || p.drain != -1) {
+	while (!exited || p.drain != -1 || p.relay != -1 || p.rlen != 0) {
 		int n = 0, ip = -1, is, ic, iff = -1, id = -1, io = -1;
+		int ir = -1, ie = -1;
 
 		pfd[is = n++] = (struct pollfd){ run.sigfd, POLLIN, 0 };
 		pfd[ic = n++] = (struct pollfd){ run.chldfd, POLLIN, 0 };
@@ -514,6 +590,11 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 		}
 		if (p.drain != -1)
 			pfd[id = n++] = (struct pollfd){ p.drain, POLLIN, 0 };
+		if (p.rlen != 0)
+			pfd[ie = n++] = (struct pollfd){ STDERR_FILENO,
+			    POLLOUT, 0 };
+		else if (p.relay != -1)
+			pfd[ir = n++] = (struct pollfd){ p.relay, POLLIN, 0 };
 		now = cs_now();
 		if (kill_at != CS_INF && now >= kill_at) {
 			/* The grace is over: whatever is left goes. */
@@ -549,6 +630,10 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 		}
 		if (id != -1 && pfd[id].revents != 0 && (r = drain(&p)) != 0)
 			break;
+		if (ir != -1 && pfd[ir].revents != 0)
+			relay_in(&p);
+		if (ie != -1 && pfd[ie].revents != 0)
+			relay_out(&p);
 		if (iff != -1 && pfd[iff].revents != 0)
 			feed(&p);
 		if (pfd[ic].revents != 0 && !exited)
@@ -601,6 +686,8 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 		close(p.feed);
 	if (p.drain != -1)
 		close(p.drain);
+	if (p.relay != -1)
+		close(p.relay);
 	free(p.buf);
 	if (sig != 0 && from_tty && o->signal != sig) {
 		/*
@@ -684,7 +771,7 @@ main(int argc, char *argv[])
 	struct cs_cmd cmd = { .fd_in = -1, .fd_out = -1, .fd_err = -1 };
 	struct cs_sink held = { .fd = -1 };
 	struct outcome o;
-	struct stat st;
+	struct stat st, err_st;
 	cs_nsec deadline, next;
 	char num[32];
 	unsigned n;
@@ -720,6 +807,17 @@ main(int argc, char *argv[])
 	run.hold = opt.hold == -1 ? !isatty(STDOUT_FILENO) : opt.hold == 1;
 	run.watch_out = fstat(STDOUT_FILENO, &st) == 0 &&
 	    (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
+	/*
+	 * A pipe on stderr (cron, `2>&1 | logger`) is relayed, so that we
+	 * know where the attempt's last line ended; sharing stdout's pipe,
+	 * not held, the two go through one relay, in the order written. A
+	 * socket (journald's stream, matched by $JOURNAL_STREAM) stays as
+	 * it is.
+	 */
+	stderr_relayed = fstat(STDERR_FILENO, &err_st) == 0 &&
+	    S_ISFIFO(err_st.st_mode);
+	run.err_joins_out = stderr_relayed && !run.hold && run.watch_out &&
+	    st.st_dev == err_st.st_dev && st.st_ino == err_st.st_ino;
 	setup_signals();
 	cmd.sigmask = &run.orig;
 

@@ -279,6 +279,55 @@ retry: attempt 3/3 failed (exit 131); giving up" ]
 	[ "$(cat err)" = "done" ]
 }
 
+@test "--json records start on a line of their own when stderr is a pipe (cron, 2>&1 | logger)" {
+	run bash -c '"$1" -n 2 -d 0 --json -- sh -c "printf \"progress 50%%\" >&2; exit 1" 2>&1 > /dev/null | cat' sh "$R"
+	[ "${lines[0]}" = "progress 50%" ]
+	[ "$(jq -c '[.attempt, .status]' <<< "${lines[1]}")" = "[1,1]" ]
+	[ "${lines[2]}" = "progress 50%" ]
+	[ "$(jq -c '[.attempt, .status]' <<< "${lines[3]}")" = "[2,1]" ]
+	[ "${#lines[@]}" -eq 4 ]
+	# progress lines too, and a finished line gets no blank line after it
+	run bash -c '"$1" -n 2 -d 0 -- sh -c "printf \"one\ntwo\" >&2; exit 3" 2>&1 > /dev/null | cat' sh "$R"
+	[ "$output" = "one
+two
+retry: attempt 1/2 failed (exit 3); retrying in 0.00s
+one
+two
+retry: attempt 2/2 failed (exit 3); giving up" ]
+	# the attempt's stderr is still a pipe
+	run bash -c '"$1" -- sh -c "[ -p /dev/stderr ] && echo pipe >&2" 2>&1 | cat' sh "$R"
+	assert_output pipe
+}
+
+@test "--live with 2>&1 into one pipe keeps stdout and stderr in the order written" {
+	run bash -c '"$1" --live -- sh -c "i=0; while [ \$i -lt 500 ]; do echo out\$i; echo err\$i >&2; i=\$((i+1)); done" 2>&1 | cat' sh "$R"
+	assert_success
+	[ "$output" = "$(i=0; while [ $i -lt 500 ]; do echo "out$i"; echo "err$i"; i=$((i+1)); done)" ]
+}
+
+@test "stderr's reader gone: the attempt's write to stderr fails as it would without retry" {
+	# yes(1) writing into a relay whose reader went away dies of SIGPIPE
+	run bash -c '"$1" -n 1 -- sh -c "yes err >&2; echo \$? > st" 2>&1 > /dev/null | head -2' sh "$R"
+	assert_output "err
+err"
+	[ "$(cat st)" = 141 ]
+}
+
+@test "at a terminal, a --json record after an unfinished line starts on a line of its own" {
+	term_start
+	term_keys "$R -n 1 --json -- sh -c 'printf \"progress 50%%\" >&2; exit 1'; echo \"rc=\$?\" > rc" Enter
+	await test -s rc || fail "no end: $(tmux -S "$TMUX_SOCK" capture-pane -p)"
+	[ "$(cat rc)" = rc=1 ]
+	screen=$(tmux -S "$TMUX_SOCK" capture-pane -p)
+	grep -qx 'progress 50%' <<< "$screen" || fail "$screen"
+	grep -q '^{"attempt":1,"status":1,' <<< "$screen" || fail "$screen"
+	# after a finished line, no blank line is left between
+	term_keys "clear; $R -n 1 --json -- sh -c 'echo done >&2; exit 1'; echo \"rc=\$?\" > rc2" Enter
+	await test -s rc2
+	screen=$(tmux -S "$TMUX_SOCK" capture-pane -p)
+	grep -A1 -x 'done' <<< "$screen" | grep -q '^{"attempt":1,' || fail "$screen"
+}
+
 @test "stdin is replayed from the start to every attempt" {
 	run "$R" -n 3 -d 1ms -- sh -c 'cat > "in.$RETRY_ATTEMPT"; [ "$RETRY_ATTEMPT" = 3 ]' <<< "the input"
 	assert_success
