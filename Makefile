@@ -10,7 +10,7 @@ BINDIR	 = $(PREFIX)/bin
 MANDIR	 = $(PREFIX)/share/man
 
 TOOLS	 = atomicappend atomicwrite retry sqlwal staleclean
-LIBSRC	 = lib/backoff.c lib/cleanup.c lib/commit.c lib/encode.c \
+LIBSRC	 = lib/backoff.c lib/cleanup.c lib/commit.c lib/encode.c lib/rows.c \
 	   lib/fsinfo.c lib/io.c lib/lock.c lib/metadata.c lib/msg.c \
 	   lib/openfiles.c lib/parse.c lib/proc.c lib/resolve.c lib/spawn.c
 MAN1	 = $(TOOLS:%=man/%.1)

@@ -8,6 +8,7 @@
 #include <sys/statvfs.h>
 
 #include <err.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -22,7 +23,8 @@
 #include "crashsafe.h"
 
 enum { OPT_FORMAT = CHAR_MAX + 1, OPT_NULL, OPT_NO_WAL, OPT_NO_CREATE,
-	OPT_CHECKPOINT, OPT_CHECK, OPT_DURABLE, OPT_VERSION };
+	OPT_CHECKPOINT, OPT_CHECK, OPT_DURABLE, OPT_UNSAFE_SHARED,
+	OPT_VERSION };
 
 static const struct option longopts[] = {
 	{ "changes",	no_argument,		NULL, 'c' },
@@ -40,6 +42,7 @@ static const struct option longopts[] = {
 	{ "quiet",	no_argument,		NULL, 'q' },
 	{ "readonly",	no_argument,		NULL, 'r' },
 	{ "timeout",	required_argument,	NULL, 't' },
+	{ "unsafe-shared-fs", no_argument,	NULL, OPT_UNSAFE_SHARED },
 	{ "verbose",	no_argument,		NULL, 'v' },
 	{ "version",	no_argument,		NULL, OPT_VERSION },
 	{ NULL,		0,			NULL, 0 }
@@ -47,11 +50,11 @@ static const struct option longopts[] = {
 
 static const char synopsis[] =
 "usage: sqlwal [-cHqrv] [-p name[:type]=value] [-t timeout] [--format format]\n"
-"              [--null string] [--no-wal] [--no-create] [--durable] db\n"
-"              [sql [param ...]]\n"
+"              [--null string] [--no-wal] [--no-create] [--durable]\n"
+"              [--unsafe-shared-fs] db [sql [param ...]]\n"
 "       sqlwal [-cHqrv] [-p name[:type]=value] [-t timeout] [--format format]\n"
-"              [--null string] [--no-wal] [--no-create] [--durable] -f script\n"
-"              db [param ...]\n"
+"              [--null string] [--no-wal] [--no-create] [--durable]\n"
+"              [--unsafe-shared-fs] -f script db [param ...]\n"
 "       sqlwal [-qv] [-t timeout] --checkpoint mode | --check db\n";
 
 static const char options_help[] =
@@ -64,14 +67,14 @@ static const char options_help[] =
 "      --null STR             how NULL is shown in tsv, csv, table\n"
 "  -t, --timeout DURATION     longest wait for the database (10s)\n"
 "  -r, --readonly             open read-only\n"
-"      --no-wal               keep the rollback journal (network filesystems)\n"
+"      --no-wal               the rollback journal (network filesystems); a\n"
+"                             WAL database is switched back\n"
+"      --unsafe-shared-fs     write even where locks do not reach other clients\n"
 "      --no-create            a missing DB is an error (66)\n"
 "      --checkpoint MODE      PASSIVE, FULL, RESTART or TRUNCATE\n"
 "      --check                quick_check; exit 74 unless ok\n"
 "  -c, --changes              print the number of rows changed\n"
 "      --durable              synchronous=FULL\n";
-
-enum format { F_TSV, F_CSV, F_JSON, F_JSONL, F_TABLE };
 
 struct param {
 	const char	*name;		/* without its : @ $ prefix */
@@ -84,17 +87,24 @@ struct param {
 	bool		 used;
 };
 
+/* Every value given: positional PARAMs for ? and ?N, -p for names. */
 static struct {
-	const char	*file;
+	char		**pos;
+	size_t		 npos;
+	bool		*pos_used;
 	struct param	*named;
 	size_t		 nnamed;
-	enum format	 format;
+} params;
+
+static struct {
+	const char	*file;
+	enum cs_rows_format format;
 	bool		 header;
 	const char	*null;
 	cs_nsec		 timeout;
 	bool		 readonly, no_wal, no_create, check, changes, durable;
 	int		 checkpoint;	/* -1: none */
-} opt = { .format = F_TSV, .null = "", .timeout = 10 * CS_SEC,
+} opt = { .format = CS_ROWS_TSV, .null = "", .timeout = 10 * CS_SEC,
 	.checkpoint = -1 };
 
 static const char *dbpath;
@@ -155,10 +165,10 @@ add_param(char *arg)
 	struct param *p;
 	char *eq, *colon, *type = NULL;
 
-	opt.named = reallocarray(opt.named, opt.nnamed + 1, sizeof(*p));
-	if (opt.named == NULL)
+	params.named = reallocarray(params.named, params.nnamed + 1, sizeof(*p));
+	if (params.named == NULL)
 		err(EX_OSERR, NULL);
-	p = &opt.named[opt.nnamed++];
+	p = &params.named[params.nnamed++];
 	memset(p, 0, sizeof(*p));
 	eq = strchr(arg, '=');
 	if (eq != NULL)
@@ -173,8 +183,8 @@ add_param(char *arg)
 	if (*p->name == '\0' || strspn(p->name, "abcdefghijklmnopqrstuvwxyz"
 	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(p->name))
 		errx(EX_USAGE, "param: invalid name: '%s'", p->name);
-	for (size_t i = 0; i + 1 < opt.nnamed; i++)
-		if (strcmp(opt.named[i].name, p->name) == 0)
+	for (size_t i = 0; i + 1 < params.nnamed; i++)
+		if (strcmp(params.named[i].name, p->name) == 0)
 			errx(EX_USAGE, "param: %s given twice", p->name);
 	if (type != NULL && strcmp(type, "null") == 0) {
 		if (eq != NULL)
@@ -256,7 +266,7 @@ parse_options(int argc, char *argv[])
 			if (i == 5)
 				errx(EX_USAGE, "format: '%s' is not tsv, csv, "
 				    "json, jsonl or table", optarg);
-			opt.format = (enum format)i;
+			opt.format = (enum cs_rows_format)i;
 			break;
 		case OPT_NULL:
 			opt.null = optarg;
@@ -280,6 +290,9 @@ parse_options(int argc, char *argv[])
 			break;
 		case OPT_DURABLE:
 			opt.durable = true;
+			break;
+		case OPT_UNSAFE_SHARED:
+			cs_unsafe_shared_fs = true;
 			break;
 		case OPT_VERSION: {
 			char v[64];
@@ -412,200 +425,7 @@ authorizer(void *arg, int action, const char *a1, const char *a2,
 	return SQLITE_OK;
 }
 
-/* ---- output ---- */
-
-struct out {
-	FILE		*f;
-	bool		 any_json;	/* json: an array is open */
-	bool		 first_row;
-	/* table: rows kept until the statement is done */
-	char		**cells;
-	size_t		 ncells, cap;
-	int		 ncols;
-};
-
-static void
-put_value(struct out *o, sqlite3_stmt *st, int i, bool json)
-{
-	const void *p;
-	int n;
-
-	switch (sqlite3_column_type(st, i)) {
-	case SQLITE_NULL:
-		if (json)
-			fputs("null", o->f);
-		else if (opt.format == F_CSV)
-			cs_put_csv_field(o->f, opt.null, strlen(opt.null));
-		else
-			cs_put_tsv_field(o->f, opt.null, strlen(opt.null));
-		return;
-	case SQLITE_INTEGER:
-		fprintf(o->f, "%lld", (long long)sqlite3_column_int64(st, i));
-		return;
-	case SQLITE_FLOAT: {
-		double d = sqlite3_column_double(st, i);
-
-		if (json && !isfinite(d))
-			fputs("null", o->f);
-		else
-			fprintf(o->f, "%.17g", d);
-		return;
-	}
-	case SQLITE_BLOB:
-		p = sqlite3_column_blob(st, i);
-		n = sqlite3_column_bytes(st, i);
-		if (json) {
-			putc('"', o->f);
-			cs_put_base64(o->f, p, (size_t)n);
-			putc('"', o->f);
-		} else
-			cs_put_hex(o->f, p, (size_t)n);
-		return;
-	default:
-		p = sqlite3_column_text(st, i);
-		n = sqlite3_column_bytes(st, i);
-		if (json)
-			cs_put_json_string(o->f, p, (size_t)n);
-		else if (opt.format == F_CSV)
-			cs_put_csv_field(o->f, p, (size_t)n);
-		else
-			cs_put_tsv_field(o->f, p, (size_t)n);
-	}
-}
-
-/* A cell of the table format, as text. */
-static char *
-cell_text(sqlite3_stmt *st, int i)
-{
-	char *s = NULL;
-	size_t len = 0;
-	FILE *f;
-	struct out tmp = { 0 };
-
-	if ((f = open_memstream(&s, &len)) == NULL)
-		err(EX_OSERR, NULL);
-	tmp.f = f;
-	put_value(&tmp, st, i, false);
-	fclose(f);
-	return s;
-}
-
-static void
-table_keep(struct out *o, char *s)
-{
-	if (o->ncells == o->cap) {
-		o->cap = o->cap ? o->cap * 2 : 64;
-		if ((o->cells = reallocarray(o->cells, o->cap,
-		    sizeof(char *))) == NULL)
-			err(EX_OSERR, NULL);
-	}
-	o->cells[o->ncells++] = s;
-}
-
-static void
-table_flush(struct out *o)
-{
-	size_t *w, i;
-	int c;
-
-	if (o->ncols == 0 || o->ncells == 0)
-		goto done;
-	if ((w = calloc((size_t)o->ncols, sizeof(*w))) == NULL)
-		err(EX_OSERR, NULL);
-	for (i = 0; i < o->ncells; i++)
-		if (strlen(o->cells[i]) > w[i % (size_t)o->ncols])
-			w[i % (size_t)o->ncols] = strlen(o->cells[i]);
-	for (i = 0; i < o->ncells; i++) {
-		c = (int)(i % (size_t)o->ncols);
-		fprintf(o->f, "%s%-*s", c ? "  " : "",
-		    c == o->ncols - 1 ? 0 : (int)w[c], o->cells[i]);
-		if (c == o->ncols - 1)
-			putc('\n', o->f);
-	}
-	free(w);
-done:
-	for (i = 0; i < o->ncells; i++)
-		free(o->cells[i]);
-	o->ncells = 0;
-	o->ncols = 0;
-}
-
-static void
-put_row(struct out *o, sqlite3_stmt *st, bool first)
-{
-	int i, n = sqlite3_column_count(st);
-	const char *name;
-
-	switch (opt.format) {
-	case F_JSON:
-	case F_JSONL:
-		if (opt.format == F_JSON)
-			fputs(first ? "[" : ",\n", o->f);
-		putc('{', o->f);
-		for (i = 0; i < n; i++) {
-			name = sqlite3_column_name(st, i);
-			if (i > 0)
-				putc(',', o->f);
-			cs_put_json_string(o->f, name, strlen(name));
-			putc(':', o->f);
-			put_value(o, st, i, true);
-		}
-		putc('}', o->f);
-		if (opt.format == F_JSONL)
-			putc('\n', o->f);
-		return;
-	case F_TABLE:
-		o->ncols = n;
-		if (first && opt.header) {
-			for (i = 0; i < n; i++) {
-				char *h = strdup(sqlite3_column_name(st, i));
-
-				if (h == NULL)
-					err(EX_OSERR, NULL);
-				table_keep(o, h);
-			}
-		}
-		for (i = 0; i < n; i++)
-			table_keep(o, cell_text(st, i));
-		return;
-	default:
-		if (first && opt.header) {
-			for (i = 0; i < n; i++) {
-				name = sqlite3_column_name(st, i);
-				if (i > 0)
-					putc(opt.format == F_CSV ? ',' : '\t', o->f);
-				if (opt.format == F_CSV)
-					cs_put_csv_field(o->f, name, strlen(name));
-				else
-					cs_put_tsv_field(o->f, name, strlen(name));
-			}
-			fputs(opt.format == F_CSV ? "\r\n" : "\n", o->f);
-		}
-		for (i = 0; i < n; i++) {
-			if (i > 0)
-				putc(opt.format == F_CSV ? ',' : '\t', o->f);
-			put_value(o, st, i, false);
-		}
-		fputs(opt.format == F_CSV ? "\r\n" : "\n", o->f);
-	}
-}
-
-static void
-end_rows(struct out *o, bool any)
-{
-	if (!any)
-		return;
-	if (opt.format == F_JSON)
-		fputs("]\n", o->f);
-	else if (opt.format == F_TABLE)
-		table_flush(o);
-}
-
-/* ---- binding ---- */
-
-static size_t nargs;
-static char **args;
-static bool *arg_used;
+/* ---- parameters ---- */
 
 /* Bind every parameter of st; 65 with a message if one has no value. */
 static int
@@ -622,19 +442,19 @@ bind_all(sqlite3 *db, sqlite3_stmt *st)
 		if (name == NULL || name[0] == '?') {
 			/* ?, ?NNN: the NNN-th positional PARAM */
 			idx = name == NULL || name[1] == '\0' ? i : atoi(name + 1);
-			if (idx < 1 || (size_t)idx > nargs) {
+			if (idx < 1 || (size_t)idx > params.npos) {
 				warnx("%s: no value for parameter ?%d (%zu given)",
-				    dbpath, idx, nargs);
+				    dbpath, idx, params.npos);
 				return EX_DATAERR;
 			}
-			arg_used[idx - 1] = true;
-			rc = sqlite3_bind_text(st, i, args[idx - 1], -1,
+			params.pos_used[idx - 1] = true;
+			rc = sqlite3_bind_text(st, i, params.pos[idx - 1], -1,
 			    SQLITE_STATIC);
 			continue;
 		}
-		for (k = 0, p = NULL; k < opt.nnamed; k++)
-			if (strcmp(opt.named[k].name, name + 1) == 0)
-				p = &opt.named[k];
+		for (k = 0, p = NULL; k < params.nnamed; k++)
+			if (strcmp(params.named[k].name, name + 1) == 0)
+				p = &params.named[k];
 		if (p == NULL) {
 			warnx("%s: no value for parameter %s (use -p %s=VALUE)",
 			    dbpath, name, name + 1);
@@ -663,70 +483,287 @@ bind_all(sqlite3 *db, sqlite3_stmt *st)
 	return rc == SQLITE_OK ? 0 : fail(db, rc, "bind");
 }
 
-/* ---- the transaction ---- */
+/* A value with nowhere to go is a mistake too: 0 or 65. */
+static int
+unused_params(void)
+{
+	size_t i;
 
-/* First word of a statement, upper-cased, for the few checks needing it. */
-static void
-first_word(const char *sql, char *w, size_t len)
+	for (i = 0; i < params.npos; i++)
+		if (!params.pos_used[i]) {
+			warnx("%s: parameter %zu has no placeholder", dbpath,
+			    i + 1);
+			return EX_DATAERR;
+		}
+	for (i = 0; i < params.nnamed; i++)
+		if (!params.named[i].used) {
+			warnx("%s: parameter %s has no placeholder", dbpath,
+			    params.named[i].name);
+			return EX_DATAERR;
+		}
+	return 0;
+}
+
+/* ---- statements: where each may run (SPEC 6) ---- */
+
+enum kind {
+	K_SETUP,	/* ATTACH, DETACH, a connection PRAGMA: before BEGIN */
+	K_TXCTL,	/* BEGIN, COMMIT, END, ROLLBACK: refused */
+	K_ALONE,	/* VACUUM, wal_checkpoint: only as the only one */
+	K_BODY,		/* everything else: in the transaction */
+};
+
+struct stmt {
+	char		*sql;		/* NUL-terminated, in the script */
+	enum kind	 kind;
+	char		 what[48];	/* "PRAGMA foreign_keys", for messages */
+	bool		 journal;	/* sets journal_mode */
+};
+
+static struct {
+	char		*text;
+	struct stmt	*v;
+	size_t		 n;
+	size_t		 nsetup;	/* v[0..nsetup) run before BEGIN */
+	bool		 writes;	/* the body writes (or may) */
+	bool		 alone;		/* its one statement runs outside BEGIN */
+	bool		 journal;	/* a setup statement sets journal_mode */
+} script;
+
+/*
+ * PRAGMAs that SQLite ignores or refuses inside a transaction (measured
+ * with sqlite3 3.40: foreign_keys, page_size, auto_vacuum and encoding
+ * are silently ignored; synchronous and journal_mode=WAL fail), and
+ * locking_mode, which is the connection's.
+ */
+static const char *const setup_pragmas[] = { "AUTO_VACUUM", "ENCODING",
+	"FOREIGN_KEYS", "JOURNAL_MODE", "LOCKING_MODE", "PAGE_SIZE",
+	"SYNCHRONOUS" };
+
+/* Past whitespace and comments. */
+static const char *
+skip_space(const char *p)
+{
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' ||
+		    *p == '\f' || *p == '\v')
+			p++;
+		if (p[0] == '-' && p[1] == '-') {
+			p += strcspn(p, "\n");
+			continue;
+		}
+		if (p[0] == '/' && p[1] == '*') {
+			const char *e = strstr(p + 2, "*/");
+
+			p = e != NULL ? e + 2 : p + strlen(p);
+			continue;
+		}
+		return p;
+	}
+}
+
+/* The next word (an identifier, bare or quoted), upper-cased into w. */
+static const char *
+next_word(const char *p, char *w, size_t len)
 {
 	size_t i = 0;
+	char q;
 
-	while (*sql == ' ' || *sql == '\t' || *sql == '\n' || *sql == '\r')
-		sql++;
-	while (i + 1 < len && ((*sql >= 'a' && *sql <= 'z') ||
-	    (*sql >= 'A' && *sql <= 'Z')))
-		w[i++] = (char)(*sql++ & ~0x20);
+	p = skip_space(p);
+	if (*p == '"' || *p == '`' || *p == '[') {
+		q = *p == '[' ? ']' : *p;
+		for (p++; *p != '\0' && *p != q; p++)
+			if (i + 1 < len)
+				w[i++] = (char)(*p >= 'a' && *p <= 'z' ?
+				    *p - 32 : *p);
+		if (*p == q)
+			p++;
+	} else
+		for (; (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || *p == '_'; p++)
+			if (i + 1 < len)
+				w[i++] = (char)(*p >= 'a' && *p <= 'z' ?
+				    *p - 32 : *p);
 	w[i] = '\0';
+	return p;
+}
+
+/* What kind a statement is, by its words (it need not be preparable:
+ * it may use a table that an earlier statement creates). */
+static void
+classify(struct stmt *s)
+{
+	char w[32], name[32];
+	const char *p;
+	size_t i;
+
+	p = next_word(s->sql, w, sizeof(w));
+	s->kind = K_BODY;
+	snprintf(s->what, sizeof(s->what), "%s", w);
+	if (strcmp(w, "BEGIN") == 0 || strcmp(w, "COMMIT") == 0 ||
+	    strcmp(w, "END") == 0)
+		s->kind = K_TXCTL;
+	else if (strcmp(w, "ROLLBACK") == 0) {
+		/* ROLLBACK [TRANSACTION] TO [SAVEPOINT] x is a savepoint's */
+		p = next_word(p, w, sizeof(w));
+		if (strcmp(w, "TRANSACTION") == 0)
+			next_word(p, w, sizeof(w));
+		if (strcmp(w, "TO") != 0)
+			s->kind = K_TXCTL;
+	} else if (strcmp(w, "ATTACH") == 0 || strcmp(w, "DETACH") == 0)
+		s->kind = K_SETUP;
+	else if (strcmp(w, "VACUUM") == 0)
+		s->kind = K_ALONE;
+	else if (strcmp(w, "PRAGMA") == 0) {
+		/* PRAGMA [schema.]name [= value | (value)] */
+		p = next_word(p, name, sizeof(name));
+		p = skip_space(p);
+		if (*p == '.') {
+			p = next_word(p + 1, name, sizeof(name));
+			p = skip_space(p);
+		}
+		snprintf(s->what, sizeof(s->what), "PRAGMA ");
+		for (i = 0; name[i] != '\0' && 7 + i + 1 < sizeof(s->what);
+		    i++)
+			s->what[7 + i] = (char)tolower((unsigned char)name[i]);
+		s->what[7 + i] = '\0';
+		if (strcmp(name, "WAL_CHECKPOINT") == 0)
+			s->kind = K_ALONE;
+		if (*p != '=' && *p != '(')
+			return;		/* a query: runs anywhere */
+		for (i = 0; i < sizeof(setup_pragmas) /
+		    sizeof(setup_pragmas[0]); i++)
+			if (strcmp(name, setup_pragmas[i]) == 0)
+				s->kind = K_SETUP;
+		s->journal = strcmp(name, "JOURNAL_MODE") == 0;
+	}
 }
 
 /*
- * Look at the script without running it: how many statements, whether any
- * writes, whether every parameter has a value. A statement that cannot be
- * prepared yet (it needs a table an earlier one creates) means the script
- * writes. Returns 0, or an exit status.
+ * Cut the script into statements, each NUL-terminated in place (where
+ * SQLite's own sqlite3_complete says it ends), and classify them. SQL
+ * that is only whitespace and comments is no statement.
+ */
+static void
+split_script(char *text)
+{
+	struct stmt *s;
+	char *p = text, *semi, keep;
+
+	script.text = text;
+	for (;;) {
+		p = (char *)skip_space(p);
+		if (*p == ';') {	/* an empty statement */
+			p++;
+			continue;
+		}
+		if (*p == '\0')
+			break;
+		for (semi = p; (semi = strchr(semi, ';')) != NULL; semi++) {
+			keep = semi[1];
+			semi[1] = '\0';
+			if (sqlite3_complete(p)) {
+				semi[1] = keep;
+				break;
+			}
+			semi[1] = keep;
+		}
+		script.v = reallocarray(script.v, script.n + 1, sizeof(*s));
+		if (script.v == NULL)
+			err(EX_OSERR, NULL);
+		s = &script.v[script.n++];
+		memset(s, 0, sizeof(*s));
+		s->sql = p;
+		classify(s);
+		if (semi == NULL)
+			break;
+		*semi = '\0';		/* the ';' is not needed to run it */
+		p = semi + 1;
+	}
+}
+
+/*
+ * Where each statement may run: leading setup statements before BEGIN,
+ * then the body; a statement that cannot run in a transaction only as the
+ * body's one statement. Anything else is refused before anything runs:
+ * SQLite would ignore it silently, or end our transaction halfway.
+ * 0, or 65 with a message.
  */
 static int
-survey(sqlite3 *db, const char *sql, int *nstmt, bool *writes, bool *lone,
-    bool *complete)
+place_statements(void)
+{
+	struct stmt *s;
+	size_t i, body;
+
+	for (i = 0; i < script.n && script.v[i].kind == K_SETUP; i++)
+		script.journal |= script.v[i].journal;
+	script.nsetup = i;
+	body = script.n - script.nsetup;
+	for (; i < script.n; i++) {
+		s = &script.v[i];
+		if (s->kind == K_TXCTL) {
+			warnx("%s: %s refused: the whole script is one "
+			    "transaction already (SAVEPOINT and RELEASE work "
+			    "inside it)", dbpath, s->what);
+			return EX_DATAERR;
+		}
+		if (s->kind == K_SETUP) {
+			warnx("%s: %s must come before the script's other "
+			    "statements: inside the transaction SQLite "
+			    "would ignore it", dbpath, s->what);
+			return EX_DATAERR;
+		}
+		if (s->kind == K_ALONE && body > 1) {
+			warnx("%s: %s cannot run in a transaction: give it "
+			    "as the only statement", dbpath, s->what);
+			return EX_DATAERR;
+		}
+	}
+	script.alone = body == 1 && script.v[script.nsetup].kind == K_ALONE;
+	return 0;
+}
+
+/*
+ * Look at the body without running it, after the setup statements (an
+ * ATTACHed schema is known): whether it writes, whether every parameter
+ * has a value. A statement that cannot be prepared yet (it needs a table
+ * an earlier one creates) means the body writes. 0, or an exit status.
+ */
+static int
+survey(sqlite3 *db, bool *complete)
 {
 	sqlite3_stmt *st;
-	const char *tail = sql;
-	char word[16];
+	size_t i;
 	int rc, r;
 
-	*nstmt = 0;
-	*writes = false;
-	*lone = false;
-	*complete = false;
-	while (*tail != '\0') {
-		rc = sqlite3_prepare_v2(db, tail, -1, &st, &tail);
+	*complete = true;
+	script.writes = false;
+	for (i = script.nsetup; i < script.n; i++) {
+		rc = sqlite3_prepare_v2(db, script.v[i].sql, -1, &st, NULL);
 		if (is_busy(rc))
 			return fail(db, rc, NULL);
 		if (rc != SQLITE_OK) {
 			/* Maybe a table created earlier in the script. */
-			if (*nstmt > 0 && *writes)
-				return 0;
-			return fail(db, rc, NULL);
+			if (!script.writes)
+				return fail(db, rc, NULL);
+			*complete = false;
+			continue;
 		}
 		if (st == NULL)
-			continue;	/* whitespace or a comment */
-		(*nstmt)++;
+			continue;
 		if (!sqlite3_stmt_readonly(st))
-			*writes = true;
-		first_word(sqlite3_sql(st), word, sizeof(word));
-		*lone = strcmp(word, "VACUUM") == 0 ||
-		    strcmp(word, "PRAGMA") == 0 || strcmp(word, "ATTACH") == 0 ||
-		    strcmp(word, "DETACH") == 0;
+			script.writes = true;
 		r = bind_all(db, st);
 		sqlite3_finalize(st);
 		if (r != 0)
 			return r;
 	}
-	if (*nstmt != 1)
-		*lone = false;
-	*complete = true;
 	return 0;
 }
+
+/* ---- running ---- */
+
+static unsigned long sets_out;	/* result sets begun: output was written */
 
 static int
 exec_simple(sqlite3 *db, const char *sql)
@@ -734,56 +771,141 @@ exec_simple(sqlite3 *db, const char *sql)
 	return sqlite3_exec(db, sql, NULL, NULL, NULL);
 }
 
+/* One cell of the current row. */
+static void
+get_cell(sqlite3_stmt *st, int i, struct cs_cell *c)
+{
+	memset(c, 0, sizeof(*c));
+	switch (sqlite3_column_type(st, i)) {
+	case SQLITE_NULL:
+		c->type = CS_CELL_NULL;
+		break;
+	case SQLITE_INTEGER:
+		c->type = CS_CELL_INT;
+		c->i = sqlite3_column_int64(st, i);
+		break;
+	case SQLITE_FLOAT:
+		c->type = CS_CELL_REAL;
+		c->r = sqlite3_column_double(st, i);
+		break;
+	case SQLITE_BLOB:
+		c->type = CS_CELL_BLOB;
+		c->p = sqlite3_column_blob(st, i);
+		c->len = (size_t)sqlite3_column_bytes(st, i);
+		break;
+	default:
+		c->type = CS_CELL_TEXT;
+		c->p = sqlite3_column_text(st, i);
+		c->len = (size_t)sqlite3_column_bytes(st, i);
+	}
+}
+
 /*
- * One attempt at the whole script. Output goes to o (a spool released only
- * on commit). Returns an SQLite code; *status is set for non-SQLite errors.
+ * Step one prepared statement to its end, its rows (if it has columns)
+ * written as one set. An SQLite code; *status for anything else.
  */
 static int
-run_script(sqlite3 *db, const char *sql, bool writes, bool lone,
-    struct out *o, int *status)
+step_all(sqlite3 *db, sqlite3_stmt *st, struct cs_rows *w, int *status)
+{
+	const char **names;
+	struct cs_cell *cells;
+	int i, n = sqlite3_column_count(st), rc;
+
+	if (n == 0 || w == NULL) {
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			;
+		return rc == SQLITE_DONE ? SQLITE_OK :
+		    sqlite3_extended_errcode(db);
+	}
+	if ((names = calloc((size_t)n, sizeof(*names))) == NULL ||
+	    (cells = calloc((size_t)n, sizeof(*cells))) == NULL)
+		err(EX_OSERR, NULL);
+	rc = sqlite3_step(st);
+	for (i = 0; i < n; i++)
+		names[i] = sqlite3_column_name(st, i);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		goto out;
+	if (cs_rows_begin(w, n, names) == -1)
+		goto spool;
+	sets_out++;
+	for (; rc == SQLITE_ROW; rc = sqlite3_step(st)) {
+		for (i = 0; i < n; i++)
+			get_cell(st, i, &cells[i]);
+		if (cs_rows_put(w, cells) == -1)
+			goto spool;
+	}
+	if (cs_rows_end(w) == -1)
+		goto spool;
+out:
+	free(names);
+	free(cells);
+	return rc == SQLITE_DONE ? SQLITE_OK : sqlite3_extended_errcode(db);
+spool:
+	*status = cs_fail(errno, EX_IOERR, cs_spool_name());
+	free(names);
+	free(cells);
+	return SQLITE_ERROR;
+}
+
+/* Prepare, bind and step one statement of the script. */
+static int
+run_one(sqlite3 *db, const char *sql, struct cs_rows *w, int *status)
 {
 	sqlite3_stmt *st;
-	const char *tail = sql;
-	int rc = SQLITE_OK, r;
-	bool first, any;
+	int rc, r;
+
+	rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+	if (rc != SQLITE_OK || st == NULL)
+		return rc;
+	if ((r = bind_all(db, st)) != 0) {
+		sqlite3_finalize(st);
+		*status = r;
+		return SQLITE_ERROR;
+	}
+	rc = step_all(db, st, w, status);
+	sqlite3_finalize(st);	/* the extended code was taken before */
+	return rc;
+}
+
+/*
+ * The leading setup statements, once, before anything else: connection
+ * settings, not part of the transaction; what they print is dropped.
+ * 0 or an exit status.
+ */
+static int
+run_setup(sqlite3 *db)
+{
+	size_t i;
+	int rc, status = 0;
+
+	for (i = 0; i < script.nsetup; i++) {
+		rc = run_one(db, script.v[i].sql, NULL, &status);
+		if (status != 0)
+			return status;
+		if (rc != SQLITE_OK)
+			return fail(db, rc, script.v[i].what);
+	}
+	return 0;
+}
+
+/*
+ * One attempt at the body: BEGIN (IMMEDIATE when it writes), every
+ * statement, COMMIT; any error, ROLLBACK. Rows go to w. An SQLite code;
+ * *status is set for errors that are not SQLite's.
+ */
+static int
+run_body(sqlite3 *db, struct cs_rows *w, int *status)
+{
+	size_t i;
+	int rc = SQLITE_OK;
 
 	*status = 0;
-	if (!lone) {
-		rc = exec_simple(db, writes ? "BEGIN IMMEDIATE" : "BEGIN");
-		if (rc != SQLITE_OK)
-			return rc;
-	}
-	while (*tail != '\0') {
-		rc = sqlite3_prepare_v2(db, tail, -1, &st, &tail);
-		if (rc != SQLITE_OK)
-			break;
-		if (st == NULL)
-			continue;
-		if ((r = bind_all(db, st)) != 0) {
-			sqlite3_finalize(st);
-			*status = r;
-			rc = SQLITE_ERROR;
-			break;
-		}
-		first = true;
-		any = false;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-			put_row(o, st, first);
-			first = false;
-			any = true;
-		}
-		end_rows(o, any);
-		if (rc == SQLITE_DONE)
-			rc = SQLITE_OK;
-		if (rc != SQLITE_OK) {
-			/* sqlite3_finalize would lose the extended code */
-			rc = sqlite3_extended_errcode(db);
-			sqlite3_finalize(st);
-			break;
-		}
-		sqlite3_finalize(st);
-	}
-	if (rc == SQLITE_OK && !lone)
+	if (!script.alone)
+		rc = exec_simple(db, script.writes ? "BEGIN IMMEDIATE" :
+		    "BEGIN");
+	for (i = script.nsetup; rc == SQLITE_OK && i < script.n; i++)
+		rc = run_one(db, script.v[i].sql, w, status);
+	if (rc == SQLITE_OK && !script.alone)
 		rc = exec_simple(db, "COMMIT");
 	errmsg[0] = '\0';
 	if (rc != SQLITE_OK)
@@ -793,14 +915,34 @@ run_script(sqlite3 *db, const char *sql, bool writes, bool lone,
 	return rc;
 }
 
+/* ---- the database ---- */
+
+/* The journal mode in DB's header (bytes 18 and 19 are 2 in WAL mode),
+ * read without SQLite, which would open the WAL to answer. */
+static bool
+header_says_wal(void)
+{
+	unsigned char h[20];
+	int fd;
+	bool wal;
+
+	if ((fd = open(dbpath, O_RDONLY | O_CLOEXEC)) == -1)
+		return false;
+	wal = pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
+	    (h[18] == 2 || h[19] == 2);
+	close(fd);
+	return wal;
+}
+
 static int
-open_db(sqlite3 **dbp, struct cs_backoff *b)
+open_db(sqlite3 **dbp, struct cs_backoff *b, bool *created)
 {
 	struct stat st;
 	const char *net;
 	char *dir, *base;
-	int flags, rc;
+	int flags, rc, r;
 
+	*created = false;
 	if (stat(dbpath, &st) == -1) {
 		if (errno != ENOENT || opt.no_create || opt.readonly ||
 		    opt.check || opt.checkpoint != -1)
@@ -815,6 +957,10 @@ open_db(sqlite3 **dbp, struct cs_backoff *b)
 		net = cs_network_fs(dir, st.st_dev);
 		free(dir);
 		free(base);
+		/* Creating it is a write. */
+		*created = true;
+		if ((r = cs_locks_exclude(dbpath, dbpath)) != 0)
+			return r;
 	} else
 		net = cs_network_fs(dbpath, st.st_dev);
 	if (net != NULL && !opt.no_wal) {
@@ -839,22 +985,79 @@ open_db(sqlite3 **dbp, struct cs_backoff *b)
 	return 0;
 }
 
-/* journal_mode, synchronous, foreign_keys: nothing echoed. */
+/* PRAGMA main.journal_mode=MODE, waited for while the database is busy;
+ * whether it took. */
+static bool
+set_journal(sqlite3 *db, const char *mode, int *rcp)
+{
+	sqlite3_stmt *st;
+	char sql[64];
+	const unsigned char *now;
+	bool ok = false;
+	int rc;
+
+	snprintf(sql, sizeof(sql), "PRAGMA main.journal_mode=%s", mode);
+	for (;;) {
+		if ((rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL)) ==
+		    SQLITE_OK) {
+			if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+				now = sqlite3_column_text(st, 0);
+				ok = now != NULL &&
+				    strcasecmp((const char *)now, mode) == 0;
+				rc = SQLITE_OK;
+			} else
+				rc = sqlite3_extended_errcode(db);
+			sqlite3_finalize(st);
+		}
+		if (!is_busy(rc) || cs_now() >= deadline)
+			break;
+		cs_sleep(2 * CS_MSEC, deadline, -1, NULL);
+	}
+	*rcp = rc;
+	return ok;
+}
+
+/*
+ * The journal: a writing call puts the database in WAL mode (once; it
+ * stays), unless --no-wal, which takes a WAL database back to the
+ * rollback journal (or refuses, 69): it never runs in WAL where WAL is
+ * unsafe. A call that only reads changes nothing. 0 or an exit status.
+ */
+static int
+journal(sqlite3 *db, bool writes)
+{
+	int rc = SQLITE_OK;
+
+	if (opt.no_wal && header_says_wal()) {
+		if (opt.readonly) {
+			warnx("%s: in WAL mode, which --no-wal says is unsafe "
+			    "here; -r cannot switch it back", dbpath);
+			return EX_UNAVAILABLE;
+		}
+		if (!set_journal(db, "DELETE", &rc)) {
+			if (rc != SQLITE_OK && !is_busy(rc))
+				return fail(db, rc, "journal_mode=DELETE");
+			warnx("%s: in WAL mode, and still in use in it: not "
+			    "run, as --no-wal says WAL is unsafe here",
+			    dbpath);
+			return EX_UNAVAILABLE;
+		}
+		return 0;
+	}
+	if (!writes || opt.readonly || opt.no_wal || script.journal)
+		return 0;
+	if (!set_journal(db, "WAL", &rc) && rc != SQLITE_OK)
+		return fail(db, rc, "journal_mode=WAL");
+	return 0;
+}
+
+/* synchronous, foreign_keys, and our busy handler kept: nothing echoed,
+ * nothing written to the database. */
 static int
 setup(sqlite3 *db)
 {
 	int rc;
 
-	if (!opt.readonly && !opt.no_wal) {
-		for (;;) {
-			rc = exec_simple(db, "PRAGMA journal_mode=WAL");
-			if (!is_busy(rc) || cs_now() >= deadline)
-				break;
-			cs_sleep(2 * CS_MSEC, deadline, -1, NULL);
-		}
-		if (rc != SQLITE_OK)
-			return fail(db, rc, "journal_mode=WAL");
-	}
 #ifdef CS_PLANT_NO_FSYNC
 	/* make crashtest's planted bug: SQLite never fsyncs. */
 	rc = exec_simple(db, "PRAGMA synchronous=OFF");
@@ -908,19 +1111,131 @@ check(sqlite3 *db)
 	return 0;
 }
 
+/*
+ * The body, retried whole while the database is busy in any form
+ * (BUSY_SNAPSHOT, BUSY_RECOVERY skip the busy handler). A writing body's
+ * rows are held in a spool (memory, then disk) until COMMIT; a reading
+ * body's rows stream. 0 or an exit status.
+ */
+static int
+transact(sqlite3 *db)
+{
+	struct cs_backoff again;
+	struct cs_sink held = { .fd = -1 };
+	struct cs_rows w = { .format = opt.format, .header = opt.header,
+	    .null = opt.null };
+	sqlite3_int64 before = sqlite3_total_changes64(db);
+	off_t n;
+	int rc, status, failed;
+
+	cs_backoff_init(&again, CS_MSEC, 2, 16 * CS_MSEC, CS_JITTER_FULL);
+	for (;;) {
+		w.f = stdout;
+		if (script.writes && (cs_sink_open(&held) == -1 ||
+		    (w.f = cs_sink_stream(&held)) == NULL))
+			err(EX_OSERR, "output spool");
+		rc = run_body(db, &w, &status);
+		if (status != 0 || rc == SQLITE_OK || !is_busy(rc) ||
+		    cs_now() >= deadline || (!script.writes && sets_out > 0))
+			break;
+		fclose(w.f);
+		cs_sink_close(&held);
+		cs_sleep(cs_backoff_next(&again), deadline, -1, NULL);
+	}
+	if (status == 0 && rc != SQLITE_OK)
+		status = fail(db, rc, NULL);
+	if (script.writes) {
+		/* Committed: now the rows may be seen. */
+		if (fflush(w.f) == EOF && status == 0)
+			status = cs_fail(errno, EX_IOERR, cs_spool_name());
+		if (status == 0 && (lseek(held.fd, 0, SEEK_SET) == -1 ||
+		    cs_copy_fd(held.fd, STDOUT_FILENO, &n, &failed) == -1))
+			err(EX_IOERR, "stdout");
+		fclose(w.f);
+		cs_sink_close(&held);
+	}
+	if (status != 0)
+		return status;
+	if (opt.changes)
+		printf("%lld\n", (long long)(sqlite3_total_changes64(db) -
+		    before));
+	ecs_close_stdout();
+	return 0;
+}
+
+/* A script: open, set up, look at it, put the journal right, run it. */
+static int
+run(struct cs_backoff *busy)
+{
+	sqlite3 *db = NULL;
+	bool created, complete;
+	int r;
+
+	if ((r = open_db(&db, busy, &created)) != 0)
+		return r;
+	if ((r = setup(db)) == 0 && (r = run_setup(db)) == 0)
+		do {
+			r = survey(db, &complete);
+		} while (r == EX_TEMPFAIL && cs_now() < deadline);
+	if (r == 0 && complete)
+		r = unused_params();
+	/* Writing where locks reach no other client loses rows. */
+	if (r == 0 && (script.writes || created) && !opt.readonly)
+		r = cs_locks_exclude(dbpath, dbpath);
+	if (r == 0)
+		r = journal(db, script.writes);
+	if (r == 0)
+		r = transact(db);
+	sqlite3_close(db);
+	return r;
+}
+
+/* --check, --checkpoint: no SQL, nothing else changed. */
+static int
+maintain(struct cs_backoff *busy)
+{
+	sqlite3 *db = NULL;
+	bool created;
+	int r;
+
+	if ((r = open_db(&db, busy, &created)) == 0 && (r = setup(db)) == 0)
+		r = opt.check ? check(db) : checkpoint(db);
+	sqlite3_close(db);
+	return r;
+}
+
+/* The SQL (argument, -f SCRIPT or stdin), and the values after it. */
+static char *
+read_sql(int argc, char *argv[])
+{
+	char *sql;
+	size_t len;
+
+	if (opt.file != NULL)
+		sql = read_file(opt.file, &len);
+	else if (argc > 0) {
+		if ((sql = strdup(argv[0])) == NULL)
+			err(EX_OSERR, NULL);
+		argc--, argv++;
+	} else
+		sql = read_file("-", &len);
+	params.pos = argv;
+	params.npos = (size_t)argc;
+	if ((params.pos_used = calloc(params.npos + 1, sizeof(bool))) == NULL)
+		err(EX_OSERR, NULL);
+	return sql;
+}
+
 int
 main(int argc, char *argv[])
 {
-	struct cs_backoff busy, again;
-	struct out o = { 0 };
-	sqlite3 *db = NULL;
-	char *sql = NULL;
-	size_t len, i;
-	sqlite3_int64 before;
-	bool writes, lone, complete;
-	int spool, nstmt, rc, r, status;
-	off_t n;
+	struct cs_backoff busy;
+	char *sql;
+	size_t i;
+	int r;
 
+	/* DB and ATTACH names are file names, never URIs (SPEC 6). */
+	sqlite3_config(SQLITE_CONFIG_URI, 0);
 	parse_options(argc, argv);
 	argc -= optind;
 	argv += optind;
@@ -933,95 +1248,23 @@ main(int argc, char *argv[])
 	cs_tool_init();
 	deadline = cs_deadline(opt.timeout);
 	cs_backoff_init(&busy, CS_MSEC, 2, 8 * CS_MSEC, CS_JITTER_FULL);
-	cs_backoff_init(&again, CS_MSEC, 2, 16 * CS_MSEC, CS_JITTER_FULL);
-
 	if (opt.check || opt.checkpoint != -1) {
 		if (argc > 0 || opt.file != NULL) {
 			warnx("--check and --checkpoint take no SQL");
 			usage(EX_USAGE);
 		}
-		if ((r = open_db(&db, &busy)) == 0 && (r = setup(db)) == 0)
-			r = opt.check ? check(db) : checkpoint(db);
-		sqlite3_close(db);
-		return r;
+		return maintain(&busy);
 	}
 
-	/* The SQL, and the positional parameters after it. */
-	if (opt.file != NULL)
-		sql = read_file(opt.file, &len);
-	else if (argc > 0) {
-		if ((sql = strdup(argv[0])) == NULL)
-			err(EX_OSERR, NULL);
-		argc--, argv++;
-	} else
-		sql = read_file("-", &len);
-	nargs = (size_t)argc;
-	args = argv;
-	if ((arg_used = calloc(nargs + 1, sizeof(bool))) == NULL)
-		err(EX_OSERR, NULL);
-
-	if ((r = open_db(&db, &busy)) != 0 || (r = setup(db)) != 0)
-		goto out;
-	/* Everything referenced must have a value before anything runs. */
-	do {
-		r = survey(db, sql, &nstmt, &writes, &lone, &complete);
-	} while (r == EX_TEMPFAIL && cs_now() < deadline);
-	if (r != 0)
-		goto out;
-	/* A value with nowhere to go is a mistake too (complete: when
-	 * every statement could be looked at before running). */
-	for (i = 0; complete && i < nargs; i++)
-		if (!arg_used[i]) {
-			warnx("%s: parameter %zu has no placeholder", dbpath,
-			    i + 1);
-			r = EX_DATAERR;
-			goto out;
-		}
-	for (i = 0; complete && i < opt.nnamed; i++)
-		if (!opt.named[i].used) {
-			warnx("%s: parameter %s has no placeholder", dbpath,
-			    opt.named[i].name);
-			r = EX_DATAERR;
-			goto out;
-		}
-
-	/* The whole script, retried whole while the database is busy in
-	 * any form (BUSY_SNAPSHOT, BUSY_RECOVERY skip the busy handler). */
-	before = sqlite3_total_changes64(db);
-	for (;;) {
-		if ((spool = cs_memfile("sqlwal-out")) == -1 ||
-		    (o.f = fdopen(spool, "w+")) == NULL)
-			err(EX_OSERR, "output spool");
-		rc = run_script(db, sql, writes, lone, &o, &status);
-		if (status != 0) {
-			r = status;
-			break;
-		}
-		if (rc == SQLITE_OK || !is_busy(rc) || cs_now() >= deadline)
-			break;
-		fclose(o.f);
-		cs_sleep(cs_backoff_next(&again), deadline, -1, NULL);
-	}
-	if (status == 0 && rc != SQLITE_OK)
-		r = fail(db, rc, NULL);
-	else if (status == 0) {
-		/* Committed: now the rows may be seen. */
-		if (fflush(o.f) == EOF || lseek(spool, 0, SEEK_SET) == -1 ||
-		    cs_copy_fd(spool, STDOUT_FILENO, &n, &nstmt) == -1)
-			err(EX_IOERR, "stdout");
-		if (opt.changes)
-			printf("%lld\n", (long long)(sqlite3_total_changes64(db)
-			    - before));
-		ecs_close_stdout();
-	}
-	fclose(o.f);
-	free(o.cells);
-out:
-	for (i = 0; i < opt.nnamed; i++)
-		free(opt.named[i].blob);
-	free(opt.named);
-	free(arg_used);
+	sql = read_sql(argc, argv);
+	split_script(sql);
+	if ((r = place_statements()) == 0)
+		r = run(&busy);
+	for (i = 0; i < params.nnamed; i++)
+		free(params.named[i].blob);
+	free(params.named);
+	free(params.pos_used);
+	free(script.v);
 	free(sql);
-	sqlite3_close(db);
 	return r;
 }

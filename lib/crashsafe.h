@@ -16,7 +16,9 @@
  *   io.c       write-all, copy_file_range or read/write, comparing
  *   spawn.c    running a command: status passed through, 126/127/128+N
  *   cleanup.c  temp files removed and children signalled on fatal signals
- *   encode.c   JSON strings, TSV and CSV fields, hex, base64
+ *   encode.c   JSON strings, TSV and CSV fields, hex, base64, reals,
+ *              display widths
+ *   rows.c     query results as TSV, CSV, JSON, JSONL or a table
  *   fsinfo.c   network filesystems, and where locks exclude nothing
  *
  * Functions that can fail return 0 or an exit status from the table of
@@ -34,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sysexits.h>
+#include <stdio.h>
 #include <time.h>
 
 #define CS_VERSION	"0.1.0"
@@ -252,6 +255,9 @@ struct cs_sink {
 int	cs_sink_open(struct cs_sink *);
 int	cs_sink_write(struct cs_sink *, const void *, size_t);
 void	cs_sink_close(struct cs_sink *);
+/* A stdio stream writing into the sink (closing it leaves the sink
+ * open); NULL/errno. A failed write shows as fflush's EOF and errno. */
+FILE	*cs_sink_stream(struct cs_sink *);
 /* Read all of in into a new file positioned at 0: a memfd for the first
  * few MiB, an unlinked file in $TMPDIR (default /var/tmp) once it grows
  * past them (SPEC 1.4). 0, or with errno -1 when reading in failed, -2
@@ -466,7 +472,6 @@ int	cs_fsync_parent(const char *path, const char *context);
 
 /* ---- encode.c: unambiguous output ---- */
 
-#include <stdio.h>
 /* Whether s is valid UTF-8 (no overlong forms, no surrogates). */
 bool	cs_utf8_valid(const void *, size_t);
 /* A JSON string, quotes included; invalid UTF-8 bytes as \u00XX. */
@@ -477,6 +482,51 @@ void	cs_put_tsv_field(FILE *, const void *, size_t);
 void	cs_put_csv_field(FILE *, const void *, size_t);
 void	cs_put_hex(FILE *, const void *, size_t);
 void	cs_put_base64(FILE *, const void *, size_t);
+/* A double as the shortest decimal that reads back as it (9.99, 0.1,
+ * 1e+300, 5.0); Inf, -Inf. */
+void	cs_put_real(FILE *, double);
+/* Terminal columns of UTF-8 text (日本語: 6). */
+size_t	cs_display_width(const void *, size_t);
+
+/* ---- rows.c: query results for shells and humans ---- */
+
+enum cs_rows_format { CS_ROWS_TSV, CS_ROWS_CSV, CS_ROWS_JSON,
+	CS_ROWS_JSONL, CS_ROWS_TABLE };
+enum cs_cell_type { CS_CELL_NULL, CS_CELL_INT, CS_CELL_REAL, CS_CELL_TEXT,
+	CS_CELL_BLOB };
+/* One typed value; p/len for text (UTF-8) and blobs. */
+struct cs_cell {
+	enum cs_cell_type type;
+	long long	 i;
+	double		 r;
+	const void	*p;
+	size_t		 len;
+};
+/*
+ * A writer of result sets: TSV (escaped, NULL as null), CSV (RFC 4180),
+ * JSON (an array per set, [] when empty), JSONL, or a table aligned by
+ * display width, whose cells wait in a spool (memory, then disk) until
+ * the set ends. Blobs are hex, base64 in JSON; ±Inf is null in JSON.
+ */
+struct cs_rows {
+	FILE		*f;
+	enum cs_rows_format format;
+	bool		 header;
+	const char	*null;
+	/* the set being written */
+	int		 ncols;
+	char		**names;
+	unsigned long long nrows;
+	unsigned long long kept;	/* table: cells waiting for their widths */
+	struct cs_sink	 cells;
+	size_t		*width;
+};
+/* A new set of ncols columns named names (copied). 0, or -1/errno. */
+int	cs_rows_begin(struct cs_rows *, int ncols, const char *const *names);
+/* One row of ncols cells. 0, or -1/errno when the table spool failed. */
+int	cs_rows_put(struct cs_rows *, const struct cs_cell *);
+/* The set is done: JSON's closing bracket, the table itself. 0 or -1. */
+int	cs_rows_end(struct cs_rows *);
 
 /* ---- fsinfo.c ---- */
 

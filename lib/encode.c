@@ -1,9 +1,14 @@
 /*
  * encode.c - writing values unambiguously for machines: JSON strings
- * (valid UTF-8 out, whatever comes in), TSV and CSV fields, hex, base64.
+ * (valid UTF-8 out, whatever comes in), TSV and CSV fields, hex, base64,
+ * numbers that read back as themselves; and how wide text is on a screen.
  */
+#include <locale.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "crashsafe.h"
 
@@ -58,6 +63,16 @@ cs_put_json_string(FILE *f, const void *s, size_t len)
 
 	putc('"', f);
 	while (p < end) {
+		const unsigned char *run = p;
+
+		/* printable ASCII that needs no escape, in one write */
+		while (p < end && *p >= 0x20 && *p < 0x7f && *p != '"' &&
+		    *p != '\\')
+			p++;
+		if (p > run) {
+			fwrite(run, 1, (size_t)(p - run), f);
+			continue;
+		}
 		switch (*p) {
 		case '"':  fputs("\\\"", f); p++; continue;
 		case '\\': fputs("\\\\", f); p++; continue;
@@ -83,16 +98,23 @@ cs_put_json_string(FILE *f, const void *s, size_t len)
 void
 cs_put_tsv_field(FILE *f, const void *s, size_t len)
 {
-	const unsigned char *p = s, *end = p + len;
+	const unsigned char *p = s, *end = p + len, *run;
 
-	for (; p < end; p++)
-		switch (*p) {
+	while (p < end) {
+		/* the bytes that need nothing, in one write */
+		for (run = p; p < end && *p != '\t' && *p != '\n' &&
+		    *p != '\r' && *p != '\\'; p++)
+			;
+		fwrite(run, 1, (size_t)(p - run), f);
+		if (p == end)
+			break;
+		switch (*p++) {
 		case '\t': fputs("\\t", f); break;
 		case '\n': fputs("\\n", f); break;
 		case '\r': fputs("\\r", f); break;
-		case '\\': fputs("\\\\", f); break;
-		default: putc(*p, f);
+		default: fputs("\\\\", f);
 		}
+	}
 }
 
 void
@@ -147,4 +169,84 @@ cs_put_base64(FILE *f, const void *s, size_t len)
 		putc(i + 1 < len ? b64[v >> 6 & 63] : '=', f);
 		putc('=', f);
 	}
+}
+
+/*
+ * The shortest decimal that reads back as the same double, written as
+ * Python's repr and sqlite3(1) write it: plain from 1e-4 to 1e16 (9.99,
+ * 0.1, 2500.0, with ".0" so that it still reads as a real), with an
+ * exponent outside (1e+300); Inf and -Inf as sqlite3(1) has them.
+ */
+void
+cs_put_real(FILE *f, double d)
+{
+	char buf[64];
+	int prec, exp;
+
+	if (isinf(d)) {
+		fputs(d < 0 ? "-Inf" : "Inf", f);
+		return;
+	}
+	for (prec = 1; prec < 17; prec++) {
+		snprintf(buf, sizeof(buf), "%.*e", prec - 1, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	snprintf(buf, sizeof(buf), "%.*e", prec - 1, d);
+	exp = atoi(strchr(buf, 'e') + 1);
+	if (d == 0 || (exp >= -4 && exp < 16))
+		snprintf(buf, sizeof(buf), "%.*f", prec - 1 - exp > 0 ?
+		    prec - 1 - exp : 0, d);
+	else
+		snprintf(buf, sizeof(buf), "%.*g", prec, d);
+	if (strspn(buf, "-0123456789") == strlen(buf))
+		strcat(buf, ".0");
+	fputs(buf, f);
+}
+
+/*
+ * Columns that UTF-8 text takes on a terminal (wcwidth(3) in the C.UTF-8
+ * locale, whatever the caller's: SQLite's text is UTF-8): 日本語 is 6, a
+ * combining accent 0. A byte that is not UTF-8, or a control character,
+ * counts 1.
+ */
+size_t
+cs_display_width(const void *s, size_t len)
+{
+	static locale_t utf8;
+	static bool tried;
+	const char *p = s;
+	locale_t old;
+	mbstate_t ms;
+	wchar_t wc;
+	size_t w = 0, n;
+	int cw;
+
+	if (!tried) {
+		tried = true;
+		utf8 = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	}
+	if (utf8 == (locale_t)0)
+		return len;
+	old = uselocale(utf8);
+	memset(&ms, 0, sizeof(ms));
+	while (len > 0) {
+		n = mbrtowc(&wc, p, len, &ms);
+		if (n == (size_t)-1 || n == (size_t)-2) {
+			memset(&ms, 0, sizeof(ms));
+			n = 1;
+			cw = 1;
+		} else {
+			if (n == 0)
+				n = 1;
+			cw = wcwidth(wc);
+			if (cw < 0)
+				cw = 1;
+		}
+		w += (size_t)cw;
+		p += n;
+		len -= n;
+	}
+	uselocale(old);
+	return w;
 }

@@ -256,6 +256,20 @@ cs_sink_write(struct cs_sink *k, const void *buf, size_t len)
 	return 0;
 }
 
+static ssize_t
+sink_stream_write(void *cookie, const char *buf, size_t len)
+{
+	return cs_sink_write(cookie, buf, len) == -1 ? -1 : (ssize_t)len;
+}
+
+FILE *
+cs_sink_stream(struct cs_sink *k)
+{
+	static const cookie_io_functions_t io = { .write = sink_stream_write };
+
+	return fopencookie(k, "w", io);
+}
+
 void
 cs_sink_close(struct cs_sink *k)
 {

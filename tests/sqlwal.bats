@@ -49,7 +49,7 @@ mkdb() {
 	run "$S" -p n=text -p i:int=-42 -p r:real=2.5e3 -p z:null -p b:blob=@blob -p t:text=007 \
 	    db 'SELECT :n, typeof(@i), @i, $r, typeof(:z), hex(:b), typeof(:t), :t'
 	assert_success
-	assert_output "$(printf 'text\tinteger\t-42\t2500\tnull\t62696E00617279FF\ttext\t007')"
+	assert_output "$(printf 'text\tinteger\t-42\t2500.0\tnull\t62696E00617279FF\ttext\t007')"
 }
 
 @test "SQL injection through parameters is stored literally" {
