@@ -3,10 +3,31 @@
 # shellcheck disable=SC2016 # SQL with $NAME parameters is single-quoted on purpose
 
 load helpers
+load hostile
 
 setup() {
 	common_setup
 	S="$CS_BIN/sqlwal"
+}
+
+teardown() {
+	[ -z "${READER:-}" ] || kill "$READER" 2> /dev/null || true
+	hostile_teardown
+}
+
+# The journal mode written in DB's header: 2 is WAL, 1 the rollback journal.
+header_mode() {
+	od -An -tu1 -j18 -N1 "$1" | tr -d ' '
+}
+
+# A library of authors and books whose books go with their author.
+mklibrary() {
+	"$S" db "CREATE TABLE author(id INTEGER PRIMARY KEY, name TEXT);
+	    CREATE TABLE book(id INTEGER PRIMARY KEY, title TEXT,
+	        author_id INTEGER REFERENCES author(id) ON DELETE CASCADE);
+	    INSERT INTO author VALUES (1, 'Le Guin'), (2, 'Lem');
+	    INSERT INTO book VALUES (1, 'Earthsea', 1), (2, 'Dispossessed', 1),
+	        (3, 'Solaris', 2)"
 }
 
 mkdb() {
@@ -248,6 +269,241 @@ mkdb() {
 	mkdb
 	run "$S" db 'VACUUM'
 	assert_success
+}
+
+# --- where statements run (SPEC 6) ------------------------------------------
+
+@test "PRAGMA foreign_keys=OFF mid-script is refused (65, nothing runs); leading, the migration keeps every row" {
+	mklibrary
+	cat > migrate.sql <<-'EOF'
+	CREATE TABLE IF NOT EXISTS migrations(id INTEGER PRIMARY KEY, at TEXT);
+	INSERT INTO migrations VALUES (1, 'now');
+	PRAGMA foreign_keys=OFF;
+	CREATE TABLE author_new(id INTEGER PRIMARY KEY, name TEXT NOT NULL, born INTEGER);
+	INSERT INTO author_new(id, name) SELECT id, name FROM author;
+	DROP TABLE author;
+	ALTER TABLE author_new RENAME TO author;
+	EOF
+	run --separate-stderr "$S" -f migrate.sql db
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "sqlwal: db: PRAGMA foreign_keys must come before the script's other statements: inside the transaction SQLite would ignore it" ]
+	[ "$(sqlite3 db "SELECT count(*) FROM sqlite_master WHERE name = 'migrations'")" = 0 ]
+	[ "$(sqlite3 db 'SELECT count(*) FROM book')" = 3 ]
+	# leading, it runs before BEGIN, where SQLite honours it
+	{ echo 'PRAGMA foreign_keys=OFF;'; grep -v PRAGMA migrate.sql; } > migrate2.sql
+	run "$S" -f migrate2.sql db
+	assert_success
+	[ "$(sqlite3 db 'SELECT count(*) FROM book')" = 3 ]
+	[ "$(sqlite3 db 'SELECT count(*) FROM migrations')" = 1 ]
+	[ "$(sqlite3 db 'PRAGMA table_info(author)' | wc -l)" = 3 ]
+	# -- comments and a schema name do not hide it
+	run "$S" db "SELECT 1; /* x */ PRAGMA main.foreign_keys = 0"
+	[ "$status" -eq 65 ]
+	# reading it is a query, which runs anywhere
+	run "$S" db "SELECT 1; PRAGMA foreign_keys"
+	assert_success
+	assert_output "1
+1"
+}
+
+@test "COMMIT, END, ROLLBACK and BEGIN in a script are refused before anything runs; savepoints work" {
+	"$S" db 'CREATE TABLE n(x UNIQUE)'
+	for sql in 'INSERT INTO n VALUES (1); COMMIT; INSERT INTO n VALUES (2); INSERT INTO n VALUES (1)' \
+	    'INSERT INTO n VALUES (7); ROLLBACK; INSERT INTO n VALUES (8)' \
+	    'INSERT INTO n VALUES (7); END TRANSACTION; INSERT INTO n VALUES (8)' \
+	    'BEGIN; INSERT INTO n VALUES (9); COMMIT'; do
+		run --separate-stderr "$S" db "$sql"
+		[ "$status" -eq 65 ] || fail "$sql: exit $status"
+		[[ "$stderr" == *" refused: the whole script is one transaction already"* ]]
+		[ "$(sqlite3 db 'SELECT count(*) FROM n')" = 0 ] || fail "$sql applied a row"
+	done
+	run "$S" db 'SAVEPOINT a; INSERT INTO n VALUES (3); ROLLBACK TO a;
+	    INSERT INTO n VALUES (4); ROLLBACK TRANSACTION TO SAVEPOINT a; INSERT INTO n VALUES (5); RELEASE a'
+	assert_success
+	[ "$(sqlite3 db 'SELECT x FROM n')" = 5 ]
+}
+
+@test "a leading ATTACH runs before BEGIN: archiving rows is one call; ATTACH elsewhere is refused" {
+	sqlite3 archive.db 'CREATE TABLE logs(at INTEGER, msg TEXT)'
+	"$S" db "CREATE TABLE logs(at INTEGER, msg TEXT); INSERT INTO logs VALUES (1, 'a'), (2, 'b'), (9, 'c')"
+	run "$S" -p cut:int=5 db 'ATTACH ? AS arch; INSERT INTO arch.logs SELECT * FROM logs WHERE at < :cut;
+	    DELETE FROM logs WHERE at < :cut' archive.db
+	assert_success
+	[ "$(sqlite3 archive.db 'SELECT group_concat(msg) FROM logs')" = a,b ]
+	[ "$(sqlite3 db 'SELECT group_concat(msg) FROM logs')" = c ]
+	# a failure leaves both as they were
+	run "$S" db 'ATTACH ? AS arch; INSERT INTO arch.logs SELECT * FROM logs; DELETE FROM logs; SELECT nosuch FROM logs' archive.db
+	[ "$status" -eq 65 ]
+	[ "$(sqlite3 archive.db 'SELECT count(*) FROM logs')" = 2 ]
+	[ "$(sqlite3 db 'SELECT count(*) FROM logs')" = 1 ]
+	run --separate-stderr "$S" db 'DELETE FROM logs; ATTACH ? AS arch' archive.db
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"ATTACH must come before the script's other statements"* ]]
+	[ "$(sqlite3 db 'SELECT count(*) FROM logs')" = 1 ]
+}
+
+@test "VACUUM after a comment runs alone; VACUUM among other statements is refused (65)" {
+	mkdb
+	run "$S" db "$(printf -- '-- nightly\nVACUUM;\n')"
+	assert_success
+	run "$S" db '/* x */ VACUUM'
+	assert_success
+	printf -- '-- nightly\nVACUUM;\n' > nightly.sql
+	run "$S" -f nightly.sql db
+	assert_success
+	run --separate-stderr "$S" db "INSERT INTO t(name) VALUES ('x'); VACUUM"
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "sqlwal: db: VACUUM cannot run in a transaction: give it as the only statement" ]
+	[ "$(sqlite3 db 'SELECT count(*) FROM t')" = 0 ]
+}
+
+# --- the journal --------------------------------------------------------------
+
+@test "--no-wal on a WAL database switches it back to the rollback journal, or refuses (69)" {
+	mkdb
+	[ "$(header_mode db)" = 2 ]
+	run "$S" --no-wal db "INSERT INTO t(name) VALUES ('a')"
+	assert_success
+	[ "$(header_mode db)" = 1 ]
+	[ "$(sqlite3 db 'PRAGMA journal_mode')" = delete ]
+	[ "$(sqlite3 db 'SELECT name FROM t')" = a ]
+	# in WAL again, and held open in WAL by another client: refused
+	"$S" db "INSERT INTO t(name) VALUES ('b')"
+	[ "$(header_mode db)" = 2 ]
+	python3 -c 'import sqlite3, sys, time
+c = sqlite3.connect("db", isolation_level=None)
+c.execute("BEGIN"); c.execute("SELECT * FROM t").fetchall()
+open("ready", "w").close(); time.sleep(30)' &
+	READER=$!
+	for _ in $(seq 100); do [ -e ready ] && break; sleep 0.1; done
+	run --separate-stderr "$S" --no-wal -t 0.3 db "INSERT INTO t(name) VALUES ('c')"
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"in WAL mode, and still in use in it"* ]]
+	[ "$(sqlite3 db 'SELECT count(*) FROM t')" = 2 ]
+	# -r cannot switch it back
+	run "$S" -r --no-wal db 'SELECT count(*) FROM t'
+	[ "$status" -eq 69 ]
+}
+
+@test "a read never changes the journal: it reads at once beside another reader of a rollback-journal database" {
+	sqlite3 db 'CREATE TABLE t(a); INSERT INTO t VALUES (1), (2)'
+	[ "$(header_mode db)" = 1 ]
+	python3 -c 'import sqlite3, sys, time
+c = sqlite3.connect("db", isolation_level=None)
+c.execute("BEGIN"); c.execute("SELECT * FROM t").fetchall()
+open("ready", "w").close(); time.sleep(30)' &
+	READER=$!
+	for _ in $(seq 100); do [ -e ready ] && break; sleep 0.1; done
+	run "$S" -t 1 db 'SELECT count(*) FROM t'
+	assert_success
+	assert_output 2
+	run "$S" -t 1 --check db
+	assert_success
+	run "$S" -t 1 --format json db "SELECT a FROM t WHERE a > 5"
+	assert_output "[]"
+	[ "$(header_mode db)" = 1 ]
+	kill "$READER"
+	# a write does switch it, once
+	"$S" db 'INSERT INTO t VALUES (3)'
+	[ "$(header_mode db)" = 2 ]
+}
+
+@test "a DB name is a file name, never a URI: file:x.db?mode=memory is a file" {
+	run "$S" 'file:jobs.db?mode=memory' 'CREATE TABLE t(a); INSERT INTO t VALUES (42)'
+	assert_success
+	[ -f 'file:jobs.db?mode=memory' ]
+	[ "$("$S" 'file:jobs.db?mode=memory' 'SELECT a FROM t')" = 42 ]
+	# nor in ATTACH
+	run "$S" db 'ATTACH ? AS m; CREATE TABLE m.u(a); INSERT INTO m.u VALUES (7)' 'file:other.db?mode=memory'
+	assert_success
+	[ "$(sqlite3 'file:./file:other.db?mode=rw' 'SELECT a FROM u' 2> /dev/null || "$S" 'file:other.db?mode=memory' 'SELECT a FROM u')" = 7 ]
+}
+
+@test "on sshfs, writes are refused (69) unless --unsafe-shared-fs; a read of a rollback-journal database works" {
+	mkdir export
+	sqlite3 export/db 'CREATE TABLE t(a); INSERT INTO t VALUES (1)'
+	sshfs_up "$PWD/export" "$PWD/m1"
+	run --separate-stderr "$S" --no-wal m1/db 'INSERT INTO t VALUES (2)'
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"locks do not reach its other clients"* ]]
+	run "$S" --no-wal m1/new.db 'CREATE TABLE t(a)'
+	[ "$status" -eq 69 ]
+	[ ! -e export/new.db ]
+	run "$S" --no-wal m1/db 'SELECT count(*) FROM t'
+	assert_success
+	assert_output 1
+	run "$S" -r --no-wal m1/db 'SELECT count(*) FROM t'
+	assert_output 1
+	run "$S" --no-wal --unsafe-shared-fs m1/db 'INSERT INTO t VALUES (2)'
+	assert_success
+	[ "$(sqlite3 export/db 'SELECT count(*) FROM t')" = 2 ]
+	[ "$(header_mode export/db)" = 1 ]
+}
+
+# --- output -------------------------------------------------------------------
+
+@test "REALs print as the shortest decimal that reads back the same, in every format" {
+	[ "$("$S" db 'SELECT 9.99, 0.1, 2500.0, 1e300, -0.5, 1e-5')" = "$(printf '9.99\t0.1\t2500.0\t1e+300\t-0.5\t1e-05')" ]
+	[ "$("$S" --format csv db 'SELECT 9.99, 0.1')" = "$(printf '9.99,0.1\r')" ]
+	[ "$("$S" --format json db 'SELECT 9.99 AS a, 0.1 AS b, 1e999 AS inf')" = '[{"a":9.99,"b":0.1,"inf":null}]' ]
+	[ "$("$S" db 'SELECT 1e999, -1e999')" = "$(printf 'Inf\t-Inf')" ]
+	# each reads back as the same double
+	run "$S" db 'SELECT 0.1 + 0.2, 1.0 / 3, 123456789.123456789'
+	[ "$output" = "$(printf '0.30000000000000004\t0.3333333333333333\t123456789.12345679')" ]
+	[ "$("$S" db 'SELECT ? = 0.1 + 0.2' "$(cut -f1 <<< "$output")" )" = 0 ]
+	[ "$("$S" db 'SELECT CAST(? AS REAL) = 0.1 + 0.2' "$(cut -f1 <<< "$output")" )" = 1 ]
+}
+
+@test "--format json of no rows is []; a statement without columns prints nothing" {
+	mkdb
+	run "$S" --format json db 'SELECT * FROM t'
+	assert_output "[]"
+	jq -e 'length == 0' <<< "$output"
+	run "$S" --format json db "INSERT INTO t(name) VALUES ('a')"
+	assert_output ""
+	run "$S" --format jsonl db 'SELECT * FROM t WHERE 0'
+	assert_output ""
+}
+
+@test "--format table aligns by display width (Müller, 日本語, combining accents)" {
+	run "$S" --format table -H db "SELECT 'Müller' AS name, 1 AS n UNION ALL SELECT '日本語', 22
+	    UNION ALL SELECT 'Ame' || char(769) || 'lie', 4 UNION ALL SELECT 'abc', 333"
+	assert_success
+	[ "${lines[0]}" = "name    n" ]
+	[ "${lines[1]}" = "Müller  1" ]
+	[ "${lines[2]}" = "日本語  22" ]
+	[ "${lines[4]}" = "abc     333" ]
+	# the last column starts at the same screen column on every line
+	for line in "${lines[@]}"; do
+		last=${line##* }
+		pre=${line%"$last"}
+		w=$(printf '%s' "$pre" | python3 -c 'import sys, unicodedata
+s = sys.stdin.buffer.read().decode()
+print(sum(2 if unicodedata.east_asian_width(c) == "W" else 0 if unicodedata.combining(c) else 1 for c in s))')
+		[ "$w" -eq 8 ] || fail "misaligned: '$line' ($w)"
+	done
+}
+
+@test "a read-only export streams: 300 MiB out of a 64 MiB memory cgroup, as sqlite3 manages" {
+	need_memcg || return 0
+	mkdir spool
+	q="WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 3000000)
+	    SELECT x, printf('%090d', x) FROM c"
+	st=0
+	in_memcg $((64 << 20)) sh -c 'TMPDIR=$3 "$1" db "$2" > out' sh "$S" "$q" "$PWD/spool" || st=$?
+	[ "$st" -eq 0 ] || fail "exit $st, OOM kills: ${MEMCG_OOM_KILLS:-unknown}"
+	[ "$(wc -l < out)" -eq 3000000 ]
+	[ "$(tail -n1 out)" = "$(printf '3000000\t%090d' 3000000)" ]
+	rm out
+	# a writing script's rows wait for COMMIT, in a spool that goes to disk
+	in_memcg $((64 << 20)) sh -c 'TMPDIR=$3 "$1" db "CREATE TABLE IF NOT EXISTS z(a); $2" > out' sh "$S" "$q" "$PWD/spool" || st=$?
+	[ "$st" -eq 0 ] || fail "exit $st, OOM kills: ${MEMCG_OOM_KILLS:-unknown}"
+	[ "$(wc -l < out)" -eq 3000000 ]
+	[ -z "$(ls -A spool)" ]
+	# and a table's cells wait in one too
+	in_memcg $((64 << 20)) sh -c 'TMPDIR=$3 "$1" --format table db "$2" > out' sh "$S" "$q LIMIT 600000" "$PWD/spool" || st=$?
+	[ "$st" -eq 0 ] || fail "exit $st, OOM kills: ${MEMCG_OOM_KILLS:-unknown}"
+	[ "$(wc -l < out)" -eq 600000 ]
 }
 
 @test "a writer holding the lock past --timeout: 75, nothing applied" {
