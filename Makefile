@@ -118,7 +118,7 @@ lint:
 	    --suppress=missingIncludeSystem lib cmd tests/unit tests/fakenfs.c tests/fuzz \
 	    tests/faults
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN7)
-	shellcheck -x scripts/* .ci/run tests/helpers.bash tests/hostile.bash
+	shellcheck -x scripts/* .ci/run tests/helpers.bash tests/hostile.bash tests/examples.bash
 	shellcheck -x -s bash tests/*.bats
 
 clean:
