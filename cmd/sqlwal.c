@@ -905,6 +905,11 @@ run_body(sqlite3 *db, struct cs_rows *w, int *status)
 		    "BEGIN");
 	for (i = script.nsetup; rc == SQLITE_OK && i < script.n; i++)
 		rc = run_one(db, script.v[i].sql, w, status);
+	/* Held rows that the spool could not take: nothing is applied. */
+	if (rc == SQLITE_OK && w->f != stdout && fflush(w->f) == EOF) {
+		*status = cs_fail(errno, EX_IOERR, cs_spool_name());
+		rc = SQLITE_ERROR;
+	}
 	if (rc == SQLITE_OK && !script.alone)
 		rc = exec_simple(db, "COMMIT");
 	errmsg[0] = '\0';
@@ -1146,8 +1151,6 @@ transact(sqlite3 *db)
 		status = fail(db, rc, NULL);
 	if (script.writes) {
 		/* Committed: now the rows may be seen. */
-		if (fflush(w.f) == EOF && status == 0)
-			status = cs_fail(errno, EX_IOERR, cs_spool_name());
 		if (status == 0 && (lseek(held.fd, 0, SEEK_SET) == -1 ||
 		    cs_copy_fd(held.fd, STDOUT_FILENO, &n, &failed) == -1))
 			err(EX_IOERR, "stdout");

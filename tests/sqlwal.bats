@@ -484,6 +484,19 @@ print(sum(2 if unicodedata.east_asian_width(c) == "W" else 0 if unicodedata.comb
 	done
 }
 
+@test "a writing script whose rows fill the spool disk: 74 naming the spool, nothing applied, nothing printed" {
+	need_root "a small tmpfs"
+	run --separate-stderr unshare -m --propagation private sh -c '
+		mkdir -p spool && mount -t tmpfs -o size=1m tmpfs spool &&
+		TMPDIR=$PWD/spool "$1" db "CREATE TABLE z(a); INSERT INTO z VALUES (1);
+		    WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 200000)
+		    SELECT x, printf(\"%090d\", x) FROM c" > out' sh "$S"
+	[ "$status" -eq 74 ]
+	[ "$stderr" = "sqlwal: spool in $PWD/spool: No space left on device" ]
+	[ ! -s out ]
+	[ "$(sqlite3 db "SELECT count(*) FROM sqlite_master WHERE name = 'z'")" = 0 ]
+}
+
 @test "a read-only export streams: 300 MiB out of a 64 MiB memory cgroup, as sqlite3 manages" {
 	need_memcg || return 0
 	mkdir spool
