@@ -44,7 +44,7 @@ mode_of() {
 
 # True when the binaries are the sanitizer build (make check SAN=1).
 sanitized() {
-	ldd "$AW" 2>/dev/null | grep -q 'libasan'
+	ldd "$CS_BIN/atomicwrite" 2>/dev/null | grep -q libasan
 }
 
 # Run a tool with every write(2) it makes cut to at most $1 bytes (the
