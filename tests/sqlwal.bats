@@ -20,6 +20,18 @@ header_mode() {
 	od -An -tu1 -j18 -N1 "$1" | tr -d ' '
 }
 
+# Another client (Python's sqlite3) in a read transaction on DB's TABLE,
+# until teardown; returns once it holds it.
+hold_read_transaction() {
+	python3 -c 'import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("BEGIN"); c.execute("SELECT * FROM " + sys.argv[2]).fetchall()
+open("ready", "w").close(); time.sleep(30)' "$1" "$2" &
+	READER=$!
+	for _ in $(seq 100); do [ -e ready ] && break; sleep 0.1; done
+	[ -e ready ]
+}
+
 # A library of authors and books whose books go with their author.
 mklibrary() {
 	"$S" db "CREATE TABLE author(id INTEGER PRIMARY KEY, name TEXT);
@@ -370,12 +382,7 @@ mkdb() {
 	# in WAL again, and held open in WAL by another client: refused
 	"$S" db "INSERT INTO t(name) VALUES ('b')"
 	[ "$(header_mode db)" = 2 ]
-	python3 -c 'import sqlite3, sys, time
-c = sqlite3.connect("db", isolation_level=None)
-c.execute("BEGIN"); c.execute("SELECT * FROM t").fetchall()
-open("ready", "w").close(); time.sleep(30)' &
-	READER=$!
-	for _ in $(seq 100); do [ -e ready ] && break; sleep 0.1; done
+	hold_read_transaction db t
 	run --separate-stderr "$S" --no-wal -t 0.3 db "INSERT INTO t(name) VALUES ('c')"
 	[ "$status" -eq 69 ]
 	[[ "$stderr" == *"in WAL mode, and still in use in it"* ]]
@@ -388,12 +395,7 @@ open("ready", "w").close(); time.sleep(30)' &
 @test "a read never changes the journal: it reads at once beside another reader of a rollback-journal database" {
 	sqlite3 db 'CREATE TABLE t(a); INSERT INTO t VALUES (1), (2)'
 	[ "$(header_mode db)" = 1 ]
-	python3 -c 'import sqlite3, sys, time
-c = sqlite3.connect("db", isolation_level=None)
-c.execute("BEGIN"); c.execute("SELECT * FROM t").fetchall()
-open("ready", "w").close(); time.sleep(30)' &
-	READER=$!
-	for _ in $(seq 100); do [ -e ready ] && break; sleep 0.1; done
+	hold_read_transaction db t
 	run "$S" -t 1 db 'SELECT count(*) FROM t'
 	assert_success
 	assert_output 2
