@@ -13,6 +13,11 @@ load helpers
 	assert_success
 }
 
+@test "unit: reals print as the shortest decimal that reads back as the same double" {
+	run "$CS_UNIT" reals
+	assert_success
+}
+
 @test "unit: backoff schedule, caps and the four jitter kinds" {
 	run "$CS_UNIT" backoff
 	assert_success

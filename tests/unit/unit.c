@@ -325,10 +325,101 @@ test_openfiles(void)
 	unlink(path);
 }
 
+/* Significant digits of a printed real ("1.25e-07" -> 3, "2500.0" -> 2). */
+static int
+sig_digits(const char *s)
+{
+	int n = 0, lead = 1, zeros = 0;
+
+	for (; *s != '\0' && *s != 'e'; s++) {
+		if (*s < '0' || *s > '9')
+			continue;
+		if (lead && *s == '0')
+			continue;
+		lead = 0;
+		n++;
+		zeros = *s == '0' ? zeros + 1 : 0;
+	}
+	return n - zeros > 0 ? n - zeros : 1;
+}
+
+/*
+ * cs_put_real: random doubles of every exponent (subnormals included)
+ * read back as themselves, and no fewer digits would.
+ */
+static void
+test_reals(void)
+{
+	static const struct { double d; const char *s; } fixed[] = {
+		{ 9.99, "9.99" }, { 0.1, "0.1" }, { 2500, "2500.0" },
+		{ 1e300, "1e+300" }, { 1e16, "1e+16" }, { 1e15,
+		"1000000000000000.0" }, { 1e-5, "1e-05" }, { 0.0001, "0.0001" },
+		{ -0.0, "-0.0" }, { 0.1 + 0.2, "0.30000000000000004" },
+		{ 5e-324, "5e-324" }, { 1.0 / 0.0, "Inf" }, { -1.0 / 0.0, "-Inf" },
+		{ -0.37, "-0.37" }, { 123.456, "123.456" }, { -2.0, "-2.0" },
+		{ 0.12345678, "0.12345678" }, { 0.123456789, "0.123456789" },
+		{ 999999999999999.9, "999999999999999.9" },
+	};
+	char buf[64], shorter[64];
+	size_t i, len;
+	unsigned long long bits;
+	double d;
+	FILE *f;
+	int k;
+
+	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		f = fmemopen(buf, sizeof(buf), "w");
+		cs_put_real(f, fixed[i].d);
+		fclose(f);
+		CHECK(strcmp(buf, fixed[i].s) == 0, "%s, not %s", buf,
+		    fixed[i].s);
+	}
+	srandom(42);
+	for (i = 0; i < 100000; i++) {
+		static const double p10[] = { 1, 10, 100, 1e3, 1e4, 1e5, 1e6,
+		    1e7, 1e8, 1e9, 1e10 };
+
+		d = (double)(random() % 2000000000 - 1000000000) /
+		    p10[random() % 11];
+		f = fmemopen(buf, sizeof(buf), "w");
+		cs_put_real(f, d);
+		fclose(f);
+		CHECK(strtod(buf, NULL) == d, "%s does not read back as %a",
+		    buf, d);
+		k = sig_digits(buf);
+		if (k > 1) {
+			snprintf(shorter, sizeof(shorter), "%.*e", k - 2, d);
+			CHECK(strtod(shorter, NULL) != d, "%s is shorter than %s",
+			    shorter, buf);
+		}
+	}
+	for (i = 0; i < 200000; i++) {
+		bits = (unsigned long long)random() << 33 ^
+		    (unsigned long long)random() << 11 ^ (unsigned long long)random();
+		memcpy(&d, &bits, sizeof(d));
+		if (d != d || d - d != 0)
+			continue;	/* NaN, Inf */
+		f = fmemopen(buf, sizeof(buf), "w");
+		cs_put_real(f, d);
+		fclose(f);
+		len = strlen(buf);
+		CHECK(strtod(buf, NULL) == d, "%s does not read back as %a",
+		    buf, d);
+		CHECK(strpbrk(buf, ".e") != NULL && len < 26, "%s", buf);
+		k = sig_digits(buf);
+		if (k > 1) {
+			snprintf(shorter, sizeof(shorter), "%.*e", k - 2, d);
+			CHECK(strtod(shorter, NULL) != d, "%s is shorter than %s",
+			    shorter, buf);
+		}
+	}
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
 } groups[] = {
+	{ "reals", test_reals },
 	{ "durations", test_durations },
 	{ "parsers", test_modes_reals_codes },
 	{ "backoff", test_backoff },
