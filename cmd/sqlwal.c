@@ -727,7 +727,8 @@ place_statements(void)
  * Look at the body without running it, after the setup statements (an
  * ATTACHed schema is known): whether it writes, whether every parameter
  * has a value. A statement that cannot be prepared yet (it needs a table
- * an earlier one creates) means the body writes. 0, or an exit status.
+ * an earlier one creates) means the body writes. 0, an exit status, or
+ * minus SQLite's code when the schema was busy.
  */
 static int
 survey(sqlite3 *db, bool *complete)
@@ -741,7 +742,7 @@ survey(sqlite3 *db, bool *complete)
 	for (i = script.nsetup; i < script.n; i++) {
 		rc = sqlite3_prepare_v2(db, script.v[i].sql, -1, &st, NULL);
 		if (is_busy(rc))
-			return fail(db, rc, NULL);
+			return -rc;	/* the caller waits, or says so */
 		if (rc != SQLITE_OK) {
 			/* Maybe a table created earlier in the script. */
 			if (!script.writes)
@@ -1176,10 +1177,13 @@ run(struct cs_backoff *busy)
 
 	if ((r = open_db(&db, busy, &created)) != 0)
 		return r;
-	if ((r = setup(db)) == 0 && (r = run_setup(db)) == 0)
-		do {
-			r = survey(db, &complete);
-		} while (r == EX_TEMPFAIL && cs_now() < deadline);
+	if ((r = setup(db)) == 0 && (r = run_setup(db)) == 0) {
+		/* BUSY_RECOVERY skips the busy handler: wait here */
+		while ((r = survey(db, &complete)) < 0 && cs_now() < deadline)
+			cs_sleep(2 * CS_MSEC, deadline, -1, NULL);
+		if (r < 0)
+			r = fail(db, -r, NULL);
+	}
 	if (r == 0 && complete)
 		r = unused_params();
 	/* Writing where locks reach no other client loses rows. */
