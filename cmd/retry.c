@@ -4,7 +4,6 @@
  * the attempt's whole process group, stdin replayed to every attempt,
  * stdout released only by the attempt that succeeds.
  */
-#include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <sys/param.h>
@@ -99,6 +98,8 @@ struct outcome {
 };
 
 static void	on_child_event(const struct cs_child *);
+static void	json_record(unsigned, const struct outcome *, cs_nsec, bool);
+static void	progress_line(unsigned, const struct outcome *, cs_nsec, bool);
 
 static CS_NORETURN void
 usage(int status)
@@ -201,38 +202,37 @@ secs(cs_nsec d)
 }
 
 /* Whether what we last wrote to stderr (a failed attempt's held output,
- * or its stderr relayed) ended in the middle of a line. */
+ * its stderr relayed, or released output when stdout is stderr's pipe)
+ * ended in the middle of a line. */
 static bool stderr_mid_line;
-static bool stderr_relayed;	/* a pipe: the attempt writes through us */
+/* --json with a pipe on stderr: the attempt writes through us, into this
+ * non-blocking description of that pipe (or -1). */
+static int relay_fd = -1;
+/* The mask we were started with, SIGPIPE blocked: progress is written
+ * with it. */
+static sigset_t *report_mask;
 
 /*
  * Progress lines and JSON records start on a line of their own (SPEC 5).
- * Where the attempt's stderr ended is known when it came through us (a
- * pipe), or read back when stderr is a regular file. At a terminal, a
- * line of blanks wraps to the next line only when the cursor was not at
- * the start of one, and the carriage return then goes to its start (the
- * trick zsh's PROMPT_SP uses).
+ * Where the attempt's stderr ended is known when it came through us, or
+ * read back when stderr is a regular file.
  */
 static void
 start_line(void)
 {
-	struct winsize ws;
 	struct stat st;
 	char c = '\n';
 	int fd;
 
-	if (stderr_relayed || stderr_mid_line)
+	if (relay_fd != -1 || stderr_mid_line)
 		c = stderr_mid_line ? 0 : '\n';
-	else if (fstat(STDERR_FILENO, &st) == -1)
-		;
-	else if (S_ISREG(st.st_mode) && st.st_size > 0 &&
+	else if (fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_size > 0 &&
 	    (fd = open("/proc/self/fd/2", O_RDONLY | O_CLOEXEC)) != -1) {
 		if (pread(fd, &c, 1, st.st_size - 1) != 1)
 			c = '\n';
 		close(fd);
-	} else if (S_ISCHR(st.st_mode) &&
-	    ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
-		fprintf(stderr, "%*s\r", (int)ws.ws_col, "");
+	}
 	if (c != '\n')
 		fputc('\n', stderr);
 	stderr_mid_line = false;
@@ -242,26 +242,42 @@ start_line(void)
 static void
 report(unsigned n, const struct outcome *o, cs_nsec next, bool last)
 {
-	char what[64], tries[32];
+	sigset_t old;
 
+	/* A signal ends us even while a slow stderr takes this. */
+	if (report_mask != NULL)
+		sigprocmask(SIG_SETMASK, report_mask, &old);
 	if (opt.json || cs_verbosity > (o->status == 0 ? 0 : -1))
 		start_line();
-	if (opt.json) {
-		fprintf(stderr, "{\"attempt\":%u,\"status\":%d,\"signal\":", n,
-		    o->status);
-		if (o->signal)
-			fprintf(stderr, "%d", o->signal);
-		else
-			fputs("null", stderr);
-		fprintf(stderr, ",\"timed_out\":%s,\"duration_s\":%.6f,"
-		    "\"next_delay_s\":", o->timed_out ? "true" : "false",
-		    secs(o->duration));
-		if (last)
-			fputs("null}\n", stderr);
-		else
-			fprintf(stderr, "%.6f}\n", secs(next));
-		return;
-	}
+	if (opt.json)
+		json_record(n, o, next, last);
+	else
+		progress_line(n, o, next, last);
+	if (report_mask != NULL)
+		sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+/* One JSON object, in one write. */
+static void
+json_record(unsigned n, const struct outcome *o, cs_nsec next, bool last)
+{
+	char sig[16] = "null", delay[32] = "null";
+
+	if (o->signal)
+		snprintf(sig, sizeof(sig), "%d", o->signal);
+	if (!last)
+		snprintf(delay, sizeof(delay), "%.6f", secs(next));
+	fprintf(stderr, "{\"attempt\":%u,\"status\":%d,\"signal\":%s,"
+	    "\"timed_out\":%s,\"duration_s\":%.6f,\"next_delay_s\":%s}\n",
+	    n, o->status, sig, o->timed_out ? "true" : "false",
+	    secs(o->duration), delay);
+}
+
+static void
+progress_line(unsigned n, const struct outcome *o, cs_nsec next, bool last)
+{
+	char what[64], tries[32];
+
 	if (opt.attempts > 0)
 		snprintf(tries, sizeof(tries), "%u/%lld", n, opt.attempts);
 	else
@@ -302,6 +318,7 @@ static struct {
 	bool		 watch_out;	/* stdout a pipe or socket: EPIPE stops */
 	bool		 err_joins_out;	/* stdout not held and the same pipe as
 					   stderr: one relay keeps their order */
+	bool		 out_is_err;	/* stdout and stderr: one pipe */
 	bool		 own_group;	/* no terminal: attempts in their own
 					   process group */
 	bool		 pipe_dfl;	/* SIGPIPE was not ignored by our caller */
@@ -404,7 +421,7 @@ release(struct cs_sink *held, int fd)
 		}
 	}
 	sigprocmask(SIG_SETMASK, &mask, NULL);
-	if (fd == STDERR_FILENO && n > 0 &&
+	if ((fd == STDERR_FILENO || run.out_is_err) && n > 0 &&
 	    pread(held->fd, &last, 1, n - 1) == 1)
 		stderr_mid_line = last != '\n';
 	return r;
@@ -420,7 +437,7 @@ struct pipes {
 	char		*buf;
 	int		 relay;		/* from the attempt's stderr, or -1 */
 	size_t		 rlen, roff;	/* rbuf[roff..rlen): not yet written */
-	char		 rbuf[PIPE_BUF];
+	char		*rbuf;
 };
 
 #define IO_BUF	(64 * 1024)
@@ -463,17 +480,17 @@ drain(struct pipes *p)
 }
 
 /*
- * Relay the attempt's stderr: read when what was read is written, write
- * when stderr takes it (at most PIPE_BUF, which a pipe that polled
- * writable takes without blocking us). When stderr's reader is gone, the
- * relay closes, and the attempt's next write fails as it would have.
+ * Relay the attempt's stderr (--json): read when what was read is
+ * written; write what stderr's pipe takes now, through our own
+ * non-blocking description of it. When its reader is gone, the relay
+ * closes, and the attempt's next write fails as it would have.
  */
 static void
 relay_in(struct pipes *p)
 {
 	ssize_t n;
 
-	n = read(p->relay, p->rbuf, sizeof(p->rbuf));
+	n = read(p->relay, p->rbuf, IO_BUF);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (n <= 0) {
@@ -485,19 +502,26 @@ relay_in(struct pipes *p)
 	p->roff = 0;
 }
 
+/* Stop relaying: what was not written is dropped. */
+static void
+relay_drop(struct pipes *p)
+{
+	p->rlen = p->roff = 0;
+	if (p->relay != -1)
+		close(p->relay);
+	p->relay = -1;
+}
+
 static void
 relay_out(struct pipes *p)
 {
 	ssize_t w;
 
-	w = write(STDERR_FILENO, p->rbuf + p->roff, p->rlen - p->roff);
+	w = write(relay_fd, p->rbuf + p->roff, p->rlen - p->roff);
 	if (w == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
 	if (w <= 0) {
-		p->rlen = p->roff = 0;
-		if (p->relay != -1)
-			close(p->relay);
-		p->relay = -1;
+		relay_drop(p);
 		return;
 	}
 	p->roff += (size_t)w;
@@ -522,12 +546,14 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 	struct signalfd_siginfo si;
 	struct timespec ts;
 	cs_nsec start = cs_now(), left, now, kill_at = CS_INF;
+	cs_nsec flush_until = CS_INF;	/* then a relay still behind is dropped */
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, er[2] = { -1, -1 };
 	int r = 0, sig = 0;
 	bool exited = false, done = false, from_tty = false;
 
 	memset(o, 0, sizeof(*o));
-	if ((p.buf = malloc(IO_BUF)) == NULL)
+	if ((p.buf = malloc(IO_BUF)) == NULL ||
+	    (p.rbuf = malloc(IO_BUF)) == NULL)
 		err(EX_OSERR, NULL);
 	cmd->fd_in = cmd->fd_out = cmd->fd_err = -1;
 	if (run.in == IN_FILE)
@@ -547,7 +573,7 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 		cmd->fd_out = out[1];
 		p.drain = out[0];
 	}
-	if (stderr_relayed) {
+	if (relay_fd != -1) {
 		if (pipe2(er, O_CLOEXEC) == -1)
 			err(EX_OSERR, "pipe");
 		(void)fcntl(er[0], F_SETFL, O_NONBLOCK);
@@ -571,6 +597,7 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 		if (p.relay != -1)
 			close(p.relay);
 		free(p.buf);
+		free(p.rbuf);
 		return r;	/* cannot run: 126, 127, 71 */
 	}
 	while (!exited || p.drain != -1 || p.relay != -1 || p.rlen != 0) {
@@ -590,12 +617,19 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 		}
 		if (p.drain != -1)
 			pfd[id = n++] = (struct pollfd){ p.drain, POLLIN, 0 };
-		if (p.rlen != 0)
-			pfd[ie = n++] = (struct pollfd){ STDERR_FILENO,
-			    POLLOUT, 0 };
-		else if (p.relay != -1)
+		/* stderr watched while relaying: writable, or its reader gone */
+		if (p.rlen != 0 || p.relay != -1)
+			pfd[ie = n++] = (struct pollfd){ relay_fd,
+			    p.rlen != 0 ? POLLOUT : 0, 0 };
+		if (p.rlen == 0 && p.relay != -1)
 			pfd[ir = n++] = (struct pollfd){ p.relay, POLLIN, 0 };
 		now = cs_now();
+		if (exited && p.drain == -1 && now >= flush_until) {
+			/* The attempt is over (stopped, or its time is up):
+			 * a stalled stderr does not hold us. */
+			relay_drop(&p);
+			break;
+		}
 		if (kill_at != CS_INF && now >= kill_at) {
 			/* The grace is over: whatever is left goes. */
 			cs_child_stop(&child, SIGKILL, 0);
@@ -607,13 +641,19 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 			o->timed_out = true;
 			if (done) {
 				/* The attempt ended in time; what it left
-				 * holding stdout is not waited for longer. */
-				break;
+				 * holding stdout is not waited for longer,
+				 * and its stderr gets the -k grace to flush. */
+				if (p.drain != -1)
+					close(p.drain);
+				p.drain = -1;
+				flush_until = cs_deadline(opt.kill_after);
+				continue;
 			}
 			/* Out of time: SIGTERM, SIGKILL after -k, counted as
 			 * 124; its output is still drained meanwhile. */
 			cs_child_term(&child, SIGTERM);
 			kill_at = cs_deadline(opt.kill_after);
+			flush_until = kill_at;
 			continue;
 		}
 		left = -1;
@@ -621,6 +661,9 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 			left = limit - now;
 		if (kill_at != CS_INF && (left < 0 || kill_at - now < left))
 			left = kill_at - now;
+		if (exited && flush_until != CS_INF &&
+		    (left < 0 || flush_until - now < left))
+			left = MAX(flush_until - now, 0);
 		ts.tv_sec = left / CS_SEC;
 		ts.tv_nsec = left % CS_SEC;
 		if (ppoll(pfd, (nfds_t)n, left < 0 ? NULL : &ts, NULL) == -1) {
@@ -632,8 +675,10 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 			break;
 		if (ir != -1 && pfd[ir].revents != 0)
 			relay_in(&p);
-		if (ie != -1 && pfd[ie].revents != 0)
+		if (ie != -1 && p.rlen != 0 && pfd[ie].revents != 0)
 			relay_out(&p);
+		else if (ie != -1 && (pfd[ie].revents & POLLERR))
+			relay_drop(&p);		/* stderr's reader is gone */
 		if (iff != -1 && pfd[iff].revents != 0)
 			feed(&p);
 		if (pfd[ic].revents != 0 && !exited)
@@ -653,6 +698,7 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 			 * attempt follows, and we die of it.
 			 */
 			sig = (int)si.ssi_signo;
+			flush_until = now;	/* we die of it: no waiting */
 			if (run.own_group || si.ssi_code != SI_KERNEL) {
 				cs_child_term(&child, sig);
 				if (kill_at == CS_INF)
@@ -689,6 +735,7 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 	if (p.relay != -1)
 		close(p.relay);
 	free(p.buf);
+	free(p.rbuf);
 	if (sig != 0 && from_tty && o->signal != sig) {
 		/*
 		 * Ctrl-C at the terminal, which the attempt handled: the loop
@@ -713,6 +760,7 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 static void
 setup_signals(void)
 {
+	static sigset_t report_set;
 	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 	struct sigaction old;
 	sigset_t block;
@@ -733,6 +781,9 @@ setup_signals(void)
 		sigaddset(&block, SIGPIPE);
 	sigaddset(&block, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &block, &run.orig);
+	report_set = run.orig;
+	sigaddset(&report_set, SIGPIPE);
+	report_mask = &report_set;
 	sigdelset(&block, SIGCHLD);
 	if ((run.sigfd = signalfd(-1, &block, SFD_CLOEXEC)) == -1)
 		err(EX_OSERR, "signalfd");
@@ -807,17 +858,20 @@ main(int argc, char *argv[])
 	run.hold = opt.hold == -1 ? !isatty(STDOUT_FILENO) : opt.hold == 1;
 	run.watch_out = fstat(STDOUT_FILENO, &st) == 0 &&
 	    (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode));
-	/*
-	 * A pipe on stderr (cron, `2>&1 | logger`) is relayed, so that we
-	 * know where the attempt's last line ended; sharing stdout's pipe,
-	 * not held, the two go through one relay, in the order written. A
-	 * socket (journald's stream, matched by $JOURNAL_STREAM) stays as
-	 * it is.
-	 */
-	stderr_relayed = fstat(STDERR_FILENO, &err_st) == 0 &&
-	    S_ISFIFO(err_st.st_mode);
-	run.err_joins_out = stderr_relayed && !run.hold && run.watch_out &&
+	run.out_is_err = run.watch_out && fstat(STDERR_FILENO, &err_st) == 0 &&
 	    st.st_dev == err_st.st_dev && st.st_ino == err_st.st_ino;
+	/*
+	 * --json on a pipe (`2>&1 | logger`, a collector): the attempt's
+	 * stderr is relayed, so that we know where its last line ended and
+	 * each record starts a line; sharing stdout's pipe, not held, the
+	 * two go through one relay, in the order written. A socket
+	 * (journald's stream) stays as it is.
+	 */
+	if (opt.json && fstat(STDERR_FILENO, &err_st) == 0 &&
+	    S_ISFIFO(err_st.st_mode))
+		relay_fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK |
+		    O_CLOEXEC);
+	run.err_joins_out = relay_fd != -1 && !run.hold && run.out_is_err;
 	setup_signals();
 	cmd.sigmask = &run.orig;
 

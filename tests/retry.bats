@@ -11,6 +11,8 @@ setup() {
 }
 
 teardown() {
+	# a reader a test stopped
+	[ -z "${STOPPED:-}" ] || { kill -CONT "$STOPPED"; kill "$STOPPED"; } 2> /dev/null || true
 	# a test's own tmux server (its own socket) and what runs in it
 	[ -z "${TMUX_SOCK:-}" ] || tmux -S "$TMUX_SOCK" kill-server 2> /dev/null || true
 	hostile_teardown
@@ -279,53 +281,76 @@ retry: attempt 3/3 failed (exit 131); giving up" ]
 	[ "$(cat err)" = "done" ]
 }
 
-@test "--json records start on a line of their own when stderr is a pipe (cron, 2>&1 | logger)" {
+@test "--json records start on a line of their own when stderr is a pipe (2>&1 | a collector)" {
 	run bash -c '"$1" -n 2 -d 0 --json -- sh -c "printf \"progress 50%%\" >&2; exit 1" 2>&1 > /dev/null | cat' sh "$R"
 	[ "${lines[0]}" = "progress 50%" ]
 	[ "$(jq -c '[.attempt, .status]' <<< "${lines[1]}")" = "[1,1]" ]
 	[ "${lines[2]}" = "progress 50%" ]
 	[ "$(jq -c '[.attempt, .status]' <<< "${lines[3]}")" = "[2,1]" ]
 	[ "${#lines[@]}" -eq 4 ]
-	# progress lines too, and a finished line gets no blank line after it
-	run bash -c '"$1" -n 2 -d 0 -- sh -c "printf \"one\ntwo\" >&2; exit 3" 2>&1 > /dev/null | cat' sh "$R"
-	[ "$output" = "one
-two
-retry: attempt 1/2 failed (exit 3); retrying in 0.00s
-one
-two
-retry: attempt 2/2 failed (exit 3); giving up" ]
+	# a finished line gets no blank line after it
+	run bash -c '"$1" -n 1 --json -- sh -c "echo done >&2; exit 3" 2>&1 > /dev/null | cat' sh "$R"
+	[ "${lines[0]}" = done ]
+	[ "${#lines[@]}" -eq 2 ]
+	# released stdout sharing stderr's pipe (held, then a success record)
+	run bash -c '"$1" --json -- printf out 2>&1 | cat' sh "$R"
+	[ "${lines[0]}" = out ]
+	[ "$(jq -c .status <<< "${lines[1]}")" = 0 ]
 	# the attempt's stderr is still a pipe
-	run bash -c '"$1" -- sh -c "[ -p /dev/stderr ] && echo pipe >&2" 2>&1 | cat' sh "$R"
+	run bash -c '"$1" --json -- sh -c "[ -p /dev/stderr ] && echo pipe >&2" 2>&1 | head -1' sh "$R"
 	assert_output pipe
+	# without --json, stderr is the attempt's own, untouched
+	run bash -c '"$1" -- sh -c "readlink /proc/self/fd/2; readlink /proc/\$PPID/fd/2" 2>&1 | cat' sh "$R"
+	[ "${lines[0]}" = "${lines[1]}" ]
 }
 
-@test "--live with 2>&1 into one pipe keeps stdout and stderr in the order written" {
-	run bash -c '"$1" --live -- sh -c "i=0; while [ \$i -lt 500 ]; do echo out\$i; echo err\$i >&2; i=\$((i+1)); done" 2>&1 | cat' sh "$R"
+@test "--json --live with 2>&1 into one pipe keeps stdout and stderr in the order written" {
+	run bash -c '"$1" --live --json -- sh -c "i=0; while [ \$i -lt 500 ]; do echo out\$i; echo err\$i >&2; i=\$((i+1)); done" 2>&1 | cat' sh "$R"
 	assert_success
-	[ "$output" = "$(i=0; while [ $i -lt 500 ]; do echo "out$i"; echo "err$i"; i=$((i+1)); done)" ]
+	[ "$(head -n 1000 <<< "$output")" = "$(i=0; while [ $i -lt 500 ]; do echo "out$i"; echo "err$i"; i=$((i+1)); done)" ]
+	[ "$(tail -n 1 <<< "$output" | jq -c .status)" = 0 ]
 }
 
-@test "stderr's reader gone: the attempt's write to stderr fails as it would without retry" {
-	# yes(1) writing into a relay whose reader went away dies of SIGPIPE
-	run bash -c '"$1" -n 1 -- sh -c "yes err >&2; echo \$? > st" 2>&1 > /dev/null | head -2' sh "$R"
+@test "--json, stderr's reader gone: the attempt's write to stderr fails as it would without retry" {
+	run bash -c '"$1" --json -n 1 -- sh -c "yes err >&2; echo \$? > st" 2>&1 > /dev/null | head -2' sh "$R"
 	assert_output "err
 err"
 	[ "$(cat st)" = 141 ]
 }
 
-@test "at a terminal, a --json record after an unfinished line starts on a line of its own" {
-	term_start
-	term_keys "$R -n 1 --json -- sh -c 'printf \"progress 50%%\" >&2; exit 1'; echo \"rc=\$?\" > rc" Enter
-	await test -s rc || fail "no end: $(tmux -S "$TMUX_SOCK" capture-pane -p)"
-	[ "$(cat rc)" = rc=1 ]
-	screen=$(tmux -S "$TMUX_SOCK" capture-pane -p)
-	grep -qx 'progress 50%' <<< "$screen" || fail "$screen"
-	grep -q '^{"attempt":1,"status":1,' <<< "$screen" || fail "$screen"
-	# after a finished line, no blank line is left between
-	term_keys "clear; $R -n 1 --json -- sh -c 'echo done >&2; exit 1'; echo \"rc=\$?\" > rc2" Enter
-	await test -s rc2
-	screen=$(tmux -S "$TMUX_SOCK" capture-pane -p)
-	grep -A1 -x 'done' <<< "$screen" | grep -q '^{"attempt":1,' || fail "$screen"
+@test "--json with a stalled stderr reader: -t still stops the attempt, and SIGTERM ends retry" {
+	mkfifo f
+	cat f > /dev/null &
+	rd=$!
+	STOPPED=$rd
+	exec 8> f
+	kill -STOP "$rd"
+	"$R" --json -n 1 -t 1 -k 1 -- sh -c 'echo $$ > att; exec yes err >&2' 2>&8 &
+	pid=$!
+	await test -s att
+	att=$(cat att)
+	# the attempt, blocked writing into the relay, is stopped at -t
+	await test ! -e "/proc/$att" || fail "the attempt outlived -t"
+	# retry, blocked writing its record, still dies of SIGTERM
+	kill -TERM "$pid"
+	st=0
+	wait "$pid" || st=$?
+	kill -CONT "$rd"
+	exec 8>&-
+	kill "$rd" 2> /dev/null || true
+	[ "$st" -eq 143 ]
+}
+
+@test "--json: an attempt done in time keeps its whole stderr while a slow reader catches up within -k" {
+	run bash -c '"$1" --json -t 1 -k 10 -- sh -c "seq 1 20000 >&2; echo DONE >&2" 2>&1 > /dev/null | { sleep 2; cat; }' sh "$R"
+	[ "${lines[20000]}" = DONE ]
+	[ "$(jq -c .status <<< "${lines[20001]}")" = 0 ]
+}
+
+@test "progress lines in a terminal's log start at the start of a line (no padding)" {
+	command -v script > /dev/null || skip "script(1) not installed"
+	script -qc "stty cols 120; $R -n 2 -d 0 -- false" /dev/null > log || true
+	[ "$(tr -d '\r' < log | grep -c '^retry: attempt')" -eq 2 ]
 }
 
 @test "stdin is replayed from the start to every attempt" {
