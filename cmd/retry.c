@@ -683,11 +683,6 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 			feed(&p);
 		if (pfd[ic].revents != 0 && !exited)
 			on_child_event(&child);
-		if (io != -1 && pfd[io].revents != 0) {
-			cs_child_stop(&child, SIGTERM, opt.kill_after);
-			(void)cs_child_reap(&child);
-			reader_went_away();
-		}
 		if ((pfd[is].revents & POLLIN) &&
 		    read(run.sigfd, &si, sizeof(si)) == sizeof(si) &&
 		    sig == 0 && !cs_own_epipe(&si)) {
@@ -705,6 +700,12 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 					kill_at = cs_deadline(opt.kill_after);
 			} else
 				from_tty = true;
+		}
+		/* stdout's reader gone (unless Ctrl-C took it and us too) */
+		if (io != -1 && pfd[io].revents != 0 && sig == 0) {
+			cs_child_stop(&child, SIGTERM, opt.kill_after);
+			(void)cs_child_reap(&child);
+			reader_went_away();
 		}
 		if (ip != -1 && pfd[ip].revents != 0) {
 			exited = true;

@@ -377,7 +377,8 @@ void	cs_child_term(struct cs_child *, int sig);
  * below us (a subreaper's orphans reaped): nothing outlives it. */
 void	cs_child_stop(struct cs_child *, int sig, cs_nsec grace);
 /* Be a child subreaper (PR_SET_CHILD_SUBREAPER): orphaned descendants
- * become our children, so cs_child_stop can kill them. */
+ * become our children, so cs_child_stop can kill them. Children we have
+ * already (a process substitution's reader) are spared by it. */
 int	cs_become_subreaper(void);
 /* sig to every descendant of ours but skip and the members of its process
  * group (0: none skipped); how many there were, or -1. */

@@ -252,10 +252,42 @@ cs_child_wait(struct cs_child *ch, cs_nsec deadline, int sigfd, int *signo)
 	}
 }
 
+static int	children_of(pid_t, pid_t **, size_t *, size_t *);
+
+/* Children we had before becoming a subreaper (a process substitution's
+ * reader that the shell forked before exec'ing us): not ours to stop. */
+static pid_t	*spared;
+static size_t	 nspared;
+
 int
 cs_become_subreaper(void)
 {
+	size_t cap = 0;
+
+	nspared = 0;
+	(void)children_of(getpid(), &spared, &nspared, &cap);
 	return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+}
+
+/* Our children, but the spared ones: what our commands left us. */
+static int
+own_children(pid_t **v, size_t *n, size_t *cap)
+{
+	size_t i, j, k;
+	int r;
+
+	k = *n;
+	r = children_of(getpid(), v, n, cap);
+	for (i = j = k; i < *n; i++) {
+		size_t s;
+
+		for (s = 0; s < nspared && spared[s] != (*v)[i]; s++)
+			;
+		if (s == nspared)
+			(*v)[j++] = (*v)[i];
+	}
+	*n = j;
+	return r;
 }
 
 /* Append the children of pid (every thread's) to *v; -1 on no memory. */
@@ -312,7 +344,7 @@ cs_descendants_signal(int sig, pid_t skip)
 	size_t n = 0, cap = 0, i;
 
 	/* Breadth first: each one's children are appended as it is met. */
-	if (children_of(getpid(), &v, &n, &cap) == -1) {
+	if (own_children(&v, &n, &cap) == -1) {
 		free(v);
 		return -1;
 	}
@@ -348,7 +380,7 @@ reap_orphans(struct cs_child *ch)
 			usleep(10000);
 		(void)cs_descendants_signal(SIGKILL, 0);
 		n = 0;
-		if (children_of(getpid(), &v, &n, &cap) == -1)
+		if (own_children(&v, &n, &cap) == -1)
 			break;
 		others = false;
 		for (i = 0; i < n; i++)

@@ -499,6 +499,32 @@ except KeyboardInterrupt: print(\"result\")' > out" 'echo "after=$?" > after' > 
 	[ "$(cat out)" = result ]
 }
 
+@test "Ctrl-C in 'retry ... 2>&1 | cat' at a bash prompt: retry dies of SIGINT (not SIGPIPE) and the line stops" {
+	term_start
+	term_keys "$R -n 3 -- sh -c 'echo \$\$ > att; sleep 30' 2>&1 | cat; echo after > after" Enter
+	await test -s att
+	term_keys C-c
+	term_keys 'echo "rc=${PIPESTATUS[0]}" > rc' Enter
+	await test -s rc || fail "no prompt: $(tmux -S "$TMUX_SOCK" capture-pane -p)"
+	[ ! -e after ]
+	run cat rc
+	[ "$output" = rc=130 ] || [ "$output" = rc=0 ] || fail "$output"
+	# what the shell saw of the pipeline: retry's own status
+	term_keys "$R -n 3 -- sh -c 'echo \$\$ > att2; sleep 30' 2>&1 | cat; echo \"st=\${PIPESTATUS[*]}\" > st" Enter
+	await test -s att2
+	term_keys C-c
+	await test -s st || term_keys 'echo "st=${PIPESTATUS[*]}" > st' Enter
+	await test -s st
+	[[ "$(cat st)" != *141* ]] || fail "retry died of SIGPIPE: $(cat st)"
+}
+
+@test "a process substitution's reader (a child of ours before we ran) outlives a timed-out attempt" {
+	run bash -c '"$1" -t 0.5 -n 3 -d 0 -- sh -c "echo attempt \$RETRY_ATTEMPT >&2; sleep 5" 2> >(cat > log); sleep 0.5' sh "$R"
+	[ "$status" -eq 0 ]
+	[ "$(grep -c '^attempt' log)" -eq 3 ]
+	[ "$(grep -c 'timed out' log)" -eq 3 ]
+}
+
 @test "Ctrl-Z at a bash prompt stops the job and gives the prompt back; fg resumes it; Ctrl-C ends it" {
 	term_start
 	term_keys "$R -n 2 -- sh -c 'echo \$\$ > att; sleep 30'" Enter
