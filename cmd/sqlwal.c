@@ -111,6 +111,11 @@ static const char *dbpath;
 static cs_nsec deadline;
 static char errmsg[512];		/* kept across the ROLLBACK that follows */
 static bool busy_pragma_denied;
+/* What the statement being surveyed writes to (set by the authorizer). */
+static struct {
+	bool	active;
+	bool	temp, other;	/* the TEMP database; any other */
+} writing;
 
 static CS_NORETURN void
 usage(int status)
@@ -416,11 +421,37 @@ static int
 authorizer(void *arg, int action, const char *a1, const char *a2,
     const char *a3, const char *a4)
 {
-	(void)arg, (void)a3, (void)a4;
+	const char *schema = a3;
+
+	(void)arg, (void)a4;
 	if (action == SQLITE_PRAGMA && a1 != NULL &&
 	    sqlite3_stricmp(a1, "busy_timeout") == 0 && a2 != NULL) {
 		busy_pragma_denied = true;
 		return SQLITE_DENY;
+	}
+	if (!writing.active)
+		return SQLITE_OK;
+	switch (action) {
+	case SQLITE_CREATE_TEMP_INDEX: case SQLITE_CREATE_TEMP_TABLE:
+	case SQLITE_CREATE_TEMP_TRIGGER: case SQLITE_CREATE_TEMP_VIEW:
+	case SQLITE_DROP_TEMP_INDEX: case SQLITE_DROP_TEMP_TABLE:
+	case SQLITE_DROP_TEMP_TRIGGER: case SQLITE_DROP_TEMP_VIEW:
+		writing.temp = true;
+		break;
+	case SQLITE_ALTER_TABLE:
+		schema = a1;
+		/* FALLTHROUGH */
+	case SQLITE_CREATE_INDEX: case SQLITE_CREATE_TABLE:
+	case SQLITE_CREATE_TRIGGER: case SQLITE_CREATE_VIEW:
+	case SQLITE_DELETE: case SQLITE_DROP_INDEX: case SQLITE_DROP_TABLE:
+	case SQLITE_DROP_TRIGGER: case SQLITE_DROP_VIEW: case SQLITE_INSERT:
+	case SQLITE_UPDATE: case SQLITE_REINDEX: case SQLITE_ANALYZE:
+	case SQLITE_CREATE_VTABLE: case SQLITE_DROP_VTABLE:
+		if (schema != NULL && sqlite3_stricmp(schema, "temp") == 0)
+			writing.temp = true;
+		else
+			writing.other = true;
+		break;
 	}
 	return SQLITE_OK;
 }
@@ -507,7 +538,9 @@ unused_params(void)
 /* ---- statements: where each may run (SPEC 6) ---- */
 
 enum kind {
-	K_SETUP,	/* ATTACH, DETACH, a connection PRAGMA: before BEGIN */
+	K_SETUP,	/* ATTACH, DETACH, a PRAGMA SQLite ignores in a
+			   transaction: before BEGIN (or after COMMIT) */
+	K_CONN,		/* a PRAGMA of the connection, good anywhere */
 	K_TXCTL,	/* BEGIN, COMMIT, END, ROLLBACK: refused */
 	K_ALONE,	/* VACUUM, wal_checkpoint: only as the only one */
 	K_BODY,		/* everything else: in the transaction */
@@ -517,6 +550,8 @@ struct stmt {
 	char		*sql;		/* NUL-terminated, in the script */
 	enum kind	 kind;
 	char		 what[48];	/* "PRAGMA foreign_keys", for messages */
+	bool		 pragma;	/* never prepared before it runs */
+	bool		 writes;	/* by its words: a PRAGMA, VACUUM */
 	bool		 journal;	/* sets journal_mode */
 };
 
@@ -525,6 +560,7 @@ static struct {
 	struct stmt	*v;
 	size_t		 n;
 	size_t		 nsetup;	/* v[0..nsetup) run before BEGIN */
+	size_t		 body_end;	/* v[body_end..n) run after COMMIT */
 	bool		 writes;	/* the body writes (or may) */
 	bool		 alone;		/* its one statement runs outside BEGIN */
 	bool		 journal;	/* a setup statement sets journal_mode */
@@ -539,6 +575,32 @@ static struct {
 static const char *const setup_pragmas[] = { "AUTO_VACUUM", "ENCODING",
 	"FOREIGN_KEYS", "JOURNAL_MODE", "LOCKING_MODE", "PAGE_SIZE",
 	"SYNCHRONOUS" };
+/* Settings of the connection, which work anywhere and write nothing. */
+static const char *const conn_pragmas[] = { "ANALYSIS_LIMIT",
+	"AUTOMATIC_INDEX", "BUSY_TIMEOUT", "CACHE_SIZE", "CACHE_SPILL",
+	"CASE_SENSITIVE_LIKE", "CELL_SIZE_CHECK", "CHECKPOINT_FULLFSYNC",
+	"FULLFSYNC", "HARD_HEAP_LIMIT", "IGNORE_CHECK_CONSTRAINTS",
+	"JOURNAL_SIZE_LIMIT", "LEGACY_ALTER_TABLE", "MMAP_SIZE", "QUERY_ONLY",
+	"READ_UNCOMMITTED", "RECURSIVE_TRIGGERS", "REVERSE_UNORDERED_SELECTS",
+	"SECURE_DELETE", "SOFT_HEAP_LIMIT", "TEMP_STORE", "THREADS",
+	"TRUSTED_SCHEMA", "WAL_AUTOCHECKPOINT", "WRITABLE_SCHEMA" };
+/* PRAGMAs that take an argument and only read. */
+static const char *const reading_pragmas[] = { "FOREIGN_KEY_CHECK",
+	"FOREIGN_KEY_LIST", "INDEX_INFO", "INDEX_LIST", "INDEX_XINFO",
+	"INTEGRITY_CHECK", "QUICK_CHECK", "TABLE_INFO", "TABLE_LIST",
+	"TABLE_XINFO" };
+
+static bool
+listed(const char *w, const char *const *list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(w, list[i]) == 0)
+			return true;
+	return false;
+}
+#define LISTED(w, list)	listed(w, list, sizeof(list) / sizeof(list[0]))
 
 /* Past whitespace and comments. */
 static const char *
@@ -562,34 +624,129 @@ skip_space(const char *p)
 	}
 }
 
+/* Past a quoted string or name starting at p ('...', "...", `...`, with
+ * the quote doubled inside; [...]). */
+static const char *
+skip_quoted(const char *p)
+{
+	char q = *p == '[' ? ']' : *p;
+
+	for (p++; *p != '\0'; p++)
+		if (*p == q) {
+			if (q != ']' && p[1] == q) {
+				p++;
+				continue;
+			}
+			return p + 1;
+		}
+	return p;
+}
+
+static bool
+ident_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '_' || (c & 0x80) != 0;
+}
+
 /* The next word (an identifier, bare or quoted), upper-cased into w. */
 static const char *
 next_word(const char *p, char *w, size_t len)
 {
+	const char *e;
 	size_t i = 0;
-	char q;
 
 	p = skip_space(p);
 	if (*p == '"' || *p == '`' || *p == '[') {
-		q = *p == '[' ? ']' : *p;
-		for (p++; *p != '\0' && *p != q; p++)
+		e = skip_quoted(p);
+		for (p++; p < e - 1; p++)
 			if (i + 1 < len)
-				w[i++] = (char)(*p >= 'a' && *p <= 'z' ?
-				    *p - 32 : *p);
-		if (*p == q)
-			p++;
+				w[i++] = (char)toupper((unsigned char)*p);
+		p = e;
 	} else
-		for (; (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9') || *p == '_'; p++)
+		for (; ident_char(*p); p++)
 			if (i + 1 < len)
-				w[i++] = (char)(*p >= 'a' && *p <= 'z' ?
-				    *p - 32 : *p);
+				w[i++] = (char)toupper((unsigned char)*p);
 	w[i] = '\0';
 	return p;
 }
 
+/*
+ * The parameters of one statement, found by reading it as SQLite's
+ * tokenizer does (strings, quoted names and comments skipped) and
+ * numbered as SQLite numbers them: ? takes the next number, ?N is N, a
+ * name takes the next number the first time it is seen. Each must have a
+ * value (65 before anything runs); each value given is marked used.
+ */
+static int
+check_params(const char *sql)
+{
+	char names[64][64];
+	const char *p = sql, *e;
+	size_t nnames = 0, i, k, len;
+	long idx, next = 0;
+
+	while (*p != '\0') {
+		if (*p == '\'' || *p == '"' || *p == '`' || *p == '[') {
+			p = skip_quoted(p);
+			continue;
+		}
+		if ((p[0] == '-' && p[1] == '-') || (p[0] == '/' && p[1] == '*')) {
+			p = skip_space(p);
+			continue;
+		}
+		if (*p == '?') {
+			if (p[1] >= '0' && p[1] <= '9') {
+				idx = strtol(p + 1, (char **)&e, 10);
+				if (idx > next)
+					next = idx;
+				p = e;
+			} else {
+				idx = ++next;
+				p++;
+			}
+			if (idx < 1 || (size_t)idx > params.npos) {
+				warnx("%s: no value for parameter ?%ld (%zu given)",
+				    dbpath, idx, params.npos);
+				return EX_DATAERR;
+			}
+			params.pos_used[idx - 1] = true;
+			continue;
+		}
+		if ((*p == ':' || *p == '@' || *p == '$') && ident_char(p[1])) {
+			for (e = p + 1; ident_char(*e); e++)
+				;
+			len = (size_t)(e - p - 1);
+			for (i = 0; i < nnames && (strlen(names[i]) != len ||
+			    strncmp(names[i], p + 1, len) != 0); i++)
+				;
+			if (i == nnames) {
+				next++;
+				if (nnames < 64)
+					snprintf(names[nnames++], sizeof(names[0]),
+					    "%.*s", (int)len, p + 1);
+			}
+			for (k = 0; k < params.nnamed &&
+			    (strlen(params.named[k].name) != len ||
+			    strncmp(params.named[k].name, p + 1, len) != 0); k++)
+				;
+			if (k == params.nnamed) {
+				warnx("%s: no value for parameter %.*s (use -p "
+				    "%.*s=VALUE)", dbpath, (int)len + 1, p,
+				    (int)len, p + 1);
+				return EX_DATAERR;
+			}
+			params.named[k].used = true;
+			p = e;
+			continue;
+		}
+		p++;
+	}
+	return 0;
+}
+
 /* What kind a statement is, by its words (it need not be preparable:
- * it may use a table that an earlier statement creates). */
+ * it may use a table that an earlier one creates). */
 static void
 classify(struct stmt *s)
 {
@@ -612,10 +769,17 @@ classify(struct stmt *s)
 			s->kind = K_TXCTL;
 	} else if (strcmp(w, "ATTACH") == 0 || strcmp(w, "DETACH") == 0)
 		s->kind = K_SETUP;
-	else if (strcmp(w, "VACUUM") == 0)
+	else if (strcmp(w, "VACUUM") == 0) {
+		/* VACUUM [schema] [INTO file]: INTO writes another file */
 		s->kind = K_ALONE;
-	else if (strcmp(w, "PRAGMA") == 0) {
+		s->writes = true;
+		p = next_word(p, w, sizeof(w));
+		if (strcmp(w, "INTO") != 0)
+			next_word(p, w, sizeof(w));
+		s->writes = strcmp(w, "INTO") != 0;
+	} else if (strcmp(w, "PRAGMA") == 0) {
 		/* PRAGMA [schema.]name [= value | (value)] */
+		s->pragma = true;
 		p = next_word(p, name, sizeof(name));
 		p = skip_space(p);
 		if (*p == '.') {
@@ -627,30 +791,72 @@ classify(struct stmt *s)
 		    i++)
 			s->what[7 + i] = (char)tolower((unsigned char)name[i]);
 		s->what[7 + i] = '\0';
-		if (strcmp(name, "WAL_CHECKPOINT") == 0)
+		if (strcmp(name, "WAL_CHECKPOINT") == 0) {
 			s->kind = K_ALONE;
-		if (*p != '=' && *p != '(')
-			return;		/* a query: runs anywhere */
-		for (i = 0; i < sizeof(setup_pragmas) /
-		    sizeof(setup_pragmas[0]); i++)
-			if (strcmp(name, setup_pragmas[i]) == 0)
-				s->kind = K_SETUP;
+			s->writes = true;
+			return;
+		}
+		if (*p != '=' && *p != '(') {
+			/* a query: reads, but for these two */
+			s->writes = strcmp(name, "OPTIMIZE") == 0 ||
+			    strcmp(name, "INCREMENTAL_VACUUM") == 0;
+			return;
+		}
+		if (LISTED(name, setup_pragmas))
+			s->kind = K_SETUP;
+		else if (LISTED(name, conn_pragmas))
+			s->kind = K_CONN;
+		else
+			s->writes = !LISTED(name, reading_pragmas);
 		s->journal = strcmp(name, "JOURNAL_MODE") == 0;
 	}
 }
 
+/* The end of the statement at p: its ';' (outside strings, quoted names
+ * and comments, and past a trigger's body, as sqlite3_complete says), or
+ * the end of the text. */
+static char *
+statement_end(char *p)
+{
+	char *q = p, keep;
+
+	for (;;) {
+		while (*q != '\0' && *q != ';') {
+			if (*q == '\'' || *q == '"' || *q == '`' || *q == '[')
+				q = (char *)skip_quoted(q);
+			else if ((q[0] == '-' && q[1] == '-') ||
+			    (q[0] == '/' && q[1] == '*'))
+				q = (char *)skip_space(q);
+			else
+				q++;
+		}
+		if (*q == '\0')
+			return q;
+		keep = q[1];
+		q[1] = '\0';
+		if (sqlite3_complete(p)) {
+			q[1] = keep;
+			return q;
+		}
+		q[1] = keep;
+		q++;
+	}
+}
+
 /*
- * Cut the script into statements, each NUL-terminated in place (where
- * SQLite's own sqlite3_complete says it ends), and classify them. SQL
- * that is only whitespace and comments is no statement.
+ * Cut the script into statements, each NUL-terminated in place, and
+ * classify them. SQL that is only whitespace and comments is no statement;
+ * a leading UTF-8 byte order mark is skipped, as SQLite skips it.
  */
 static void
 split_script(char *text)
 {
 	struct stmt *s;
-	char *p = text, *semi, keep;
+	char *p = text, *end;
 
 	script.text = text;
+	if (strncmp(p, "\xef\xbb\xbf", 3) == 0)
+		p += 3;
 	for (;;) {
 		p = (char *)skip_space(p);
 		if (*p == ';') {	/* an empty statement */
@@ -659,48 +865,55 @@ split_script(char *text)
 		}
 		if (*p == '\0')
 			break;
-		for (semi = p; (semi = strchr(semi, ';')) != NULL; semi++) {
-			keep = semi[1];
-			semi[1] = '\0';
-			if (sqlite3_complete(p)) {
-				semi[1] = keep;
-				break;
-			}
-			semi[1] = keep;
-		}
+		end = statement_end(p);
 		script.v = reallocarray(script.v, script.n + 1, sizeof(*s));
 		if (script.v == NULL)
 			err(EX_OSERR, NULL);
 		s = &script.v[script.n++];
 		memset(s, 0, sizeof(*s));
 		s->sql = p;
-		classify(s);
-		if (semi == NULL)
+		if (*end == '\0') {
+			classify(s);
 			break;
-		*semi = '\0';		/* the ';' is not needed to run it */
-		p = semi + 1;
+		}
+		*end = '\0';		/* the ';' is not needed to run it */
+		classify(s);
+		p = end + 1;
 	}
 }
 
 /*
  * Where each statement may run: leading setup statements before BEGIN,
- * then the body; a statement that cannot run in a transaction only as the
- * body's one statement. Anything else is refused before anything runs:
- * SQLite would ignore it silently, or end our transaction halfway.
- * 0, or 65 with a message.
+ * trailing ones after COMMIT, the body between; a statement that cannot
+ * run in a transaction only as the body's one statement. Anything else is
+ * refused before anything runs: SQLite would ignore it silently, or end
+ * our transaction halfway. Every parameter must have a value, every value
+ * a parameter. 0, or 65 with a message.
  */
 static int
 place_statements(void)
 {
 	struct stmt *s;
 	size_t i, body;
+	int r;
 
-	for (i = 0; i < script.n && script.v[i].kind == K_SETUP; i++)
-		script.journal |= script.v[i].journal;
+#define OUTSIDE(k)	((k) == K_SETUP || (k) == K_CONN)
+	for (i = 0; i < script.n && OUTSIDE(script.v[i].kind); i++)
+		;
 	script.nsetup = i;
-	body = script.n - script.nsetup;
-	for (; i < script.n; i++) {
+	for (i = script.n; i > script.nsetup && OUTSIDE(script.v[i - 1].kind);
+	    i--)
+		;
+	script.body_end = i;
+	body = script.body_end - script.nsetup;
+	for (i = 0; i < script.n; i++) {
 		s = &script.v[i];
+		if ((i < script.nsetup || i >= script.body_end) && s->journal)
+			script.journal = true;
+		if ((r = check_params(s->sql)) != 0)
+			return r;
+		if (i < script.nsetup || i >= script.body_end)
+			continue;
 		if (s->kind == K_TXCTL) {
 			warnx("%s: %s refused: the whole script is one "
 			    "transaction already (SAVEPOINT and RELEASE work "
@@ -708,9 +921,10 @@ place_statements(void)
 			return EX_DATAERR;
 		}
 		if (s->kind == K_SETUP) {
-			warnx("%s: %s must come before the script's other "
-			    "statements: inside the transaction SQLite "
-			    "would ignore it", dbpath, s->what);
+			warnx("%s: %s must come before or after the script's "
+			    "other statements: %s", dbpath, s->what, s->pragma ?
+			    "inside the transaction SQLite would ignore it" :
+			    "SQLite cannot run it inside a transaction");
 			return EX_DATAERR;
 		}
 		if (s->kind == K_ALONE && body > 1) {
@@ -720,44 +934,56 @@ place_statements(void)
 		}
 	}
 	script.alone = body == 1 && script.v[script.nsetup].kind == K_ALONE;
-	return 0;
+	return unused_params();
 }
 
 /*
- * Look at the body without running it, after the setup statements (an
- * ATTACHed schema is known): whether it writes, whether every parameter
- * has a value. A statement that cannot be prepared yet (it needs a table
- * an earlier one creates) means the body writes. 0, an exit status, or
- * minus SQLite's code when the schema was busy.
+ * Whether the body writes, found before running it: by preparing it,
+ * after the setup statements (an ATTACHed schema is known), until one
+ * statement is found to write to a database other than TEMP (a report
+ * that fills a TEMP table only reads). PRAGMAs are never prepared here
+ * (SQLite applies some as it prepares them); their words say. A statement
+ * that cannot be prepared yet (it needs a table an earlier one creates)
+ * means the body writes. 0, an exit status, or minus SQLite's code when
+ * the schema was busy.
  */
 static int
-survey(sqlite3 *db, bool *complete)
+survey(sqlite3 *db)
 {
 	sqlite3_stmt *st;
+	struct stmt *s;
+	char w[16];
 	size_t i;
-	int rc, r;
+	int rc;
+	bool temp = false;	/* an earlier statement wrote TEMP */
 
-	*complete = true;
 	script.writes = false;
-	for (i = script.nsetup; i < script.n; i++) {
-		rc = sqlite3_prepare_v2(db, script.v[i].sql, -1, &st, NULL);
+	for (i = script.nsetup; i < script.body_end && !script.writes; i++) {
+		s = &script.v[i];
+		if (s->pragma || s->kind == K_ALONE) {
+			script.writes = s->writes;
+			continue;
+		}
+		memset(&writing, 0, sizeof(writing));
+		writing.active = true;
+		rc = sqlite3_prepare_v2(db, s->sql, -1, &st, NULL);
+		writing.active = false;
 		if (is_busy(rc))
 			return -rc;	/* the caller waits, or says so */
 		if (rc != SQLITE_OK) {
-			/* Maybe a table created earlier in the script. */
-			if (!script.writes)
+			/* Maybe a table created earlier in the script (a
+			 * query of a TEMP table reads). */
+			if (i == script.nsetup)
 				return fail(db, rc, NULL);
-			*complete = false;
+			next_word(s->sql, w, sizeof(w));
+			script.writes = !temp || (strcmp(w, "SELECT") != 0 &&
+			    strcmp(w, "VALUES") != 0);
 			continue;
 		}
-		if (st == NULL)
-			continue;
-		if (!sqlite3_stmt_readonly(st))
-			script.writes = true;
-		r = bind_all(db, st);
+		if (st != NULL && !sqlite3_stmt_readonly(st))
+			script.writes = writing.other || !writing.temp;
+		temp |= writing.temp;
 		sqlite3_finalize(st);
-		if (r != 0)
-			return r;
 	}
 	return 0;
 }
@@ -869,22 +1095,30 @@ run_one(sqlite3 *db, const char *sql, struct cs_rows *w, int *status)
 }
 
 /*
- * The leading setup statements, once, before anything else: connection
- * settings, not part of the transaction; what they print is dropped.
- * 0 or an exit status.
+ * Setup statements v[from..to), once, outside the transaction (connection
+ * settings, not part of it; what they print is dropped), each waited for
+ * while the database is busy. After COMMIT, a failure says that the
+ * transaction stands. 0 or an exit status.
  */
 static int
-run_setup(sqlite3 *db)
+run_outside(sqlite3 *db, size_t from, size_t to, bool committed)
 {
+	char what[96];
 	size_t i;
 	int rc, status = 0;
 
-	for (i = 0; i < script.nsetup; i++) {
-		rc = run_one(db, script.v[i].sql, NULL, &status);
+	for (i = from; i < to; i++) {
+		while ((rc = run_one(db, script.v[i].sql, NULL, &status)) !=
+		    SQLITE_OK && status == 0 && is_busy(rc) &&
+		    cs_now() < deadline)
+			cs_sleep(2 * CS_MSEC, deadline, -1, NULL);
 		if (status != 0)
 			return status;
+		snprintf(what, sizeof(what), "%s%s", script.v[i].what,
+		    committed ? " (after the transaction, which was committed)" :
+		    "");
 		if (rc != SQLITE_OK)
-			return fail(db, rc, script.v[i].what);
+			return fail(db, rc, what);
 	}
 	return 0;
 }
@@ -904,7 +1138,7 @@ run_body(sqlite3 *db, struct cs_rows *w, int *status)
 	if (!script.alone)
 		rc = exec_simple(db, script.writes ? "BEGIN IMMEDIATE" :
 		    "BEGIN");
-	for (i = script.nsetup; rc == SQLITE_OK && i < script.n; i++)
+	for (i = script.nsetup; rc == SQLITE_OK && i < script.body_end; i++)
 		rc = run_one(db, script.v[i].sql, w, status);
 	/* Held rows that the spool could not take: nothing is applied. */
 	if (rc == SQLITE_OK && w->f != stdout && fflush(w->f) == EOF) {
@@ -926,13 +1160,13 @@ run_body(sqlite3 *db, struct cs_rows *w, int *status)
 /* The journal mode in DB's header (bytes 18 and 19 are 2 in WAL mode),
  * read without SQLite, which would open the WAL to answer. */
 static bool
-header_says_wal(void)
+header_says_wal(const char *path)
 {
 	unsigned char h[20];
 	int fd;
 	bool wal;
 
-	if ((fd = open(dbpath, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
 		return false;
 	wal = pread(fd, h, sizeof(h), 0) == (ssize_t)sizeof(h) &&
 	    (h[18] == 2 || h[19] == 2);
@@ -976,7 +1210,9 @@ open_db(sqlite3 **dbp, struct cs_backoff *b, bool *created)
 	}
 	flags = opt.readonly ? SQLITE_OPEN_READONLY :
 	    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-	rc = sqlite3_open_v2(dbpath, dbp, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	/* ":memory:" is a file name here too */
+	rc = sqlite3_open_v2(strcmp(dbpath, ":memory:") == 0 ? "./:memory:" :
+	    dbpath, dbp, flags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		int e = sqlite3_system_errno(*dbp);
 
@@ -994,7 +1230,7 @@ open_db(sqlite3 **dbp, struct cs_backoff *b, bool *created)
 /* PRAGMA main.journal_mode=MODE, waited for while the database is busy;
  * whether it took. */
 static bool
-set_journal(sqlite3 *db, const char *mode, int *rcp)
+set_journal(sqlite3 *db, const char *schema, const char *mode, int *rcp)
 {
 	sqlite3_stmt *st;
 	char sql[64];
@@ -1002,7 +1238,13 @@ set_journal(sqlite3 *db, const char *mode, int *rcp)
 	bool ok = false;
 	int rc;
 
-	snprintf(sql, sizeof(sql), "PRAGMA main.journal_mode=%s", mode);
+	char *q = sqlite3_mprintf("PRAGMA \"%w\".journal_mode=%s", schema,
+	    mode);
+
+	if (q == NULL)
+		err(EX_OSERR, NULL);
+	snprintf(sql, sizeof(sql), "%s", q);
+	sqlite3_free(q);
 	for (;;) {
 		if ((rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL)) ==
 		    SQLITE_OK) {
@@ -1024,37 +1266,80 @@ set_journal(sqlite3 *db, const char *mode, int *rcp)
 }
 
 /*
- * The journal: a writing call puts the database in WAL mode (once; it
- * stays), unless --no-wal, which takes a WAL database back to the
- * rollback journal (or refuses, 69): it never runs in WAL where WAL is
- * unsafe. A call that only reads changes nothing. 0 or an exit status.
+ * The journal of one database (main, or one ATTACHed) at path: a writing
+ * call puts main in WAL mode (once; it stays), unless --no-wal, which
+ * takes a WAL database back to the rollback journal (or refuses, 69): it
+ * never runs in WAL where WAL is unsafe. A call that only reads changes
+ * nothing, nor does a lone VACUUM or checkpoint. 0 or an exit status.
  */
 static int
-journal(sqlite3 *db, bool writes)
+journal(sqlite3 *db, const char *schema, const char *path, bool writes)
 {
 	int rc = SQLITE_OK;
 
-	if (opt.no_wal && header_says_wal()) {
+	if (opt.no_wal && header_says_wal(path)) {
 		if (opt.readonly) {
 			warnx("%s: in WAL mode, which --no-wal says is unsafe "
-			    "here; -r cannot switch it back", dbpath);
+			    "here; -r cannot switch it back", path);
 			return EX_UNAVAILABLE;
 		}
-		if (!set_journal(db, "DELETE", &rc)) {
+		if (!set_journal(db, schema, "DELETE", &rc)) {
 			if (rc != SQLITE_OK && !is_busy(rc))
 				return fail(db, rc, "journal_mode=DELETE");
 			warnx("%s: in WAL mode, and still in use in it: not "
-			    "run, as --no-wal says WAL is unsafe here",
-			    dbpath);
+			    "run, as --no-wal says WAL is unsafe here", path);
 			return EX_UNAVAILABLE;
 		}
 		return 0;
 	}
-	if (!writes || opt.readonly || opt.no_wal || script.journal)
+	if (strcmp(schema, "main") != 0 || !writes || opt.readonly ||
+	    opt.no_wal || script.journal || script.alone)
 		return 0;
-	if (!set_journal(db, "WAL", &rc) && rc != SQLITE_OK)
+	if (!set_journal(db, schema, "WAL", &rc) && rc != SQLITE_OK)
 		return fail(db, rc, "journal_mode=WAL");
 	return 0;
+}
+
+/*
+ * Every database the script uses, main and ATTACHed, where it is: on a
+ * network filesystem only without WAL (--no-wal), on a FUSE network
+ * mount not written to (unless --unsafe-shared-fs); its journal put
+ * right. 0 or an exit status.
+ */
+static int
+databases(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	struct stat sb;
+	const char *schema, *file, *net;
+	int rc, r = 0;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA database_list", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return fail(db, sqlite3_errcode(db), "database_list");
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		schema = (const char *)sqlite3_column_text(st, 1);
+		file = (const char *)sqlite3_column_text(st, 2);
+		if (schema == NULL || file == NULL || *file == '\0' ||
+		    strcmp(schema, "temp") == 0)
+			continue;
+		if (strcmp(schema, "main") != 0 && stat(file, &sb) == 0 &&
+		    (net = cs_network_fs(file, sb.st_dev)) != NULL &&
+		    !opt.no_wal) {
+			warnx("%s: on a network filesystem (%s): WAL needs "
+			    "shared memory there is not; use --no-wal", file,
+			    net);
+			r = EX_UNAVAILABLE;
+			break;
+		}
+		/* Writing where locks reach no other client loses rows. */
+		if (script.writes && !opt.readonly &&
+		    (r = cs_locks_exclude(file, file)) != 0)
+			break;
+		r = journal(db, schema, file, script.writes);
+	}
+	sqlite3_finalize(st);
+	return r;
 }
 
 /* synchronous, foreign_keys, and our busy handler kept: nothing echoed,
@@ -1153,8 +1438,10 @@ transact(sqlite3 *db)
 	if (script.writes) {
 		/* Committed: now the rows may be seen. */
 		if (status == 0 && (lseek(held.fd, 0, SEEK_SET) == -1 ||
-		    cs_copy_fd(held.fd, STDOUT_FILENO, &n, &failed) == -1))
-			err(EX_IOERR, "stdout");
+		    cs_copy_fd(held.fd, STDOUT_FILENO, &n, &failed) == -1)) {
+			warn("stdout (the transaction was committed)");
+			status = EX_IOERR;
+		}
 		fclose(w.f);
 		cs_sink_close(&held);
 	}
@@ -1163,36 +1450,45 @@ transact(sqlite3 *db)
 	if (opt.changes)
 		printf("%lld\n", (long long)(sqlite3_total_changes64(db) -
 		    before));
-	ecs_close_stdout();
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		warn("stdout%s", script.writes ?
+		    " (the transaction was committed)" : "");
+		return EX_IOERR;
+	}
 	return 0;
 }
 
-/* A script: open, set up, look at it, put the journal right, run it. */
+/*
+ * A script: open, set up, run the leading setup statements, look at the
+ * body, check where the databases are and put their journals right, run
+ * the body, then the trailing setup statements.
+ */
 static int
 run(struct cs_backoff *busy)
 {
 	sqlite3 *db = NULL;
-	bool created, complete;
+	bool created;
 	int r;
 
 	if ((r = open_db(&db, busy, &created)) != 0)
 		return r;
-	if ((r = setup(db)) == 0 && (r = run_setup(db)) == 0) {
+	(void)created;
+	if ((r = setup(db)) == 0 && (r = run_outside(db, 0, script.nsetup,
+	    false)) == 0) {
 		/* BUSY_RECOVERY skips the busy handler: wait here */
-		while ((r = survey(db, &complete)) < 0 && cs_now() < deadline)
+		while ((r = survey(db)) < 0 && cs_now() < deadline)
 			cs_sleep(2 * CS_MSEC, deadline, -1, NULL);
 		if (r < 0)
 			r = fail(db, -r, NULL);
 	}
-	if (r == 0 && complete)
-		r = unused_params();
-	/* Writing where locks reach no other client loses rows. */
-	if (r == 0 && (script.writes || created) && !opt.readonly)
-		r = cs_locks_exclude(dbpath, dbpath);
 	if (r == 0)
-		r = journal(db, script.writes);
+		r = databases(db);
 	if (r == 0)
 		r = transact(db);
+	if (r == 0)
+		r = run_outside(db, script.body_end, script.n, true);
+	if (r == 0)
+		ecs_close_stdout();
 	sqlite3_close(db);
 	return r;
 }
@@ -1223,9 +1519,14 @@ read_sql(int argc, char *argv[])
 	else if (argc > 0) {
 		if ((sql = strdup(argv[0])) == NULL)
 			err(EX_OSERR, NULL);
+		len = strlen(sql);
 		argc--, argv++;
 	} else
 		sql = read_file("-", &len);
+	/* SQLite would stop at it, and the rest would never run */
+	if (strlen(sql) != len)
+		errx(EX_DATAERR, "%s: a NUL byte at byte %zu of the script",
+		    opt.file != NULL ? opt.file : "stdin", strlen(sql) + 1);
 	params.pos = argv;
 	params.npos = (size_t)argc;
 	if ((params.pos_used = calloc(params.npos + 1, sizeof(bool))) == NULL)
@@ -1251,6 +1552,10 @@ main(int argc, char *argv[])
 		usage(EX_USAGE);
 	}
 	dbpath = argv[0];
+	if (*dbpath == '\0') {
+		warnx("empty database name");
+		usage(EX_USAGE);
+	}
 	argc--, argv++;
 	cs_tool_init();
 	deadline = cs_deadline(opt.timeout);

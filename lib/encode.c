@@ -280,8 +280,8 @@ cs_put_real(FILE *f, double d)
 /*
  * Columns that UTF-8 text takes on a terminal (wcwidth(3) in the C.UTF-8
  * locale, whatever the caller's: SQLite's text is UTF-8): 日本語 is 6, a
- * combining accent 0. A byte that is not UTF-8, or a control character,
- * counts 1.
+ * combining accent 0, an emoji sequence as its first emoji. A byte that
+ * is not UTF-8, or a control character, counts 1.
  */
 size_t
 cs_display_width(const void *s, size_t len)
@@ -294,6 +294,7 @@ cs_display_width(const void *s, size_t len)
 	wchar_t wc;
 	size_t w = 0, n;
 	int cw;
+	bool joined = false;
 
 	if (!tried) {
 		tried = true;
@@ -315,6 +316,11 @@ cs_display_width(const void *s, size_t len)
 			cw = wcwidth(wc);
 			if (cw < 0)
 				cw = 1;
+			/* an emoji's skin tone, and what a zero-width joiner
+			 * joins, draw in the emoji's cells (👍🏽, 👨‍👩‍👧) */
+			if ((wc >= 0x1f3fb && wc <= 0x1f3ff) || joined)
+				cw = 0;
+			joined = wc == 0x200d;
 		}
 		w += (size_t)cw;
 		p += n;

@@ -298,7 +298,7 @@ mkdb() {
 	EOF
 	run --separate-stderr "$S" -f migrate.sql db
 	[ "$status" -eq 65 ]
-	[ "$stderr" = "sqlwal: db: PRAGMA foreign_keys must come before the script's other statements: inside the transaction SQLite would ignore it" ]
+	[ "$stderr" = "sqlwal: db: PRAGMA foreign_keys must come before or after the script's other statements: inside the transaction SQLite would ignore it" ]
 	[ "$(sqlite3 db "SELECT count(*) FROM sqlite_master WHERE name = 'migrations'")" = 0 ]
 	[ "$(sqlite3 db 'SELECT count(*) FROM book')" = 3 ]
 	# leading, it runs before BEGIN, where SQLite honours it
@@ -309,7 +309,7 @@ mkdb() {
 	[ "$(sqlite3 db 'SELECT count(*) FROM migrations')" = 1 ]
 	[ "$(sqlite3 db 'PRAGMA table_info(author)' | wc -l)" = 3 ]
 	# -- comments and a schema name do not hide it
-	run "$S" db "SELECT 1; /* x */ PRAGMA main.foreign_keys = 0"
+	run "$S" db "SELECT 1; /* x */ PRAGMA main.foreign_keys = 0; SELECT 2"
 	[ "$status" -eq 65 ]
 	# reading it is a query, which runs anywhere
 	run "$S" db "SELECT 1; PRAGMA foreign_keys"
@@ -348,9 +348,9 @@ mkdb() {
 	[ "$status" -eq 65 ]
 	[ "$(sqlite3 archive.db 'SELECT count(*) FROM logs')" = 2 ]
 	[ "$(sqlite3 db 'SELECT count(*) FROM logs')" = 1 ]
-	run --separate-stderr "$S" db 'DELETE FROM logs; ATTACH ? AS arch' archive.db
+	run --separate-stderr "$S" db 'DELETE FROM logs; ATTACH ? AS arch; SELECT 1' archive.db
 	[ "$status" -eq 65 ]
-	[[ "$stderr" == *"ATTACH must come before the script's other statements"* ]]
+	[[ "$stderr" == *"ATTACH must come before or after the script's other statements: SQLite cannot run it inside a transaction"* ]]
 	[ "$(sqlite3 db 'SELECT count(*) FROM logs')" = 1 ]
 }
 
@@ -367,6 +367,108 @@ mkdb() {
 	[ "$status" -eq 65 ]
 	[ "$stderr" = "sqlwal: db: VACUUM cannot run in a transaction: give it as the only statement" ]
 	[ "$(sqlite3 db 'SELECT count(*) FROM t')" = 0 ]
+}
+
+@test "a PRAGMA later in the script does not change how earlier statements run (nothing is prepared ahead)" {
+	sqlite3 db 'CREATE TABLE t(x CHECK (x > 0))'
+	run "$S" db 'INSERT INTO t VALUES (-1); PRAGMA ignore_check_constraints=ON'
+	[ "$status" -eq 1 ]
+	[ "$(sqlite3 db 'SELECT count(*) FROM t')" = 0 ]
+	run "$S" db 'CREATE TABLE q(x); INSERT INTO q VALUES (1); PRAGMA query_only=ON; SELECT * FROM q'
+	assert_success
+	assert_output 1
+	run "$S" db "SELECT 'a' LIKE 'A'; PRAGMA case_sensitive_like=ON; SELECT 'a' LIKE 'A'"
+	assert_output "1
+0"
+}
+
+@test "setup statements after the body run after COMMIT; connection PRAGMAs may lead (SQLite's and Django's table rebuilds)" {
+	mklibrary
+	sqlite3 archive.db 'CREATE TABLE logs(x)'
+	cat > rebuild.sql <<-'EOF'
+	PRAGMA legacy_alter_table=ON;
+	PRAGMA foreign_keys=OFF;
+	CREATE TABLE author_new(id INTEGER PRIMARY KEY, name TEXT NOT NULL);
+	INSERT INTO author_new SELECT id, name FROM author;
+	DROP TABLE author;
+	ALTER TABLE author_new RENAME TO author;
+	PRAGMA foreign_key_check;
+	PRAGMA foreign_keys=ON;
+	EOF
+	run "$S" -f rebuild.sql db
+	assert_success
+	[ "$(sqlite3 db 'SELECT count(*) FROM book')" = 3 ]
+	run "$S" db 'ATTACH ? AS arch; INSERT INTO arch.logs VALUES (1); DETACH arch' archive.db
+	assert_success
+	[ "$(sqlite3 archive.db 'SELECT count(*) FROM logs')" = 1 ]
+	# a trailing statement that fails says the transaction stands
+	run --separate-stderr "$S" db 'INSERT INTO author VALUES (9, "x"); DETACH nosuch'
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"(after the transaction, which was committed)"* ]]
+	[ "$(sqlite3 db 'SELECT count(*) FROM author WHERE id = 9')" = 1 ]
+}
+
+@test "scripts as files: a UTF-8 BOM is skipped, a NUL byte is refused (65, nothing runs)" {
+	sqlite3 archive.db 'CREATE TABLE t(x)'
+	printf '\xef\xbb\xbfATTACH %s AS a; INSERT INTO a.t VALUES (1);\n' "'archive.db'" > bom.sql
+	run "$S" -f bom.sql db
+	assert_success
+	[ "$(sqlite3 archive.db 'SELECT count(*) FROM t')" = 1 ]
+	printf '\xef\xbb\xbfVACUUM;\n' | "$S" db
+	printf 'CREATE TABLE n(x); INSERT INTO n VALUES (1);\0INSERT INTO n VALUES (2);' > nul.sql
+	run --separate-stderr "$S" -f nul.sql db
+	[ "$status" -eq 65 ]
+	[ "$stderr" = "sqlwal: nul.sql: a NUL byte at byte 45 of the script" ]
+	[ "$(sqlite3 db "SELECT count(*) FROM sqlite_master WHERE name = 'n'")" = 0 ]
+}
+
+@test "a value without a placeholder is 65 also when the script creates the table it uses" {
+	for i in 1 2; do
+		run "$S" c.db 'CREATE TABLE IF NOT EXISTS c(a, b); INSERT INTO c VALUES (?, ?)' 1 2 3
+		[ "$status" -eq 65 ] || fail "call $i: exit $status"
+	done
+	run "$S" c.db 'CREATE TABLE IF NOT EXISTS c(a, b); INSERT INTO c VALUES (:a, ?2)' 1 2
+	[ "$status" -eq 65 ]
+	# SQLite numbers :a 1, so ?2 is the second value and the first has no place
+	run "$S" -p a=x c.db 'CREATE TABLE IF NOT EXISTS c(a, b); INSERT INTO c VALUES (:a, ?2)' 1 2
+	[ "$status" -eq 65 ]
+	run "$S" -p a=x -p b:int=2 c.db 'CREATE TABLE IF NOT EXISTS c(a, b); INSERT INTO c VALUES (:a, @b)'
+	assert_success
+	[ "$(sqlite3 c.db 'SELECT a, b FROM c')" = "x|2" ]
+	# a ? in a string, a name in a comment, are no parameters
+	run "$S" c.db "INSERT INTO c VALUES ('?', ':x') -- :y ?"
+	assert_success
+}
+
+@test "reads that write only TEMP tables, VACUUM INTO and a lone VACUUM leave the journal as it is" {
+	sqlite3 db 'CREATE TABLE t(a); INSERT INTO t VALUES (1), (2)'
+	run "$S" db 'CREATE TEMP TABLE x AS SELECT a * 10 AS b FROM t; SELECT sum(b) FROM x'
+	assert_output 30
+	[ "$(header_mode db)" = 1 ]
+	run "$S" db "VACUUM INTO 'copy.db'"
+	assert_success
+	[ "$(header_mode db)" = 1 ]
+	[ "$(sqlite3 copy.db 'SELECT count(*) FROM t')" = 2 ]
+	# page_size takes effect: VACUUM runs in the rollback journal
+	run "$S" db 'PRAGMA page_size=8192; VACUUM'
+	assert_success
+	[ "$(sqlite3 db 'PRAGMA page_size')" = 8192 ]
+}
+
+@test ":memory: is a file name too, and an empty DB name is a usage error" {
+	run "$S" :memory: 'CREATE TABLE t(a); INSERT INTO t VALUES (5)'
+	assert_success
+	[ "$(sqlite3 ./:memory: 'SELECT a FROM t')" = 5 ]
+	run "$S" '' 'SELECT 1'
+	[ "$status" -eq 64 ]
+}
+
+@test "stdout that fails after COMMIT: 74, saying the transaction was committed" {
+	mkdb
+	run --separate-stderr bash -c '"$1" db "INSERT INTO t(name) VALUES ('"'a'"') RETURNING id" > /dev/full' sh "$S"
+	[ "$status" -eq 74 ]
+	[[ "$stderr" == *"(the transaction was committed)"* ]]
+	[ "$(sqlite3 db 'SELECT count(*) FROM t')" = 1 ]
 }
 
 # --- the journal --------------------------------------------------------------
@@ -425,6 +527,14 @@ mkdb() {
 	mkdir export
 	sqlite3 export/db 'CREATE TABLE t(a); INSERT INTO t VALUES (1)'
 	sshfs_up "$PWD/export" "$PWD/m1"
+	# an ATTACHed database there is checked as main is
+	sqlite3 local.db 'CREATE TABLE t(a)'
+	run --separate-stderr "$S" local.db 'ATTACH ? AS r; INSERT INTO r.t VALUES (5)' m1/db
+	[ "$status" -eq 69 ]
+	run --separate-stderr "$S" --no-wal local.db 'ATTACH ? AS r; INSERT INTO r.t VALUES (5)' m1/db
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == *"locks do not reach its other clients"* ]]
+	[ "$(sqlite3 export/db 'SELECT count(*) FROM t')" = 1 ]
 	run --separate-stderr "$S" --no-wal m1/db 'INSERT INTO t VALUES (2)'
 	[ "$status" -eq 69 ]
 	[[ "$stderr" == *"locks do not reach its other clients"* ]]
@@ -469,7 +579,8 @@ mkdb() {
 
 @test "--format table aligns by display width (Müller, 日本語, combining accents)" {
 	run "$S" --format table -H db "SELECT 'Müller' AS name, 1 AS n UNION ALL SELECT '日本語', 22
-	    UNION ALL SELECT 'Ame' || char(769) || 'lie', 4 UNION ALL SELECT 'abc', 333"
+	    UNION ALL SELECT 'Ame' || char(769) || 'lie', 4 UNION ALL SELECT 'abc', 333
+	    UNION ALL SELECT '👍🏽 ok', 5"
 	assert_success
 	[ "${lines[0]}" = "name    n" ]
 	[ "${lines[1]}" = "Müller  1" ]
@@ -481,7 +592,7 @@ mkdb() {
 		pre=${line%"$last"}
 		w=$(printf '%s' "$pre" | python3 -c 'import sys, unicodedata
 s = sys.stdin.buffer.read().decode()
-print(sum(2 if unicodedata.east_asian_width(c) == "W" else 0 if unicodedata.combining(c) else 1 for c in s))')
+print(sum(0 if 0x1f3fb <= ord(c) <= 0x1f3ff else 2 if unicodedata.east_asian_width(c) == "W" else 0 if unicodedata.combining(c) else 1 for c in s))')
 		[ "$w" -eq 8 ] || fail "misaligned: '$line' ($w)"
 	done
 }
