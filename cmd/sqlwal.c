@@ -465,14 +465,18 @@ bind_all(sqlite3 *db, sqlite3_stmt *st)
 	struct param *p;
 	const char *name;
 	size_t k;
-	int i, n, idx, rc = SQLITE_OK;
+	int i, n, idx, posnext = 0, rc = SQLITE_OK;
 
 	n = sqlite3_bind_parameter_count(st);
 	for (i = 1; i <= n && rc == SQLITE_OK; i++) {
 		name = sqlite3_bind_parameter_name(st, i);
 		if (name == NULL || name[0] == '?') {
-			/* ?, ?NNN: the NNN-th positional PARAM */
-			idx = name == NULL || name[1] == '\0' ? i : atoi(name + 1);
+			/* ?NNN: the NNN-th positional PARAM; ?: the one after
+			 * the highest so far (names do not count) */
+			idx = name == NULL || name[1] == '\0' ? ++posnext :
+			    atoi(name + 1);
+			if (idx > posnext)
+				posnext = idx;
 			if (idx < 1 || (size_t)idx > params.npos) {
 				warnx("%s: no value for parameter ?%d (%zu given)",
 				    dbpath, idx, params.npos);
@@ -552,7 +556,10 @@ struct stmt {
 	char		 what[48];	/* "PRAGMA foreign_keys", for messages */
 	bool		 pragma;	/* never prepared before it runs */
 	bool		 writes;	/* by its words: a PRAGMA, VACUUM */
-	bool		 journal;	/* sets journal_mode */
+	bool		 journal;	/* sets main's journal_mode */
+	bool		 wal;		/* sets a journal_mode to WAL */
+	bool		 lasting;	/* a setup statement whose effect
+					   outlives the connection */
 };
 
 static struct {
@@ -560,7 +567,8 @@ static struct {
 	struct stmt	*v;
 	size_t		 n;
 	size_t		 nsetup;	/* v[0..nsetup) run before BEGIN */
-	size_t		 body_end;	/* v[body_end..n) run after COMMIT */
+	size_t		 body_end;	/* v[body_end..n): dropped, as they
+					   would change nothing */
 	bool		 writes;	/* the body writes (or may) */
 	bool		 alone;		/* its one statement runs outside BEGIN */
 	bool		 journal;	/* a setup statement sets journal_mode */
@@ -610,6 +618,12 @@ skip_space(const char *p)
 		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' ||
 		    *p == '\f' || *p == '\v')
 			p++;
+		/* a UTF-8 byte order mark is white space to SQLite, anywhere
+		 * (cat a.sql b.sql with a BOM in b.sql) */
+		if (strncmp(p, "\xef\xbb\xbf", 3) == 0) {
+			p += 3;
+			continue;
+		}
 		if (p[0] == '-' && p[1] == '-') {
 			p += strcspn(p, "\n");
 			continue;
@@ -671,22 +685,51 @@ next_word(const char *p, char *w, size_t len)
 	return p;
 }
 
+/* A parameter's name as SQLite reads it: after :, @ or $ the characters
+ * of an identifier, and for $ (Tcl's) also :: parts and one (...). */
+static const char *
+param_end(const char *p)
+{
+	const char *e = p + 1;
+
+	for (;;) {
+		while (ident_char(*e))
+			e++;
+		if (*p == '$' && e[0] == ':' && e[1] == ':') {
+			e += 2;
+			continue;
+		}
+		break;
+	}
+	if (*p == '$' && *e == '(') {
+		while (*e != '\0' && *e != ')' && *e != ' ')
+			e++;
+		if (*e == ')')
+			e++;
+	}
+	return e;
+}
+
 /*
  * The parameters of one statement, found by reading it as SQLite's
- * tokenizer does (strings, quoted names and comments skipped) and
- * numbered as SQLite numbers them: ? takes the next number, ?N is N, a
- * name takes the next number the first time it is seen. Each must have a
- * value (65 before anything runs); each value given is marked used.
+ * tokenizer does (strings, quoted names, comments and identifiers
+ * skipped). ?N is the N-th value, ? the one after the highest so far
+ * (names do not count, as in bind_all); each name must have a -p value.
+ * SQLite gives a name and a later ?N the same slot when N is the name's
+ * number: that is refused, since one could not bind both. 65 before
+ * anything runs, or 0; every value given is marked used.
  */
 static int
 check_params(const char *sql)
 {
-	char names[64][64];
+	struct { const char *p; size_t len, slot; } *names = NULL;
 	const char *p = sql, *e;
 	size_t nnames = 0, i, k, len;
-	long idx, next = 0;
+	void *grown;
+	long idx, posnext = 0, nslots = 0;
+	int r = 0;
 
-	while (*p != '\0') {
+	while (*p != '\0' && r == 0) {
 		if (*p == '\'' || *p == '"' || *p == '`' || *p == '[') {
 			p = skip_quoted(p);
 			continue;
@@ -695,46 +738,69 @@ check_params(const char *sql)
 			p = skip_space(p);
 			continue;
 		}
+		if (ident_char(*p)) {		/* a name: a$b is one */
+			while (ident_char(*p) || *p == '$')
+				p++;
+			continue;
+		}
 		if (*p == '?') {
 			if (p[1] >= '0' && p[1] <= '9') {
 				idx = strtol(p + 1, (char **)&e, 10);
-				if (idx > next)
-					next = idx;
 				p = e;
+				for (i = 0; i < nnames && names[i].slot !=
+				    (size_t)idx; i++)
+					;
+				if (i < nnames) {
+					warnx("%s: ?%ld is also %.*s to SQLite: "
+					    "use one of them", dbpath, idx,
+					    (int)names[i].len, names[i].p);
+					r = EX_DATAERR;
+					break;
+				}
+				if (idx > nslots)
+					nslots = idx;
 			} else {
-				idx = ++next;
+				idx = posnext + 1;
+				nslots++;
 				p++;
 			}
+			if (idx > posnext)
+				posnext = idx;
 			if (idx < 1 || (size_t)idx > params.npos) {
 				warnx("%s: no value for parameter ?%ld (%zu given)",
 				    dbpath, idx, params.npos);
-				return EX_DATAERR;
+				r = EX_DATAERR;
+				break;
 			}
 			params.pos_used[idx - 1] = true;
 			continue;
 		}
 		if ((*p == ':' || *p == '@' || *p == '$') && ident_char(p[1])) {
-			for (e = p + 1; ident_char(*e); e++)
-				;
-			len = (size_t)(e - p - 1);
-			for (i = 0; i < nnames && (strlen(names[i]) != len ||
-			    strncmp(names[i], p + 1, len) != 0); i++)
+			e = param_end(p);
+			len = (size_t)(e - p);
+			for (i = 0; i < nnames && (names[i].len != len ||
+			    strncmp(names[i].p, p, len) != 0); i++)
 				;
 			if (i == nnames) {
-				next++;
-				if (nnames < 64)
-					snprintf(names[nnames++], sizeof(names[0]),
-					    "%.*s", (int)len, p + 1);
+				if ((grown = reallocarray(names, nnames + 1,
+				    sizeof(*names))) == NULL)
+					err(EX_OSERR, NULL);
+				names = grown;
+				names[nnames].p = p;
+				names[nnames].len = len;
+				names[nnames++].slot = (size_t)++nslots;
 			}
 			for (k = 0; k < params.nnamed &&
-			    (strlen(params.named[k].name) != len ||
-			    strncmp(params.named[k].name, p + 1, len) != 0); k++)
+			    (strlen(params.named[k].name) != len - 1 ||
+			    strncmp(params.named[k].name, p + 1, len - 1) != 0);
+			    k++)
 				;
 			if (k == params.nnamed) {
 				warnx("%s: no value for parameter %.*s (use -p "
-				    "%.*s=VALUE)", dbpath, (int)len + 1, p,
-				    (int)len, p + 1);
-				return EX_DATAERR;
+				    "%.*s=VALUE)", dbpath, (int)len, p,
+				    (int)len - 1, p + 1);
+				r = EX_DATAERR;
+				break;
 			}
 			params.named[k].used = true;
 			p = e;
@@ -742,7 +808,8 @@ check_params(const char *sql)
 		}
 		p++;
 	}
-	return 0;
+	free(names);
+	return r;
 }
 
 /* What kind a statement is, by its words (it need not be preparable:
@@ -761,14 +828,25 @@ classify(struct stmt *s)
 	    strcmp(w, "END") == 0)
 		s->kind = K_TXCTL;
 	else if (strcmp(w, "ROLLBACK") == 0) {
-		/* ROLLBACK [TRANSACTION] TO [SAVEPOINT] x is a savepoint's */
+		/* ROLLBACK [TRANSACTION] TO [SAVEPOINT] x is a savepoint's;
+		 * ROLLBACK TRANSACTION "to" is a (named) transaction's */
 		p = next_word(p, w, sizeof(w));
-		if (strcmp(w, "TRANSACTION") == 0)
-			next_word(p, w, sizeof(w));
+		if (strcmp(w, "TRANSACTION") == 0) {
+			p = skip_space(p);
+			if (*p == '"' || *p == '`' || *p == '[' || *p == '\'')
+				w[0] = '\0';
+			else
+				next_word(p, w, sizeof(w));
+		}
 		if (strcmp(w, "TO") != 0)
 			s->kind = K_TXCTL;
-	} else if (strcmp(w, "ATTACH") == 0 || strcmp(w, "DETACH") == 0)
+	} else if (strcmp(w, "ATTACH") == 0) {
 		s->kind = K_SETUP;
+		s->lasting = true;	/* nothing to attach to after */
+	} else if (strcmp(w, "DETACH") == 0)
+		s->kind = K_SETUP;
+	else if (strcmp(w, "EXPLAIN") == 0)
+		s->pragma = true;	/* EXPLAIN PRAGMA is applied as well */
 	else if (strcmp(w, "VACUUM") == 0) {
 		/* VACUUM [schema] [INTO file]: INTO writes another file */
 		s->kind = K_ALONE;
@@ -779,10 +857,13 @@ classify(struct stmt *s)
 		s->writes = strcmp(w, "INTO") != 0;
 	} else if (strcmp(w, "PRAGMA") == 0) {
 		/* PRAGMA [schema.]name [= value | (value)] */
+		bool main_db = true;
+
 		s->pragma = true;
 		p = next_word(p, name, sizeof(name));
 		p = skip_space(p);
 		if (*p == '.') {
+			main_db = strcmp(name, "MAIN") == 0;
 			p = next_word(p + 1, name, sizeof(name));
 			p = skip_space(p);
 		}
@@ -792,8 +873,7 @@ classify(struct stmt *s)
 			s->what[7 + i] = (char)tolower((unsigned char)name[i]);
 		s->what[7 + i] = '\0';
 		if (strcmp(name, "WAL_CHECKPOINT") == 0) {
-			s->kind = K_ALONE;
-			s->writes = true;
+			s->kind = K_ALONE;	/* writes nothing but a WAL's */
 			return;
 		}
 		if (*p != '=' && *p != '(') {
@@ -808,7 +888,15 @@ classify(struct stmt *s)
 			s->kind = K_CONN;
 		else
 			s->writes = !LISTED(name, reading_pragmas);
-		s->journal = strcmp(name, "JOURNAL_MODE") == 0;
+		s->lasting = strcmp(name, "JOURNAL_MODE") == 0 ||
+		    strcmp(name, "PAGE_SIZE") == 0 ||
+		    strcmp(name, "AUTO_VACUUM") == 0 ||
+		    strcmp(name, "ENCODING") == 0;
+		if (strcmp(name, "JOURNAL_MODE") == 0) {
+			s->journal = main_db;
+			next_word(p + 1, w, sizeof(w));
+			s->wal = strcmp(w, "WAL") == 0;
+		}
 	}
 }
 
@@ -908,10 +996,21 @@ place_statements(void)
 	body = script.body_end - script.nsetup;
 	for (i = 0; i < script.n; i++) {
 		s = &script.v[i];
-		if ((i < script.nsetup || i >= script.body_end) && s->journal)
+		if (i < script.nsetup && s->journal)
 			script.journal = true;
+		if (s->wal && opt.no_wal) {
+			warnx("%s: %s=WAL contradicts --no-wal", dbpath,
+			    s->what);
+			return EX_DATAERR;
+		}
 		if ((r = check_params(s->sql)) != 0)
 			return r;
+		if (i >= script.body_end && s->lasting && body > 0) {
+			warnx("%s: %s must come before the script's other "
+			    "statements: after them it would run outside the "
+			    "transaction", dbpath, s->what);
+			return EX_DATAERR;
+		}
 		if (i < script.nsetup || i >= script.body_end)
 			continue;
 		if (s->kind == K_TXCTL) {
@@ -921,8 +1020,8 @@ place_statements(void)
 			return EX_DATAERR;
 		}
 		if (s->kind == K_SETUP) {
-			warnx("%s: %s must come before or after the script's "
-			    "other statements: %s", dbpath, s->what, s->pragma ?
+			warnx("%s: %s must come before the script's other "
+			    "statements: %s", dbpath, s->what, s->pragma ?
 			    "inside the transaction SQLite would ignore it" :
 			    "SQLite cannot run it inside a transaction");
 			return EX_DATAERR;
@@ -1094,31 +1193,32 @@ run_one(sqlite3 *db, const char *sql, struct cs_rows *w, int *status)
 	return rc;
 }
 
+static int	databases(sqlite3 *, bool);
+
 /*
- * Setup statements v[from..to), once, outside the transaction (connection
- * settings, not part of it; what they print is dropped), each waited for
- * while the database is busy. After COMMIT, a failure says that the
- * transaction stands. 0 or an exit status.
+ * The leading setup statements, once, before BEGIN (connection settings,
+ * not part of the transaction; what they print is dropped), each waited
+ * for while the database is busy; what an ATTACH brought in is checked
+ * before the next one runs. 0 or an exit status.
  */
 static int
-run_outside(sqlite3 *db, size_t from, size_t to, bool committed)
+run_setup(sqlite3 *db)
 {
-	char what[96];
 	size_t i;
-	int rc, status = 0;
+	int rc, r, status = 0;
 
-	for (i = from; i < to; i++) {
+	for (i = 0; i < script.nsetup; i++) {
 		while ((rc = run_one(db, script.v[i].sql, NULL, &status)) !=
 		    SQLITE_OK && status == 0 && is_busy(rc) &&
 		    cs_now() < deadline)
 			cs_sleep(2 * CS_MSEC, deadline, -1, NULL);
 		if (status != 0)
 			return status;
-		snprintf(what, sizeof(what), "%s%s", script.v[i].what,
-		    committed ? " (after the transaction, which was committed)" :
-		    "");
 		if (rc != SQLITE_OK)
-			return fail(db, rc, what);
+			return fail(db, rc, script.v[i].what);
+		if (strcmp(script.v[i].what, "ATTACH") == 0 &&
+		    (r = databases(db, false)) != 0)
+			return r;
 	}
 	return 0;
 }
@@ -1301,13 +1401,14 @@ journal(sqlite3 *db, const char *schema, const char *path, bool writes)
 }
 
 /*
- * Every database the script uses, main and ATTACHed, where it is: on a
- * network filesystem only without WAL (--no-wal), on a FUSE network
- * mount not written to (unless --unsafe-shared-fs); its journal put
- * right. 0 or an exit status.
+ * Every database the script uses, main and ATTACHed, where it is: a file
+ * (an in-memory ATTACH would lose what is written to it), on a network
+ * filesystem only without WAL (--no-wal); and, once whether the script
+ * writes is known (all), on a FUSE network mount not written to (unless
+ * --unsafe-shared-fs), its journal put right. 0 or an exit status.
  */
 static int
-databases(sqlite3 *db)
+databases(sqlite3 *db, bool all)
 {
 	sqlite3_stmt *st;
 	struct stat sb;
@@ -1320,9 +1421,15 @@ databases(sqlite3 *db)
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		schema = (const char *)sqlite3_column_text(st, 1);
 		file = (const char *)sqlite3_column_text(st, 2);
-		if (schema == NULL || file == NULL || *file == '\0' ||
-		    strcmp(schema, "temp") == 0)
+		if (schema == NULL || strcmp(schema, "temp") == 0)
 			continue;
+		if (file == NULL || *file == '\0') {
+			warnx("%s: ATTACH of an in-memory database (%s): what is "
+			    "written to it would be lost; use TEMP tables",
+			    dbpath, schema);
+			r = EX_DATAERR;
+			break;
+		}
 		if (strcmp(schema, "main") != 0 && stat(file, &sb) == 0 &&
 		    (net = cs_network_fs(file, sb.st_dev)) != NULL &&
 		    !opt.no_wal) {
@@ -1332,6 +1439,8 @@ databases(sqlite3 *db)
 			r = EX_UNAVAILABLE;
 			break;
 		}
+		if (!all)
+			continue;
 		/* Writing where locks reach no other client loses rows. */
 		if (script.writes && !opt.readonly &&
 		    (r = cs_locks_exclude(file, file)) != 0)
@@ -1473,8 +1582,7 @@ run(struct cs_backoff *busy)
 	if ((r = open_db(&db, busy, &created)) != 0)
 		return r;
 	(void)created;
-	if ((r = setup(db)) == 0 && (r = run_outside(db, 0, script.nsetup,
-	    false)) == 0) {
+	if ((r = setup(db)) == 0 && (r = run_setup(db)) == 0) {
 		/* BUSY_RECOVERY skips the busy handler: wait here */
 		while ((r = survey(db)) < 0 && cs_now() < deadline)
 			cs_sleep(2 * CS_MSEC, deadline, -1, NULL);
@@ -1482,11 +1590,9 @@ run(struct cs_backoff *busy)
 			r = fail(db, -r, NULL);
 	}
 	if (r == 0)
-		r = databases(db);
+		r = databases(db, true);
 	if (r == 0)
 		r = transact(db);
-	if (r == 0)
-		r = run_outside(db, script.body_end, script.n, true);
 	if (r == 0)
 		ecs_close_stdout();
 	sqlite3_close(db);

@@ -277,6 +277,13 @@ cs_put_real(FILE *f, double d)
 	fputs(out, f);
 }
 
+static bool
+is_emoji(wchar_t wc)
+{
+	return (wc >= 0x1f300 && wc <= 0x1faff) || (wc >= 0x2600 &&
+	    wc <= 0x27bf);
+}
+
 /*
  * Columns that UTF-8 text takes on a terminal (wcwidth(3) in the C.UTF-8
  * locale, whatever the caller's: SQLite's text is UTF-8): 日本語 is 6, a
@@ -294,7 +301,7 @@ cs_display_width(const void *s, size_t len)
 	wchar_t wc;
 	size_t w = 0, n;
 	int cw;
-	bool joined = false;
+	bool joined = false, emoji = false;
 
 	if (!tried) {
 		tried = true;
@@ -316,11 +323,15 @@ cs_display_width(const void *s, size_t len)
 			cw = wcwidth(wc);
 			if (cw < 0)
 				cw = 1;
-			/* an emoji's skin tone, and what a zero-width joiner
-			 * joins, draw in the emoji's cells (👍🏽, 👨‍👩‍👧) */
-			if ((wc >= 0x1f3fb && wc <= 0x1f3ff) || joined)
+			/* an emoji's skin tone, and an emoji that a zero-width
+			 * joiner joins to one, draw in its cells (👍🏽, 👨‍👩‍👧) */
+			if ((wc >= 0x1f3fb && wc <= 0x1f3ff && emoji) ||
+			    (joined && is_emoji(wc)))
 				cw = 0;
-			joined = wc == 0x200d;
+			joined = wc == 0x200d && emoji;
+			if (wc != 0x200d && !(wc >= 0x1f3fb && wc <= 0x1f3ff) &&
+			    wc != 0xfe0f)
+				emoji = is_emoji(wc);
 		}
 		w += (size_t)cw;
 		p += n;

@@ -290,7 +290,7 @@ retry: attempt 3/3 failed (exit 131); giving up" ]
 	[ "${#lines[@]}" -eq 4 ]
 	# a finished line gets no blank line after it
 	run bash -c '"$1" -n 1 --json -- sh -c "echo done >&2; exit 3" 2>&1 > /dev/null | cat' sh "$R"
-	[ "${lines[0]}" = done ]
+	[ "${lines[0]}" = "done" ]
 	[ "${#lines[@]}" -eq 2 ]
 	# released stdout sharing stderr's pipe (held, then a success record)
 	run bash -c '"$1" --json -- printf out 2>&1 | cat' sh "$R"

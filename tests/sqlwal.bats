@@ -298,7 +298,7 @@ mkdb() {
 	EOF
 	run --separate-stderr "$S" -f migrate.sql db
 	[ "$status" -eq 65 ]
-	[ "$stderr" = "sqlwal: db: PRAGMA foreign_keys must come before or after the script's other statements: inside the transaction SQLite would ignore it" ]
+	[ "$stderr" = "sqlwal: db: PRAGMA foreign_keys must come before the script's other statements: inside the transaction SQLite would ignore it" ]
 	[ "$(sqlite3 db "SELECT count(*) FROM sqlite_master WHERE name = 'migrations'")" = 0 ]
 	[ "$(sqlite3 db 'SELECT count(*) FROM book')" = 3 ]
 	# leading, it runs before BEGIN, where SQLite honours it
@@ -320,7 +320,7 @@ mkdb() {
 
 @test "COMMIT, END, ROLLBACK and BEGIN in a script are refused before anything runs; savepoints work" {
 	"$S" db 'CREATE TABLE n(x UNIQUE)'
-	for sql in 'INSERT INTO n VALUES (1); COMMIT; INSERT INTO n VALUES (2); INSERT INTO n VALUES (1)' \
+	for sql in 'INSERT INTO n VALUES (1); ROLLBACK TRANSACTION "to"; INSERT INTO n VALUES (2)' \ 'INSERT INTO n VALUES (1); COMMIT; INSERT INTO n VALUES (2); INSERT INTO n VALUES (1)' \
 	    'INSERT INTO n VALUES (7); ROLLBACK; INSERT INTO n VALUES (8)' \
 	    'INSERT INTO n VALUES (7); END TRANSACTION; INSERT INTO n VALUES (8)' \
 	    'BEGIN; INSERT INTO n VALUES (9); COMMIT'; do
@@ -350,7 +350,7 @@ mkdb() {
 	[ "$(sqlite3 db 'SELECT count(*) FROM logs')" = 1 ]
 	run --separate-stderr "$S" db 'DELETE FROM logs; ATTACH ? AS arch; SELECT 1' archive.db
 	[ "$status" -eq 65 ]
-	[[ "$stderr" == *"ATTACH must come before or after the script's other statements: SQLite cannot run it inside a transaction"* ]]
+	[[ "$stderr" == *"ATTACH must come before the script's other statements: SQLite cannot run it inside a transaction"* ]]
 	[ "$(sqlite3 db 'SELECT count(*) FROM logs')" = 1 ]
 }
 
@@ -380,9 +380,13 @@ mkdb() {
 	run "$S" db "SELECT 'a' LIKE 'A'; PRAGMA case_sensitive_like=ON; SELECT 'a' LIKE 'A'"
 	assert_output "1
 0"
+	# nor does EXPLAIN of one
+	sqlite3 db 'CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(p REFERENCES p(id)); INSERT INTO p VALUES (1); INSERT INTO c VALUES (1)'
+	run "$S" db 'EXPLAIN PRAGMA foreign_keys=OFF; DELETE FROM p'
+	[ "$status" -eq 1 ]
 }
 
-@test "setup statements after the body run after COMMIT; connection PRAGMAs may lead (SQLite's and Django's table rebuilds)" {
+@test "trailing setup statements that change nothing are dropped, lasting ones refused; connection PRAGMAs may lead (SQLite's and Django's table rebuilds)" {
 	mklibrary
 	sqlite3 archive.db 'CREATE TABLE logs(x)'
 	cat > rebuild.sql <<-'EOF'
@@ -401,11 +405,17 @@ mkdb() {
 	run "$S" db 'ATTACH ? AS arch; INSERT INTO arch.logs VALUES (1); DETACH arch' archive.db
 	assert_success
 	[ "$(sqlite3 archive.db 'SELECT count(*) FROM logs')" = 1 ]
-	# a trailing statement that fails says the transaction stands
-	run --separate-stderr "$S" db 'INSERT INTO author VALUES (9, "x"); DETACH nosuch'
+	# after the script the connection ends: a trailing DETACH changes
+	# nothing; a trailing journal_mode would, outside the transaction
+	run "$S" db 'INSERT INTO author VALUES (9, "x"); DETACH nosuch'
+	assert_success
+	run --separate-stderr "$S" db 'INSERT INTO author VALUES (10, "y"); PRAGMA journal_mode=DELETE'
 	[ "$status" -eq 65 ]
-	[[ "$stderr" == *"(after the transaction, which was committed)"* ]]
-	[ "$(sqlite3 db 'SELECT count(*) FROM author WHERE id = 9')" = 1 ]
+	[[ "$stderr" == *"PRAGMA journal_mode must come before the script's other statements"* ]]
+	[ "$(sqlite3 db 'SELECT count(*) FROM author WHERE id = 10')" = 0 ]
+	# --no-wal and a WAL journal_mode contradict each other
+	run "$S" --no-wal db 'PRAGMA journal_mode=WAL; SELECT 1'
+	[ "$status" -eq 65 ]
 }
 
 @test "scripts as files: a UTF-8 BOM is skipped, a NUL byte is refused (65, nothing runs)" {
@@ -415,6 +425,16 @@ mkdb() {
 	assert_success
 	[ "$(sqlite3 archive.db 'SELECT count(*) FROM t')" = 1 ]
 	printf '\xef\xbb\xbfVACUUM;\n' | "$S" db
+	# one in the middle (cat a.sql b.sql) hides nothing either
+	mklibrary
+	printf 'INSERT INTO author VALUES (3, "x");\n' > a.sql
+	printf '\xef\xbb\xbfPRAGMA foreign_keys=OFF; DROP TABLE author;\n' > b.sql
+	run bash -c 'cat a.sql b.sql | "$1" db' sh "$S"
+	[ "$status" -eq 65 ]
+	[ "$(sqlite3 db 'SELECT count(*) FROM book')" = 3 ]
+	run bash -c 'printf "INSERT INTO author VALUES (4, 1); \xef\xbb\xbfCOMMIT; INSERT INTO author VALUES (5, 1)" | "$1" db' sh "$S"
+	[ "$status" -eq 65 ]
+	[ "$(sqlite3 db 'SELECT count(*) FROM author')" = 2 ]
 	printf 'CREATE TABLE n(x); INSERT INTO n VALUES (1);\0INSERT INTO n VALUES (2);' > nul.sql
 	run --separate-stderr "$S" -f nul.sql db
 	[ "$status" -eq 65 ]
@@ -435,9 +455,19 @@ mkdb() {
 	run "$S" -p a=x -p b:int=2 c.db 'CREATE TABLE IF NOT EXISTS c(a, b); INSERT INTO c VALUES (:a, @b)'
 	assert_success
 	[ "$(sqlite3 c.db 'SELECT a, b FROM c')" = "x|2" ]
-	# a ? in a string, a name in a comment, are no parameters
+	# a ? in a string, a name in a comment, a $ inside a name, are no
+	# parameters
 	run "$S" c.db "INSERT INTO c VALUES ('?', ':x') -- :y ?"
 	assert_success
+	run "$S" c.db 'SELECT 1 AS a$b'
+	assert_output 1
+	# names do not take the numbers of ? (the first ? is the first value)
+	run "$S" -p a=x c.db 'SELECT :a, ?, ?' 1 2
+	assert_output "$(printf 'x\t1\t2')"
+	# SQLite would bind ?1 and :a to one slot: refused, not one dropped
+	run --separate-stderr "$S" -p a=Y c.db 'SELECT :a, ?1' X
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"?1 is also :a to SQLite"* ]]
 }
 
 @test "reads that write only TEMP tables, VACUUM INTO and a lone VACUUM leave the journal as it is" {
@@ -461,6 +491,10 @@ mkdb() {
 	[ "$(sqlite3 ./:memory: 'SELECT a FROM t')" = 5 ]
 	run "$S" '' 'SELECT 1'
 	[ "$status" -eq 64 ]
+	# an ATTACHed in-memory database would lose what is written to it
+	run --separate-stderr "$S" db "ATTACH ':memory:' AS m; CREATE TABLE m.t(a)"
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"ATTACH of an in-memory database (m)"* ]]
 }
 
 @test "stdout that fails after COMMIT: 74, saying the transaction was committed" {
