@@ -133,17 +133,19 @@ bench: $(BINS)
 demo: $(BINS)
 	scripts/demo $(O)/bin
 
-# libFuzzer harnesses for the library's parsers and encoders and for each
+# libFuzzer harnesses for the library's parsers and encoders, for how sqlwal
+# reads a script (sql), and for each
 # tool's command line (argv_*), with ASan+UBSan; FUZZ_TIME seconds each
 # (default 10), on a copy of the seeds. The argv harnesses get exit, err
 # and errx wrapped so that a usage error returns to the fuzzer.
-FUZZERS	 = duration codes parsers owner encode $(TOOLS:%=argv_%)
+FUZZERS	 = duration codes parsers owner encode sql $(TOOLS:%=argv_%)
 FUZZ_TIME ?= 10
 FUZZ_WRAP = -Wl,--wrap=exit,--wrap=err,--wrap=errx,--wrap=fclose
 fuzz:
 	@mkdir -p obj/fuzz
 	@for f in $(FUZZERS); do \
 	    case $$f in argv_*) extra="$(FUZZ_WRAP) -lsqlite3" quiet=-close_fd_mask=3 ;; \
+	    sql) extra=-lsqlite3 quiet=-close_fd_mask=3 ;; \
 	    *) extra= quiet= ;; esac; \
 	    clang -g -O1 -fsanitize=fuzzer,address,undefined \
 	        -fno-sanitize-recover=undefined -std=gnu11 -D_GNU_SOURCE \

@@ -7,9 +7,11 @@
 static void
 fuzz_reset(void)
 {
-	for (size_t i = 0; i < opt.nnamed; i++)
-		free(opt.named[i].blob);
-	free(opt.named);
+	for (size_t i = 0; i < params.nnamed; i++)
+		free(params.named[i].blob);
+	free(params.named);
+	params.named = NULL;
+	params.nnamed = 0;
 }
 
 #define FUZZ_RESET()	fuzz_reset()
