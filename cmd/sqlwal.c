@@ -1582,6 +1582,12 @@ run(struct cs_backoff *busy)
 	if ((r = open_db(&db, busy, &created)) != 0)
 		return r;
 	(void)created;
+	/* --no-wal: out of WAL before anything reads through it */
+	if (opt.no_wal && header_says_wal(dbpath) &&
+	    (r = journal(db, "main", dbpath, false)) != 0) {
+		sqlite3_close(db);
+		return r;
+	}
 	if ((r = setup(db)) == 0 && (r = run_setup(db)) == 0) {
 		/* BUSY_RECOVERY skips the busy handler: wait here */
 		while ((r = survey(db)) < 0 && cs_now() < deadline)
