@@ -532,7 +532,8 @@ relay_out(struct pipes *p)
 
 /*
  * One attempt: spawn, feed its stdin, drain its stdout, relay its stderr,
- * wait (for its exit and for EOF on the pipes, as $(cmd) does), classify. Returns an exit status when the run must end at once.
+ * wait (for its exit and for EOF on the pipes, as $(cmd) does),
+ * classify. Returns an exit status when the run must end at once.
  */
 static int
 attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
