@@ -530,6 +530,20 @@ relay_out(struct pipes *p)
 		p->rlen = p->roff = 0;
 }
 
+/* The attempt's pipes and buffers, whatever is still open. */
+static void
+pipes_close(struct pipes *p)
+{
+	if (p->feed != -1)
+		close(p->feed);
+	if (p->drain != -1)
+		close(p->drain);
+	if (p->relay != -1)
+		close(p->relay);
+	free(p->buf);
+	free(p->rbuf);
+}
+
 /*
  * One attempt: spawn, feed its stdin, drain its stdout, relay its stderr,
  * wait (for its exit and for EOF on the pipes, as $(cmd) does),
@@ -591,14 +605,7 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 	if (er[1] != -1)
 		close(er[1]);
 	if (r != 0) {
-		if (p.feed != -1)
-			close(p.feed);
-		if (p.drain != -1)
-			close(p.drain);
-		if (p.relay != -1)
-			close(p.relay);
-		free(p.buf);
-		free(p.rbuf);
+		pipes_close(&p);
 		return r;	/* cannot run: 126, 127, 71 */
 	}
 	while (!exited || p.drain != -1 || p.relay != -1 || p.rlen != 0) {
@@ -730,14 +737,7 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;
 	o->duration = cs_now() - start;
-	if (p.feed != -1)
-		close(p.feed);
-	if (p.drain != -1)
-		close(p.drain);
-	if (p.relay != -1)
-		close(p.relay);
-	free(p.buf);
-	free(p.rbuf);
+	pipes_close(&p);
 	if (sig != 0 && from_tty && o->signal != sig) {
 		/*
 		 * Ctrl-C at the terminal, which the attempt handled: the loop

@@ -397,6 +397,17 @@ is_busy(int rc)
 	return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
 }
 
+/* Busy in a way the busy handler did not wait for (a connection setting,
+ * BUSY_RECOVERY): whether to try again, after a short sleep, before -t. */
+static bool
+busy_again(int rc)
+{
+	if (!is_busy(rc) || cs_now() >= deadline)
+		return false;
+	cs_sleep(2 * CS_MSEC, deadline, -1, NULL);
+	return true;
+}
+
 /* ---- waiting ---- */
 
 /*
@@ -563,7 +574,6 @@ struct stmt {
 };
 
 static struct {
-	char		*text;
 	struct stmt	*v;
 	size_t		 n;
 	size_t		 nsetup;	/* v[0..nsetup) run before BEGIN */
@@ -942,7 +952,6 @@ split_script(char *text)
 	struct stmt *s;
 	char *p = text, *end;
 
-	script.text = text;
 	if (strncmp(p, "\xef\xbb\xbf", 3) == 0)
 		p += 3;
 	for (;;) {
@@ -1209,9 +1218,8 @@ run_setup(sqlite3 *db)
 
 	for (i = 0; i < script.nsetup; i++) {
 		while ((rc = run_one(db, script.v[i].sql, NULL, &status)) !=
-		    SQLITE_OK && status == 0 && is_busy(rc) &&
-		    cs_now() < deadline)
-			cs_sleep(2 * CS_MSEC, deadline, -1, NULL);
+		    SQLITE_OK && status == 0 && busy_again(rc))
+			;
 		if (status != 0)
 			return status;
 		if (rc != SQLITE_OK)
@@ -1275,14 +1283,13 @@ header_says_wal(const char *path)
 }
 
 static int
-open_db(sqlite3 **dbp, struct cs_backoff *b, bool *created)
+open_db(sqlite3 **dbp, struct cs_backoff *b)
 {
 	struct stat st;
 	const char *net;
 	char *dir, *base;
 	int flags, rc, r;
 
-	*created = false;
 	if (stat(dbpath, &st) == -1) {
 		if (errno != ENOENT || opt.no_create || opt.readonly ||
 		    opt.check || opt.checkpoint != -1)
@@ -1298,7 +1305,6 @@ open_db(sqlite3 **dbp, struct cs_backoff *b, bool *created)
 		free(dir);
 		free(base);
 		/* Creating it is a write. */
-		*created = true;
 		if ((r = cs_locks_exclude(dbpath, dbpath)) != 0)
 			return r;
 	} else
@@ -1327,25 +1333,22 @@ open_db(sqlite3 **dbp, struct cs_backoff *b, bool *created)
 	return 0;
 }
 
-/* PRAGMA main.journal_mode=MODE, waited for while the database is busy;
- * whether it took. */
+/* PRAGMA schema.journal_mode=MODE, waited for while the database is
+ * busy; whether it took. */
 static bool
 set_journal(sqlite3 *db, const char *schema, const char *mode, int *rcp)
 {
 	sqlite3_stmt *st;
-	char sql[64];
 	const unsigned char *now;
 	bool ok = false;
 	int rc;
+	char *sql;
 
-	char *q = sqlite3_mprintf("PRAGMA \"%w\".journal_mode=%s", schema,
-	    mode);
-
-	if (q == NULL)
+	/* any schema name, quoted as SQLite quotes it */
+	if ((sql = sqlite3_mprintf("PRAGMA \"%w\".journal_mode=%s", schema,
+	    mode)) == NULL)
 		err(EX_OSERR, NULL);
-	snprintf(sql, sizeof(sql), "%s", q);
-	sqlite3_free(q);
-	for (;;) {
+	do {
 		if ((rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL)) ==
 		    SQLITE_OK) {
 			if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1357,10 +1360,8 @@ set_journal(sqlite3 *db, const char *schema, const char *mode, int *rcp)
 				rc = sqlite3_extended_errcode(db);
 			sqlite3_finalize(st);
 		}
-		if (!is_busy(rc) || cs_now() >= deadline)
-			break;
-		cs_sleep(2 * CS_MSEC, deadline, -1, NULL);
-	}
+	} while (busy_again(rc));
+	sqlite3_free(sql);
 	*rcp = rc;
 	return ok;
 }
@@ -1576,22 +1577,18 @@ static int
 run(struct cs_backoff *busy)
 {
 	sqlite3 *db = NULL;
-	bool created;
 	int r;
 
-	if ((r = open_db(&db, busy, &created)) != 0)
+	if ((r = open_db(&db, busy)) != 0)
 		return r;
-	(void)created;
 	/* --no-wal: out of WAL before anything reads through it */
-	if (opt.no_wal && header_says_wal(dbpath) &&
-	    (r = journal(db, "main", dbpath, false)) != 0) {
+	if (opt.no_wal && (r = journal(db, "main", dbpath, false)) != 0) {
 		sqlite3_close(db);
 		return r;
 	}
 	if ((r = setup(db)) == 0 && (r = run_setup(db)) == 0) {
-		/* BUSY_RECOVERY skips the busy handler: wait here */
-		while ((r = survey(db)) < 0 && cs_now() < deadline)
-			cs_sleep(2 * CS_MSEC, deadline, -1, NULL);
+		while ((r = survey(db)) < 0 && busy_again(-r))
+			;
 		if (r < 0)
 			r = fail(db, -r, NULL);
 	}
@@ -1610,10 +1607,9 @@ static int
 maintain(struct cs_backoff *busy)
 {
 	sqlite3 *db = NULL;
-	bool created;
 	int r;
 
-	if ((r = open_db(&db, busy, &created)) == 0 && (r = setup(db)) == 0)
+	if ((r = open_db(&db, busy)) == 0 && (r = setup(db)) == 0)
 		r = opt.check ? check(db) : checkpoint(db);
 	sqlite3_close(db);
 	return r;
