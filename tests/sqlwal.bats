@@ -526,6 +526,14 @@ mkdb() {
 	# -r cannot switch it back
 	run "$S" -r --no-wal db 'SELECT count(*) FROM t'
 	[ "$status" -eq 69 ]
+	# nor is an ATTACHed one left in WAL, whatever its schema name
+	kill "$READER"
+	sqlite3 arch.db 'PRAGMA journal_mode=WAL; CREATE TABLE a(x)' > /dev/null
+	long=archive_of_every_job_that_ever_ran_here_since_the_beginning
+	run "$S" --no-wal db "ATTACH 'arch.db' AS $long; INSERT INTO $long.a VALUES (1)"
+	assert_success
+	[ "$(header_mode arch.db)" = 1 ]
+	[ "$(sqlite3 arch.db 'SELECT count(*) FROM a')" = 1 ]
 }
 
 @test "a read never changes the journal: it reads at once beside another reader of a rollback-journal database" {
