@@ -345,7 +345,9 @@ _hostile_sshd_start() {
 	fi
 	mkdir -p /run/sshd || return 1
 	for i in $(seq 30); do
-		port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+		# Below the kernel's ephemeral range (32768-60999 by default), so
+		# no outgoing connection takes the port between the check and sshd.
+		port=$((20000 + RANDOM % 12768))
 		[ -z "$(ss -Hltn "sport = :$port" 2> /dev/null)" ] || continue
 		conf=$d/sshd_config
 		cat > "$conf" <<- EOF
@@ -367,7 +369,7 @@ _hostile_sshd_start() {
 			PrintMotd no
 			Subsystem sftp internal-sftp
 		EOF
-		rm -f "$d/sshd.pid"
+		rm -f "$d/sshd.pid" "$d/sshd.log"
 		rc=0
 		/usr/sbin/sshd -f "$conf" -E "$d/sshd.log" < /dev/null > /dev/null 2>&1 3>&- || rc=$?
 		if [ "$rc" -ne 0 ]; then
@@ -376,7 +378,9 @@ _hostile_sshd_start() {
 			_hostile_skip "sshd does not start: $(tail -n 3 "$d/sshd.log" 2> /dev/null)"
 			return 1
 		fi
+		# sshd daemonizes before it binds: a lost race shows in its log.
 		_hostile_poll 50 test -s "$d/sshd.pid" || {
+			grep -qiE 'bind|address already in use' "$d/sshd.log" 2> /dev/null && continue
 			fail "sshd wrote no pid file: $(tail -n 3 "$d/sshd.log")"
 			return 1
 		}
@@ -413,7 +417,7 @@ _hostile_await_fuse() {
 
 # sshfs_up EXPORT_DIR MNT...
 # Export EXPORT_DIR through a private sshd (127.0.0.1, a free port in
-# 20000-59999, key auth as root, config/keys/logs in the journal dir) and
+# 20000-32767, key auth as root, config/keys/logs in the journal dir) and
 # mount it at each MNT (created if missing) with its own sshfs process: two
 # mounts of one export are two network clients (their flock/fcntl locks do
 # not see each other).  Caches are off (dir_cache=no, attr/entry/negative
