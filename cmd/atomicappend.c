@@ -285,7 +285,7 @@ append(const char *buf, size_t len, int spool)
 	if (fstat(out.fd, &st) == 0)
 		out.bytes += st.st_size - before;
 out:
-	flock(out.fd, LOCK_UN);
+	cs_unlock(out.fd);
 	cs_signals_restore(&mask);
 unmap:
 	if (map != NULL)
@@ -498,5 +498,7 @@ main(int argc, char *argv[])
 		cs_info("%s: %lu record%s, %jd bytes appended", out.path,
 		    out.records, out.records == 1 ? "" : "s",
 		    (intmax_t)out.bytes);
+	if (r == 0 || r == EX_TEMPFAIL)
+		cs_lock_report(out.path);
 	return r;
 }

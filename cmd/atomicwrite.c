@@ -296,7 +296,7 @@ replace(const char *file, const char *target, char *const *cmdv)
 	struct cs_temp t, b = { .created = false };
 	struct stat st, tst, *old = NULL;
 	sigset_t mask;
-	char *lockpath, *bpath = NULL;
+	char *lockpath = NULL, *bpath = NULL;
 	off_t size;
 	int lockfd = -1, oldfd = -1, r;	/* lockfd: held until we exit */
 
@@ -305,9 +305,12 @@ replace(const char *file, const char *target, char *const *cmdv)
 			return cs_fail(ENOMEM, EX_OSERR, file);
 		r = cs_lock(lockpath, O_RDWR | O_NOFOLLOW, 0666, CS_LOCK_CREATE |
 		    CS_LOCK_OWNER | CS_LOCK_EXCLUDE, opt.timeout, &lockfd);
-		free(lockpath);
-		if (r != 0)
+		if (r != 0) {
+			if (r == EX_TEMPFAIL)
+				cs_lock_report(lockpath);
+			free(lockpath);
 			return r;
+		}
 	}
 
 	/* Looked at under the lock: it may have changed while we waited.
@@ -386,6 +389,9 @@ fail:
 out:
 	if (oldfd != -1)
 		close(oldfd);
+	if (lockpath != NULL)
+		cs_lock_report(lockpath);	/* -v: waited, held */
+	free(lockpath);
 	free(bpath);
 	return r;
 }

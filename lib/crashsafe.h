@@ -156,10 +156,53 @@ bool	cs_own_epipe(const struct signalfd_siginfo *);
 #define CS_LOCK_OWNER	0x2	/* write owner metadata once locked */
 #define CS_LOCK_EXCLUDE	0x4	/* correctness rests on it: refuse (69) where
 				   locks stay on the client (cs_locks_exclude) */
+#define CS_LOCK_SHARED	0x8	/* a shared lock (LOCK_SH): no metadata */
+#define CS_LOCK_QUIET	0x10	/* busy: no message (cs_lock_busy_holder) */
 int	cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
 	    cs_nsec timeout, int *fdp);
-/* Owner metadata text (SPEC 1.5) into buf; returns its length. */
-size_t	cs_lock_owner_text(char *buf, size_t len);
+/* Release a lock cs_lock took (its held time is counted). */
+void	cs_unlock(int fd);
+/* The command line the metadata names (cmd=): withlock's COMMAND rather
+ * than withlock itself. Default: our own. */
+void	cs_lock_owner_cmd(char *const argv[]);
+/* Contention metrics (SPEC 1.5): time spent waiting for and holding the
+ * lock, over every cs_lock of this process (a held one counts until now). */
+void	cs_lock_times(cs_nsec *waited, cs_nsec *held);
+/* -v: "PATH: lock waited 0.000s, held 0.000s" */
+void	cs_lock_report(const char *path);
+/* The fencing token (gen= of the metadata) of the lock last taken: the
+ * one we wrote, or, shared, the last exclusive holder's; 0 if none. */
+unsigned long long cs_lock_token(void);
+
+/* Who holds a lock, for humans: the kernel's holders (/proc/locks) and,
+ * where they agree, the holder's metadata. */
+struct cs_holder {
+	pid_t	pid;		/* 0: a process we cannot see */
+	int	others;		/* more holders of a shared lock */
+	bool	shared;
+	char	cmd[256];	/* what it runs: metadata, or /proc/PID/cmdline */
+	char	host[256];	/* another host's name; "" for ours */
+	time_t	since;		/* when it took the lock; 0 unknown */
+};
+/* Who holds the lock on fd's file: 1 held, 0 not held, -1/errno. */
+int	cs_lock_holder(int fd, struct cs_holder *);
+/* "pid 4242 (backup.sh) on host db1 since 12:03:07" */
+void	cs_holder_text(const struct cs_holder *, char *buf, size_t len);
+/* Who held the lock when cs_lock last gave up waiting (75); else NULL. */
+const struct cs_holder *cs_lock_busy_holder(void);
+/* One line of /proc/locks: 1 when it names a file (l filled), else 0. */
+struct cs_lockline {
+	int	what;		/* CS_FLOCK, CS_POSIX, CS_LEASE */
+	bool	waiting;	/* "->": wants it, does not hold it */
+	bool	shared;		/* READ */
+	pid_t	pid;		/* -1: an OFD lock; 0: another namespace */
+	dev_t	dev;		/* the superblock's */
+	ino_t	ino;
+};
+int	cs_proc_locks_line(char *line, struct cs_lockline *);
+/* Does /proc/locks list every lock of the machine (we are in the initial
+ * pid namespace)? If not, ask F_OFD_GETLK too (cs_posix_lock_held). */
+bool	cs_locks_all_listed(void);
 
 /* Who a lock or pid file says owns it. */
 struct cs_owner {
@@ -169,6 +212,9 @@ struct cs_owner {
 	char			 boot_id[64];
 	char			 host[256];
 	time_t			 boot;	/* Emacs: boot time in the link */
+	unsigned long long	 gen;	/* gen=: the fencing token */
+	time_t			 since;	/* since=: when it was taken */
+	char			 cmd[256];
 };
 /* Parse PID, PID\n..., PID@HOST or the key=value metadata (modifies
  * text). False when it is none of these. */
@@ -220,9 +266,6 @@ int	cs_open_files_scan(struct cs_fileset *);
 /* Every file locked by anyone, or waited for (/proc/locks). Only the
  * locks of processes in our pid namespace are listed. */
 int	cs_locked_files_scan(struct cs_fileset *);
-/* Does /proc/locks list every lock of the machine (we are in the initial
- * pid namespace)? If not, ask F_OFD_GETLK too (cs_posix_lock_held). */
-bool	cs_locks_all_listed(void);
 const struct cs_fileid *cs_fileset_find(const struct cs_fileset *, dev_t,
 	    ino_t);
 void	cs_fileset_free(struct cs_fileset *);
@@ -539,6 +582,9 @@ const char *cs_network_fs(const char *path, dev_t dev);
 extern bool cs_unsafe_shared_fs;
 /* Either of them given? */
 bool	cs_shared_fs_allowed(void);
+/* The device of fd's superblock, as /proc/locks and mountinfo name it
+ * (a btrfs subvolume's st_dev is another); 0 if unknown. */
+dev_t	cs_superblock_dev(int fd);
 /* 0, or 69 with a message naming context when path's directory is on a
  * filesystem whose locks do not reach its other clients (FUSE network
  * clients such as sshfs), unless the user accepted that (SPEC 1.5). */

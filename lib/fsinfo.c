@@ -9,6 +9,7 @@
 #include <sys/sysmacros.h>
 
 #include <err.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,4 +143,27 @@ cs_locks_exclude(const char *path, const char *context)
 	    "here excludes nothing (--unsafe-shared-fs to go on anyway)",
 	    context, name);
 	return EX_UNAVAILABLE;
+}
+
+dev_t
+cs_superblock_dev(int fd)
+{
+	char line[4096];
+	struct statx stx;
+	unsigned long long id;
+	unsigned maj, mnr;
+	dev_t dev = 0;
+	FILE *f;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) == -1 ||
+	    !(stx.stx_mask & STATX_MNT_ID) ||
+	    (f = fopen("/proc/self/mountinfo", "re")) == NULL)
+		return 0;
+	/* "36 35 0:52 / /mnt ...": mount id, parent id, major:minor */
+	while (dev == 0 && fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "%llu %*u %u:%u", &id, &maj, &mnr) == 3 &&
+		    id == stx.stx_mnt_id)
+			dev = makedev(maj, mnr);
+	fclose(f);
+	return dev;
 }

@@ -10,9 +10,14 @@
  * Waiting blocks in flock(2) and is bounded by an interval timer, rather
  * than polling with backoff: the kernel wakes a waiter the moment the lock
  * is released, where a poller would leave it idle until its next try.
+ *
+ * Who holds a lock is read from /proc/locks (the kernel's word) and the
+ * holder's metadata (its own), never by taking the lock.
  */
 #include <sys/file.h>
+#include <sys/param.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/time.h>
 
 #include <err.h>
@@ -25,6 +30,19 @@
 #include <unistd.h>
 
 #include "crashsafe.h"
+
+/* What this process's lock went through: -v and --json report it, and
+ * the busy message names who held it (SPEC 1.5). */
+static struct {
+	cs_nsec			 waited;	/* all acquisitions, in total */
+	cs_nsec			 held;		/* released ones, in total */
+	cs_nsec			 since;		/* cs_now() when last taken */
+	int			 fd;		/* held now, or -1 */
+	unsigned long long	 token;		/* gen= we wrote; 0: none */
+	char			 cmd[256];	/* cmd= we write */
+	struct cs_holder	 busy;		/* who held it when we gave up */
+	bool			 was_busy;
+} lk = { .fd = -1 };
 
 static void
 on_alarm(int sig)
@@ -44,20 +62,20 @@ set_timer(cs_nsec first, cs_nsec interval)
 	setitimer(ITIMER_REAL, &it, NULL);
 }
 
-/* 0 locked, 1 timed out, -1 error (errno). */
+/* 0 locked, 1 timed out, -1 error (errno). op: LOCK_EX or LOCK_SH. */
 static int
-wait_flock(int fd, cs_nsec deadline)
+wait_flock(int fd, int op, cs_nsec deadline)
 {
 	struct sigaction sa, old;
 	cs_nsec left;
 	int r = -1, save;
 
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+	if (flock(fd, op | LOCK_NB) == 0)
 		return 0;
 	if (errno != EWOULDBLOCK)
 		return -1;
 	if (deadline == CS_INF) {
-		while ((r = flock(fd, LOCK_EX)) == -1 && errno == EINTR)
+		while ((r = flock(fd, op)) == -1 && errno == EINTR)
 			;
 		return r;
 	}
@@ -74,7 +92,7 @@ wait_flock(int fd, cs_nsec deadline)
 	 */
 	set_timer(left < 1000 ? 1000 : left, 10 * CS_MSEC);
 	for (;;) {
-		if (flock(fd, LOCK_EX) == 0) {
+		if (flock(fd, op) == 0) {
 			r = 0;
 			break;
 		}
@@ -92,39 +110,47 @@ wait_flock(int fd, cs_nsec deadline)
 	return r;
 }
 
-size_t
-cs_lock_owner_text(char *buf, size_t len)
+/* Text for a key=value line: NULs and spaces as spaces, control bytes as
+ * '?', so that it stays one line. */
+static void
+one_line(char *s, size_t n)
 {
-	char cmd[256];
-	unsigned long long start = 0;
-	ssize_t n = 0;
-	int fd, w;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '\0')
+			s[i] = ' ';
+		else if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			s[i] = '?';
+}
 
-	/* The command line, NULs as spaces, control bytes as '?'. */
-	if ((fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC)) != -1) {
-		while ((n = read(fd, cmd, sizeof(cmd) - 1)) == -1 &&
-		    errno == EINTR)
-			;
-		close(fd);
-	}
-	if (n < 0)
+/* The command line of pid into buf, as one line; "" if unknown. */
+static void
+cmdline_of(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if ((n = cs_read_small(AT_FDCWD, path, buf, len)) < 0)
 		n = 0;
-	while (n > 0 && cmd[n - 1] == '\0')
+	while (n > 0 && buf[n - 1] == '\0')
 		n--;
-	cmd[n] = '\0';
-	for (ssize_t i = 0; i < n; i++)
-		if (cmd[i] == '\0')
-			cmd[i] = ' ';
-		else if ((unsigned char)cmd[i] < 0x20 || cmd[i] == 0x7f)
-			cmd[i] = '?';
-	cs_proc_starttime(getpid(), &start, NULL);
-	w = snprintf(buf, len,
-	    "pid=%d\nstarttime=%llu\nboot_id=%s\nhost=%s\nuid=%u\ncmd=%s\n",
-	    (int)getpid(), start, cs_boot_id(), cs_hostname(),
-	    (unsigned)getuid(), cmd);
-	if (w < 0)
-		return 0;
-	return (size_t)w < len ? (size_t)w : len - 1;
+	buf[n] = '\0';
+	one_line(buf, (size_t)n);
+}
+
+void
+cs_lock_owner_cmd(char *const argv[])
+{
+	size_t len = 0;
+
+	lk.cmd[0] = '\0';
+	for (; *argv != NULL && len + 1 < sizeof(lk.cmd); argv++) {
+		if (len > 0)
+			lk.cmd[len++] = ' ';
+		len += strlcpy(lk.cmd + len, *argv, sizeof(lk.cmd) - len);
+		len = MIN(len, sizeof(lk.cmd) - 1);
+	}
+	one_line(lk.cmd, len);
 }
 
 /*
@@ -132,21 +158,81 @@ cs_lock_owner_text(char *buf, size_t len)
  * worth failing the caller's operation for. Only into a dedicated lock
  * file (SPEC 1.5): empty, or holding metadata already. A FILE.lock with
  * other content (Gemfile.lock, composer.lock) is data: locked, not
- * overwritten.
+ * overwritten. gen= counts the holders: the fencing token. A new file
+ * starts it at the time in microseconds, so that it still grows when the
+ * file was removed between two holders.
  */
 static void
 write_owner(int fd)
 {
-	char text[512], head[4];
-	size_t len;
+	char text[1024], old[1024];
+	struct cs_owner o;
+	struct timespec now;
+	unsigned long long start = 0, gen;
+	ssize_t n;
+	int len;
+
+	if ((n = pread(fd, old, sizeof(old) - 1, 0)) == -1 ||
+	    (n > 0 && (n < 4 || memcmp(old, "pid=", 4) != 0)))
+		return;
+	old[n] = '\0';
+	clock_gettime(CLOCK_REALTIME, &now);
+	gen = (unsigned long long)now.tv_sec * 1000000 +
+	    (unsigned long long)now.tv_nsec / 1000;
+	if (n > 0 && cs_parse_owner(old, &o) && o.gen > 0)
+		gen = o.gen + 1;
+	if (lk.cmd[0] == '\0')
+		cmdline_of(getpid(), lk.cmd, sizeof(lk.cmd));
+	cs_proc_starttime(getpid(), &start, NULL);
+	len = snprintf(text, sizeof(text),
+	    "pid=%d\nstarttime=%llu\nboot_id=%s\nhost=%s\nuid=%u\n"
+	    "gen=%llu\nsince=%lld\ncmd=%s\n",
+	    (int)getpid(), start, cs_boot_id(), cs_hostname(),
+	    (unsigned)getuid(), gen, (long long)now.tv_sec, lk.cmd);
+	if (len <= 0)
+		return;
+	len = MIN(len, (int)sizeof(text) - 1);
+	if (ftruncate(fd, 0) == 0 && pwrite(fd, text, (size_t)len, 0) == len)
+		lk.token = gen;
+}
+
+/* The fencing token of a lock file we hold shared: the last writer's. */
+static void
+read_token(int fd)
+{
+	char text[1024];
+	struct cs_owner o;
 	ssize_t n;
 
-	if ((n = pread(fd, head, sizeof(head), 0)) != 0 &&
-	    (n != (ssize_t)sizeof(head) || memcmp(head, "pid=", 4) != 0))
+	if ((n = pread(fd, text, sizeof(text) - 1, 0)) <= 0)
 		return;
-	len = cs_lock_owner_text(text, sizeof(text));
-	if (ftruncate(fd, 0) == 0)
-		(void)!pwrite(fd, text, len, 0);
+	text[n] = '\0';
+	if (cs_parse_owner(text, &o))
+		lk.token = o.gen;
+}
+
+/* "10s", "1.5s", "250ms" */
+static void
+duration_text(char *buf, size_t len, cs_nsec d)
+{
+	if (d < CS_SEC && d % CS_MSEC == 0)
+		snprintf(buf, len, "%lldms", (long long)(d / CS_MSEC));
+	else
+		snprintf(buf, len, "%gs", (double)d / CS_SEC);
+}
+
+/* path: busy for 10s; held by pid 4242 (backup.sh) since 12:03:07 */
+static void
+busy_message(const char *path, cs_nsec timeout)
+{
+	char who[512], wait[32] = "";
+
+	cs_holder_text(&lk.busy, who, sizeof(who));
+	if (timeout > 0) {
+		memcpy(wait, " for ", 5);
+		duration_text(wait + 5, sizeof(wait) - 5, timeout);
+	}
+	warnx("%s: busy%s; held by %s", path, wait, who);
 }
 
 int
@@ -154,8 +240,9 @@ cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
     cs_nsec timeout, int *fdp)
 {
 	struct stat held, named;
-	cs_nsec deadline = cs_deadline(timeout);
-	int fd = *fdp, r, rdonly;
+	cs_nsec start = cs_now(), deadline = cs_deadline(timeout);
+	int fd = *fdp, r, rdonly, e;
+	int op = (lockflags & CS_LOCK_SHARED) ? LOCK_SH : LOCK_EX;
 
 	if ((lockflags & CS_LOCK_EXCLUDE) &&
 	    (r = cs_locks_exclude(path, path)) != 0) {
@@ -164,6 +251,8 @@ cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
 		*fdp = -1;
 		return r;
 	}
+	lk.token = 0;
+	lk.was_busy = false;
 	for (;; fd = -1) {
 		rdonly = 0;
 		open_flags |= O_CLOEXEC | O_NOCTTY;
@@ -172,21 +261,29 @@ cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
 		if (fd == -1)
 			fd = open(path, open_flags, mode);
 		if (fd == -1 && (lockflags & CS_LOCK_OWNER) &&
-		    (errno == EACCES || errno == EROFS)) {
-			/* Someone else's lock file: lock it without metadata. */
+		    (errno == EACCES || errno == EROFS || errno == EISDIR)) {
+			/* Someone else's lock file, one on a read-only
+			 * filesystem, a directory: locked without metadata. */
+			e = errno;
 			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
 			    (open_flags & O_NOFOLLOW));
+			if (fd == -1 && errno == ENOENT)
+				errno = e;	/* it could not be created */
 			rdonly = 1;
 		}
 		if (fd == -1)
 			return cs_fail(errno, EX_CANTCREAT, path);
-		if ((r = wait_flock(fd, deadline)) != 0) {
-			close(fd);
+		if ((r = wait_flock(fd, op, deadline)) != 0) {
+			lk.waited += cs_now() - start;
 			if (r == 1) {
-				warnx("%s: timed out waiting for the lock",
-				    path);
+				lk.was_busy = true;
+				(void)cs_lock_holder(fd, &lk.busy);
+				close(fd);
+				if (!(lockflags & CS_LOCK_QUIET))
+					busy_message(path, timeout);
 				return EX_TEMPFAIL;
 			}
+			close(fd);
 			return cs_fail(errno, EX_IOERR, path);
 		}
 		if (fstat(fd, &held) == 0 && stat(path, &named) == 0 &&
@@ -194,10 +291,205 @@ cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
 			break;
 		close(fd);	/* replaced or removed meanwhile: start over */
 	}
-	if ((lockflags & CS_LOCK_OWNER) && !rdonly)
+	if (op == LOCK_SH)
+		read_token(fd);
+	else if ((lockflags & CS_LOCK_OWNER) && !rdonly)
 		write_owner(fd);
+	lk.since = cs_now();
+	lk.waited += lk.since - start;
+	lk.fd = fd;
 	*fdp = fd;
 	return 0;
+}
+
+void
+cs_unlock(int fd)
+{
+	if (fd == lk.fd && fd != -1) {
+		lk.held += cs_now() - lk.since;
+		lk.fd = -1;
+	}
+	(void)flock(fd, LOCK_UN);
+}
+
+void
+cs_lock_times(cs_nsec *waited, cs_nsec *held)
+{
+	*waited = lk.waited;
+	*held = lk.held + (lk.fd != -1 ? cs_now() - lk.since : 0);
+}
+
+void
+cs_lock_report(const char *path)
+{
+	cs_nsec waited, held;
+
+	cs_lock_times(&waited, &held);
+	cs_info("%s: lock waited %.3fs, held %.3fs", path,
+	    (double)waited / CS_SEC, (double)held / CS_SEC);
+}
+
+unsigned long long
+cs_lock_token(void)
+{
+	return lk.token;
+}
+
+const struct cs_holder *
+cs_lock_busy_holder(void)
+{
+	return lk.was_busy ? &lk.busy : NULL;
+}
+
+/* ---- who holds a lock ---- */
+
+int
+cs_proc_locks_line(char *line, struct cs_lockline *l)
+{
+	char *tok, *save = NULL;
+	unsigned maj, mnr;
+	unsigned long long ino;
+	int n;
+
+	memset(l, 0, sizeof(*l));
+	for (tok = strtok_r(line, " \t\n", &save); tok != NULL;
+	    tok = strtok_r(NULL, " \t\n", &save)) {
+		if (strcmp(tok, "->") == 0)
+			l->waiting = true;
+		else if (strcmp(tok, "FLOCK") == 0)
+			l->what = CS_FLOCK;
+		else if (strcmp(tok, "POSIX") == 0 || strcmp(tok, "OFDLCK") == 0)
+			l->what = CS_POSIX;
+		else if (strcmp(tok, "LEASE") == 0 || strcmp(tok, "DELEG") == 0)
+			l->what = CS_LEASE;
+		else if (l->what != 0 && strcmp(tok, "READ") == 0)
+			l->shared = true;
+		else if (l->what != 0 && sscanf(tok, "%x:%x:%llu%n", &maj,
+		    &mnr, &ino, &n) == 3 && tok[n] == '\0') {
+			l->dev = makedev(maj, mnr);
+			l->ino = (ino_t)ino;
+			return 1;
+		} else if (l->what != 0 && (tok[0] == '-' ||
+		    (tok[0] >= '0' && tok[0] <= '9')))
+			l->pid = (pid_t)strtol(tok, NULL, 10);
+	}
+	return 0;
+}
+
+/* The initial pid namespace has a fixed inode (PROC_PID_INIT_INO). */
+#define PID_NS_INIT	"pid:[4026531836]"
+
+bool
+cs_locks_all_listed(void)
+{
+	static int listed = -1;
+	char ns[64];
+	ssize_t n;
+
+	if (listed == -1) {
+		n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+		listed = n == (ssize_t)strlen(PID_NS_INIT) &&
+		    memcmp(ns, PID_NS_INIT, (size_t)n) == 0;
+	}
+	return listed == 1;
+}
+
+/* The holders of flock and POSIX locks on dev:ino in /proc/locks (not
+ * the waiters) into h; how many there are, or -1. */
+static int
+holders_listed(dev_t dev, ino_t ino, struct cs_holder *h)
+{
+	struct cs_lockline l;
+	char *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+	int n = 0;
+
+	if ((f = fopen("/proc/locks", "re")) == NULL)
+		return -1;
+	while (getline(&line, &cap, f) != -1)
+		if (cs_proc_locks_line(line, &l) == 1 && !l.waiting &&
+		    l.dev == dev && l.ino == ino &&
+		    (l.what == CS_FLOCK || l.what == CS_POSIX)) {
+			if (n++ == 0)
+				h->pid = l.pid;
+			h->shared = l.shared;
+		}
+	free(line);
+	fclose(f);
+	h->others = n > 1 ? n - 1 : 0;
+	return n;
+}
+
+int
+cs_lock_holder(int fd, struct cs_holder *h)
+{
+	char text[1024];
+	struct cs_owner o;
+	struct stat st;
+	dev_t sb;
+	ssize_t len;
+	int n;
+
+	memset(h, 0, sizeof(*h));
+	if (fstat(fd, &st) == -1)
+		return -1;
+	/* /proc/locks names the superblock's device, which is not st_dev
+	 * on btrfs subvolumes: looked up only when st_dev finds nothing. */
+	if ((n = holders_listed(st.st_dev, st.st_ino, h)) == 0 &&
+	    (sb = cs_superblock_dev(fd)) != st.st_dev && sb != 0)
+		n = holders_listed(sb, st.st_ino, h);
+	if (n == -1)
+		return -1;
+	/* The metadata is the holder's word, taken when the kernel agrees
+	 * (its pid holds the lock), or when the kernel cannot show us the
+	 * holders (a lock in another pid namespace: pid 0, or unlisted). */
+	if ((len = pread(fd, text, sizeof(text) - 1, 0)) > 0) {
+		text[len] = '\0';
+		if (cs_parse_owner(text, &o) && o.pid > 0 &&
+		    (o.pid == h->pid || (n == 0 && !cs_locks_all_listed()) ||
+		    (n > 0 && h->pid == 0))) {
+			h->pid = o.pid;
+			strlcpy(h->cmd, o.cmd, sizeof(h->cmd));
+			if (strcmp(o.host, cs_hostname()) != 0)
+				strlcpy(h->host, o.host, sizeof(h->host));
+			h->since = o.since;
+			return 1;
+		}
+	}
+	if (h->pid > 0)
+		cmdline_of(h->pid, h->cmd, sizeof(h->cmd));
+	return n > 0;
+}
+
+void
+cs_holder_text(const struct cs_holder *h, char *buf, size_t len)
+{
+	char since[48] = "", host[300] = "", cmd[140] = "", who[64];
+	struct tm tm, today;
+	time_t now = time(NULL);
+
+	if (h->pid > 0)
+		snprintf(who, sizeof(who), "pid %d", (int)h->pid);
+	else
+		strlcpy(who, "a process we cannot see (another pid namespace)",
+		    sizeof(who));
+	if (h->cmd[0] != '\0')
+		snprintf(cmd, sizeof(cmd), " (%.120s%s)", h->cmd,
+		    strlen(h->cmd) > 120 ? "..." : "");
+	if (h->host[0] != '\0')
+		snprintf(host, sizeof(host), " on host %s", h->host);
+	if (h->since > 0 && localtime_r(&h->since, &tm) != NULL &&
+	    localtime_r(&now, &today) != NULL)
+		strftime(since, sizeof(since), tm.tm_yday == today.tm_yday &&
+		    tm.tm_year == today.tm_year ? " since %H:%M:%S" :
+		    " since %Y-%m-%d %H:%M:%S", &tm);
+	if (h->others > 0)
+		snprintf(buf, len, "%s%s and %d other%s (shared)", who, cmd,
+		    h->others, h->others == 1 ? "" : "s");
+	else
+		snprintf(buf, len, "%s%s%s%s%s", who, cmd, host, since,
+		    h->shared ? " (shared)" : "");
 }
 
 int
@@ -239,6 +531,12 @@ cs_parse_owner(char *text, struct cs_owner *o)
 				strlcpy(o->boot_id, line + 8, sizeof(o->boot_id));
 			else if (strncmp(line, "host=", 5) == 0)
 				strlcpy(o->host, line + 5, sizeof(o->host));
+			else if (strncmp(line, "gen=", 4) == 0)
+				o->gen = strtoull(line + 4, NULL, 10);
+			else if (strncmp(line, "since=", 6) == 0)
+				o->since = (time_t)strtoll(line + 6, NULL, 10);
+			else if (strncmp(line, "cmd=", 4) == 0)
+				strlcpy(o->cmd, line + 4, sizeof(o->cmd));
 		}
 		return o->pid != 0 || kv;
 	}

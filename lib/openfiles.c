@@ -457,24 +457,6 @@ cs_open_files_scan(struct cs_fileset *set)
 
 /* ---- locks: /proc/locks ---- */
 
-/* The initial pid namespace has a fixed inode (PROC_PID_INIT_INO). */
-#define PID_NS_INIT	"pid:[4026531836]"
-
-bool
-cs_locks_all_listed(void)
-{
-	static int listed = -1;
-	char ns[64];
-	ssize_t n;
-
-	if (listed == -1) {
-		n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
-		listed = n == (ssize_t)strlen(PID_NS_INIT) &&
-		    memcmp(ns, PID_NS_INIT, (size_t)n) == 0;
-	}
-	return listed == 1;
-}
-
 /*
  *   1: FLOCK  ADVISORY  WRITE 4242 08:01:1234567 0 EOF
  *   2: -> FLOCK  ADVISORY  WRITE 4243 08:01:1234567 0 EOF	(waiting)
@@ -484,40 +466,18 @@ cs_locks_all_listed(void)
 int
 cs_locked_files_scan(struct cs_fileset *set)
 {
-	char *line = NULL, *tok, *save;
+	struct cs_lockline l;
+	char *line = NULL;
 	size_t cap = 0;
-	unsigned maj, mnr;
-	unsigned long long ino;
-	long pid;
-	int what, r = 0, n;
+	int r = 0;
 	FILE *f;
 
 	memset(set, 0, sizeof(*set));
 	if ((f = fopen("/proc/locks", "re")) == NULL)
 		return -1;
-	while (r == 0 && getline(&line, &cap, f) != -1) {
-		what = 0;
-		pid = 0;
-		for (tok = strtok_r(line, " \t\n", &save); tok != NULL;
-		    tok = strtok_r(NULL, " \t\n", &save)) {
-			if (strcmp(tok, "FLOCK") == 0)
-				what = CS_FLOCK;
-			else if (strcmp(tok, "POSIX") == 0 ||
-			    strcmp(tok, "OFDLCK") == 0)
-				what = CS_POSIX;
-			else if (strcmp(tok, "LEASE") == 0 ||
-			    strcmp(tok, "DELEG") == 0)
-				what = CS_LEASE;
-			else if (what != 0 && sscanf(tok, "%x:%x:%llu%n", &maj,
-			    &mnr, &ino, &n) == 3 && tok[n] == '\0') {
-				r = fileset_add(set, makedev(maj, mnr),
-				    (ino_t)ino, (pid_t)pid, what);
-				break;
-			} else if (what != 0 && (tok[0] == '-' ||
-			    (tok[0] >= '0' && tok[0] <= '9')))
-				pid = strtol(tok, NULL, 10);
-		}
-	}
+	while (r == 0 && getline(&line, &cap, f) != -1)
+		if (cs_proc_locks_line(line, &l) == 1)
+			r = fileset_add(set, l.dev, l.ino, l.pid, l.what);
 	free(line);
 	fclose(f);
 	return fileset_seal(set, r);

@@ -98,7 +98,7 @@ check_records() {
 	run --separate-stderr "$A" -t 0.5 log new
 	kill "$holder"
 	[ "$status" -eq 75 ]
-	[ "$stderr" = "atomicappend: log: timed out waiting for the lock" ]
+	[ "$stderr" = "atomicappend: log: busy for 500ms; held by pid $holder (flock log sleep 30)" ]
 	[ "$(cat log)" = old ]
 	for d in abc -1 ''; do
 		run "$A" -t "$d" log x
@@ -334,7 +334,15 @@ check_records() {
 
 @test "-v reports records and bytes; usage errors; --help, --version" {
 	run --separate-stderr "$A" -v log a b
-	[ "$stderr" = "atomicappend: log: 1 record, 4 bytes appended" ]
+	[ "${stderr_lines[0]}" = "atomicappend: log: 1 record, 4 bytes appended" ]
+	# contention metrics (SPEC 1.5): waited for the lock, and held it
+	[[ "${stderr_lines[1]}" =~ ^"atomicappend: log: lock waited 0."[0-9]{3}"s, held 0."[0-9]{3}"s"$ ]] || fail "$stderr"
+	flock log sleep 1 &
+	holder=$!
+	until grep -q " $holder " /proc/locks; do sleep 0.05; done
+	run --separate-stderr "$A" -v log c
+	wait "$holder"
+	[[ "${stderr_lines[1]}" =~ ^"atomicappend: log: lock waited 0."[3-9][0-9]{2}"s, held 0."[0-9]{3}"s"$ ]] || fail "$stderr"
 	run -64 "$A"
 	run -64 "$A" --bogus log
 	run "$A" --help
