@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # atomicwrite: SPEC section 2 and the conventions of section 1 it uses.
-# shellcheck disable=SC2016 # sh -c scripts are single-quoted on purpose
+# shellcheck disable=SC2016,SC2154 # sh -c scripts are single-quoted on purpose; run sets stderr_lines
 
 load helpers
 load hostile
