@@ -12,7 +12,8 @@ MANDIR	 = $(PREFIX)/share/man
 TOOLS	 = atomicappend atomicwrite retry sqlwal staleclean
 LIBSRC	 = lib/backoff.c lib/cleanup.c lib/commit.c lib/encode.c lib/rows.c \
 	   lib/fsinfo.c lib/io.c lib/lock.c lib/metadata.c lib/msg.c \
-	   lib/openfiles.c lib/parse.c lib/proc.c lib/resolve.c lib/spawn.c
+	   lib/openfiles.c lib/parse.c lib/proc.c lib/resolve.c lib/spawn.c \
+	   lib/guard.c
 MAN1	 = $(TOOLS:%=man/%.1)
 MAN7	 = man/crashsafe.7
 

@@ -4,7 +4,6 @@
  * the attempt's whole process group, stdin replayed to every attempt,
  * stdout released only by the attempt that succeeds.
  */
-#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <sys/param.h>
 #include <sys/stat.h>
@@ -97,7 +96,6 @@ struct outcome {
 	cs_nsec	duration;
 };
 
-static void	on_child_event(const struct cs_child *);
 static void	json_record(unsigned, const struct outcome *, cs_nsec, bool);
 static void	progress_line(unsigned, const struct outcome *, cs_nsec, bool);
 
@@ -201,6 +199,9 @@ secs(cs_nsec d)
 	return (double)d / CS_SEC;
 }
 
+/* The terminal, signals, what attempts leave behind (lib/guard.c). */
+static struct cs_guard guard;
+
 /* Whether what we last wrote to stderr (a failed attempt's held output,
  * its stderr relayed, or released output when stdout is stderr's pipe)
  * ended in the middle of a line. */
@@ -208,9 +209,6 @@ static bool stderr_mid_line;
 /* --json with a pipe on stderr: the attempt writes through us, into this
  * non-blocking description of that pipe (or -1). */
 static int relay_fd = -1;
-/* The mask we were started with, SIGPIPE blocked: progress is written
- * with it. */
-static sigset_t *report_mask;
 
 /*
  * Progress lines and JSON records start on a line of their own (SPEC 5).
@@ -245,16 +243,14 @@ report(unsigned n, const struct outcome *o, cs_nsec next, bool last)
 	sigset_t old;
 
 	/* A signal ends us even while a slow stderr takes this. */
-	if (report_mask != NULL)
-		sigprocmask(SIG_SETMASK, report_mask, &old);
+	sigprocmask(SIG_SETMASK, &guard.report, &old);
 	if (opt.json || cs_verbosity > (o->status == 0 ? 0 : -1))
 		start_line();
 	if (opt.json)
 		json_record(n, o, next, last);
 	else
 		progress_line(n, o, next, last);
-	if (report_mask != NULL)
-		sigprocmask(SIG_SETMASK, &old, NULL);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 /* One JSON object, in one write. */
@@ -319,12 +315,6 @@ static struct {
 	bool		 err_joins_out;	/* stdout not held and the same pipe as
 					   stderr: one relay keeps their order */
 	bool		 out_is_err;	/* stdout and stderr: one pipe */
-	bool		 own_group;	/* no terminal: attempts in their own
-					   process group */
-	bool		 pipe_dfl;	/* SIGPIPE was not ignored by our caller */
-	int		 sigfd;
-	int		 chldfd;	/* SIGCHLD: an attempt that stopped */
-	sigset_t	 orig;		/* the mask the attempts get */
 } run;
 
 /*
@@ -389,7 +379,7 @@ reader_gone(void)
 static CS_NORETURN void
 reader_went_away(void)
 {
-	if (run.pipe_dfl)
+	if (guard.pipe_dfl)
 		cs_die_of(SIGPIPE);
 	cs_warnx("stdout: %s", strerror(EPIPE));
 	exit(EX_IOERR);
@@ -411,7 +401,7 @@ release(struct cs_sink *held, int fd)
 	if (held->fd == -1 || held->len == 0 ||
 	    lseek(held->fd, 0, SEEK_SET) == -1)
 		return 0;
-	sigprocmask(SIG_SETMASK, &run.orig, &mask);
+	sigprocmask(SIG_SETMASK, &guard.orig, &mask);
 	if (cs_copy_fd(held->fd, fd, &n, &failed) == -1 && failed == fd) {
 		if (errno == EPIPE && fd == STDOUT_FILENO)
 			reader_went_away();
@@ -558,13 +548,12 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 	    .relay = -1 };
 	struct pollfd pfd[8];	/* signals, SIGCHLD, feed, leader, stdout,
 				   drain, relay, stderr */
-	struct signalfd_siginfo si;
 	struct timespec ts;
 	cs_nsec start = cs_now(), left, now, kill_at = CS_INF;
 	cs_nsec flush_until = CS_INF;	/* then a relay still behind is dropped */
 	int in[2] = { -1, -1 }, out[2] = { -1, -1 }, er[2] = { -1, -1 };
-	int r = 0, sig = 0;
-	bool exited = false, done = false, from_tty = false;
+	int r = 0;
+	bool exited = false, done = false;
 
 	memset(o, 0, sizeof(*o));
 	if ((p.buf = malloc(IO_BUF)) == NULL ||
@@ -612,8 +601,8 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 		int n = 0, ip = -1, is, ic, iff = -1, id = -1, io = -1;
 		int ir = -1, ie = -1;
 
-		pfd[is = n++] = (struct pollfd){ run.sigfd, POLLIN, 0 };
-		pfd[ic = n++] = (struct pollfd){ run.chldfd, POLLIN, 0 };
+		pfd[is = n++] = (struct pollfd){ guard.sigfd, POLLIN, 0 };
+		pfd[ic = n++] = (struct pollfd){ guard.chldfd, POLLIN, 0 };
 		/* fed while anyone may read it (a background reader too) */
 		if (p.feed != -1)
 			pfd[iff = n++] = (struct pollfd){ p.feed, POLLOUT, 0 };
@@ -690,27 +679,23 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 		if (iff != -1 && pfd[iff].revents != 0)
 			feed(&p);
 		if (pfd[ic].revents != 0 && !exited)
-			on_child_event(&child);
-		if ((pfd[is].revents & POLLIN) &&
-		    read(run.sigfd, &si, sizeof(si)) == sizeof(si) &&
-		    sig == 0 && !cs_own_epipe(&si)) {
-			/*
-			 * From the terminal (SI_KERNEL) it reached the
-			 * attempt too, in our process group: it decides.
-			 * From kill(1), it is passed on. Either way no
-			 * attempt follows, and we die of it.
-			 */
-			sig = (int)si.ssi_signo;
-			flush_until = now;	/* we die of it: no waiting */
-			if (run.own_group || si.ssi_code != SI_KERNEL) {
-				cs_child_term(&child, sig);
+			cs_guard_child_event(&guard, &child);
+		/* A signal: no attempt follows, and we die of it. */
+		if (pfd[is].revents & POLLIN) {
+			switch (cs_guard_signal(&guard, &child)) {
+			case CS_GUARD_PASSED:
 				if (kill_at == CS_INF)
 					kill_at = cs_deadline(opt.kill_after);
-			} else
-				from_tty = true;
+				/* FALLTHROUGH */
+			case CS_GUARD_SHARED:
+				flush_until = now;	/* no waiting */
+				break;
+			case CS_GUARD_NONE:
+				break;
+			}
 		}
 		/* stdout's reader gone (unless Ctrl-C took it and us too) */
-		if (io != -1 && pfd[io].revents != 0 && sig == 0) {
+		if (io != -1 && pfd[io].revents != 0 && guard.sig == 0) {
 			cs_child_stop(&child, SIGTERM, opt.kill_after);
 			(void)cs_child_reap(&child);
 			reader_went_away();
@@ -738,7 +723,7 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 		;
 	o->duration = cs_now() - start;
 	pipes_close(&p);
-	if (sig != 0 && from_tty && o->signal != sig) {
+	if (cs_guard_handled(&guard, &child)) {
 		/*
 		 * Ctrl-C at the terminal, which the attempt handled: the loop
 		 * stops, and, as "wait and cooperative exit" has it, we do not
@@ -748,73 +733,13 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 		o->interrupted = true;
 		return r;
 	}
-	if (sig != 0) {
+	if (guard.sig != 0) {
 		/* Passed on (or the attempt died of it too); no further
 		 * attempt, and we die of it, so the calling shell stops. */
 		(void)release(held, STDERR_FILENO);
-		cs_die_of(sig);
+		cs_die_of(guard.sig);
 	}
 	return r;
-}
-
-/* Signals are read from a signalfd during and between attempts; the
- * attempts get the mask we were started with. */
-static void
-setup_signals(void)
-{
-	static sigset_t report_set;
-	static const int forwarded[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-	struct sigaction old;
-	sigset_t block;
-	size_t i;
-
-	sigemptyset(&block);
-	for (i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++) {
-		if (sigaction(forwarded[i], NULL, &old) == 0 &&
-		    old.sa_handler == SIG_IGN)
-			continue;	/* ignored by our caller: stays so */
-		sigaddset(&block, forwarded[i]);
-	}
-	/* A write to a gone reader (the feed pipe, stdout) is EPIPE to us;
-	 * a SIGPIPE that someone sends us is a signal like the others. */
-	run.pipe_dfl = sigaction(SIGPIPE, NULL, &old) == 0 &&
-	    old.sa_handler != SIG_IGN;
-	if (run.pipe_dfl)
-		sigaddset(&block, SIGPIPE);
-	sigaddset(&block, SIGCHLD);
-	sigprocmask(SIG_BLOCK, &block, &run.orig);
-	report_set = run.orig;
-	sigaddset(&report_set, SIGPIPE);
-	report_mask = &report_set;
-	sigdelset(&block, SIGCHLD);
-	if ((run.sigfd = signalfd(-1, &block, SFD_CLOEXEC)) == -1)
-		err(EX_OSERR, "signalfd");
-	sigemptyset(&block);
-	sigaddset(&block, SIGCHLD);
-	if ((run.chldfd = signalfd(-1, &block, SFD_CLOEXEC | SFD_NONBLOCK))
-	    == -1)
-		err(EX_OSERR, "signalfd");
-}
-
-/*
- * The attempt stopped by itself (ssh's ~^Z, a program raising SIGTSTP):
- * at a terminal, stop too, so that the shell sees the job stopped and
- * gives the prompt back; its fg continues us both (one process group).
- */
-static void
-on_child_event(const struct cs_child *child)
-{
-	struct signalfd_siginfo si;
-	siginfo_t info;
-
-	while (read(run.chldfd, &si, sizeof(si)) == sizeof(si))
-		;
-	memset(&info, 0, sizeof(info));
-	if (run.own_group || waitid(P_PIDFD, (id_t)child->pidfd, &info,
-	    WSTOPPED | WNOHANG) == -1 || info.si_pid == 0 ||
-	    info.si_code != CLD_STOPPED)
-		return;
-	raise(SIGTSTP);
 }
 
 int
@@ -828,7 +753,7 @@ main(int argc, char *argv[])
 	cs_nsec deadline, next;
 	char num[32];
 	unsigned n;
-	int r, tty;
+	int r;
 
 	parse_options(argc, argv);
 	argc -= optind;
@@ -841,20 +766,6 @@ main(int argc, char *argv[])
 	deadline = cs_deadline(opt.deadline);
 	if (cs_tool_init() & 1)
 		opt.no_replay = true;		/* nothing to replay */
-	/* What an attempt leaves behind when it is stopped (another group,
-	 * another session) comes to us, to be stopped too. */
-	(void)cs_become_subreaper();
-	/*
-	 * With a terminal, the attempt stays in our process group, as the
-	 * bare command would be: Ctrl-C reaches the caller, us and it,
-	 * Ctrl-Z stops the whole job, /dev/tty reads work. Without one, it
-	 * gets a group of its own, which a timeout stops whole.
-	 */
-	if ((tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) != -1)
-		close(tty);
-	run.own_group = tty == -1;
-	if (run.own_group)
-		cmd.flags |= CS_SPAWN_PGRP;
 	if ((r = setup_stdin()) != 0)
 		return r;
 	run.hold = opt.hold == -1 ? !isatty(STDOUT_FILENO) : opt.hold == 1;
@@ -874,8 +785,13 @@ main(int argc, char *argv[])
 		relay_fd = open("/proc/self/fd/2", O_WRONLY | O_NONBLOCK |
 		    O_CLOEXEC);
 	run.err_joins_out = relay_fd != -1 && !run.hold && run.out_is_err;
-	setup_signals();
-	cmd.sigmask = &run.orig;
+	/*
+	 * With a terminal, the attempt stays in our process group, as the
+	 * bare command would be; without one it leads its own, which a
+	 * timeout stops whole. What it leaves behind when it is stopped
+	 * (another group, another session) comes to us, to be stopped too.
+	 */
+	cs_guard_init(&guard, &cmd);
 
 	snprintf(num, sizeof(num), "%lld", opt.attempts);
 	setenv("RETRY_MAX", opt.attempts > 0 ? num : "inf", 1);
@@ -926,7 +842,7 @@ main(int argc, char *argv[])
 			next = MAX(deadline - cs_now(), 0);
 		report(n, &o, next, false);
 		/* A signal during the sleep ends the run: we die of it. */
-		if (cs_sleep(next, deadline, run.sigfd, &r) == 2)
+		if (cs_sleep(next, deadline, guard.sigfd, &r) == 2)
 			cs_die_of(r);
 		if (cs_now() >= deadline)
 			return o.status;	/* the sleep ran into it */

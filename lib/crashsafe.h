@@ -15,6 +15,7 @@
  *   resolve.c  where a symlink leads, as the kernel follows it
  *   io.c       write-all, copy_file_range or read/write, comparing
  *   spawn.c    running a command: status passed through, 126/127/128+N
+ *   guard.c    watching over it as the shell would: terminal, signals
  *   cleanup.c  temp files removed and children signalled on fatal signals
  *   encode.c   JSON strings, TSV and CSV fields, hex, base64, reals,
  *              display widths
@@ -370,6 +371,8 @@ struct cs_cmd {
 	const sigset_t	*sigmask;	/* the child's mask; NULL: ours */
 };
 #define CS_SPAWN_PGRP	0x1	/* own process group */
+#define CS_SPAWN_PDEATHSIG 0x2	/* SIGKILL when we die (PR_SET_PDEATHSIG):
+				   withlock's lock goes with us */
 /*
  * Start argv[0] (PATH search). Returns 0 and the pid, or 126/127 when it
  * cannot be run (message printed), or 71.
@@ -432,6 +435,49 @@ int	cs_child_reap(struct cs_child *);
 /* Die of sig (default action), as a cleaned-up process should, so that
  * the parent sees WIFSIGNALED and a shell loop stops. */
 CS_NORETURN void cs_die_of(int sig);
+/* Keep pid (a child of ours) out of what cs_child_stop kills. */
+void	cs_child_spare(pid_t);
+/* With CS_SPAWN_PGRP and CS_SPAWN_PDEATHSIG: a watchdog process that
+ * SIGKILLs the child's whole group if we die (PDEATHSIG reaches only the
+ * leader). -1 if none could be started; else its pidfd, for
+ * cs_watchdog_end. */
+int	cs_watchdog_start(const struct cs_child *);
+void	cs_watchdog_end(int pidfd);
+
+/* ---- guard.c: a command watched over as the shell would (SPEC 5, 8) ---- */
+
+struct cs_guard {
+	int	 sigfd;		/* INT TERM HUP QUIT (unless ignored), PIPE */
+	int	 chldfd;	/* SIGCHLD: the command stopped */
+	sigset_t orig;		/* the mask we were started with: the command's */
+	sigset_t report;	/* orig with SIGPIPE blocked: for our messages */
+	bool	 own_group;	/* no terminal: the command leads a group */
+	bool	 pipe_dfl;	/* SIGPIPE was not ignored by our caller */
+	int	 sig;		/* the signal that ends the run, or 0 */
+	bool	 from_tty;	/* it came from the terminal, to the command too */
+};
+/* Become a subreaper; the command in our group at a terminal, else in
+ * its own (cmd->flags); fatal signals blocked and read from sigfd, the
+ * command getting the mask we had (cmd->sigmask). */
+void	cs_guard_init(struct cs_guard *, struct cs_cmd *);
+enum cs_guard_sig {
+	CS_GUARD_NONE,		/* ours (EPIPE), or after the first */
+	CS_GUARD_PASSED,	/* sent on to the command (ch): stop it after
+				   the grace */
+	CS_GUARD_SHARED,	/* from the terminal: the command got it too */
+};
+/* sigfd is readable: take the signal (ch: the running command, or NULL). */
+enum cs_guard_sig cs_guard_signal(struct cs_guard *, struct cs_child *ch);
+/* chldfd is readable: a command that stopped itself stops us too. */
+void	cs_guard_child_event(struct cs_guard *, const struct cs_child *);
+/* After the reap: the terminal's signal reached the command, which
+ * handled it (Ctrl-C caught): its status stands, nothing more runs. */
+bool	cs_guard_handled(const struct cs_guard *, const struct cs_child *);
+/* Wait for the command; at limit stop it (TERM to its group and what it
+ * left, KILL after grace) and return 124; a signal is passed on as
+ * above (g->sig). Returns its status. */
+int	cs_guard_wait(struct cs_guard *, struct cs_child *, cs_nsec limit,
+	    cs_nsec grace, bool *timed_out);
 
 /* ---- commit.c: replace a file atomically (SPEC 1.4) ---- */
 

@@ -37,6 +37,82 @@ cs_status_code(int wstatus)
 	return EX_SOFTWARE;
 }
 
+/* What an exec error means: 127 not found, 126 cannot run, 71. */
+static int
+spawn_error(const char *cmd, int e)
+{
+	warnx("%s: %s", cmd, strerror(e));
+	if (e == ENOENT)
+		return CS_EX_NOTFOUND;
+	if (e == ENOMEM || e == EAGAIN)
+		return EX_OSERR;
+	return CS_EX_NOEXEC;
+}
+
+/* fd onto target in a child before exec, inherited (not close-on-exec). */
+static void
+child_fd(int fd, int target)
+{
+	if (fd < 0)
+		return;
+	if (fd == target)
+		(void)fcntl(fd, F_SETFD, 0);
+	else if (dup2(fd, target) == -1)
+		_exit(EX_OSERR);
+}
+
+/*
+ * fork and exec, for what posix_spawn cannot do: PR_SET_PDEATHSIG. An
+ * exec error comes back through a close-on-exec pipe.
+ */
+static int
+spawn_fork(const struct cs_cmd *c, pid_t *pidp)
+{
+	pid_t parent = getpid(), pid;
+	ssize_t n;
+	int p[2], e = 0;
+
+	if (pipe2(p, O_CLOEXEC) == -1)
+		return cs_fail(errno, EX_OSERR, "pipe");
+	if ((pid = fork()) == -1) {
+		e = errno;
+		close(p[0]);
+		close(p[1]);
+		return cs_fail(e, EX_OSERR, "fork");
+	}
+	if (pid == 0) {
+		if (c->flags & CS_SPAWN_PGRP)
+			(void)setpgid(0, 0);
+		/* If we are already gone, the lock is: do not start. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 ||
+		    getppid() != parent)
+			raise(SIGKILL);
+		child_fd(c->fd_in, 0);
+		child_fd(c->fd_out, 1);
+		child_fd(c->fd_err, 2);
+		if (cs_xfsz_ignored)
+			signal(SIGXFSZ, SIG_DFL);
+		if (c->sigmask != NULL)
+			sigprocmask(SIG_SETMASK, c->sigmask, NULL);
+		execvpe(c->argv[0], c->argv, c->envp != NULL ? c->envp :
+		    environ);
+		e = errno;
+		(void)!write(p[1], &e, sizeof(e));
+		_exit(CS_EX_NOTFOUND);
+	}
+	close(p[1]);
+	while ((n = read(p[0], &e, sizeof(e))) == -1 && errno == EINTR)
+		;
+	close(p[0]);
+	if (n != (ssize_t)sizeof(e)) {
+		*pidp = pid;
+		return 0;
+	}
+	while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+		;
+	return spawn_error(c->argv[0], e);
+}
+
 int
 cs_spawn(const struct cs_cmd *c, pid_t *pidp)
 {
@@ -45,6 +121,8 @@ cs_spawn(const struct cs_cmd *c, pid_t *pidp)
 	short flags = 0;
 	int e;
 
+	if (c->flags & CS_SPAWN_PDEATHSIG)
+		return spawn_fork(c, pidp);
 	posix_spawn_file_actions_init(&fa);
 	posix_spawnattr_init(&attr);
 	if (c->fd_in >= 0)
@@ -74,14 +152,7 @@ cs_spawn(const struct cs_cmd *c, pid_t *pidp)
 	    c->envp != NULL ? c->envp : environ);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
-	if (e == 0)
-		return 0;
-	warnx("%s: %s", c->argv[0], strerror(e));
-	if (e == ENOENT)
-		return CS_EX_NOTFOUND;
-	if (e == ENOMEM || e == EAGAIN)
-		return EX_OSERR;
-	return CS_EX_NOEXEC;
+	return e == 0 ? 0 : spawn_error(c->argv[0], e);
 }
 
 int
@@ -258,6 +329,69 @@ static int	children_of(pid_t, pid_t **, size_t *, size_t *);
  * reader that the shell forked before exec'ing us): not ours to stop. */
 static pid_t	*spared;
 static size_t	 nspared;
+
+void
+cs_child_spare(pid_t pid)
+{
+	pid_t *v;
+
+	if ((v = reallocarray(spared, nspared + 1, sizeof(*v))) == NULL)
+		return;
+	spared = v;
+	spared[nspared++] = pid;
+}
+
+/*
+ * PR_SET_PDEATHSIG reaches the leader alone: if we are killed (kill -9,
+ * the OOM killer), what it started in its group would run on without
+ * the lock. This process, which holds nothing of ours (every fd closed),
+ * waits for our end and then kills the group.
+ */
+int
+cs_watchdog_start(const struct cs_child *ch)
+{
+	struct pollfd p = { .events = POLLIN };
+	pid_t parent = getpid(), pid;
+	sigset_t none;
+	int fd;
+
+	if (!ch->group)
+		return -1;
+	if ((pid = fork()) == -1)
+		return -1;
+	if (pid == 0) {
+		(void)close_range(0, ~0U, 0);	/* the lock's fd too */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		(void)prctl(PR_SET_NAME, "cs-watchdog", 0, 0, 0);
+		if ((p.fd = pidfd_open(parent, 0)) != -1 &&
+		    getppid() == parent)
+			while (poll(&p, 1, -1) == -1 && errno == EINTR)
+				;
+		kill(-ch->pid, SIGKILL);
+		_exit(0);
+	}
+	cs_child_spare(pid);
+	if ((fd = pidfd_open(pid, 0)) == -1) {
+		kill(pid, SIGKILL);
+		(void)waitpid(pid, NULL, 0);
+	}
+	return fd;
+}
+
+void
+cs_watchdog_end(int pidfd)
+{
+	siginfo_t info;
+
+	if (pidfd == -1)
+		return;
+	(void)pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
+	while (waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED) == -1 &&
+	    errno == EINTR)
+		;
+	close(pidfd);
+}
 
 int
 cs_become_subreaper(void)
