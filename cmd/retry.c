@@ -218,20 +218,7 @@ static int relay_fd = -1;
 static void
 start_line(void)
 {
-	struct stat st;
-	char c = '\n';
-	int fd;
-
-	if (relay_fd != -1 || stderr_mid_line)
-		c = stderr_mid_line ? 0 : '\n';
-	else if (fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode) &&
-	    st.st_size > 0 &&
-	    (fd = open("/proc/self/fd/2", O_RDONLY | O_CLOEXEC)) != -1) {
-		if (pread(fd, &c, 1, st.st_size - 1) != 1)
-			c = '\n';
-		close(fd);
-	}
-	if (c != '\n')
+	if (stderr_mid_line || (relay_fd == -1 && cs_stderr_mid_line()))
 		fputc('\n', stderr);
 	stderr_mid_line = false;
 }

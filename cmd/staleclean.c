@@ -247,6 +247,41 @@ by_pid(pid_t pid, char *buf, size_t len)
 }
 
 /*
+ * " (CMD)" when a flock-held file is one of the suite's lock files (withlock,
+ * atomicwrite -l) and its metadata names the pid the kernel says holds
+ * it: what the holder runs, for the reason. Only a plain flock: opening
+ * a file with a lease would break it.
+ */
+static const char *
+holder_cmd(const struct cand *c, const struct cs_fileid *f)
+{
+	static char text[72];
+	struct cs_owner o;
+	struct stat now;
+	char buf[1024];
+	ssize_t n = -1;
+	int fd;
+
+	text[0] = '\0';
+	if (f->what != CS_FLOCK || f->pid <= 0 || !S_ISREG(c->st.st_mode) ||
+	    c->st.st_size == 0 || (fd = openat(c->dirfd, c->name, O_RDONLY |
+	    O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) == -1)
+		return text;
+	if (fstat(fd, &now) == 0 && now.st_ino == c->st.st_ino &&
+	    now.st_dev == c->st.st_dev)
+		n = pread(fd, buf, sizeof(buf) - 1, 0);
+	close(fd);
+	if (n <= 0)
+		return text;
+	buf[n] = '\0';
+	if (strncmp(buf, "pid=", 4) == 0 && cs_parse_owner(buf, &o) &&
+	    o.pid == f->pid && o.cmd[0] != '\0')
+		snprintf(text, sizeof(text), " (%.60s%s)", o.cmd,
+		    strlen(o.cmd) > 60 ? "..." : "");
+	return text;
+}
+
+/*
  * Locked or open by anyone, whatever the file says: live. Read without
  * taking the lock, so that no other program's flock -n fails because we
  * looked, and without opening the file (an open would break a lease).
@@ -259,9 +294,10 @@ in_use(struct cand *c)
 
 	look_once();
 	if ((f = cs_fileset_find(&locked, c->key.dev, c->key.ino)) != NULL) {
-		say(c, LIVE, "%s held%s", f->what & CS_FLOCK ? "flock" :
+		c->pid = f->pid > 0 ? f->pid : 0;
+		say(c, LIVE, "%s held%s%s", f->what & CS_FLOCK ? "flock" :
 		    f->what & CS_POSIX ? "fcntl lock" : "lease",
-		    by_pid(f->pid, who, sizeof(who)));
+		    by_pid(f->pid, who, sizeof(who)), holder_cmd(c, f));
 		return true;
 	}
 	if ((f = cs_fileset_find(&opened, c->key.dev, c->key.ino)) != NULL) {

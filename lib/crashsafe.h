@@ -104,6 +104,9 @@ CS_NORETURN void cs_bad_option(int ch, char *const argv[], const char *synopsis)
 void	ecs_close_stdout(void);
 /* Make stdout write through cs_write_all (EINTR, short writes). */
 void	cs_stdout_init(void);
+/* Does stderr, a regular file, end in the middle of a line (so that a
+ * record must start with a newline)? False when it cannot tell. */
+bool	cs_stderr_mid_line(void);
 
 /* ---- backoff.c: delay schedule (SPEC 1.6) and time ---- */
 

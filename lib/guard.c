@@ -159,12 +159,14 @@ cs_guard_wait(struct cs_guard *g, struct cs_child *ch, cs_nsec limit,
 				continue;
 			err(EX_OSERR, "ppoll");
 		}
-		if (pfd[0].revents != 0)
-			break;
+		/* A signal first: Ctrl-C ends the command and reaches us at
+		 * once, and must not be taken for a plain exit. */
 		if ((pfd[1].revents & POLLIN) &&
 		    cs_guard_signal(g, ch) == CS_GUARD_PASSED &&
 		    kill_at == CS_INF)
 			kill_at = cs_deadline(grace);
+		if (pfd[0].revents != 0)
+			break;
 		if (pfd[2].revents != 0)
 			cs_guard_child_event(g, ch);
 	}

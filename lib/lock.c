@@ -20,6 +20,7 @@
 #include <sys/sysmacros.h>
 #include <sys/time.h>
 
+#include <dirent.h>
 #include <err.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -235,11 +236,104 @@ busy_message(const char *path, cs_nsec timeout)
 	warnx("%s: busy%s; held by %s", path, wait, who);
 }
 
+
+/*
+ * The fd of pid's whose link reads want and whose inode is ino, opened
+ * anew through /proc (O_RDONLY, enough to flock); -1 if none.
+ */
+static int
+fd_of(pid_t pid, const char *want, ino_t ino)
+{
+	char dir[64], path[96], link[PATH_MAX + 16];
+	struct dirent *e;
+	struct stat st;
+	ssize_t n;
+	DIR *d;
+	int fd = -1;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	if ((d = opendir(dir)) == NULL)
+		return -1;	/* gone, or not ours to see */
+	while (fd == -1 && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%.16s", dir, e->d_name);
+		/* The link's text is the kernel's: nothing is stat()ed. */
+		if ((n = readlink(path, link, sizeof(link) - 1)) <= 0)
+			continue;
+		link[n] = '\0';
+		if (strcmp(link, want) != 0)
+			continue;
+		if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY |
+		    O_CLOEXEC)) != -1 && (fstat(fd, &st) == -1 ||
+		    st.st_ino != ino)) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	closedir(d);
+	return fd;
+}
+
+/*
+ * A lock file removed while held (rm -f, a cleaner that does not look)
+ * leaves its holder locking an inode the name no longer reaches: the
+ * inode re-check cannot see it, and we would run beside it. The kernel
+ * still lists its lock in /proc/locks, and names its file "PATH
+ * (deleted)" in /proc/PID/fd: such a holder of our path is waited for as
+ * if it held the name. 0 none, 2 one was waited for (look again), 1 timed
+ * out (the holder in lk.busy), -1 error. Holders we may not look at
+ * (another user's, unless we are root) cannot be seen.
+ */
+static int
+unlinked_holder(int fd, const struct stat *held, int op, cs_nsec deadline)
+{
+	char self[64], want[PATH_MAX + 16], *line = NULL;
+	struct cs_lockline l;
+	size_t cap = 0;
+	ssize_t n;
+	FILE *f;
+	pid_t me = getpid();
+	int old = -1, r;
+
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	if ((n = readlink(self, want, PATH_MAX)) <= 0 ||
+	    (f = fopen("/proc/locks", "re")) == NULL)
+		return 0;
+	memcpy(want + n, " (deleted)", sizeof(" (deleted)"));
+	while (old == -1 && getline(&line, &cap, f) != -1)
+		if (cs_proc_locks_line(line, &l) == 1 && l.what == CS_FLOCK &&
+		    !l.waiting && l.pid > 0 && l.pid != me &&
+		    l.ino != held->st_ino && (l.dev == held->st_dev ||
+		    (major(l.dev) == 0 && major(held->st_dev) == 0)))
+			old = fd_of(l.pid, want, l.ino);
+	free(line);
+	fclose(f);
+	if (old == -1)
+		return 0;
+	if ((r = wait_flock(old, op, deadline)) == 1) {
+		lk.was_busy = true;
+		(void)cs_lock_holder(old, &lk.busy);
+	}
+	close(old);		/* and the lock we took on it with it */
+	return r == 0 ? 2 : r;
+}
+
+/* Does path still name the inode fd has locked (its stat in *held)? */
+static bool
+still_named(int fd, const char *path, struct stat *held)
+{
+	struct stat named;
+
+	return fstat(fd, held) == 0 && stat(path, &named) == 0 &&
+	    held->st_dev == named.st_dev && held->st_ino == named.st_ino;
+}
+
 int
 cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
     cs_nsec timeout, int *fdp)
 {
-	struct stat held, named;
+	struct stat held;
 	cs_nsec start = cs_now(), deadline = cs_deadline(timeout);
 	int fd = *fdp, r, rdonly, e;
 	int op = (lockflags & CS_LOCK_SHARED) ? LOCK_SH : LOCK_EX;
@@ -278,16 +372,22 @@ cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
 			if (r == 1) {
 				lk.was_busy = true;
 				(void)cs_lock_holder(fd, &lk.busy);
-				close(fd);
-				if (!(lockflags & CS_LOCK_QUIET))
-					busy_message(path, timeout);
-				return EX_TEMPFAIL;
 			}
 			close(fd);
-			return cs_fail(errno, EX_IOERR, path);
+			goto failed;
 		}
-		if (fstat(fd, &held) == 0 && stat(path, &named) == 0 &&
-		    held.st_dev == named.st_dev && held.st_ino == named.st_ino)
+		/* Still the name's inode, and no holder of a removed one. */
+		while (still_named(fd, path, &held) &&
+		    (r = unlinked_holder(fd, &held, op, deadline)) == 2)
+			;
+		if (r != 2 && r != 0) {
+			e = errno;
+			lk.waited += cs_now() - start;
+			close(fd);
+			errno = e;
+			goto failed;
+		}
+		if (r == 0 && still_named(fd, path, &held))
 			break;
 		close(fd);	/* replaced or removed meanwhile: start over */
 	}
@@ -300,6 +400,13 @@ cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
 	lk.fd = fd;
 	*fdp = fd;
 	return 0;
+failed:
+	if (r == 1) {
+		if (!(lockflags & CS_LOCK_QUIET))
+			busy_message(path, timeout);
+		return EX_TEMPFAIL;
+	}
+	return cs_fail(errno, EX_IOERR, path);
 }
 
 void

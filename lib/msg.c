@@ -2,7 +2,11 @@
  * msg.c - messages (PROG: CONTEXT: REASON, one line) and the mapping of
  * errno values to the suite's exit statuses.
  */
+#include <sys/stat.h>
+
 #include <err.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <getopt.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -146,4 +150,21 @@ cs_bad_option(int ch, char *const argv[], const char *synopsis)
 	else
 		warnx("unknown option: %s", argv[optind - 1]);
 	cs_usage(EX_USAGE, synopsis, NULL);
+}
+
+bool
+cs_stderr_mid_line(void)
+{
+	struct stat st;
+	char c = '\n';
+	int fd;
+
+	if (fstat(STDERR_FILENO, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_size > 0 &&
+	    (fd = open("/proc/self/fd/2", O_RDONLY | O_CLOEXEC)) != -1) {
+		if (pread(fd, &c, 1, st.st_size - 1) != 1)
+			c = '\n';
+		close(fd);
+	}
+	return c != '\n';
 }

@@ -17,7 +17,7 @@ examples_of() {
 	case $doc in
 	*.md)
 		awk -v out="$out" '
-			/^## / { tool = $0 ~ /^## (atomicwrite|atomicappend|retry|sqlwal|staleclean) / }
+			/^## / { tool = $0 ~ /^## (atomicwrite|atomicappend|retry|sqlwal|staleclean|withlock) / }
 			tool && /^    / { if (!inb) { n++; inb = 1 } sub(/^    /, ""); print > (out "/" n); next }
 			{ inb = 0 }
 			END { print n + 0 }' "$doc"

@@ -58,6 +58,13 @@ setup() {
 	[ "$("$CS_BIN/sqlwal" "$EX_WORK/users.db" 'SELECT name FROM u')" = "Robert'); DROP TABLE u;--" ]
 }
 
+@test "withlock(1): every example runs" {
+	examples_run "$BATS_TEST_DIRNAME/../man/withlock.1"
+	grep -qx 'rsync -a /srv/ backup:/srv/' "$EX_LOG" || grep -q 'rsync -a .*/srv/ backup:/srv/$' "$EX_LOG"
+	[ "$(cat "$EX_ROOT/srv/www/feed.xml")" = "<feed/>" ]
+	[ -e "$EX_ROOT/var/lock/backup.lock" ]
+}
+
 @test "staleclean(1): every example runs, and the transcript is what it prints" {
 	touch -d '2 days ago' "$EX_WORK/.git/index.lock"
 	examples_run "$BATS_TEST_DIRNAME/../man/staleclean.1"

@@ -57,3 +57,35 @@ short_writes() {
 	ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0 strace -qq -o /dev/null \
 	    -E LD_PRELOAD="$CS_SHORTIO" -E SHORTIO_MAX="$max" "$@"
 }
+
+# ---- a terminal: an interactive bash in a tmux server of the test's ----
+
+# An interactive bash in a terminal of its own (a tmux server on a socket
+# of this test's).
+term_start() {
+	command -v tmux > /dev/null || skip "tmux not installed"
+	TMUX_SOCK=$BATS_TEST_TMPDIR/tmux.sock
+	tmux -S "$TMUX_SOCK" -f /dev/null new-session -d -x 150 -y 40 \
+	    "cd '$PWD' && env PS1='$ ' bash --norc --noprofile -i"
+}
+
+# Teardown: the test's own tmux server (its own socket) and what runs in it.
+term_stop() {
+	[ -z "${TMUX_SOCK:-}" ] || tmux -S "$TMUX_SOCK" kill-server 2> /dev/null || true
+}
+
+term_keys() {	# KEYS...: as typed (tmux send-keys names: Enter, C-c, C-z)
+	tmux -S "$TMUX_SOCK" send-keys "$@"
+}
+
+# Wait (10 s at most) until COMMAND succeeds.
+await() {
+	local _
+	for _ in $(seq 200); do "$@" && return 0; sleep 0.05; done
+	return 1
+}
+
+proc_state() {	# PID: its state letter
+	sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$1/status" 2> /dev/null
+}
+

@@ -1,0 +1,427 @@
+/*
+ * withlock - run a command under a lock that cannot go stale: the lock
+ * protocol of SPEC 1.5 (flock, inode re-check, owner metadata), the
+ * command watched over as retry watches its attempts (lib/guard.c), and
+ * killed with the lock if we are (SPEC 8).
+ *
+ * The lock is a backend: a local file here; etcd is the second one
+ * (SPEC 8), and takes the same place in struct backend.
+ */
+#include <sys/param.h>
+#include <sys/stat.h>
+
+#include <err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crashsafe.h"
+
+enum { OPT_CONFLICT = CHAR_MAX + 1, OPT_JSON, OPT_STATUS, OPT_UNSAFE_SHARED,
+	OPT_VERSION };
+
+static const struct option longopts[] = {
+	{ "conflict-exit",	required_argument,	NULL, 'E' },
+	{ "exclusive",		no_argument,		NULL, 'x' },
+	{ "help",		no_argument,		NULL, 'h' },
+	{ "json",		no_argument,		NULL, OPT_JSON },
+	{ "kill-after",		required_argument,	NULL, 'k' },
+	{ "max-time",		required_argument,	NULL, 'T' },
+	{ "nonblock",		no_argument,		NULL, 'n' },
+	{ "quiet",		no_argument,		NULL, 'q' },
+	{ "shared",		no_argument,		NULL, 's' },
+	{ "status",		no_argument,		NULL, OPT_STATUS },
+	{ "unsafe-shared-fs",	no_argument,		NULL, OPT_UNSAFE_SHARED },
+	{ "verbose",		no_argument,		NULL, 'v' },
+	{ "version",		no_argument,		NULL, OPT_VERSION },
+	{ "wait",		required_argument,	NULL, 'w' },
+	{ NULL,			0,			NULL, 0 }
+};
+
+static const char synopsis[] =
+"usage: withlock [-nqsvx] [-w wait] [-E code] [-T max-time] [-k duration]\n"
+"                [--json] [--unsafe-shared-fs] lockfile [--] command [arg ...]\n"
+"       withlock --status [--json] lockfile\n";
+
+static const char options_help[] =
+"\nRun COMMAND holding LOCKFILE's lock; exit with its status.\n"
+"  -w, --wait DURATION     wait this long for the lock (10s; 0, inf)\n"
+"  -n, --nonblock          do not wait: the same as -w 0\n"
+"  -s, --shared            a shared lock (readers); -x, --exclusive: not\n"
+"  -E, --conflict-exit N   exit N, not 75, when the lock stays busy (0: quietly)\n"
+"  -T, --max-time DURATION stop the command after this long (124)\n"
+"  -k, --kill-after DURATION  SIGKILL this long after SIGTERM (5s)\n"
+"      --json              one JSON object on stderr when done\n"
+"      --status            who holds LOCKFILE: exit 0 held, 1 free\n"
+"      --unsafe-shared-fs  lock where locks do not reach other clients\n"
+"  -q, --quiet             no message when the lock is busy\n"
+"  -v, --verbose           report how long the lock was waited for and held\n";
+
+static struct {
+	cs_nsec	 wait, max_time, kill_after;
+	int	 conflict_exit;
+	bool	 shared, json, status;
+} opt = {
+	.wait = 10 * CS_SEC, .max_time = CS_INF, .kill_after = 5 * CS_SEC,
+	.conflict_exit = EX_TEMPFAIL,
+};
+
+/* A lock held while the command runs. */
+struct held {
+	const char	*lock;		/* as given */
+	int		 fd;		/* file: the locked fd */
+	unsigned long long token;	/* 0: none */
+};
+
+struct backend {
+	const char	*name;
+	/* Take it: 0, EX_TEMPFAIL when still busy at the end of the wait
+	 * (the holder in cs_lock_busy_holder), or another exit status. */
+	int		(*take)(struct held *, int flags);
+	void		(*drop)(struct held *);
+	/* Who holds it: 1 held, 0 free, or -(exit status). */
+	int		(*who)(const char *lock, struct cs_holder *);
+};
+
+static int	file_take(struct held *, int);
+static void	file_drop(struct held *);
+static int	file_who(const char *, struct cs_holder *);
+
+static const struct backend file_backend = {
+	"file", file_take, file_drop, file_who,
+};
+
+static CS_NORETURN void
+usage(int status)
+{
+	cs_usage(status, synopsis, options_help);
+}
+
+static void
+parse_options(int argc, char *argv[])
+{
+	int ch;
+
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, "+:E:hk:nqsT:vw:x", longopts,
+	    NULL)) != -1) {
+		switch (ch) {
+		case 'E':
+			opt.conflict_exit = (int)ecs_number(optarg, 0, 255,
+			    "conflict-exit");
+			break;
+		case 'h':
+			usage(0);
+		case 'k':
+			opt.kill_after = ecs_duration(optarg, false,
+			    "kill-after");
+			break;
+		case 'n':
+			opt.wait = 0;
+			break;
+		case 'q':
+			cs_verbosity = -1;
+			break;
+		case 's':
+			opt.shared = true;
+			break;
+		case 'T':
+			opt.max_time = ecs_duration(optarg, true, "max-time");
+			break;
+		case 'v':
+			cs_verbosity = 1;
+			break;
+		case 'w':
+			opt.wait = ecs_duration(optarg, true, "wait");
+			break;
+		case 'x':
+			opt.shared = false;
+			break;
+		case OPT_JSON:
+			opt.json = true;
+			break;
+		case OPT_STATUS:
+			opt.status = true;
+			break;
+		case OPT_UNSAFE_SHARED:
+			cs_unsafe_shared_fs = true;
+			break;
+		case OPT_VERSION:
+			cs_version(NULL);
+		default:
+			cs_bad_option(ch, argv, synopsis);
+		}
+	}
+}
+
+/* ---- the file backend (SPEC 1.5) ---- */
+
+static int
+file_take(struct held *h, int flags)
+{
+	int r;
+
+	h->fd = -1;
+	flags |= CS_LOCK_CREATE | CS_LOCK_OWNER | CS_LOCK_EXCLUDE;
+	if (opt.shared)
+		flags |= CS_LOCK_SHARED;
+	if ((r = cs_lock(h->lock, O_RDWR | O_NONBLOCK, 0666, flags, opt.wait,
+	    &h->fd)) != 0)
+		return r;
+	h->token = cs_lock_token();
+	return 0;
+}
+
+static void
+file_drop(struct held *h)
+{
+	if (h->fd == -1)
+		return;
+	cs_unlock(h->fd);
+	close(h->fd);
+	h->fd = -1;
+}
+
+/* Looked at, never locked: a probe must not make another's flock -n
+ * fail. A file we may not read is still looked up by its inode. */
+static int
+file_who(const char *lock, struct cs_holder *who)
+{
+	int fd, r;
+
+	fd = open(lock, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd == -1 && (errno == EACCES || errno == EPERM))
+		fd = open(lock, O_PATH | O_CLOEXEC);
+	if (fd == -1) {
+		if (errno == ENOENT)
+			return 0;	/* no file, no holder */
+		return -cs_fail(errno, EX_NOINPUT, lock);
+	}
+	if ((r = cs_lock_holder(fd, who)) == -1)
+		r = -cs_fail(errno, EX_IOERR, lock);
+	close(fd);
+	return r;
+}
+
+/* ---- reports ---- */
+
+static void
+put_holder(FILE *f, const struct cs_holder *h)
+{
+	char since[32];
+	struct tm tm;
+
+	if (h == NULL) {
+		fputs("null", f);
+		return;
+	}
+	fputc('{', f);
+	if (h->pid > 0)
+		fprintf(f, "\"pid\":%d", (int)h->pid);
+	else
+		fputs("\"pid\":null", f);
+	fputs(",\"cmd\":", f);
+	if (h->cmd[0] != '\0')
+		cs_put_json_string(f, h->cmd, strlen(h->cmd));
+	else
+		fputs("null", f);
+	fputs(",\"host\":", f);
+	if (h->host[0] != '\0')
+		cs_put_json_string(f, h->host, strlen(h->host));
+	else
+		fputs("null", f);
+	if (h->since > 0 && gmtime_r(&h->since, &tm) != NULL &&
+	    strftime(since, sizeof(since), "%Y-%m-%dT%H:%M:%SZ", &tm) > 0)
+		fprintf(f, ",\"since\":\"%s\"", since);
+	else
+		fputs(",\"since\":null", f);
+	fprintf(f, ",\"shared\":%s,\"holders\":%d}", h->shared ? "true" :
+	    "false", h->others + 1);
+}
+
+/* --json: one object on stderr when done (SPEC 8), on a line of its own,
+ * written whole, a signal not cutting it short. */
+static void
+json_record(const struct backend *be, const struct held *h, int status)
+{
+	cs_nsec waited, held;
+	sigset_t all, old;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	if (!opt.json || (f = open_memstream(&buf, &len)) == NULL)
+		return;
+	cs_lock_times(&waited, &held);
+	fputs("{\"lock\":", f);
+	cs_put_json_string(f, h->lock, strlen(h->lock));
+	fprintf(f, ",\"backend\":\"%s\",\"waited_s\":%.6f,\"held_s\":%.6f,"
+	    "\"token\":", be->name, (double)waited / CS_SEC,
+	    (double)held / CS_SEC);
+	if (h->token != 0)
+		fprintf(f, "%llu", h->token);
+	else
+		fputs("null", f);
+	fputs(",\"holder_when_busy\":", f);
+	put_holder(f, cs_lock_busy_holder());
+	fprintf(f, ",\"status\":%d}\n", status);
+	if (fclose(f) != 0) {
+		free(buf);
+		return;
+	}
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
+	if (cs_stderr_mid_line())
+		(void)cs_write_all(STDERR_FILENO, "\n", 1);
+	(void)cs_write_all(STDERR_FILENO, buf, len);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	free(buf);
+}
+
+/* --status LOCK: who holds it; exit 0 held, 1 free. */
+static int
+status(const struct backend *be, const char *lock)
+{
+	struct cs_holder who;
+	char text[600];
+	int r;
+
+	if ((r = be->who(lock, &who)) < 0)
+		return -r;
+	if (opt.json) {
+		printf("{\"lock\":");
+		cs_put_json_string(stdout, lock, strlen(lock));
+		printf(",\"backend\":\"%s\",\"held\":%s,\"holder\":", be->name,
+		    r == 1 ? "true" : "false");
+		put_holder(stdout, r == 1 ? &who : NULL);
+		printf("}\n");
+	} else if (r == 1) {
+		cs_holder_text(&who, text, sizeof(text));
+		printf("%s: held by %s\n", lock, text);
+	} else
+		printf("%s: free\n", lock);
+	ecs_close_stdout();
+	return r == 1 ? 0 : CS_EX_FALSE;
+}
+
+/* CRASHSAFE_LOCK: the lock as the command can reach it from anywhere. */
+static void
+export_lock(const struct held *h)
+{
+	char cwd[PATH_MAX], *abs = NULL, tok[32];
+
+	if (h->lock[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL &&
+	    asprintf(&abs, "%s/%s", cwd, h->lock) == -1)
+		abs = NULL;
+	if (setenv("CRASHSAFE_LOCK", abs != NULL ? abs : h->lock, 1) == -1)
+		err(EX_OSERR, "setenv");
+	free(abs);
+	/* No token of ours: none inherited from an outer lock either. */
+	if (h->token == 0)
+		unsetenv("CRASHSAFE_LOCK_TOKEN");
+	else {
+		snprintf(tok, sizeof(tok), "%llu", h->token);
+		if (setenv("CRASHSAFE_LOCK_TOKEN", tok, 1) == -1)
+			err(EX_OSERR, "setenv");
+	}
+}
+
+int
+main(int argc, char *argv[])
+{
+	const struct backend *be = &file_backend;
+	struct cs_cmd cmd = { .fd_in = -1, .fd_out = -1, .fd_err = -1 };
+	struct cs_child child;
+	struct cs_guard guard;
+	struct held h = { .fd = -1 };
+	bool timed_out;
+	int r, watchdog, flags = 0;
+
+	parse_options(argc, argv);
+	argc -= optind;
+	argv += optind;
+	if (argc < 1) {
+		warnx("missing lock file");
+		usage(EX_USAGE);
+	}
+	h.lock = argv[0];
+	if (h.lock[0] == '\0') {
+		warnx("empty lock file name");
+		usage(EX_USAGE);
+	}
+	argc--;
+	argv++;
+	if (argc > 0 && strcmp(argv[0], "--") == 0) {
+		argc--;
+		argv++;
+	}
+	if (opt.status && argc > 0) {
+		warnx("--status takes a lock, not a command");
+		usage(EX_USAGE);
+	}
+	if (!opt.status && argc < 1) {
+		warnx("missing command");
+		usage(EX_USAGE);
+	}
+	if (strncmp(h.lock, "etcd://", 7) == 0) {
+		warnx("%s: etcd locks are not in this build yet", h.lock);
+		return EX_UNAVAILABLE;
+	}
+	(void)cs_tool_init();
+	if (opt.status)
+		return status(be, h.lock);
+
+	/*
+	 * Wait with the signals as our caller left them: Ctrl-C while we
+	 * wait ends us as it would flock(1), with nothing to clean up.
+	 */
+	cs_lock_owner_cmd(argv);
+	if (cs_verbosity < 0 || (opt.conflict_exit == 0 && cs_verbosity < 1))
+		flags |= CS_LOCK_QUIET;
+	if ((r = be->take(&h, flags)) != 0) {
+		if (r == EX_TEMPFAIL)
+			r = opt.conflict_exit;
+		cs_lock_report(h.lock);
+		json_record(be, &h, r);
+		return r;
+	}
+	export_lock(&h);
+
+	cmd.argv = argv;
+	cmd.flags = CS_SPAWN_PDEATHSIG;
+	cs_guard_init(&guard, &cmd);
+	if ((r = cs_child_start(&cmd, &child)) != 0) {
+		be->drop(&h);
+		json_record(be, &h, r);
+		return r;		/* cannot run: 126, 127, 71 */
+	}
+	watchdog = cs_watchdog_start(&child);
+	r = cs_guard_wait(&guard, &child, cs_deadline(opt.max_time),
+	    opt.kill_after, &timed_out);
+	cs_watchdog_end(watchdog);
+	be->drop(&h);
+	if (timed_out)
+		cs_warnx("%s: stopped after %gs (--max-time)", argv[0],
+		    (double)opt.max_time / CS_SEC);
+	cs_lock_report(h.lock);
+	json_record(be, &h, guard.sig != 0 && !cs_guard_handled(&guard,
+	    &child) ? CS_EX_SIGNAL + guard.sig : r);
+	/*
+	 * A signal passed on, or one from the terminal that ended the
+	 * command too: we die of it, so that the calling script stops as
+	 * it would for the bare command. Ctrl-C the command handled: its
+	 * status stands.
+	 */
+	if (guard.sig != 0 && !cs_guard_handled(&guard, &child))
+		cs_die_of(guard.sig);
+	if (!guard.own_group && (child.signal == SIGINT ||
+	    child.signal == SIGQUIT))
+		cs_die_of(child.signal);
+	return r;
+}

@@ -1,0 +1,457 @@
+#!/usr/bin/env bats
+# withlock: SPEC section 8 (the local lock), with the lock protocol of 1.5.
+# shellcheck disable=SC2016,SC2154 # sh -c scripts are single-quoted on purpose; run sets stderr_lines
+
+load helpers
+load hostile
+
+setup() {
+	common_setup
+	W="$CS_BIN/withlock"
+	SC="$CS_BIN/staleclean"
+}
+
+teardown() {
+	# what a test left running in the background: its pids in ./pids
+	if [ -s pids ]; then
+		while read -r p; do
+			kill -CONT "$p" 2> /dev/null
+			pkill -KILL -P "$p" 2> /dev/null
+			kill -KILL "$p" 2> /dev/null
+		done < pids
+	fi
+	term_stop
+	hostile_teardown
+}
+
+# Background a command, its pid noted for teardown; the pid in $BG.
+bg() {
+	"$@" &
+	BG=$!
+	echo "$BG" >> pids
+}
+
+# Wait until the lock file names pid $2 as its holder (its metadata).
+await_holder() {
+	await grep -qx "pid=$2" "$1" || fail "$1 never held by $2"
+}
+
+# The number of processes whose command line is exactly the words given.
+running() {
+	local p n=0 want
+	want=$(printf '%s\0' "$@")
+	for p in /proc/[0-9]*; do
+		[ "$(tr '\0' '\1' < "$p/cmdline" 2> /dev/null)" = "$(tr '\0' '\1' <<< "$want")" ] && n=$((n + 1))
+	done
+	echo "$n"
+}
+
+# ---- running the command -------------------------------------------------
+
+@test "the command runs with CRASHSAFE_LOCK (absolute) and a token that grows with every holder; the lock fd is not inherited" {
+	run "$W" job.lock -- sh -c 'echo "$CRASHSAFE_LOCK $CRASHSAFE_LOCK_TOKEN"; ls -l /proc/$$/fd | grep -c job.lock; true'
+	assert_success
+	read -r lock tok1 fds <<< "$(echo "$output" | tr '\n' ' ')"
+	[ "$lock" = "$PWD/job.lock" ]
+	[ "$fds" = 0 ] || fail "the command has the lock file open"
+	run "$W" job.lock sh -c 'echo "$CRASHSAFE_LOCK_TOKEN"'
+	tok2=$output
+	run "$W" job.lock sh -c 'echo "$CRASHSAFE_LOCK_TOKEN"'
+	tok3=$output
+	[ "$tok2" -eq $((tok1 + 1)) ] && [ "$tok3" -eq $((tok2 + 1)) ] || fail "$tok1 $tok2 $tok3"
+	# removed between two holders, the next token is still larger
+	rm job.lock
+	run "$W" job.lock sh -c 'echo "$CRASHSAFE_LOCK_TOKEN"'
+	[ "$output" -gt "$tok3" ]
+	# the metadata names withlock's pid and the command it runs
+	grep -qx 'cmd=sh -c echo "$CRASHSAFE_LOCK_TOKEN"' job.lock
+	grep -qx "gen=$output" job.lock
+	# no token of an outer lock leaks into an inner one without its own
+	run "$W" a.lock "$W" -s b.lock sh -c 'echo "${CRASHSAFE_LOCK_TOKEN:-none}"'
+	[ "$output" = none ]
+}
+
+@test "every exit status 0-255 passes through; 126, 127; a command killed by a signal is 128+N" {
+	for i in $(seq 0 255); do
+		"$W" s.lock sh -c "exit $i" && r=0 || r=$?
+		[ "$r" -eq "$i" ] || fail "exit $i came back as $r"
+	done
+	run -127 --separate-stderr "$W" s.lock ./nosuch
+	[ "$stderr" = "withlock: ./nosuch: No such file or directory" ]
+	printf 'x' > noexec
+	run "$W" s.lock ./noexec
+	[ "$status" -eq 126 ]
+	run "$W" s.lock sh -c 'kill -SEGV $$'
+	[ "$status" -eq 139 ]
+	# without --, too; the command's own options are its own
+	run "$W" s.lock echo -n -w 1
+	assert_output "-w 1"
+}
+
+@test "exclusion: 300 increments exact while staleclean --min-age 0 --max-age 0 and rm -f remove the lock file in a tight loop" {
+	echo 0 > count
+	(
+		while [ ! -e stop ]; do
+			rm -f c.lock
+			"$SC" -q --min-age 0 --max-age 0 c.lock 2> /dev/null
+		done
+	) &
+	echo $! >> pids
+	for _ in 1 2 3 4; do
+		(
+			for _ in $(seq 75); do
+				"$W" -w inf c.lock sh -c 'n=$(cat count); echo $((n + 1)) > count.new; mv count.new count' || exit 1
+			done
+		) &
+		workers="${workers:-} $!"
+	done
+	for p in $workers; do wait "$p" || fail "a worker failed"; done
+	touch stop
+	[ "$(cat count)" -eq 300 ] || fail "lost $((300 - $(cat count))) increments"
+}
+
+@test "shared locks coexist and exclude an exclusive one, which names them" {
+	bg "$W" -s sh.lock sh -c 'touch a; until [ -e b ]; do sleep 0.05; done; sleep 30'
+	a=$BG
+	bg "$W" -s sh.lock sh -c 'touch b; until [ -e a ]; do sleep 0.05; done; sleep 30'
+	b=$BG
+	await test -e a -a -e b || fail "the two shared holders did not run together"
+	run --separate-stderr "$W" -n sh.lock true
+	[ "$status" -eq 75 ]
+	[[ "$stderr" =~ ^"withlock: sh.lock: busy; held by pid "($a|$b)" ("[^\)]*") and 1 other (shared)"$ ]] || fail "$stderr"
+	# a third reader gets in at once
+	run "$W" -s -n sh.lock echo reader
+	assert_output reader
+	kill "$a" "$b"
+	run "$W" -w 5 sh.lock echo writer
+	assert_output writer
+}
+
+@test "rm -f of a held lock file lets no second holder in: a newcomer waits for the holder of the removed file, and names it" {
+	bg "$W" r.lock sh -c 'sleep 30'
+	holder=$BG
+	await_holder r.lock "$holder"
+	rm -f r.lock
+	run --separate-stderr "$W" -w 0.3 r.lock touch ran
+	[ "$status" -eq 75 ]
+	[ ! -e ran ]
+	[[ "$stderr" == "withlock: r.lock: busy for 300ms; held by pid $holder (sh -c sleep 30) since "* ]] || fail "$stderr"
+	# the name exists again; a waiter gets in once the first holder is gone
+	"$W" -w 10 r.lock sh -c 'echo "$$" > got' &
+	waiter=$!
+	echo "$waiter" >> pids
+	sleep 0.3
+	[ ! -e got ]
+	kill "$holder"
+	wait "$waiter"
+	[ -s got ]
+}
+
+@test "a lock file removed or replaced while we wait is not used unlinked: the waiter locks what the name holds then" {
+	bg "$W" r.lock sleep 30
+	holder=$BG
+	await_holder r.lock "$holder"
+	"$W" -w 10 r.lock sh -c 'echo "$$" > got; sleep 30' &
+	waiter=$!
+	echo "$waiter" >> pids
+	await grep -q "^[0-9]*: -> FLOCK .* $waiter " /proc/locks
+	# replaced by a new file (logrotate's create, an editor): another
+	# holder takes it; the waiter, woken on the old one, follows the name
+	mv r.lock r.lock.old
+	bg "$W" r.lock sleep 30
+	second=$BG
+	await_holder r.lock "$second"
+	kill "$holder"
+	sleep 0.5
+	[ ! -e got ] || fail "the waiter ran beside the holder of the new file"
+	kill "$second"
+	await test -s got
+	await_holder r.lock "$waiter"
+}
+
+@test "a directory works as a lock (flock(1) does that too): locked, nothing written into it" {
+	mkdir d
+	bg "$W" d sleep 30
+	await grep -q " $BG " /proc/locks
+	run "$W" -n d true
+	[ "$status" -eq 75 ]
+	[ -z "$(ls -A d)" ]
+}
+
+# ---- busy ------------------------------------------------------------------
+
+@test "busy: 75 after the wait, naming the withlock holder, its command and since when" {
+	bg "$W" b.lock -- sh -c 'sleep 30'
+	holder=$BG
+	await_holder b.lock "$holder"
+	start=$(date +%s%N)
+	run --separate-stderr "$W" -w 0.5 b.lock true
+	elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+	[ "$status" -eq 75 ]
+	[[ "$stderr" =~ ^"withlock: b.lock: busy for 500ms; held by pid $holder (sh -c sleep 30) since "[0-2][0-9]:[0-5][0-9]:[0-5][0-9]$ ]] || fail "$stderr"
+	[ "$elapsed" -ge 450 ] || fail "gave up after ${elapsed}ms"
+	run --separate-stderr "$W" -n b.lock true
+	[ "$status" -eq 75 ]
+	[[ "$stderr" == "withlock: b.lock: busy; held by pid $holder "* ]]
+}
+
+@test "busy under flock(1): the holder's pid from /proc/locks, with its command line" {
+	flock f.lock sleep 30 &
+	holder=$!
+	echo "$holder" >> pids
+	await grep -q " $holder " /proc/locks
+	run --separate-stderr "$W" -w 0.2 f.lock true
+	[ "$status" -eq 75 ]
+	[ "$stderr" = "withlock: f.lock: busy for 200ms; held by pid $holder (flock f.lock sleep 30)" ]
+	# and --status says the same, without taking the lock
+	run strace -f -e trace=flock -o trace "$W" --status f.lock
+	assert_success
+	assert_output "f.lock: held by pid $holder (flock f.lock sleep 30)"
+	if grep -q 'flock(' trace; then fail "--status took the lock: $(cat trace)"; fi
+}
+
+@test "--conflict-exit 0 exits 0 silently; -E 3 exits 3 with the message; -q is 75 without it" {
+	bg "$W" q.lock sleep 30
+	await_holder q.lock "$BG"
+	run --separate-stderr "$W" -n --conflict-exit 0 q.lock touch ran
+	[ "$status" -eq 0 ]
+	[ -z "$stderr" ]
+	[ ! -e ran ]
+	run --separate-stderr "$W" -n -E 3 q.lock touch ran
+	[ "$status" -eq 3 ]
+	[[ "$stderr" == "withlock: q.lock: busy; held by pid $BG "* ]]
+	run --separate-stderr "$W" -n -q q.lock touch ran
+	[ "$status" -eq 75 ]
+	[ -z "$stderr" ]
+	[ ! -e ran ]
+}
+
+@test "--status: 0 and the holder when held, 1 when free or missing; --json" {
+	run "$W" --status none.lock
+	[ "$status" -eq 1 ]
+	assert_output "none.lock: free"
+	"$W" st.lock true
+	run "$W" --status st.lock
+	[ "$status" -eq 1 ]
+	bg "$W" st.lock sleep 30
+	await_holder st.lock "$BG"
+	run "$W" --status st.lock
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ ^"st.lock: held by pid $BG (sleep 30) since " ]] || fail "$output"
+	run "$W" --status --json st.lock
+	[ "$status" -eq 0 ]
+	echo "$output" | jq -e --argjson p "$BG" '.lock == "st.lock" and .backend == "file" and .held and .holder.pid == $p and .holder.cmd == "sleep 30" and (.holder.since | test("^[0-9-]+T[0-9:]+Z$"))'
+	run "$W" --status st.lock extra
+	[ "$status" -eq 64 ]
+}
+
+# ---- signals, kill -9, time limits ----------------------------------------
+
+@test "kill -9 of withlock kills the command and what it started in its group; the lock is free at once" {
+	bg "$W" k.lock sh -c 'sleep 300 & echo $! > bgpid; sleep 301'
+	wl=$BG
+	await test -s bgpid
+	await_holder k.lock "$wl"
+	kill -9 "$wl"
+	await test "$(running sleep 300)$(running sleep 301)" = 00 ||
+		fail "left running: $(pgrep -af 'sleep 30[01]')"
+	run "$W" -n k.lock echo free
+	assert_output free
+}
+
+@test "SIGTERM to withlock stops the command too (it sees TERM) and withlock dies of it: 143" {
+	cat > job.sh <<- 'EOF'
+		trap 'echo got-term > term; exit 9' TERM
+		echo "$$" > cmdpid
+		while :; do sleep 0.1; done
+	EOF
+	bg "$W" t.lock sh job.sh
+	wl=$BG
+	await test -s cmdpid
+	kill -TERM "$wl"
+	wait "$wl" && r=0 || r=$?
+	[ "$r" -eq 143 ]
+	[ "$(cat term)" = got-term ]
+	if kill -0 "$(cat cmdpid)" 2> /dev/null; then fail "the command survived"; fi
+}
+
+@test "a command that ignores SIGTERM is killed after -k" {
+	bg "$W" -k 0.3 i.lock sh -c 'trap "" TERM; echo $$ > p; while :; do sleep 0.1; done'
+	wl=$BG
+	await test -s p
+	kill -TERM "$wl"
+	start=$(date +%s%N)
+	wait "$wl" && r=0 || r=$?
+	[ "$r" -eq 143 ]
+	if kill -0 "$(cat p)" 2> /dev/null; then fail "the command survived"; fi
+	[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 3000 ]
+}
+
+@test "-T: the command is stopped (124) and nothing it started outlives it, in another group or session" {
+	run --separate-stderr "$W" -T 0.5 -k 0.3 m.lock sh -c 'setsid sleep 302 & sleep 303 & trap "" TERM; sleep 304; wait'
+	[ "$status" -eq 124 ]
+	[ "$stderr" = "withlock: sh: stopped after 0.5s (--max-time)" ]
+	await test "$(running sleep 302)$(running sleep 303)$(running sleep 304)" = 000 ||
+		fail "left running: $(pgrep -af 'sleep 30[234]')"
+	run "$W" -n m.lock echo free
+	assert_output free
+}
+
+@test "a daemonizing command does not keep the lock: withlock returns, the next holder gets in while the daemon runs" {
+	run "$W" dm.lock sh -c 'setsid sleep 305 > /dev/null 2>&1 < /dev/null & sleep 306 > /dev/null 2>&1 < /dev/null & exit 4'
+	[ "$status" -eq 4 ]
+	[ "$(running sleep 305)" = 1 ] && [ "$(running sleep 306)" = 1 ]
+	pkill -xf 'sleep 30[56]' || true
+	run "$W" -n dm.lock echo free
+	assert_output free
+}
+
+# ---- a terminal -------------------------------------------------------------
+
+@test "at a bash prompt: Ctrl-C ends the command and a script (130); Ctrl-Z stops the job, fg resumes it; /dev/tty reads work" {
+	term_start
+	printf '%s\n' "\"$W\" tty.lock sh -c 'echo \$\$ > cmd; sleep 30'" 'echo after > after' > job.sh
+	term_keys "bash job.sh" Enter
+	await test -s cmd
+	term_keys C-c
+	term_keys 'echo "rc=$?" > rc' Enter
+	await test -s rc || fail "no prompt: $(tmux -S "$TMUX_SOCK" capture-pane -p)"
+	[ "$(cat rc)" = rc=130 ]
+	[ ! -e after ]
+	if kill -0 "$(cat cmd)" 2> /dev/null; then fail "the command survived"; fi
+	# Ctrl-Z: the prompt comes back; fg resumes; the lock is held meanwhile
+	term_keys "$W tty.lock sh -c 'echo \$\$ > cmd2; sleep 30'" Enter
+	await test -s cmd2
+	c=$(cat cmd2)
+	term_keys C-z
+	await test "$(proc_state "$c")" = T || fail "not stopped"
+	term_keys "echo back > back" Enter
+	await test -s back || fail "no prompt after Ctrl-Z: $(tmux -S "$TMUX_SOCK" capture-pane -p)"
+	run "$W" -n tty.lock true
+	[ "$status" -eq 75 ]
+	term_keys "fg" Enter
+	await test "$(proc_state "$c")" = S || fail "fg did not resume it"
+	term_keys C-c
+	# a prompt on /dev/tty, stdin not the terminal
+	term_keys "echo | $W tty.lock sh -c 'read -r a < /dev/tty; echo \"\$a\" > answer'" Enter
+	sleep 0.5
+	term_keys "yes-typed" Enter
+	await test -s answer || fail "no answer: $(tmux -S "$TMUX_SOCK" capture-pane -p)"
+	[ "$(cat answer)" = yes-typed ]
+}
+
+# ---- reports ----------------------------------------------------------------
+
+@test "-v reports the wait and the hold; --json one record when done, and when busy with the holder" {
+	run --separate-stderr "$W" -v v.lock sleep 0.3
+	[[ "$stderr" =~ ^"withlock: v.lock: lock waited 0."[0-9]{3}"s, held 0."[3-9][0-9]{2}"s"$ ]] || fail "$stderr"
+	run --separate-stderr "$W" --json v.lock sh -c 'exit 7'
+	[ "$status" -eq 7 ]
+	echo "$stderr" | jq -e '.lock == "v.lock" and .backend == "file" and .status == 7 and .token > 0 and .holder_when_busy == null and .waited_s >= 0 and .held_s > 0'
+	bg "$W" v.lock sleep 30
+	await_holder v.lock "$BG"
+	run --separate-stderr "$W" --json -w 0.2 v.lock true
+	[ "$status" -eq 75 ]
+	[[ "${stderr_lines[0]}" == "withlock: v.lock: busy for 200ms; held by pid $BG "* ]]
+	echo "${stderr_lines[1]}" | jq -e --argjson p "$BG" '.status == 75 and .token == null and .holder_when_busy.pid == $p and .holder_when_busy.cmd == "sleep 30" and .waited_s >= 0.19'
+	# the record starts a line of its own when stderr ended mid-line
+	"$W" --json v2.lock sh -c 'printf partial >&2' 2> err
+	[ "$(head -n 1 err)" = partial ]
+	sed -n 2p err | jq -e '.status == 0'
+}
+
+# ---- where locks cannot work -------------------------------------------------
+
+@test "a lock file on a read-only filesystem: an existing one is locked without metadata; a missing one is a clear error (73)" {
+	loopfs_up ext4 ro 16M
+	"$W" ro/x.lock true
+	cp ro/x.lock before
+	mount -o remount,ro ro
+	run "$W" ro/x.lock sh -c 'echo "${CRASHSAFE_LOCK_TOKEN:-no token}"'
+	assert_success
+	assert_output "no token"
+	cmp before ro/x.lock
+	run --separate-stderr "$W" ro/new.lock true
+	[ "$status" -eq 73 ]
+	[ "$stderr" = "withlock: ro/new.lock: Read-only file system" ]
+}
+
+@test "a lock file in a directory we may not write: 77 with the reason; someone else's existing lock file is locked read-only" {
+	need_root "running as nobody"
+	mkdir d
+	chmod 755 d
+	run --separate-stderr as_nobody "$W" d/x.lock true
+	[ "$status" -eq 77 ]
+	[ "$stderr" = "withlock: d/x.lock: Permission denied" ]
+	"$W" d/y.lock true
+	run as_nobody "$W" d/y.lock echo ran
+	assert_output ran
+}
+
+@test "btrfs subvolume: /proc/locks names another device than stat: the holder is still named" {
+	need_loopfs btrfs
+	loopfs_up btrfs b
+	btrfs -q subvolume create b/sub
+	flock b/sub/x.lock sleep 30 &
+	holder=$!
+	echo "$holder" >> pids
+	await grep -q " $holder " /proc/locks
+	run --separate-stderr "$W" -n b/sub/x.lock true
+	[ "$status" -eq 75 ]
+	[ "$stderr" = "withlock: b/sub/x.lock: busy; held by pid $holder (flock b/sub/x.lock sleep 30)" ]
+}
+
+@test "sshfs: a lock file where locks do not reach other clients is refused (69) unless --unsafe-shared-fs" {
+	need_sshfs
+	mkdir export
+	sshfs_up "$PWD/export" "$PWD/m1"
+	run --separate-stderr "$W" m1/x.lock touch ran
+	[ "$status" -eq 69 ]
+	[[ "$stderr" == "withlock: m1/x.lock: on fuse.sshfs, whose locks do not reach its other clients"* ]]
+	[ ! -e ran ]
+	[ ! -e export/x.lock ]
+	run "$W" --unsafe-shared-fs m1/x.lock echo ran
+	assert_output ran
+}
+
+# ---- the suite's other tools -------------------------------------------------
+
+@test "staleclean knows withlock's lock files: held is live and names the command; after the holder, stale and removed" {
+	bg "$W" sc.lock sleep 30
+	await_holder sc.lock "$BG"
+	run "$SC" -v --min-age 0 --max-age 0 sc.lock
+	assert_output "sc.lock: live (flock held by pid $BG (sleep 30))"
+	[ -e sc.lock ]
+	run "$SC" -n --json --min-age 0 sc.lock
+	echo "$output" | jq -e --argjson p "$BG" '.kind == "lock-file" and .verdict == "live" and .pid == $p'
+	kill "$BG"
+	wait "$BG" || true
+	run "$SC" -v --min-age 0 --max-age 0 sc.lock
+	[[ "$output" == "sc.lock: stale (pid $BG "*"), removed" ]] || fail "$output"
+	[ ! -e sc.lock ]
+}
+
+# ---- usage --------------------------------------------------------------------
+
+@test "usage errors: 64 with a reason; --help, --version" {
+	run --separate-stderr "$W"
+	[ "$status" -eq 64 ]
+	[ "${stderr_lines[0]}" = "withlock: missing lock file" ]
+	run --separate-stderr "$W" x.lock
+	[ "$status" -eq 64 ]
+	[ "${stderr_lines[0]}" = "withlock: missing command" ]
+	run --separate-stderr "$W" -w abc x.lock true
+	[ "$status" -eq 64 ]
+	run --separate-stderr "$W" -E 256 x.lock true
+	[ "$status" -eq 64 ]
+	run --separate-stderr "$W" --bogus x.lock true
+	[ "$status" -eq 64 ]
+	run --separate-stderr "$W" '' true
+	[ "$status" -eq 64 ]
+	[ ! -e x.lock ]
+	run "$W" --help
+	assert_success
+	[[ "$output" == "usage: withlock "* ]]
+	run "$W" --version
+	[[ "$output" =~ ^withlock\ [0-9.]+$ ]]
+}
