@@ -339,9 +339,10 @@ main(int argc, char *argv[])
 	struct cs_cmd cmd = { .fd_in = -1, .fd_out = -1, .fd_err = -1 };
 	struct cs_child child;
 	struct cs_guard guard;
+	struct cs_watchdog watchdog = { .pid = -1, .fd = -1 };
 	struct held h = { .fd = -1 };
 	bool timed_out;
-	int r, watchdog, flags = 0;
+	int r, flags = 0;
 
 	parse_options(argc, argv);
 	argc -= optind;
@@ -378,8 +379,16 @@ main(int argc, char *argv[])
 		return status(be, h.lock);
 
 	/*
+	 * Without a terminal the command leads its own process group, which
+	 * the watchdog kills if we are killed; started now, before the lock,
+	 * so that the lock's holder does not wait for it.
+	 */
+	if (!cs_have_tty())
+		(void)cs_watchdog_start(&watchdog);
+	/*
 	 * Wait with the signals as our caller left them: Ctrl-C while we
-	 * wait ends us as it would flock(1), with nothing to clean up.
+	 * wait ends us as it would flock(1), with nothing to clean up (the
+	 * watchdog sees its pipe close before it learnt a group: it exits).
 	 */
 	cs_lock_owner_cmd(argv);
 	if (cs_verbosity < 0 || (opt.conflict_exit == 0 && cs_verbosity < 1))
@@ -397,14 +406,15 @@ main(int argc, char *argv[])
 	cmd.flags = CS_SPAWN_PDEATHSIG;
 	cs_guard_init(&guard, &cmd);
 	if ((r = cs_child_start(&cmd, &child)) != 0) {
+		cs_watchdog_disarm(&watchdog);
 		be->drop(&h);
 		json_record(be, &h, r);
 		return r;		/* cannot run: 126, 127, 71 */
 	}
-	watchdog = cs_watchdog_start(&child);
+	cs_watchdog_arm(&watchdog, &child);
 	r = cs_guard_wait(&guard, &child, cs_deadline(opt.max_time),
 	    opt.kill_after, &timed_out);
-	cs_watchdog_end(watchdog);
+	cs_watchdog_disarm(&watchdog);
 	be->drop(&h);
 	if (timed_out)
 		cs_warnx("%s: stopped after %gs (--max-time)", argv[0],

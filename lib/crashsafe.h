@@ -440,12 +440,20 @@ int	cs_child_reap(struct cs_child *);
 CS_NORETURN void cs_die_of(int sig);
 /* Keep pid (a child of ours) out of what cs_child_stop kills. */
 void	cs_child_spare(pid_t);
-/* With CS_SPAWN_PGRP and CS_SPAWN_PDEATHSIG: a watchdog process that
- * SIGKILLs the child's whole group if we die (PDEATHSIG reaches only the
- * leader). -1 if none could be started; else its pidfd, for
- * cs_watchdog_end. */
-int	cs_watchdog_start(const struct cs_child *);
-void	cs_watchdog_end(int pidfd);
+/*
+ * With CS_SPAWN_PGRP and CS_SPAWN_PDEATHSIG: a process that SIGKILLs the
+ * command's whole group if we die (PDEATHSIG reaches only the leader)
+ * before we disarm it. Started before the command (and before a lock is
+ * taken: it holds none of our fds), armed with the command's group once
+ * it runs. -1 if it could not be started (then there is none).
+ */
+struct cs_watchdog {
+	pid_t	pid;
+	int	fd;		/* the pipe it reads; -1 once disarmed */
+};
+int	cs_watchdog_start(struct cs_watchdog *);
+void	cs_watchdog_arm(struct cs_watchdog *, const struct cs_child *);
+void	cs_watchdog_disarm(struct cs_watchdog *);
 
 /* ---- guard.c: a command watched over as the shell would (SPEC 5, 8) ---- */
 
@@ -463,6 +471,8 @@ struct cs_guard {
  * its own (cmd->flags); fatal signals blocked and read from sigfd, the
  * command getting the mask we had (cmd->sigmask). */
 void	cs_guard_init(struct cs_guard *, struct cs_cmd *);
+/* Do we have a controlling terminal (then the command shares our group)? */
+bool	cs_have_tty(void);
 enum cs_guard_sig {
 	CS_GUARD_NONE,		/* ours (EPIPE), or after the first */
 	CS_GUARD_PASSED,	/* sent on to the command (ch): stop it after

@@ -27,6 +27,17 @@
 
 #include "crashsafe.h"
 
+bool
+cs_have_tty(void)
+{
+	int tty;
+
+	if ((tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1)
+		return false;
+	close(tty);
+	return true;
+}
+
 void
 cs_guard_init(struct cs_guard *g, struct cs_cmd *cmd)
 {
@@ -34,13 +45,10 @@ cs_guard_init(struct cs_guard *g, struct cs_cmd *cmd)
 	struct sigaction old;
 	sigset_t block;
 	size_t i;
-	int tty;
 
 	memset(g, 0, sizeof(*g));
 	(void)cs_become_subreaper();
-	if ((tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) != -1)
-		close(tty);
-	g->own_group = tty == -1;
+	g->own_group = !cs_have_tty();
 	if (g->own_group)
 		cmd->flags |= CS_SPAWN_PGRP;
 

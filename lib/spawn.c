@@ -344,53 +344,70 @@ cs_child_spare(pid_t pid)
 /*
  * PR_SET_PDEATHSIG reaches the leader alone: if we are killed (kill -9,
  * the OOM killer), what it started in its group would run on without
- * the lock. This process, which holds nothing of ours (every fd closed),
- * waits for our end and then kills the group.
+ * the lock. The watchdog, forked before the lock is taken (so that it
+ * holds nothing of ours and costs the lock's holder nothing), learns the
+ * group through a pipe; when the pipe closes without a word of farewell,
+ * we are dead, and it kills the group. It never signals anything else.
  */
 int
-cs_watchdog_start(const struct cs_child *ch)
+cs_watchdog_start(struct cs_watchdog *w)
 {
-	struct pollfd p = { .events = POLLIN };
-	pid_t parent = getpid(), pid;
-	sigset_t none;
-	int fd;
+	pid_t pgid = 0;
+	ssize_t n;
+	char bye;
+	int p[2];
 
-	if (!ch->group)
+	w->pid = -1;
+	w->fd = -1;
+	if (pipe2(p, O_CLOEXEC) == -1)
 		return -1;
-	if ((pid = fork()) == -1)
+	if ((w->pid = fork()) == -1) {
+		close(p[0]);
+		close(p[1]);
 		return -1;
-	if (pid == 0) {
-		(void)close_range(0, ~0U, 0);	/* the lock's fd too */
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
+	}
+	if (w->pid == 0) {
+		if (dup2(p[0], 0) == -1)
+			_exit(1);
+		(void)close_range(1, ~0U, 0);	/* stdio, our fds, the pipe */
 		(void)prctl(PR_SET_NAME, "cs-watchdog", 0, 0, 0);
-		if ((p.fd = pidfd_open(parent, 0)) != -1 &&
-		    getppid() == parent)
-			while (poll(&p, 1, -1) == -1 && errno == EINTR)
-				;
-		kill(-ch->pid, SIGKILL);
+		while ((n = read(0, &pgid, sizeof(pgid))) == -1 &&
+		    errno == EINTR)
+			;
+		if (n != (ssize_t)sizeof(pgid) || pgid <= 1)
+			_exit(0);	/* nothing ran, or we were told */
+		while ((n = read(0, &bye, 1)) == -1 && errno == EINTR)
+			;
+		if (n == 0)
+			kill(-pgid, SIGKILL);	/* gone without a word */
 		_exit(0);
 	}
-	cs_child_spare(pid);
-	if ((fd = pidfd_open(pid, 0)) == -1) {
-		kill(pid, SIGKILL);
-		(void)waitpid(pid, NULL, 0);
-	}
-	return fd;
+	close(p[0]);
+	w->fd = p[1];
+	return 0;
 }
 
 void
-cs_watchdog_end(int pidfd)
+cs_watchdog_arm(struct cs_watchdog *w, const struct cs_child *ch)
 {
-	siginfo_t info;
+	pid_t pgid = ch->pid;
 
-	if (pidfd == -1)
+	if (w->fd == -1)
 		return;
-	(void)pidfd_send_signal(pidfd, SIGKILL, NULL, 0);
-	while (waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED) == -1 &&
-	    errno == EINTR)
-		;
-	close(pidfd);
+	cs_child_spare(w->pid);		/* not one of the command's */
+	if (!ch->group || write(w->fd, &pgid, sizeof(pgid)) !=
+	    (ssize_t)sizeof(pgid))
+		cs_watchdog_disarm(w);
+}
+
+void
+cs_watchdog_disarm(struct cs_watchdog *w)
+{
+	if (w->fd == -1)
+		return;
+	(void)!write(w->fd, "", 1);	/* a pgid of 0 before arming */
+	close(w->fd);
+	w->fd = -1;
 }
 
 int
