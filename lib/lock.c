@@ -285,6 +285,8 @@ fd_of(pid_t pid, const char *want, ino_t ino)
  * out (the holder in lk.busy), -1 error. Holders we may not look at
  * (another user's, unless we are root) cannot be seen.
  */
+#define UNLINKED_SLICE	(50 * CS_MSEC)
+
 static int
 unlinked_holder(int fd, const struct stat *held, int op, cs_nsec deadline)
 {
@@ -311,10 +313,18 @@ unlinked_holder(int fd, const struct stat *held, int op, cs_nsec deadline)
 	fclose(f);
 	if (old == -1)
 		return 0;
-	if ((r = wait_flock(old, op, deadline)) == 1) {
+	/*
+	 * Waited for in slices, the name looked at between them: two that
+	 * each hold a file removed while they looked would otherwise wait
+	 * for each other for ever. Between slices, each finds its own file
+	 * gone, and starts over.
+	 */
+	r = wait_flock(old, op, MIN(deadline, cs_now() + UNLINKED_SLICE));
+	if (r == 1 && cs_now() >= deadline) {
 		lk.was_busy = true;
 		(void)cs_lock_holder(old, &lk.busy);
-	}
+	} else if (r == 1)
+		r = 0;
 	close(old);		/* and the lock we took on it with it */
 	return r == 0 ? 2 : r;
 }
