@@ -810,9 +810,9 @@ main(int argc, char *argv[])
 
 		/* Ctrl-C at the terminal went to the attempt, not to us:
 		 * it stops the whole loop all the same. */
-		if (o.signal == SIGINT || o.signal == SIGQUIT) {
+		if ((r = cs_guard_fatal(&guard, o.signal)) != 0) {
 			report(n, &o, 0, true);
-			cs_die_of(o.signal);
+			cs_die_of(r);
 		}
 		/* No further attempt can be delivered. */
 		if (reader_gone()) {

@@ -258,8 +258,6 @@ holder_cmd(const struct cand *c, const struct cs_fileid *f)
 	static char text[72];
 	struct cs_owner o;
 	struct stat now;
-	char buf[1024];
-	ssize_t n = -1;
 	int fd;
 
 	text[0] = '\0';
@@ -268,16 +266,11 @@ holder_cmd(const struct cand *c, const struct cs_fileid *f)
 	    O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) == -1)
 		return text;
 	if (fstat(fd, &now) == 0 && now.st_ino == c->st.st_ino &&
-	    now.st_dev == c->st.st_dev)
-		n = pread(fd, buf, sizeof(buf) - 1, 0);
-	close(fd);
-	if (n <= 0)
-		return text;
-	buf[n] = '\0';
-	if (strncmp(buf, "pid=", 4) == 0 && cs_parse_owner(buf, &o) &&
-	    o.pid == f->pid && o.cmd[0] != '\0')
+	    now.st_dev == c->st.st_dev && cs_owner_agrees(fd, f->pid, &o) &&
+	    o.cmd[0] != '\0')
 		snprintf(text, sizeof(text), " (%.60s%s)", o.cmd,
 		    strlen(o.cmd) > 60 ? "..." : "");
+	close(fd);
 	return text;
 }
 

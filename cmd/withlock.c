@@ -203,7 +203,7 @@ file_who(const char *lock, struct cs_holder *who)
 			return 0;	/* no file, no holder */
 		return -cs_fail(errno, EX_NOINPUT, lock);
 	}
-	if ((r = cs_lock_holder(fd, who)) == -1)
+	if ((r = cs_lock_holder(fd, who, false)) == -1)
 		r = -cs_fail(errno, EX_IOERR, lock);
 	close(fd);
 	return r;
@@ -342,7 +342,7 @@ main(int argc, char *argv[])
 	struct cs_watchdog watchdog = { .pid = -1, .fd = -1 };
 	struct held h = { .fd = -1 };
 	bool timed_out;
-	int r, flags = 0;
+	int r, sig, flags = 0;
 
 	parse_options(argc, argv);
 	argc -= optind;
@@ -383,8 +383,9 @@ main(int argc, char *argv[])
 	 * the watchdog kills if we are killed; started now, before the lock,
 	 * so that the lock's holder does not wait for it.
 	 */
-	if (!cs_have_tty())
-		(void)cs_watchdog_start(&watchdog);
+	if (!cs_have_tty() && cs_watchdog_start(&watchdog) == -1)
+		cs_warn("cannot start the watchdog (kill -9 would leave the "
+		    "command running)");
 	/*
 	 * Wait with the signals as our caller left them: Ctrl-C while we
 	 * wait ends us as it would flock(1), with nothing to clean up (the
@@ -408,30 +409,28 @@ main(int argc, char *argv[])
 	if ((r = cs_child_start(&cmd, &child)) != 0) {
 		cs_watchdog_disarm(&watchdog);
 		be->drop(&h);
+		cs_lock_report(h.lock);
 		json_record(be, &h, r);
 		return r;		/* cannot run: 126, 127, 71 */
 	}
 	cs_watchdog_arm(&watchdog, &child);
+	guard.watchdog = &watchdog;
 	r = cs_guard_wait(&guard, &child, cs_deadline(opt.max_time),
 	    opt.kill_after, &timed_out);
-	cs_watchdog_disarm(&watchdog);
 	be->drop(&h);
 	if (timed_out)
 		cs_warnx("%s: stopped after %gs (--max-time)", argv[0],
 		    (double)opt.max_time / CS_SEC);
 	cs_lock_report(h.lock);
-	json_record(be, &h, guard.sig != 0 && !cs_guard_handled(&guard,
-	    &child) ? CS_EX_SIGNAL + guard.sig : r);
+	sig = cs_guard_fatal(&guard, child.signal);
+	json_record(be, &h, sig != 0 ? CS_EX_SIGNAL + sig : r);
 	/*
 	 * A signal passed on, or one from the terminal that ended the
 	 * command too: we die of it, so that the calling script stops as
 	 * it would for the bare command. Ctrl-C the command handled: its
 	 * status stands.
 	 */
-	if (guard.sig != 0 && !cs_guard_handled(&guard, &child))
-		cs_die_of(guard.sig);
-	if (!guard.own_group && (child.signal == SIGINT ||
-	    child.signal == SIGQUIT))
-		cs_die_of(child.signal);
+	if (sig != 0)
+		cs_die_of(sig);
 	return r;
 }

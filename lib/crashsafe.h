@@ -7,6 +7,7 @@
  *   backoff.c  delay schedule and jitter, monotonic clock, bounded sleep
  *   lock.c     the lock protocol: acquire with timeout, inode re-check,
  *              owner metadata, who holds a POSIX lock
+ *   holder.c   who holds a lock, from /proc/locks, fds and metadata
  *   proc.c     process facts: start time, boot id, host, liveness
  *   openfiles.c who has a file open or locked, from /proc alone
  *   commit.c   temp file beside the target, sync, rename, directory sync
@@ -188,12 +189,26 @@ struct cs_holder {
 	char	host[256];	/* another host's name; "" for ours */
 	time_t	since;		/* when it took the lock; 0 unknown */
 };
-/* Who holds the lock on fd's file: 1 held, 0 not held, -1/errno. */
-int	cs_lock_holder(int fd, struct cs_holder *);
-/* "pid 4242 (backup.sh) on host db1 since 12:03:07" */
-void	cs_holder_text(const struct cs_holder *, char *buf, size_t len);
 /* Who held the lock when cs_lock last gave up waiting (75); else NULL. */
 const struct cs_holder *cs_lock_busy_holder(void);
+
+/* ---- holder.c: who holds a lock, from /proc alone (SPEC 1.5) ---- */
+
+/* Who holds the lock on fd's file: 1 held, 0 not held, -1/errno. held:
+ * we know it is (our lock failed), so the metadata may speak where the
+ * kernel shows no holder (another pid namespace). */
+int	cs_lock_holder(int fd, struct cs_holder *, bool held);
+/* "pid 4242 (backup.sh) on host db1 since 12:03:07" */
+void	cs_holder_text(const struct cs_holder *, char *buf, size_t len);
+/* An fd (opened anew, to wait on) of a file of fd's name that was removed
+ * while a process holds a flock on it ("PATH (deleted)" in /proc/PID/fd),
+ * held being fd's stat; -1 if there is none we may see. */
+int	cs_removed_holder(int fd, const struct stat *held);
+/* The key=value metadata (SPEC 1.5) of fd's file, if it holds any. */
+struct cs_owner;
+bool	cs_read_owner(int fd, struct cs_owner *);
+/* The same, when it names pid. */
+bool	cs_owner_agrees(int fd, pid_t pid, struct cs_owner *);
 /* One line of /proc/locks: 1 when it names a file (l filled), else 0. */
 struct cs_lockline {
 	int	what;		/* CS_FLOCK, CS_POSIX, CS_LEASE */
@@ -245,6 +260,9 @@ const char *cs_hostname(void);
 pid_t	cs_pid_max(void);
 /* Boot time (btime of /proc/stat), seconds since the epoch. */
 time_t	cs_boot_time(void);
+/* pid's command line as one line (NULs as spaces, control bytes as '?');
+ * "" if gone. */
+void	cs_proc_cmdline(pid_t, char *buf, size_t len);
 /* Read a small file (path relative to dirfd) into buf, NUL-terminated;
  * its length, or -1/errno. */
 ssize_t	cs_read_small(int dirfd, const char *path, char *buf, size_t len);
@@ -466,6 +484,7 @@ struct cs_guard {
 	bool	 pipe_dfl;	/* SIGPIPE was not ignored by our caller */
 	int	 sig;		/* the signal that ends the run, or 0 */
 	bool	 from_tty;	/* it came from the terminal, to the command too */
+	struct cs_watchdog *watchdog;	/* disarmed before the reap, or NULL */
 };
 /* Become a subreaper; the command in our group at a terminal, else in
  * its own (cmd->flags); fatal signals blocked and read from sigfd, the
@@ -486,6 +505,12 @@ void	cs_guard_child_event(struct cs_guard *, const struct cs_child *);
 /* After the reap: the terminal's signal reached the command, which
  * handled it (Ctrl-C caught): its status stands, nothing more runs. */
 bool	cs_guard_handled(const struct cs_guard *, const struct cs_child *);
+/* The signal we must now die of, once the command died of died_of (0:
+ * it exited), or 0: the one that ended the run, unless the command
+ * handled it; else SIGINT or SIGQUIT if the command died of it (Ctrl-C
+ * reached it and not us), so that a calling script stops as it would
+ * for the bare command. */
+int	cs_guard_fatal(const struct cs_guard *, int died_of);
 /* Wait for the command; at limit stop it (TERM to its group and what it
  * left, KILL after grace) and return 124; a signal is passed on as
  * above (g->sig). Returns its status. */
@@ -588,6 +613,8 @@ void	cs_put_base64(FILE *, const void *, size_t);
 /* A double as the shortest decimal that reads back as it (9.99, 0.1,
  * 1e+300, 5.0); Inf, -Inf. */
 void	cs_put_real(FILE *, double);
+/* Text made one line in place: NULs as spaces, control bytes as '?'. */
+void	cs_one_line(char *, size_t);
 /* Terminal columns of UTF-8 text (日本語: 6). */
 size_t	cs_display_width(const void *, size_t);
 

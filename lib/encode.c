@@ -340,3 +340,13 @@ cs_display_width(const void *s, size_t len)
 	uselocale(old);
 	return w;
 }
+
+void
+cs_one_line(char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '\0')
+			s[i] = ' ';
+		else if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			s[i] = '?';
+}

@@ -124,7 +124,17 @@ cs_guard_child_event(struct cs_guard *g, const struct cs_child *ch)
 bool
 cs_guard_handled(const struct cs_guard *g, const struct cs_child *ch)
 {
-	return g->sig != 0 && g->from_tty && ch->signal != g->sig;
+	return g->sig != 0 && cs_guard_fatal(g, ch->signal) == 0;
+}
+
+int
+cs_guard_fatal(const struct cs_guard *g, int died_of)
+{
+	if (g->sig != 0)
+		return g->from_tty && died_of != g->sig ? 0 : g->sig;
+	if (died_of == SIGINT || died_of == SIGQUIT)
+		return died_of;
+	return 0;
 }
 
 int
@@ -181,6 +191,10 @@ cs_guard_wait(struct cs_guard *g, struct cs_child *ch, cs_nsec limit,
 	/* Stopped: nothing it started outlives it. */
 	if (kill_at != CS_INF || *timed_out)
 		cs_child_stop(ch, SIGKILL, 0);
+	/* While the leader is a zombie its group ID is not reused: the
+	 * watchdog, which would kill that group, is told first. */
+	if (g->watchdog != NULL)
+		cs_watchdog_disarm(g->watchdog);
 	status = cs_child_reap(ch);
 	while (waitpid(-1, NULL, WNOHANG) > 0)
 		;		/* its orphans that have exited */

@@ -111,34 +111,6 @@ wait_flock(int fd, int op, cs_nsec deadline)
 	return r;
 }
 
-/* Text for a key=value line: NULs and spaces as spaces, control bytes as
- * '?', so that it stays one line. */
-static void
-one_line(char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		if (s[i] == '\0')
-			s[i] = ' ';
-		else if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			s[i] = '?';
-}
-
-/* The command line of pid into buf, as one line; "" if unknown. */
-static void
-cmdline_of(pid_t pid, char *buf, size_t len)
-{
-	char path[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
-	if ((n = cs_read_small(AT_FDCWD, path, buf, len)) < 0)
-		n = 0;
-	while (n > 0 && buf[n - 1] == '\0')
-		n--;
-	buf[n] = '\0';
-	one_line(buf, (size_t)n);
-}
-
 void
 cs_lock_owner_cmd(char *const argv[])
 {
@@ -151,7 +123,7 @@ cs_lock_owner_cmd(char *const argv[])
 		len += strlcpy(lk.cmd + len, *argv, sizeof(lk.cmd) - len);
 		len = MIN(len, sizeof(lk.cmd) - 1);
 	}
-	one_line(lk.cmd, len);
+	cs_one_line(lk.cmd, len);
 }
 
 /*
@@ -183,7 +155,7 @@ write_owner(int fd)
 	if (n > 0 && cs_parse_owner(old, &o) && o.gen > 0)
 		gen = o.gen + 1;
 	if (lk.cmd[0] == '\0')
-		cmdline_of(getpid(), lk.cmd, sizeof(lk.cmd));
+		cs_proc_cmdline(getpid(), lk.cmd, sizeof(lk.cmd));
 	cs_proc_starttime(getpid(), &start, NULL);
 	len = snprintf(text, sizeof(text),
 	    "pid=%d\nstarttime=%llu\nboot_id=%s\nhost=%s\nuid=%u\n"
@@ -238,80 +210,21 @@ busy_message(const char *path, cs_nsec timeout)
 
 
 /*
- * The fd of pid's whose link reads want and whose inode is ino, opened
- * anew through /proc (O_RDONLY, enough to flock); -1 if none.
- */
-static int
-fd_of(pid_t pid, const char *want, ino_t ino)
-{
-	char dir[64], path[96], link[PATH_MAX + 16];
-	struct dirent *e;
-	struct stat st;
-	ssize_t n;
-	DIR *d;
-	int fd = -1;
-
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	if ((d = opendir(dir)) == NULL)
-		return -1;	/* gone, or not ours to see */
-	while (fd == -1 && (e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%.16s", dir, e->d_name);
-		/* The link's text is the kernel's: nothing is stat()ed. */
-		if ((n = readlink(path, link, sizeof(link) - 1)) <= 0)
-			continue;
-		link[n] = '\0';
-		if (strcmp(link, want) != 0)
-			continue;
-		if ((fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY |
-		    O_CLOEXEC)) != -1 && (fstat(fd, &st) == -1 ||
-		    st.st_ino != ino)) {
-			close(fd);
-			fd = -1;
-		}
-	}
-	closedir(d);
-	return fd;
-}
-
-/*
  * A lock file removed while held (rm -f, a cleaner that does not look)
  * leaves its holder locking an inode the name no longer reaches: the
- * inode re-check cannot see it, and we would run beside it. The kernel
- * still lists its lock in /proc/locks, and names its file "PATH
- * (deleted)" in /proc/PID/fd: such a holder of our path is waited for as
- * if it held the name. 0 none, 2 one was waited for (look again), 1 timed
- * out (the holder in lk.busy), -1 error. Holders we may not look at
- * (another user's, unless we are root) cannot be seen.
+ * inode re-check cannot see it, and we would run beside it. Such a holder
+ * of our path (cs_removed_holder) is waited for as if it held the name.
+ * 0 none, 2 one was waited for (look again), 1 timed out (the holder in
+ * lk.busy), -1 error.
  */
-#define UNLINKED_SLICE	(50 * CS_MSEC)
+#define REMOVED_SLICE	(50 * CS_MSEC)
 
 static int
-unlinked_holder(int fd, const struct stat *held, int op, cs_nsec deadline)
+removed_holder(int fd, const struct stat *held, int op, cs_nsec deadline)
 {
-	char self[64], want[PATH_MAX + 16], *line = NULL;
-	struct cs_lockline l;
-	size_t cap = 0;
-	ssize_t n;
-	FILE *f;
-	pid_t me = getpid();
-	int old = -1, r;
+	int old, r;
 
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
-	if ((n = readlink(self, want, PATH_MAX)) <= 0 ||
-	    (f = fopen("/proc/locks", "re")) == NULL)
-		return 0;
-	memcpy(want + n, " (deleted)", sizeof(" (deleted)"));
-	while (old == -1 && getline(&line, &cap, f) != -1)
-		if (cs_proc_locks_line(line, &l) == 1 && l.what == CS_FLOCK &&
-		    !l.waiting && l.pid > 0 && l.pid != me &&
-		    l.ino != held->st_ino && (l.dev == held->st_dev ||
-		    (major(l.dev) == 0 && major(held->st_dev) == 0)))
-			old = fd_of(l.pid, want, l.ino);
-	free(line);
-	fclose(f);
-	if (old == -1)
+	if ((old = cs_removed_holder(fd, held)) == -1)
 		return 0;
 	/*
 	 * Waited for in slices, the name looked at between them: two that
@@ -319,14 +232,31 @@ unlinked_holder(int fd, const struct stat *held, int op, cs_nsec deadline)
 	 * for each other for ever. Between slices, each finds its own file
 	 * gone, and starts over.
 	 */
-	r = wait_flock(old, op, MIN(deadline, cs_now() + UNLINKED_SLICE));
+	r = wait_flock(old, op, MIN(deadline, cs_now() + REMOVED_SLICE));
 	if (r == 1 && cs_now() >= deadline) {
 		lk.was_busy = true;
-		(void)cs_lock_holder(old, &lk.busy);
+		(void)cs_lock_holder(old, &lk.busy, true);
 	} else if (r == 1)
 		r = 0;
 	close(old);		/* and the lock we took on it with it */
 	return r == 0 ? 2 : r;
+}
+
+/*
+ * Whether a holder of a removed file of our name can exist: not when the
+ * file we locked holds metadata, as a previous holder of this very file
+ * wrote it after it had looked (an older file of the name was removed
+ * before this one was made, and so before that look). Only dedicated lock
+ * files: a data file (atomicappend's) removed while held loses what is
+ * written into it whatever the lock does.
+ */
+static bool
+must_look(int fd, int lockflags)
+{
+	struct cs_owner o;
+
+	return (lockflags & CS_LOCK_OWNER) && !(cs_read_owner(fd, &o) &&
+	    o.gen > 0);
 }
 
 /* Does path still name the inode fd has locked (its stat in *held)? */
@@ -346,6 +276,7 @@ cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
 	struct stat held;
 	cs_nsec start = cs_now(), deadline = cs_deadline(timeout);
 	int fd = *fdp, r, rdonly, e;
+	bool look;
 	int op = (lockflags & CS_LOCK_SHARED) ? LOCK_SH : LOCK_EX;
 
 	if ((lockflags & CS_LOCK_EXCLUDE) &&
@@ -381,14 +312,15 @@ cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
 			lk.waited += cs_now() - start;
 			if (r == 1) {
 				lk.was_busy = true;
-				(void)cs_lock_holder(fd, &lk.busy);
+				(void)cs_lock_holder(fd, &lk.busy, true);
 			}
 			close(fd);
 			goto failed;
 		}
 		/* Still the name's inode, and no holder of a removed one. */
-		while (still_named(fd, path, &held) &&
-		    (r = unlinked_holder(fd, &held, op, deadline)) == 2)
+		look = must_look(fd, lockflags);
+		while (still_named(fd, path, &held) && look &&
+		    (r = removed_holder(fd, &held, op, deadline)) == 2)
 			;
 		if (r != 2 && r != 0) {
 			e = errno;
@@ -456,157 +388,6 @@ const struct cs_holder *
 cs_lock_busy_holder(void)
 {
 	return lk.was_busy ? &lk.busy : NULL;
-}
-
-/* ---- who holds a lock ---- */
-
-int
-cs_proc_locks_line(char *line, struct cs_lockline *l)
-{
-	char *tok, *save = NULL;
-	unsigned maj, mnr;
-	unsigned long long ino;
-	int n;
-
-	memset(l, 0, sizeof(*l));
-	for (tok = strtok_r(line, " \t\n", &save); tok != NULL;
-	    tok = strtok_r(NULL, " \t\n", &save)) {
-		if (strcmp(tok, "->") == 0)
-			l->waiting = true;
-		else if (strcmp(tok, "FLOCK") == 0)
-			l->what = CS_FLOCK;
-		else if (strcmp(tok, "POSIX") == 0 || strcmp(tok, "OFDLCK") == 0)
-			l->what = CS_POSIX;
-		else if (strcmp(tok, "LEASE") == 0 || strcmp(tok, "DELEG") == 0)
-			l->what = CS_LEASE;
-		else if (l->what != 0 && strcmp(tok, "READ") == 0)
-			l->shared = true;
-		else if (l->what != 0 && sscanf(tok, "%x:%x:%llu%n", &maj,
-		    &mnr, &ino, &n) == 3 && tok[n] == '\0') {
-			l->dev = makedev(maj, mnr);
-			l->ino = (ino_t)ino;
-			return 1;
-		} else if (l->what != 0 && (tok[0] == '-' ||
-		    (tok[0] >= '0' && tok[0] <= '9')))
-			l->pid = (pid_t)strtol(tok, NULL, 10);
-	}
-	return 0;
-}
-
-/* The initial pid namespace has a fixed inode (PROC_PID_INIT_INO). */
-#define PID_NS_INIT	"pid:[4026531836]"
-
-bool
-cs_locks_all_listed(void)
-{
-	static int listed = -1;
-	char ns[64];
-	ssize_t n;
-
-	if (listed == -1) {
-		n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
-		listed = n == (ssize_t)strlen(PID_NS_INIT) &&
-		    memcmp(ns, PID_NS_INIT, (size_t)n) == 0;
-	}
-	return listed == 1;
-}
-
-/* The holders of flock and POSIX locks on dev:ino in /proc/locks (not
- * the waiters) into h; how many there are, or -1. */
-static int
-holders_listed(dev_t dev, ino_t ino, struct cs_holder *h)
-{
-	struct cs_lockline l;
-	char *line = NULL;
-	size_t cap = 0;
-	FILE *f;
-	int n = 0;
-
-	if ((f = fopen("/proc/locks", "re")) == NULL)
-		return -1;
-	while (getline(&line, &cap, f) != -1)
-		if (cs_proc_locks_line(line, &l) == 1 && !l.waiting &&
-		    l.dev == dev && l.ino == ino &&
-		    (l.what == CS_FLOCK || l.what == CS_POSIX)) {
-			if (n++ == 0)
-				h->pid = l.pid;
-			h->shared = l.shared;
-		}
-	free(line);
-	fclose(f);
-	h->others = n > 1 ? n - 1 : 0;
-	return n;
-}
-
-int
-cs_lock_holder(int fd, struct cs_holder *h)
-{
-	char text[1024];
-	struct cs_owner o;
-	struct stat st;
-	dev_t sb;
-	ssize_t len;
-	int n;
-
-	memset(h, 0, sizeof(*h));
-	if (fstat(fd, &st) == -1)
-		return -1;
-	/* /proc/locks names the superblock's device, which is not st_dev
-	 * on btrfs subvolumes: looked up only when st_dev finds nothing. */
-	if ((n = holders_listed(st.st_dev, st.st_ino, h)) == 0 &&
-	    (sb = cs_superblock_dev(fd)) != st.st_dev && sb != 0)
-		n = holders_listed(sb, st.st_ino, h);
-	if (n == -1)
-		return -1;
-	/* The metadata is the holder's word, taken when the kernel agrees
-	 * (its pid holds the lock), or when the kernel cannot show us the
-	 * holders (a lock in another pid namespace: pid 0, or unlisted). */
-	if ((len = pread(fd, text, sizeof(text) - 1, 0)) > 0) {
-		text[len] = '\0';
-		if (cs_parse_owner(text, &o) && o.pid > 0 &&
-		    (o.pid == h->pid || (n == 0 && !cs_locks_all_listed()) ||
-		    (n > 0 && h->pid == 0))) {
-			h->pid = o.pid;
-			strlcpy(h->cmd, o.cmd, sizeof(h->cmd));
-			if (strcmp(o.host, cs_hostname()) != 0)
-				strlcpy(h->host, o.host, sizeof(h->host));
-			h->since = o.since;
-			return 1;
-		}
-	}
-	if (h->pid > 0)
-		cmdline_of(h->pid, h->cmd, sizeof(h->cmd));
-	return n > 0;
-}
-
-void
-cs_holder_text(const struct cs_holder *h, char *buf, size_t len)
-{
-	char since[48] = "", host[300] = "", cmd[140] = "", who[64];
-	struct tm tm, today;
-	time_t now = time(NULL);
-
-	if (h->pid > 0)
-		snprintf(who, sizeof(who), "pid %d", (int)h->pid);
-	else
-		strlcpy(who, "a process we cannot see (another pid namespace)",
-		    sizeof(who));
-	if (h->cmd[0] != '\0')
-		snprintf(cmd, sizeof(cmd), " (%.120s%s)", h->cmd,
-		    strlen(h->cmd) > 120 ? "..." : "");
-	if (h->host[0] != '\0')
-		snprintf(host, sizeof(host), " on host %s", h->host);
-	if (h->since > 0 && localtime_r(&h->since, &tm) != NULL &&
-	    localtime_r(&now, &today) != NULL)
-		strftime(since, sizeof(since), tm.tm_yday == today.tm_yday &&
-		    tm.tm_year == today.tm_year ? " since %H:%M:%S" :
-		    " since %Y-%m-%d %H:%M:%S", &tm);
-	if (h->others > 0)
-		snprintf(buf, len, "%s%s and %d other%s (shared)", who, cmd,
-		    h->others, h->others == 1 ? "" : "s");
-	else
-		snprintf(buf, len, "%s%s%s%s%s", who, cmd, host, since,
-		    h->shared ? " (shared)" : "");
 }
 
 int

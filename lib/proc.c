@@ -140,3 +140,18 @@ cs_boot_time(void)
 	fclose(f);
 	return btime;
 }
+
+void
+cs_proc_cmdline(pid_t pid, char *buf, size_t len)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	if ((n = cs_read_small(AT_FDCWD, path, buf, len)) < 0)
+		n = 0;
+	while (n > 0 && buf[n - 1] == '\0')
+		n--;
+	buf[n] = '\0';
+	cs_one_line(buf, (size_t)n);
+}

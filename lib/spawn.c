@@ -367,9 +367,19 @@ cs_watchdog_start(struct cs_watchdog *w)
 		return -1;
 	}
 	if (w->pid == 0) {
+		static const int ignored[] = { SIGINT, SIGTERM, SIGHUP,
+		    SIGQUIT, SIGPIPE, SIGTSTP, SIGTTIN, SIGTTOU };
+		size_t i;
+
 		if (dup2(p[0], 0) == -1)
 			_exit(1);
 		(void)close_range(1, ~0U, 0);	/* stdio, our fds, the pipe */
+		/* Out of our group, deaf to what ends us: a signal to our
+		 * whole group (timeout -k, a supervisor, an outer withlock)
+		 * must leave it to do its work. */
+		(void)setpgid(0, 0);
+		for (i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
+			signal(ignored[i], SIG_IGN);
 		(void)prctl(PR_SET_NAME, "cs-watchdog", 0, 0, 0);
 		while ((n = read(0, &pgid, sizeof(pgid))) == -1 &&
 		    errno == EINTR)

@@ -89,3 +89,7 @@ proc_state() {	# PID: its state letter
 	sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$1/status" 2> /dev/null
 }
 
+state_is() {	# PID LETTER: for await (which runs its arguments anew each time)
+	[ "$(proc_state "$1")" = "$2" ]
+}
+

@@ -506,12 +506,12 @@ except KeyboardInterrupt: print(\"result\")' > out" 'echo "after=$?" > after' > 
 	await test -s att
 	a=$(cat att)
 	term_keys C-z
-	await test "$(proc_state "$a")" = T || fail "the attempt was not stopped"
+	await state_is "$a" T || fail "the attempt was not stopped"
 	# the prompt is back: the shell runs the next command
 	term_keys "echo back > back" Enter
 	await test -s back || fail "no prompt after Ctrl-Z: $(tmux -S "$TMUX_SOCK" capture-pane -p)"
 	term_keys "fg" Enter
-	await test "$(proc_state "$a")" = S || fail "fg did not resume the attempt"
+	await state_is "$a" S || fail "fg did not resume the attempt"
 	term_keys C-c
 	term_keys 'echo "rc=$?" > rc' Enter
 	await test -s rc

@@ -38,12 +38,22 @@ await_holder() {
 
 # The number of processes whose command line is exactly the words given.
 running() {
-	local p n=0 want
-	want=$(printf '%s\0' "$@")
-	for p in /proc/[0-9]*; do
-		[ "$(tr '\0' '\1' < "$p/cmdline" 2> /dev/null)" = "$(tr '\0' '\1' <<< "$want")" ] && n=$((n + 1))
-	done
-	echo "$n"
+	pgrep -xfc -- "$*" || true
+}
+
+# gone WORDS...: no process runs that command line (for await).
+gone() {
+	[ "$(running "$@")" = 0 ]
+}
+
+running_is() {	# N WORDS...: N processes run that command line
+	local n=$1
+	shift
+	[ "$(running "$@")" = "$n" ]
+}
+
+locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
+	[ "$(grep -c " $1 " /proc/locks)" = "$2" ]
 }
 
 # ---- running the command -------------------------------------------------
@@ -140,7 +150,8 @@ running() {
 	"$W" -w 10 r.lock sh -c 'echo "$$" > got' &
 	waiter=$!
 	echo "$waiter" >> pids
-	sleep 0.3
+	# it waits on the removed file's lock
+	await grep -q "^[0-9]*: -> FLOCK .* $waiter " /proc/locks
 	[ ! -e got ]
 	kill "$holder"
 	wait "$waiter"
@@ -162,7 +173,9 @@ running() {
 	second=$BG
 	await_holder r.lock "$second"
 	kill "$holder"
-	sleep 0.5
+	# woken on the old file, it follows the name and waits for the second
+	await grep -q "^[0-9]*: -> FLOCK .* $waiter " /proc/locks
+	await locks_of_is "$waiter" 1
 	[ ! -e got ] || fail "the waiter ran beside the holder of the new file"
 	kill "$second"
 	await test -s got
@@ -253,7 +266,7 @@ running() {
 	await test -s bgpid
 	await_holder k.lock "$wl"
 	kill -9 "$wl"
-	await test "$(running sleep 300)$(running sleep 301)" = 00 ||
+	await gone sleep 300 && await gone sleep 301 ||
 		fail "left running: $(pgrep -af 'sleep 30[01]')"
 	run "$W" -n k.lock echo free
 	assert_output free
@@ -291,19 +304,124 @@ running() {
 	run --separate-stderr "$W" -T 0.5 -k 0.3 m.lock sh -c 'setsid sleep 302 & sleep 303 & trap "" TERM; sleep 304; wait'
 	[ "$status" -eq 124 ]
 	[ "$stderr" = "withlock: sh: stopped after 0.5s (--max-time)" ]
-	await test "$(running sleep 302)$(running sleep 303)$(running sleep 304)" = 000 ||
+	await gone sleep 302 && await gone sleep 303 && await gone sleep 304 ||
 		fail "left running: $(pgrep -af 'sleep 30[234]')"
 	run "$W" -n m.lock echo free
 	assert_output free
 }
 
 @test "a daemonizing command does not keep the lock: withlock returns, the next holder gets in while the daemon runs" {
-	run "$W" dm.lock sh -c 'setsid sleep 305 > /dev/null 2>&1 < /dev/null & sleep 306 > /dev/null 2>&1 < /dev/null & exit 4'
+	run "$W" dm.lock sh -c 'setsid sleep 305 > /dev/null 2>&1 < /dev/null & echo $! > d1; sleep 306 > /dev/null 2>&1 < /dev/null & echo $! > d2; exit 4'
 	[ "$status" -eq 4 ]
-	[ "$(running sleep 305)" = 1 ] && [ "$(running sleep 306)" = 1 ]
-	pkill -xf 'sleep 30[56]' || true
+	cat d1 d2 >> pids
+	kill -0 "$(cat d1)" && kill -0 "$(cat d2)"
+	# neither has the lock file open, and the lock is free while they run
+	for d in d1 d2; do
+		run ls -l "/proc/$(cat "$d")/fd"
+		refute_output --partial dm.lock
+	done
 	run "$W" -n dm.lock echo free
 	assert_output free
+	kill -0 "$(cat d1)" && kill -0 "$(cat d2)"
+}
+
+@test "kill -9 of an outer withlock: the inner withlock's command dies too (each watchdog outside the group it guards)" {
+	setsid "$W" a.lock "$W" b.lock sh -c 'sleep 308 & sleep 309' &
+	echo $! >> pids
+	await test -s b.lock
+	await running_is 1 sleep 309
+	outer=$(pgrep -of "^$W a.lock")	# not its watchdog, a younger fork
+	kill -9 "$outer"
+	await gone sleep 308 && await gone sleep 309 ||
+		fail "left running: $(pgrep -af 'sleep 30[89]')"
+	run "$W" -n b.lock echo free
+	assert_output free
+}
+
+@test "timeout -k around withlock (TERM, then KILL to the whole group): nothing of the command survives" {
+	cat > job.sh <<- 'EOF'
+		trap '' TERM
+		sh -c 'trap "" TERM; exec sleep 307' &
+		wait
+	EOF
+	run setsid timeout -k 0.5 0.5 "$W" wd.lock sh job.sh
+	[ "$status" -eq 137 ] || [ "$status" -eq 124 ]
+	await gone sleep 307 || fail "left running: $(pgrep -af 'sleep 307')"
+}
+
+@test "SIGINT, SIGHUP and SIGQUIT are passed on too, and withlock dies of each" {
+	for sig in INT HUP QUIT; do
+		rm -f got
+		# a background job of a script starts with INT and QUIT ignored
+		bg env --default-signal=INT,QUIT "$W" sg.lock sh -c "trap 'echo $sig > got; exit 3' $sig; echo \$\$ > p; while :; do sleep 0.1; done"
+		wl=$BG
+		await test -s p
+		rm p
+		kill "-$sig" "$wl"
+		wait "$wl" && r=0 || r=$?
+		[ "$r" -eq $((128 + $(kill -l "$sig"))) ] || fail "$sig: $r"
+		[ "$(cat got)" = "$sig" ]
+	done
+}
+
+@test "the flock(1) shell idiom (exec 9>f; flock 9): the holder named is the shell, and rm -f of the file lets no second holder in" {
+	cat > held.sh <<- 'EOF'
+		exec 9> sh.lock
+		flock 9
+		echo "$$" > holder
+		while :; do sleep 0.1; done
+	EOF
+	bg bash held.sh
+	await test -s holder
+	h=$(cat holder)
+	run --separate-stderr "$W" -n sh.lock true
+	[ "$status" -eq 75 ]
+	[ "$stderr" = "withlock: sh.lock: busy; held by pid $h (bash held.sh)" ]
+	rm -f sh.lock
+	run --separate-stderr "$W" -w 0.3 sh.lock touch ran
+	[ "$status" -eq 75 ]
+	[ ! -e ran ]
+	[ "$stderr" = "withlock: sh.lock: busy for 300ms; held by pid $h (bash held.sh)" ]
+}
+
+@test "POSIX (fcntl) locks do not exclude flock locks on a local filesystem: not counted as holders" {
+	python3 -c 'import fcntl, sys, time
+f = open("px.lock", "w"); fcntl.lockf(f, fcntl.LOCK_EX); open("locked", "w").close(); time.sleep(30)' &
+	echo $! >> pids
+	await test -e locked
+	run "$W" --status px.lock
+	[ "$status" -eq 1 ]
+	run "$W" -n px.lock echo in
+	assert_output in
+}
+
+@test "--status in another pid namespace: a free lock with old metadata is free, a held one held" {
+	need_root "unshare -p"
+	"$W" ns.lock true
+	run unshare -pf --mount-proc "$W" --status ns.lock
+	[ "$status" -eq 1 ] || fail "$output"
+	bg "$W" ns.lock sleep 30
+	await_holder ns.lock "$BG"
+	run unshare -pf --mount-proc "$W" --status ns.lock
+	[ "$status" -eq 0 ] || fail "$output"
+	[[ "$output" == "ns.lock: held by pid $BG (sleep 30) since "* ]] || fail "$output"
+}
+
+@test "--json records for 124, 127 and a death by signal (143); a shared holder gets the last exclusive holder's token" {
+	run --separate-stderr "$W" --json -T 0.2 -k 0.1 j.lock sleep 5
+	[ "$status" -eq 124 ]
+	echo "${stderr_lines[1]}" | jq -e '.status == 124 and .token > 0'
+	run -127 --separate-stderr "$W" --json j.lock ./nosuch
+	echo "${stderr_lines[1]}" | jq -e '.status == 127'
+	"$W" --json j.lock sh -c 'echo $$ > p; sleep 30' 2> err &
+	wl=$!
+	await test -s p
+	kill -TERM "$wl"
+	wait "$wl" || true
+	jq -e '.status == 143' err
+	tok=$(sed -n 's/^gen=//p' j.lock)
+	run "$W" -s j.lock sh -c 'echo "$CRASHSAFE_LOCK_TOKEN"'
+	assert_output "$tok"
 }
 
 # ---- a terminal -------------------------------------------------------------
@@ -324,13 +442,13 @@ running() {
 	await test -s cmd2
 	c=$(cat cmd2)
 	term_keys C-z
-	await test "$(proc_state "$c")" = T || fail "not stopped"
+	await state_is "$c" T || fail "not stopped"
 	term_keys "echo back > back" Enter
 	await test -s back || fail "no prompt after Ctrl-Z: $(tmux -S "$TMUX_SOCK" capture-pane -p)"
 	run "$W" -n tty.lock true
 	[ "$status" -eq 75 ]
 	term_keys "fg" Enter
-	await test "$(proc_state "$c")" = S || fail "fg did not resume it"
+	await state_is "$c" S || fail "fg did not resume it"
 	term_keys C-c
 	# a prompt on /dev/tty, stdin not the terminal
 	term_keys "echo | $W tty.lock sh -c 'read -r a < /dev/tty; echo \"\$a\" > answer'" Enter
@@ -413,6 +531,8 @@ running() {
 	[ ! -e export/x.lock ]
 	run "$W" --unsafe-shared-fs m1/x.lock echo ran
 	assert_output ran
+	CRASHSAFE_UNSAFE_SHARED_FS=1 run "$W" m1/x.lock echo ran2
+	assert_output ran2
 }
 
 # ---- the suite's other tools -------------------------------------------------

@@ -1,0 +1,389 @@
+/*
+ * holder.c - who holds a lock (SPEC 1.5), read from /proc alone: the
+ * kernel's word (/proc/locks, /proc/PID/fd and fdinfo) and, where the
+ * kernel agrees, the holder's own (its metadata). Nothing is locked to
+ * find out, so that looking never makes another program's flock -n fail.
+ *
+ * /proc/locks gives, for a flock, the pid that called flock(2), which is
+ * not always a process that still holds it: `exec 9>f; flock 9` leaves
+ * the lock with the shell once flock(1) has exited. Where that pid no
+ * longer has the file, the holder is found by the fd through which the
+ * lock is held (fdinfo lists the locks of each open file description).
+ */
+#include <sys/stat.h>
+#include <sys/file.h>
+#include <sys/sysmacros.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crashsafe.h"
+
+#define MAX_CANDIDATES	64
+
+int
+cs_proc_locks_line(char *line, struct cs_lockline *l)
+{
+	char *tok, *save = NULL;
+	unsigned maj, mnr;
+	unsigned long long ino;
+	int n;
+
+	memset(l, 0, sizeof(*l));
+	for (tok = strtok_r(line, " \t\n", &save); tok != NULL;
+	    tok = strtok_r(NULL, " \t\n", &save)) {
+		if (strcmp(tok, "->") == 0)
+			l->waiting = true;
+		else if (strcmp(tok, "FLOCK") == 0)
+			l->what = CS_FLOCK;
+		else if (strcmp(tok, "POSIX") == 0 || strcmp(tok, "OFDLCK") == 0)
+			l->what = CS_POSIX;
+		else if (strcmp(tok, "LEASE") == 0 || strcmp(tok, "DELEG") == 0)
+			l->what = CS_LEASE;
+		else if (l->what != 0 && strcmp(tok, "READ") == 0)
+			l->shared = true;
+		else if (l->what != 0 && sscanf(tok, "%x:%x:%llu%n", &maj,
+		    &mnr, &ino, &n) == 3 && tok[n] == '\0') {
+			l->dev = makedev(maj, mnr);
+			l->ino = (ino_t)ino;
+			return 1;
+		} else if (l->what != 0 && (tok[0] == '-' ||
+		    (tok[0] >= '0' && tok[0] <= '9')))
+			l->pid = (pid_t)strtol(tok, NULL, 10);
+	}
+	return 0;
+}
+
+/* The initial pid namespace has a fixed inode (PROC_PID_INIT_INO). */
+#define PID_NS_INIT	"pid:[4026531836]"
+
+bool
+cs_locks_all_listed(void)
+{
+	static int listed = -1;
+	char ns[64];
+	ssize_t n;
+
+	if (listed == -1) {
+		n = readlink("/proc/self/ns/pid", ns, sizeof(ns) - 1);
+		listed = n == (ssize_t)strlen(PID_NS_INIT) &&
+		    memcmp(ns, PID_NS_INIT, (size_t)n) == 0;
+	}
+	return listed == 1;
+}
+
+/* ---- open files of a lock, through /proc/PID/fd ---- */
+
+/* The files looked for: on dev, one of the inodes ino[0..n). */
+struct wanted {
+	dev_t		 dev;
+	const ino_t	*ino;
+	size_t		 n;
+	const char	*link;	/* the fd's link must read this; NULL: any path */
+	bool		 locked; /* and a flock must be held through it */
+};
+
+/*
+ * Does fd N of pid (its link text given) reach a wanted file? Its index
+ * in w->ino, or -1. fdinfo gives the inode without touching the file;
+ * only a match is stat()ed, for its device.
+ */
+static int
+fd_matches(pid_t pid, const char *fd, const char *text,
+    const struct wanted *w)
+{
+	char path[96], info[4096], *p;
+	unsigned long long ino = 0;
+	struct stat st;
+	size_t i;
+	bool has_ino = false, locked = false;
+
+	if (text[0] != '/' || (w->link != NULL && strcmp(text, w->link) != 0))
+		return -1;	/* a pipe, socket, anon inode; another name */
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%.16s", (int)pid, fd);
+	if (cs_read_small(AT_FDCWD, path, info, sizeof(info)) <= 0)
+		return -1;
+	/* "lock:\t1: FLOCK  ADVISORY  WRITE 4242 08:01:123 0 EOF": a lock
+	 * held through this open file (a waiter's is not listed). */
+	for (p = strtok(info, "\n"); p != NULL; p = strtok(NULL, "\n"))
+		if (strncmp(p, "ino:", 4) == 0) {
+			ino = strtoull(p + 4, NULL, 10);
+			has_ino = true;
+		} else if (strncmp(p, "lock:", 5) == 0 &&
+		    strstr(p, " FLOCK ") != NULL)
+			locked = true;
+	if (w->locked && !locked)
+		return -1;
+	snprintf(path, sizeof(path), "/proc/%d/fd/%.16s", (int)pid, fd);
+	if (!has_ino || w->dev != 0) {
+		if (stat(path, &st) == -1 || (w->dev != 0 && st.st_dev != w->dev))
+			return -1;
+		ino = st.st_ino;
+	}
+	for (i = 0; i < w->n; i++)
+		if (w->ino[i] == (ino_t)ino)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * An fd of pid's on a wanted file: its pid, and in *fdp (if not NULL) the
+ * file opened anew through it; seen[i] set for each wanted file pid has
+ * open at all. 0 if none. Processes we may not look at are not seen.
+ */
+static pid_t
+scan_pid(pid_t pid, const struct wanted *w, bool *seen, int *fdp)
+{
+	struct wanted any = *w;
+	char dir[64], path[96], text[PATH_MAX + 16];
+	struct dirent *e;
+	ssize_t n;
+	DIR *d;
+	pid_t found = 0;
+	int i;
+
+	any.link = NULL;
+	any.locked = false;
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	if ((d = opendir(dir)) == NULL)
+		return 0;
+	while (found == 0 && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%.16s", dir, e->d_name);
+		if ((n = readlink(path, text, sizeof(text) - 1)) <= 0)
+			continue;
+		text[n] = '\0';
+		if (seen != NULL && (i = fd_matches(pid, e->d_name, text,
+		    &any)) != -1)
+			seen[i] = true;
+		if (fd_matches(pid, e->d_name, text, w) == -1)
+			continue;
+		found = pid;
+		if (fdp != NULL &&
+		    (*fdp = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY |
+		    O_CLOEXEC)) == -1)
+			found = 0;
+	}
+	closedir(d);
+	return found;
+}
+
+/* The same over every process but ours. */
+static pid_t
+scan_all(const struct wanted *w, int *fdp)
+{
+	struct dirent *e;
+	DIR *proc;
+	pid_t pid, me = getpid(), found = 0;
+
+	if ((proc = opendir("/proc")) == NULL)
+		return 0;
+	while (found == 0 && (e = readdir(proc)) != NULL)
+		if (e->d_name[0] >= '1' && e->d_name[0] <= '9' &&
+		    (pid = (pid_t)atoi(e->d_name)) != me)
+			found = scan_pid(pid, w, NULL, fdp);
+	closedir(proc);
+	return found;
+}
+
+/* ---- the lock's holders ---- */
+
+/* The holders (not the waiters) of flock locks on dev:ino in /proc/locks,
+ * and of POSIX ones where flock is made of them (NFS, CIFS), into h; how
+ * many there are, or -1. */
+static int
+holders_listed(dev_t dev, ino_t ino, bool posix, struct cs_holder *h)
+{
+	struct cs_lockline l;
+	char *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+	int n = 0;
+
+	if ((f = fopen("/proc/locks", "re")) == NULL)
+		return -1;
+	while (getline(&line, &cap, f) != -1)
+		if (cs_proc_locks_line(line, &l) == 1 && !l.waiting &&
+		    l.dev == dev && l.ino == ino &&
+		    (l.what == CS_FLOCK || (posix && l.what == CS_POSIX))) {
+			if (n++ == 0)
+				h->pid = l.pid;
+			h->shared = l.shared;
+		}
+	free(line);
+	fclose(f);
+	h->others = n > 1 ? n - 1 : 0;
+	return n;
+}
+
+bool
+cs_read_owner(int fd, struct cs_owner *o)
+{
+	char text[1024];
+	ssize_t n;
+
+	if ((n = pread(fd, text, sizeof(text) - 1, 0)) < 4)
+		return false;
+	text[n] = '\0';
+	return strncmp(text, "pid=", 4) == 0 && cs_parse_owner(text, o) &&
+	    o->pid > 0;
+}
+
+bool
+cs_owner_agrees(int fd, pid_t pid, struct cs_owner *o)
+{
+	return pid > 0 && cs_read_owner(fd, o) && o->pid == pid;
+}
+
+int
+cs_lock_holder(int fd, struct cs_holder *h, bool held)
+{
+	char self[64], path[PATH_MAX];
+	struct wanted w = { .locked = true };
+	struct cs_owner o;
+	struct stat st;
+	ssize_t len;
+	pid_t pid;
+	dev_t sb;
+	bool posix;
+	int n;
+
+	memset(h, 0, sizeof(*h));
+	if (fstat(fd, &st) == -1)
+		return -1;
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	posix = cs_network_fs(self, st.st_dev) != NULL;
+	/* /proc/locks names the superblock's device, which is not st_dev
+	 * on btrfs subvolumes: looked up only when st_dev finds nothing. */
+	if ((n = holders_listed(st.st_dev, st.st_ino, posix, h)) == 0 &&
+	    (sb = cs_superblock_dev(fd)) != st.st_dev && sb != 0)
+		n = holders_listed(sb, st.st_ino, posix, h);
+	if (n == -1)
+		return -1;
+	/* The pid that took it may have left it to another (exec 9>f;
+	 * flock 9): the process holding it through an fd is the holder. */
+	w.dev = st.st_dev;
+	w.ino = &st.st_ino;
+	w.n = 1;
+	if (n > 0 && h->pid > 0 && scan_pid(h->pid, &w, NULL, NULL) == 0 &&
+	    (len = readlink(self, path, sizeof(path) - 1)) > 0) {
+		path[len] = '\0';
+		w.link = path;
+		if ((pid = scan_all(&w, NULL)) > 0)
+			h->pid = pid;
+	}
+	/* Not listed, outside the initial pid namespace: a held lock is
+	 * one a probe cannot take (it is released at once). */
+	if (n == 0 && !held && !cs_locks_all_listed() &&
+	    flock(fd, LOCK_SH | LOCK_NB) == -1 && errno == EWOULDBLOCK)
+		held = true;
+	else if (n == 0 && !held && !cs_locks_all_listed())
+		(void)flock(fd, LOCK_UN);
+	/* The metadata is the holder's word, taken when the kernel agrees
+	 * (its pid holds the lock), or when the lock is held and the kernel
+	 * cannot show us by whom (another pid namespace: pid 0, unlisted). */
+	if (cs_owner_agrees(fd, h->pid, &o) ||
+	    (held && (n == 0 || h->pid == 0) && cs_read_owner(fd, &o))) {
+		h->pid = o.pid;
+		strlcpy(h->cmd, o.cmd, sizeof(h->cmd));
+		if (strcmp(o.host, cs_hostname()) != 0)
+			strlcpy(h->host, o.host, sizeof(h->host));
+		h->since = o.since;
+		return 1;
+	}
+	if (h->pid > 0)
+		cs_proc_cmdline(h->pid, h->cmd, sizeof(h->cmd));
+	return n > 0 || held;
+}
+
+int
+cs_removed_holder(int fd, const struct stat *held)
+{
+	char self[64], want[PATH_MAX + 16], *line = NULL;
+	struct cs_lockline l;
+	struct wanted w = { .dev = held->st_dev };
+	ino_t ino[MAX_CANDIDATES], left[MAX_CANDIDATES];
+	pid_t pid[MAX_CANDIDATES];
+	bool seen[MAX_CANDIDATES];
+	size_t cap = 0, n = 0, nleft = 0, i;
+	ssize_t len;
+	FILE *f;
+	pid_t me = getpid();
+	int old = -1;
+
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
+	if ((len = readlink(self, want, PATH_MAX)) <= 0 || want[0] != '/' ||
+	    (f = fopen("/proc/locks", "re")) == NULL)
+		return -1;
+	memcpy(want + len, " (deleted)", sizeof(" (deleted)"));
+	/* Other files of our filesystem held with flock. */
+	while (n < MAX_CANDIDATES && getline(&line, &cap, f) != -1)
+		if (cs_proc_locks_line(line, &l) == 1 && l.what == CS_FLOCK &&
+		    !l.waiting && l.pid != me && l.ino != held->st_ino &&
+		    (l.dev == held->st_dev ||
+		    (major(l.dev) == 0 && major(held->st_dev) == 0))) {
+			pid[n] = l.pid;
+			ino[n++] = l.ino;
+		}
+	free(line);
+	fclose(f);
+	if (n == 0)
+		return -1;
+	/* Each looked for at the pid that took it ... */
+	w.ino = ino;
+	w.n = n;
+	w.link = want;
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < n && old == -1; i++)
+		if (pid[i] > 0 && (i == 0 || pid[i] != pid[i - 1]))
+			(void)scan_pid(pid[i], &w, seen, &old);
+	if (old != -1)
+		return old;
+	/* ... and, where that pid has it no more, in every process. */
+	for (i = 0; i < n; i++)
+		if (!seen[i])
+			left[nleft++] = ino[i];
+	w.ino = left;
+	w.n = nleft;
+	if (nleft > 0)
+		(void)scan_all(&w, &old);
+	return old;
+}
+
+void
+cs_holder_text(const struct cs_holder *h, char *buf, size_t len)
+{
+	char since[48] = "", host[300] = "", cmd[140] = "", who[64];
+	struct tm tm, today;
+	time_t now = time(NULL);
+
+	if (h->pid > 0)
+		snprintf(who, sizeof(who), "pid %d", (int)h->pid);
+	else
+		strlcpy(who, "a process we cannot see (another pid namespace)",
+		    sizeof(who));
+	if (h->cmd[0] != '\0')
+		snprintf(cmd, sizeof(cmd), " (%.120s%s)", h->cmd,
+		    strlen(h->cmd) > 120 ? "..." : "");
+	if (h->host[0] != '\0')
+		snprintf(host, sizeof(host), " on host %s", h->host);
+	if (h->since > 0 && localtime_r(&h->since, &tm) != NULL &&
+	    localtime_r(&now, &today) != NULL)
+		strftime(since, sizeof(since), tm.tm_yday == today.tm_yday &&
+		    tm.tm_year == today.tm_year ? " since %H:%M:%S" :
+		    " since %Y-%m-%d %H:%M:%S", &tm);
+	if (h->others > 0)
+		snprintf(buf, len, "%s%s and %d other%s (shared)", who, cmd,
+		    h->others, h->others == 1 ? "" : "s");
+	else
+		snprintf(buf, len, "%s%s%s%s%s", who, cmd, host, since,
+		    h->shared ? " (shared)" : "");
+}
