@@ -690,8 +690,9 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 		if (ip != -1 && pfd[ip].revents != 0) {
 			exited = true;
 			done = !o->timed_out && kill_at == CS_INF;
-			/* Stopped: nothing it started outlives it. */
-			if (kill_at != CS_INF) {
+			/* Stopped, or interrupted: nothing it started
+			 * outlives it. */
+			if (kill_at != CS_INF || guard.sig != 0) {
 				cs_child_stop(&child, SIGKILL, 0);
 				kill_at = CS_INF;
 			}

@@ -193,19 +193,24 @@ file_drop(struct held *h)
 static int
 file_who(const char *lock, struct cs_holder *who)
 {
-	int fd, r;
+	struct stat st = { .st_ino = 0 };
+	int fd, old, r = 0;
 
 	fd = open(lock, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd == -1 && (errno == EACCES || errno == EPERM))
 		fd = open(lock, O_PATH | O_CLOEXEC);
-	if (fd == -1) {
-		if (errno == ENOENT)
-			return 0;	/* no file, no holder */
+	if (fd == -1 && errno != ENOENT)
 		return -cs_fail(errno, EX_NOINPUT, lock);
-	}
-	if ((r = cs_lock_holder(fd, who, false)) == -1)
+	if (fd != -1 && (fstat(fd, &st) == -1 ||
+	    (r = cs_lock_holder(fd, who, false)) == -1))
 		r = -cs_fail(errno, EX_IOERR, lock);
-	close(fd);
+	if (fd != -1)
+		close(fd);
+	/* Free, or no file: a holder of a removed one still holds it. */
+	if (r == 0 && (old = cs_removed_holder(lock, st.st_ino)) != -1) {
+		r = cs_lock_holder(old, who, true) == -1 ? 0 : 1;
+		close(old);
+	}
 	return r;
 }
 

@@ -200,10 +200,11 @@ const struct cs_holder *cs_lock_busy_holder(void);
 int	cs_lock_holder(int fd, struct cs_holder *, bool held);
 /* "pid 4242 (backup.sh) on host db1 since 12:03:07" */
 void	cs_holder_text(const struct cs_holder *, char *buf, size_t len);
-/* An fd (opened anew, to wait on) of a file of fd's name that was removed
- * while a process holds a flock on it ("PATH (deleted)" in /proc/PID/fd),
- * held being fd's stat; -1 if there is none we may see. */
-int	cs_removed_holder(int fd, const struct stat *held);
+/* An fd (opened anew, to wait on) of a lock file named path that was
+ * removed while a process holds a flock on it ("DIR/NAME (deleted)" in
+ * /proc/PID/fd, whatever path it was reached by); ours (an inode) is
+ * not one. -1 if there is none we may see. */
+int	cs_removed_holder(const char *path, ino_t ours);
 /* The key=value metadata (SPEC 1.5) of fd's file, if it holds any. */
 struct cs_owner;
 bool	cs_read_owner(int fd, struct cs_owner *);
@@ -675,6 +676,9 @@ dev_t	cs_superblock_dev(int fd);
  * filesystem whose locks do not reach its other clients (FUSE network
  * clients such as sshfs), unless the user accepted that (SPEC 1.5). */
 int	cs_locks_exclude(const char *path, const char *context);
+/* The same for the file open at fd (where a symlink led: the file that
+ * was opened, not the link's directory). */
+int	cs_locks_exclude_fd(int fd, const char *context);
 
 
 #endif

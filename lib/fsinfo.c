@@ -44,19 +44,20 @@ static const char *const network_fuse[] = {
 	"fuse.mountpoint-s3", "fuse.seaweedfs",
 };
 
-/* The mountinfo fstype of the mount holding dev (major:minor). */
+/* The mountinfo fstype of the mount holding dev (major:minor). Lines are
+ * read whole: an escaped mount point (\040 for each space) can be long. */
 static bool
 fuse_is_network(dev_t dev, char *name, size_t len)
 {
-	char line[4096], fstype[128], *sep;
+	char *line = NULL, fstype[128], *sep;
 	unsigned maj, mnr;
+	size_t cap = 0, i;
 	FILE *f;
-	size_t i;
 	bool found = false;
 
 	if ((f = fopen("/proc/self/mountinfo", "re")) == NULL)
 		return true;	/* cannot tell: assume the worst */
-	while (!found && fgets(line, sizeof(line), f) != NULL) {
+	while (!found && getline(&line, &cap, f) != -1) {
 		if (sscanf(line, "%*u %*u %u:%u", &maj, &mnr) != 2 ||
 		    makedev(maj, mnr) != dev ||
 		    (sep = strstr(line, " - ")) == NULL ||
@@ -69,6 +70,7 @@ fuse_is_network(dev_t dev, char *name, size_t len)
 				found = true;
 			}
 	}
+	free(line);
 	fclose(f);
 	return found;
 }
@@ -115,12 +117,26 @@ cs_shared_fs_allowed(void)
  * locks in the local kernel: two clients both get the lock, so it
  * excludes nothing. NFS (lockd) and CIFS send locks to the server.
  */
+/* 69 and the message when sf/st are on a FUSE network filesystem. */
+static int
+refuse(const struct statfs *sf, const struct stat *st, const char *context)
+{
+	const char *name;
+
+	if ((unsigned long)sf->f_type != FUSE_MAGIC ||
+	    (name = network_name(sf, st->st_dev)) == NULL)
+		return 0;
+	warnx("%s: on %s, whose locks do not reach its other clients: a lock "
+	    "here excludes nothing (--unsafe-shared-fs to go on anyway)",
+	    context, name);
+	return EX_UNAVAILABLE;
+}
+
 int
 cs_locks_exclude(const char *path, const char *context)
 {
 	struct statfs sf;
 	struct stat st;
-	const char *name;
 	char *dot;
 	int r;
 
@@ -135,14 +151,19 @@ cs_locks_exclude(const char *path, const char *context)
 		free(dot);
 	} else
 		r = 1;
-	r = r || (unsigned long)sf.f_type != FUSE_MAGIC ||
-	    (name = network_name(&sf, st.st_dev)) == NULL;
-	if (r)
+	return r ? 0 : refuse(&sf, &st, context);
+}
+
+int
+cs_locks_exclude_fd(int fd, const char *context)
+{
+	struct statfs sf;
+	struct stat st;
+
+	if (cs_shared_fs_allowed() || fstatfs(fd, &sf) == -1 ||
+	    fstat(fd, &st) == -1)
 		return 0;
-	warnx("%s: on %s, whose locks do not reach its other clients: a lock "
-	    "here excludes nothing (--unsafe-shared-fs to go on anyway)",
-	    context, name);
-	return EX_UNAVAILABLE;
+	return refuse(&sf, &st, context);
 }
 
 dev_t

@@ -188,8 +188,8 @@ cs_guard_wait(struct cs_guard *g, struct cs_child *ch, cs_nsec limit,
 		if (pfd[2].revents != 0)
 			cs_guard_child_event(g, ch);
 	}
-	/* Stopped: nothing it started outlives it. */
-	if (kill_at != CS_INF || *timed_out)
+	/* Stopped, or interrupted: nothing it started outlives it. */
+	if (kill_at != CS_INF || *timed_out || g->sig != 0)
 		cs_child_stop(ch, SIGKILL, 0);
 	/* While the leader is a zombie its group ID is not reused: the
 	 * watchdog, which would kill that group, is told first. */

@@ -135,22 +135,18 @@ fd_matches(pid_t pid, const char *fd, const char *text,
 
 /*
  * An fd of pid's on a wanted file: its pid, and in *fdp (if not NULL) the
- * file opened anew through it; seen[i] set for each wanted file pid has
- * open at all. 0 if none. Processes we may not look at are not seen.
+ * file opened anew through it; 0 if none. Processes we may not look at
+ * are not seen.
  */
 static pid_t
-scan_pid(pid_t pid, const struct wanted *w, bool *seen, int *fdp)
+scan_pid(pid_t pid, const struct wanted *w, int *fdp)
 {
-	struct wanted any = *w;
 	char dir[64], path[96], text[PATH_MAX + 16];
 	struct dirent *e;
 	ssize_t n;
 	DIR *d;
 	pid_t found = 0;
-	int i;
 
-	any.link = NULL;
-	any.locked = false;
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
 	if ((d = opendir(dir)) == NULL)
 		return 0;
@@ -161,9 +157,6 @@ scan_pid(pid_t pid, const struct wanted *w, bool *seen, int *fdp)
 		if ((n = readlink(path, text, sizeof(text) - 1)) <= 0)
 			continue;
 		text[n] = '\0';
-		if (seen != NULL && (i = fd_matches(pid, e->d_name, text,
-		    &any)) != -1)
-			seen[i] = true;
 		if (fd_matches(pid, e->d_name, text, w) == -1)
 			continue;
 		found = pid;
@@ -189,7 +182,7 @@ scan_all(const struct wanted *w, int *fdp)
 	while (found == 0 && (e = readdir(proc)) != NULL)
 		if (e->d_name[0] >= '1' && e->d_name[0] <= '9' &&
 		    (pid = (pid_t)atoi(e->d_name)) != me)
-			found = scan_pid(pid, w, NULL, fdp);
+			found = scan_pid(pid, w, fdp);
 	closedir(proc);
 	return found;
 }
@@ -253,7 +246,7 @@ cs_lock_holder(int fd, struct cs_holder *h, bool held)
 	ssize_t len;
 	pid_t pid;
 	dev_t sb;
-	bool posix;
+	bool posix, ambiguous = false;
 	int n;
 
 	memset(h, 0, sizeof(*h));
@@ -264,8 +257,12 @@ cs_lock_holder(int fd, struct cs_holder *h, bool held)
 	/* /proc/locks names the superblock's device, which is not st_dev
 	 * on btrfs subvolumes: looked up only when st_dev finds nothing. */
 	if ((n = holders_listed(st.st_dev, st.st_ino, posix, h)) == 0 &&
-	    (sb = cs_superblock_dev(fd)) != st.st_dev && sb != 0)
+	    (sb = cs_superblock_dev(fd)) != st.st_dev && sb != 0) {
 		n = holders_listed(sb, st.st_ino, posix, h);
+		/* Subvolumes share the superblock, and repeat inode numbers:
+		 * such a line may be another file's, to be confirmed. */
+		ambiguous = n > 0;
+	}
 	if (n == -1)
 		return -1;
 	/* The pid that took it may have left it to another (exec 9>f;
@@ -273,12 +270,14 @@ cs_lock_holder(int fd, struct cs_holder *h, bool held)
 	w.dev = st.st_dev;
 	w.ino = &st.st_ino;
 	w.n = 1;
-	if (n > 0 && h->pid > 0 && scan_pid(h->pid, &w, NULL, NULL) == 0 &&
+	if (n > 0 && h->pid > 0 && scan_pid(h->pid, &w, NULL) == 0 &&
 	    (len = readlink(self, path, sizeof(path) - 1)) > 0) {
 		path[len] = '\0';
 		w.link = path;
 		if ((pid = scan_all(&w, NULL)) > 0)
 			h->pid = pid;
+		else if (ambiguous)
+			n = 0;		/* it was another file's */
 	}
 	/* Not listed, outside the initial pid namespace: a held lock is
 	 * one a probe cannot take (it is released at once). */
@@ -304,58 +303,148 @@ cs_lock_holder(int fd, struct cs_holder *h, bool held)
 	return n > 0 || held;
 }
 
-int
-cs_removed_holder(int fd, const struct stat *held)
-{
-	char self[64], want[PATH_MAX + 16], *line = NULL;
-	struct cs_lockline l;
-	struct wanted w = { .dev = held->st_dev };
-	ino_t ino[MAX_CANDIDATES], left[MAX_CANDIDATES];
-	pid_t pid[MAX_CANDIDATES];
-	bool seen[MAX_CANDIDATES];
-	size_t cap = 0, n = 0, nleft = 0, i;
-	ssize_t len;
-	FILE *f;
-	pid_t me = getpid();
-	int old = -1;
+/* What a removed lock file of ours looks like from /proc/PID/fd. */
+struct removed {
+	const char	*base;		/* its name in its directory */
+	dev_t		 dir_dev;	/* that directory */
+	ino_t		 dir_ino;
+	const ino_t	*ino;		/* the held inodes it may be */
+	size_t		 n;
+};
 
-	snprintf(self, sizeof(self), "/proc/self/fd/%d", fd);
-	if ((len = readlink(self, want, PATH_MAX)) <= 0 || want[0] != '/' ||
-	    (f = fopen("/proc/locks", "re")) == NULL)
+/*
+ * Is the link text of an fd ("DIR/BASE (deleted)") one of our name in our
+ * directory, reached through any path (a bind mount, a symlinked
+ * directory)? The directory is stat()ed through our own view; the file,
+ * opened anew, must be unlinked (a file really named "x (deleted)" is
+ * not) and held (its inode one of those /proc/locks lists).
+ */
+static int
+removed_match(const char *fdpath, char *text, const struct removed *r)
+{
+	static const char suffix[] = " (deleted)";
+	size_t len = strlen(text), i;
+	struct stat st;
+	char *slash;
+	int fd;
+
+	if (text[0] != '/' || len <= sizeof(suffix) - 1 ||
+	    strcmp(text + len - (sizeof(suffix) - 1), suffix) != 0)
 		return -1;
-	memcpy(want + len, " (deleted)", sizeof(" (deleted)"));
-	/* Other files of our filesystem held with flock. */
-	while (n < MAX_CANDIDATES && getline(&line, &cap, f) != -1)
-		if (cs_proc_locks_line(line, &l) == 1 && l.what == CS_FLOCK &&
-		    !l.waiting && l.pid != me && l.ino != held->st_ino &&
-		    (l.dev == held->st_dev ||
-		    (major(l.dev) == 0 && major(held->st_dev) == 0))) {
+	text[len - (sizeof(suffix) - 1)] = '\0';
+	slash = strrchr(text, '/');
+	if (strcmp(slash + 1, r->base) != 0)
+		return -1;
+	*slash = '\0';
+	if (stat(slash == text ? "/" : text, &st) == -1 ||
+	    st.st_dev != r->dir_dev || st.st_ino != r->dir_ino)
+		return -1;
+	if ((fd = open(fdpath, O_RDONLY | O_NONBLOCK | O_NOCTTY |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	if (fstat(fd, &st) == 0 && st.st_nlink == 0)
+		for (i = 0; i < r->n; i++)
+			if (r->ino[i] == st.st_ino)
+				return fd;
+	close(fd);
+	return -1;
+}
+
+/* An fd of pid's on a removed lock file of ours, opened anew; -1. */
+static int
+removed_in(pid_t pid, const struct removed *r)
+{
+	char dir[64], path[96], text[PATH_MAX + 16];
+	struct dirent *e;
+	ssize_t n;
+	DIR *d;
+	int fd = -1;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	if ((d = opendir(dir)) == NULL)
+		return -1;
+	while (fd == -1 && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%.16s", dir, e->d_name);
+		/* The link's text is the kernel's: nothing is stat()ed
+		 * unless it names a removed file of our name. */
+		if ((n = readlink(path, text, sizeof(text) - 1)) > 0) {
+			text[n] = '\0';
+			fd = removed_match(path, text, r);
+		}
+	}
+	closedir(d);
+	return fd;
+}
+
+int
+cs_removed_holder(const char *path, ino_t ours)
+{
+	struct cs_lockline l;
+	struct removed r;
+	struct stat dst;
+	struct dirent *e;
+	ino_t ino[MAX_CANDIDATES];
+	pid_t pid[MAX_CANDIDATES], me = getpid(), p;
+	char *dir = NULL, *base = NULL, *dot = NULL, *line = NULL;
+	size_t cap = 0, n = 0, i, j;
+	dev_t sb = 0;
+	FILE *f = NULL;
+	DIR *proc;
+	int fd = -1, dfd = -1;
+
+	if (cs_split_path(path, &dir, &base) == -1 ||
+	    (dot = cs_dir_dot(dir)) == NULL ||
+	    (dfd = open(dot, O_PATH | O_DIRECTORY | O_CLOEXEC)) == -1 ||
+	    fstat(dfd, &dst) == -1 || (f = fopen("/proc/locks", "re")) == NULL)
+		goto out;
+	/* Other files of our filesystem held with flock: /proc/locks names
+	 * the superblock's device, which differs from st_dev on btrfs. */
+	while (n < MAX_CANDIDATES && getline(&line, &cap, f) != -1) {
+		if (cs_proc_locks_line(line, &l) != 1 || l.what != CS_FLOCK ||
+		    l.waiting || l.pid == me || l.ino == ours)
+			continue;
+		if (l.dev != dst.st_dev && sb == 0 && major(dst.st_dev) == 0)
+			sb = cs_superblock_dev(dfd);
+		if (l.dev == dst.st_dev || l.dev == sb) {
 			pid[n] = l.pid;
 			ino[n++] = l.ino;
 		}
-	free(line);
-	fclose(f);
+	}
 	if (n == 0)
-		return -1;
-	/* Each looked for at the pid that took it ... */
-	w.ino = ino;
-	w.n = n;
-	w.link = want;
-	memset(seen, 0, sizeof(seen));
-	for (i = 0; i < n && old == -1; i++)
-		if (pid[i] > 0 && (i == 0 || pid[i] != pid[i - 1]))
-			(void)scan_pid(pid[i], &w, seen, &old);
-	if (old != -1)
-		return old;
-	/* ... and, where that pid has it no more, in every process. */
-	for (i = 0; i < n; i++)
-		if (!seen[i])
-			left[nleft++] = ino[i];
-	w.ino = left;
-	w.n = nleft;
-	if (nleft > 0)
-		(void)scan_all(&w, &old);
-	return old;
+		goto out;
+	r.base = base;
+	r.dir_dev = dst.st_dev;
+	r.dir_ino = dst.st_ino;
+	r.ino = ino;
+	r.n = n;
+	/* Looked for at each pid that took one, once ... */
+	for (i = 0; i < n && fd == -1; i++) {
+		for (j = 0; j < i && pid[j] != pid[i]; j++)
+			;
+		if (j == i && pid[i] > 0)
+			fd = removed_in(pid[i], &r);
+	}
+	/* ... then, as it may have left it to another (exec 9>f; flock 9),
+	 * in every process. */
+	if (fd == -1 && (proc = opendir("/proc")) != NULL) {
+		while (fd == -1 && (e = readdir(proc)) != NULL)
+			if (e->d_name[0] >= '1' && e->d_name[0] <= '9' &&
+			    (p = (pid_t)atoi(e->d_name)) != me)
+				fd = removed_in(p, &r);
+		closedir(proc);
+	}
+out:
+	if (f != NULL)
+		fclose(f);
+	if (dfd != -1)
+		close(dfd);
+	free(line);
+	free(dot);
+	free(dir);
+	free(base);
+	return fd;
 }
 
 void
@@ -367,6 +456,9 @@ cs_holder_text(const struct cs_holder *h, char *buf, size_t len)
 
 	if (h->pid > 0)
 		snprintf(who, sizeof(who), "pid %d", (int)h->pid);
+	else if (h->pid < 0)
+		strlcpy(who, "an open file description (OFD lock, no pid)",
+		    sizeof(who));
 	else
 		strlcpy(who, "a process we cannot see (another pid namespace)",
 		    sizeof(who));

@@ -68,6 +68,7 @@ static int
 wait_flock(int fd, int op, cs_nsec deadline)
 {
 	struct sigaction sa, old;
+	sigset_t alrm, mask;
 	cs_nsec left;
 	int r = -1, save;
 
@@ -87,6 +88,10 @@ wait_flock(int fd, int op, cs_nsec deadline)
 	sa.sa_handler = on_alarm;	/* no SA_RESTART: flock must return */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGALRM, &sa, &old);
+	/* A caller that blocked SIGALRM must not make the wait endless. */
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	sigprocmask(SIG_UNBLOCK, &alrm, &mask);
 	/*
 	 * The repeating interval closes the race where the first alarm fires
 	 * just before flock() is entered: the next one interrupts it.
@@ -107,6 +112,7 @@ wait_flock(int fd, int op, cs_nsec deadline)
 	save = errno;
 	set_timer(0, 0);
 	sigaction(SIGALRM, &old, NULL);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
 	errno = save;
 	return r;
 }
@@ -220,11 +226,12 @@ busy_message(const char *path, cs_nsec timeout)
 #define REMOVED_SLICE	(50 * CS_MSEC)
 
 static int
-removed_holder(int fd, const struct stat *held, int op, cs_nsec deadline)
+removed_holder(const char *path, const struct stat *held, int op,
+    cs_nsec deadline)
 {
 	int old, r;
 
-	if ((old = cs_removed_holder(fd, held)) == -1)
+	if ((old = cs_removed_holder(path, held->st_ino)) == -1)
 		return 0;
 	/*
 	 * Waited for in slices, the name looked at between them: two that
@@ -296,18 +303,28 @@ cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
 		if (fd == -1)
 			fd = open(path, open_flags, mode);
 		if (fd == -1 && (lockflags & CS_LOCK_OWNER) &&
-		    (errno == EACCES || errno == EROFS || errno == EISDIR)) {
+		    (errno == EACCES || errno == EROFS || errno == EISDIR ||
+		    errno == EPERM)) {
 			/* Someone else's lock file, one on a read-only
-			 * filesystem, a directory: locked without metadata. */
+			 * filesystem, a directory, an immutable or
+			 * append-only file: locked without metadata. */
 			e = errno;
-			fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY |
-			    (open_flags & O_NOFOLLOW));
+			fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC |
+			    O_NOCTTY | (open_flags & O_NOFOLLOW));
 			if (fd == -1 && errno == ENOENT)
 				errno = e;	/* it could not be created */
 			rdonly = 1;
 		}
 		if (fd == -1)
 			return cs_fail(errno, EX_CANTCREAT, path);
+		/* Where it led (a symlink to another filesystem): the file
+		 * itself must be where locks exclude. */
+		if ((lockflags & CS_LOCK_EXCLUDE) &&
+		    (r = cs_locks_exclude_fd(fd, path)) != 0) {
+			close(fd);
+			*fdp = -1;
+			return r;
+		}
 		if ((r = wait_flock(fd, op, deadline)) != 0) {
 			lk.waited += cs_now() - start;
 			if (r == 1) {
@@ -320,7 +337,7 @@ cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
 		/* Still the name's inode, and no holder of a removed one. */
 		look = must_look(fd, lockflags);
 		while (still_named(fd, path, &held) && look &&
-		    (r = removed_holder(fd, &held, op, deadline)) == 2)
+		    (r = removed_holder(path, &held, op, deadline)) == 2)
 			;
 		if (r != 2 && r != 0) {
 			e = errno;

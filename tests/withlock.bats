@@ -20,6 +20,10 @@ teardown() {
 			kill -KILL "$p" 2> /dev/null
 		done < pids
 	fi
+	# bind mounts a test made
+	if [ -s mounts ]; then
+		while read -r m; do umount "$m" 2> /dev/null || umount -l "$m"; done < mounts
+	fi
 	term_stop
 	hostile_teardown
 }
@@ -44,6 +48,10 @@ running() {
 # gone WORDS...: no process runs that command line (for await).
 gone() {
 	[ "$(running "$@")" = 0 ]
+}
+
+pid_gone() {	# PID: for await
+	! kill -0 "$1" 2> /dev/null
 }
 
 running_is() {	# N WORDS...: N processes run that command line
@@ -142,6 +150,10 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 	holder=$BG
 	await_holder r.lock "$holder"
 	rm -f r.lock
+	# --status sees it too
+	run "$W" --status r.lock
+	[ "$status" -eq 0 ]
+	[[ "$output" == "r.lock: held by pid $holder (sh -c sleep 30)"* ]]
 	run --separate-stderr "$W" -w 0.3 r.lock touch ran
 	[ "$status" -eq 75 ]
 	[ ! -e ran ]
@@ -424,6 +436,53 @@ f = open("px.lock", "w"); fcntl.lockf(f, fcntl.LOCK_EX); open("locked", "w").clo
 	assert_output "$tok"
 }
 
+@test "rm -f through another path (a bind mount of the directory) is seen too; a file merely named 'x (deleted)' is not a removed one" {
+	need_root "bind mounts"
+	mkdir src A B
+	mount --bind src A
+	echo "$PWD/A" >> mounts
+	mount --bind src B
+	echo "$PWD/B" >> mounts
+	bg "$W" A/k.lock sleep 30
+	await_holder A/k.lock "$BG"
+	rm -f B/k.lock
+	run --separate-stderr "$W" -w 0.2 B/k.lock touch ran
+	[ "$status" -eq 75 ]
+	[ ! -e ran ]
+	kill "$BG"
+	# a live file whose name ends in " (deleted)", held: no holder of ours
+	flock "$PWD/src/s.lock (deleted)" sleep 30 &
+	echo $! >> pids
+	await grep -q " $! " /proc/locks
+	run "$W" -n src/s.lock echo in
+	assert_output in
+}
+
+@test "a lock file that is immutable or append-only (chattr +i, +a) is locked without metadata, as flock(1) does" {
+	touch i.lock a.lock
+	chattr +i i.lock 2> /dev/null || skip "no chattr +i on this filesystem"
+	chattr +a a.lock
+	run "$W" i.lock echo immutable
+	chattr -i i.lock
+	assert_output immutable
+	run "$W" a.lock echo append-only
+	chattr -a a.lock
+	assert_output append-only
+	[ ! -s i.lock ] && [ ! -s a.lock ]
+}
+
+@test "-w holds when the caller has SIGALRM blocked; a FIFO as lock file never hangs the open" {
+	bg "$W" al.lock sleep 30
+	await_holder al.lock "$BG"
+	run timeout 10 python3 -c 'import signal, os, sys
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$W"
+	[ "$status" -eq 75 ]
+	mkfifo ff.lock
+	run timeout 10 "$W" -n ff.lock echo fifo
+	assert_output fifo
+}
+
 # ---- a terminal -------------------------------------------------------------
 
 @test "at a bash prompt: Ctrl-C ends the command and a script (130); Ctrl-Z stops the job, fg resumes it; /dev/tty reads work" {
@@ -456,6 +515,14 @@ f = open("px.lock", "w"); fcntl.lockf(f, fcntl.LOCK_EX); open("locked", "w").clo
 	term_keys "yes-typed" Enter
 	await test -s answer || fail "no answer: $(tmux -S "$TMUX_SOCK" capture-pane -p)"
 	[ "$(cat answer)" = yes-typed ]
+	# Ctrl-C: what the command started in another session goes too
+	term_keys "$W tty2.lock sh -c 'setsid sleep 313 & echo \$! > sid; wait'" Enter
+	await test -s sid
+	sid=$(cat sid)
+	echo "$sid" >> pids
+	kill -0 "$sid"
+	term_keys C-c
+	await pid_gone "$sid" || fail "the setsid'd child outlived the lock"
 }
 
 # ---- reports ----------------------------------------------------------------
@@ -518,6 +585,15 @@ f = open("px.lock", "w"); fcntl.lockf(f, fcntl.LOCK_EX); open("locked", "w").clo
 	run --separate-stderr "$W" -n b/sub/x.lock true
 	[ "$status" -eq 75 ]
 	[ "$stderr" = "withlock: b/sub/x.lock: busy; held by pid $holder (flock b/sub/x.lock sleep 30)" ]
+	# subvolumes repeat inode numbers: another subvolume's file of the
+	# same inode is not taken for held
+	btrfs -q subvolume create b/sub2
+	touch b/sub2/x.lock
+	[ "$(stat -c %i b/sub/x.lock)" = "$(stat -c %i b/sub2/x.lock)" ] || skip "inode numbers differ here"
+	run "$W" --status b/sub2/x.lock
+	[ "$status" -eq 1 ] || fail "$output"
+	run "$W" -n b/sub2/x.lock echo in
+	assert_output in
 }
 
 @test "sshfs: a lock file where locks do not reach other clients is refused (69) unless --unsafe-shared-fs" {
@@ -529,6 +605,11 @@ f = open("px.lock", "w"); fcntl.lockf(f, fcntl.LOCK_EX); open("locked", "w").clo
 	[[ "$stderr" == "withlock: m1/x.lock: on fuse.sshfs, whose locks do not reach its other clients"* ]]
 	[ ! -e ran ]
 	[ ! -e export/x.lock ]
+	# a symlink to a lock file there (dangling: none yet) is no way round
+	ln -s "$PWD/m1/y.lock" via.lock
+	run --separate-stderr "$W" via.lock touch ran
+	[ "$status" -eq 69 ]
+	[ ! -e ran ]
 	run "$W" --unsafe-shared-fs m1/x.lock echo ran
 	assert_output ran
 	CRASHSAFE_UNSAFE_SHARED_FS=1 run "$W" m1/x.lock echo ran2
