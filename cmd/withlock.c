@@ -250,6 +250,21 @@ put_holder(FILE *f, const struct cs_holder *h)
 	    "false", h->others + 1);
 }
 
+/* The lock's name; one that is not UTF-8 also as lock_hex, so that two
+ * names never look alike (as staleclean's path_hex). */
+static void
+put_lock(FILE *f, const char *lock)
+{
+	size_t len = strlen(lock);
+
+	cs_put_json_string(f, lock, len);
+	if (!cs_utf8_valid(lock, len)) {
+		fputs(",\"lock_hex\":\"", f);
+		cs_put_hex(f, lock, len);
+		fputc('"', f);
+	}
+}
+
 /* --json: one object on stderr when done (SPEC 8), on a line of its own,
  * written whole, a signal not cutting it short. */
 static void
@@ -265,7 +280,7 @@ json_record(const struct backend *be, const struct held *h, int status)
 		return;
 	cs_lock_times(&waited, &held);
 	fputs("{\"lock\":", f);
-	cs_put_json_string(f, h->lock, strlen(h->lock));
+	put_lock(f, h->lock);
 	fprintf(f, ",\"backend\":\"%s\",\"waited_s\":%.6f,\"held_s\":%.6f,"
 	    "\"token\":", be->name, (double)waited / CS_SEC,
 	    (double)held / CS_SEC);
@@ -301,7 +316,7 @@ status(const struct backend *be, const char *lock)
 		return -r;
 	if (opt.json) {
 		printf("{\"lock\":");
-		cs_put_json_string(stdout, lock, strlen(lock));
+		put_lock(stdout, lock);
 		printf(",\"backend\":\"%s\",\"held\":%s,\"holder\":", be->name,
 		    r == 1 ? "true" : "false");
 		put_holder(stdout, r == 1 ? &who : NULL);

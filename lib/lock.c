@@ -120,15 +120,30 @@ wait_flock(int fd, int op, cs_nsec deadline)
 void
 cs_lock_owner_cmd(char *const argv[])
 {
-	size_t len = 0;
+	size_t len = 0, i, need;
+	unsigned char c;
+	bool cut = false;
 
 	lk.cmd[0] = '\0';
-	for (; *argv != NULL && len + 1 < sizeof(lk.cmd); argv++) {
+	for (; *argv != NULL && !cut; argv++) {
 		if (len > 0)
 			lk.cmd[len++] = ' ';
 		len += strlcpy(lk.cmd + len, *argv, sizeof(lk.cmd) - len);
-		len = MIN(len, sizeof(lk.cmd) - 1);
+		if ((cut = len >= sizeof(lk.cmd) - 1))
+			len = sizeof(lk.cmd) - 1;
 	}
+	/* Cut at a character, not inside one: an incomplete last UTF-8
+	 * sequence goes. */
+	for (i = len; cut && i > 0 && len - i < 4 &&
+	    ((unsigned char)lk.cmd[i - 1] & 0xc0) == 0x80; i--)
+		;
+	if (cut && i > 0) {
+		c = (unsigned char)lk.cmd[i - 1];
+		need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+		if (need > len - (i - 1))
+			len = i - 1;
+	}
+	lk.cmd[len] = '\0';
 	cs_one_line(lk.cmd, len);
 }
 

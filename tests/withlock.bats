@@ -540,6 +540,14 @@ os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$W"
 	[ "$status" -eq 75 ]
 	[[ "${stderr_lines[0]}" == "withlock: v.lock: busy for 200ms; held by pid $BG "* ]]
 	echo "${stderr_lines[1]}" | jq -e --argjson p "$BG" '.status == 75 and .token == null and .holder_when_busy.pid == $p and .holder_when_busy.cmd == "sleep 30" and .waited_s >= 0.19'
+	# a name that is not UTF-8 also as hex; a long command line cut at a
+	# character in the metadata
+	name=$(printf 'n\xff.lock')
+	"$W" --json "$name" true 2> err
+	jq -e '.lock_hex == "6eff2e6c6f636b"' err
+	long=$(printf '%0.sé' $(seq 200))
+	"$W" u.lock echo "$long" > /dev/null
+	sed -n 's/^cmd=//p' u.lock | iconv -f UTF-8 -t UTF-8 > /dev/null
 	# the record starts a line of its own when stderr ended mid-line
 	"$W" --json v2.lock sh -c 'printf partial >&2' 2> err
 	[ "$(head -n 1 err)" = partial ]
