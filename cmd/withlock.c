@@ -426,6 +426,10 @@ main(int argc, char *argv[])
 	cmd.argv = argv;
 	cmd.flags = CS_SPAWN_PDEATHSIG;
 	cs_guard_init(&guard, &cmd);
+	if (cmd.flags & CS_SPAWN_PGRP)
+		cmd.watchdog = &watchdog;	/* armed as it starts */
+	else
+		cs_watchdog_disarm(&watchdog);	/* a terminal's job */
 	if ((r = cs_child_start(&cmd, &child)) != 0) {
 		cs_watchdog_disarm(&watchdog);
 		be->drop(&h);
@@ -433,7 +437,6 @@ main(int argc, char *argv[])
 		json_record(be, &h, r);
 		return r;		/* cannot run: 126, 127, 71 */
 	}
-	cs_watchdog_arm(&watchdog, &child);
 	guard.watchdog = &watchdog;
 	r = cs_guard_wait(&guard, &child, cs_deadline(opt.max_time),
 	    opt.kill_after, &timed_out);

@@ -383,6 +383,7 @@ void	cs_signals_restore(const sigset_t *old);
 
 /* ---- spawn.c: running commands ---- */
 
+struct cs_watchdog;
 struct cs_cmd {
 	char *const	*argv;
 	char *const	*envp;		/* NULL: environ */
@@ -391,6 +392,8 @@ struct cs_cmd {
 	int		 fd_err;	/* -1: inherit */
 	int		 flags;
 	const sigset_t	*sigmask;	/* the child's mask; NULL: ours */
+	struct cs_watchdog *watchdog;	/* CS_SPAWN_PDEATHSIG: armed with the
+					   child's group at once; NULL */
 };
 #define CS_SPAWN_PGRP	0x1	/* own process group */
 #define CS_SPAWN_PDEATHSIG 0x2	/* SIGKILL when we die (PR_SET_PDEATHSIG):
@@ -463,15 +466,17 @@ void	cs_child_spare(pid_t);
  * With CS_SPAWN_PGRP and CS_SPAWN_PDEATHSIG: a process that SIGKILLs the
  * command's whole group if we die (PDEATHSIG reaches only the leader)
  * before we disarm it. Started before the command (and before a lock is
- * taken: it holds none of our fds), armed with the command's group once
- * it runs. -1 if it could not be started (then there is none).
+ * taken: it holds none of our fds), armed with the command's group by
+ * cs_spawn (cs_cmd.watchdog) between fork and exec, so that no moment of
+ * the command's life is unguarded. -1 if it could not be started (then
+ * there is none).
  */
 struct cs_watchdog {
 	pid_t	pid;
 	int	fd;		/* the pipe it reads; -1 once disarmed */
 };
 int	cs_watchdog_start(struct cs_watchdog *);
-void	cs_watchdog_arm(struct cs_watchdog *, const struct cs_child *);
+void	cs_watchdog_arm(struct cs_watchdog *, pid_t pgid);
 void	cs_watchdog_disarm(struct cs_watchdog *);
 
 /* ---- guard.c: a command watched over as the shell would (SPEC 5, 8) ---- */

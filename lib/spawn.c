@@ -101,6 +101,13 @@ spawn_fork(const struct cs_cmd *c, pid_t *pidp)
 		_exit(CS_EX_NOTFOUND);
 	}
 	close(p[1]);
+	/* Its group exists from now on (the child makes it too; whichever
+	 * comes first): the watchdog guards it before it execs. */
+	if (c->flags & CS_SPAWN_PGRP) {
+		(void)setpgid(pid, pid);
+		if (c->watchdog != NULL)
+			cs_watchdog_arm(c->watchdog, pid);
+	}
 	while ((n = read(p[0], &e, sizeof(e))) == -1 && errno == EINTR)
 		;
 	close(p[0]);
@@ -398,15 +405,12 @@ cs_watchdog_start(struct cs_watchdog *w)
 }
 
 void
-cs_watchdog_arm(struct cs_watchdog *w, const struct cs_child *ch)
+cs_watchdog_arm(struct cs_watchdog *w, pid_t pgid)
 {
-	pid_t pgid = ch->pid;
-
 	if (w->fd == -1)
 		return;
 	cs_child_spare(w->pid);		/* not one of the command's */
-	if (!ch->group || write(w->fd, &pgid, sizeof(pgid)) !=
-	    (ssize_t)sizeof(pgid))
+	if (write(w->fd, &pgid, sizeof(pgid)) != (ssize_t)sizeof(pgid))
 		cs_watchdog_disarm(w);
 }
 
