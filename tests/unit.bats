@@ -48,6 +48,11 @@ load helpers
 	assert_success
 }
 
+@test "unit: /proc/locks lines, lock metadata and how a holder is named" {
+	run "$CS_UNIT" holders
+	assert_success
+}
+
 @test "unit: every group in the binary has a test here" {
 	run "$CS_UNIT"
 	assert_success

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "crashsafe.h"
@@ -415,10 +416,83 @@ test_reals(void)
 	}
 }
 
+static void
+test_holders(void)
+{
+	static const struct {
+		const char *line;
+		int what, ret;
+		bool waiting, shared;
+		pid_t pid;
+		unsigned maj, mnr;
+		ino_t ino;
+	} lines[] = {
+		{ "1: FLOCK  ADVISORY  WRITE 4242 08:01:1234567 0 EOF\n",
+		    CS_FLOCK, 1, false, false, 4242, 8, 1, 1234567 },
+		{ "2: -> FLOCK  ADVISORY  WRITE 4243 08:01:1234567 0 EOF\n",
+		    CS_FLOCK, 1, true, false, 4243, 8, 1, 1234567 },
+		{ "3: OFDLCK ADVISORY  READ  -1 00:2e:99 0 EOF\n",
+		    CS_POSIX, 1, false, true, -1, 0, 0x2e, 99 },
+		{ "4: POSIX  ADVISORY  WRITE 0 fd:03:42 0 EOF\n",
+		    CS_POSIX, 1, false, false, 0, 0xfd, 3, 42 },
+		{ "5: LEASE  ACTIVE    READ  77 08:01:5 0 EOF\n",
+		    CS_LEASE, 1, false, true, 77, 8, 1, 5 },
+		{ "garbage\n", 0, 0, false, false, 0, 0, 0, 0 },
+	};
+	struct cs_lockline l;
+	struct cs_holder h;
+	struct cs_owner o;
+	char buf[256], text[600];
+	size_t i;
+
+	for (i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		strlcpy(buf, lines[i].line, sizeof(buf));
+		CHECK(cs_proc_locks_line(buf, &l) == lines[i].ret,
+		    "%s: return", lines[i].line);
+		if (lines[i].ret == 0)
+			continue;
+		CHECK(l.what == lines[i].what && l.waiting == lines[i].waiting &&
+		    l.shared == lines[i].shared && l.pid == lines[i].pid &&
+		    l.dev == makedev(lines[i].maj, lines[i].mnr) &&
+		    l.ino == lines[i].ino, "%s: parsed wrong", lines[i].line);
+	}
+	/* the metadata withlock writes reads back */
+	strlcpy(text, "pid=12\nstarttime=99\nboot_id=b\nhost=db1\nuid=0\n"
+	    "gen=1795777764063608\nsince=1795777700\ncmd=backup.sh --full\n",
+	    sizeof(text));
+	CHECK(cs_parse_owner(text, &o) && o.pid == 12 && o.has_start &&
+	    o.start == 99 && o.gen == 1795777764063608ULL &&
+	    o.since == 1795777700 && strcmp(o.cmd, "backup.sh --full") == 0 &&
+	    strcmp(o.host, "db1") == 0, "metadata did not read back");
+	/* how a holder is named */
+	memset(&h, 0, sizeof(h));
+	h.pid = 4242;
+	strlcpy(h.cmd, "backup.sh", sizeof(h.cmd));
+	strlcpy(h.host, "db1", sizeof(h.host));
+	cs_holder_text(&h, text, sizeof(text));
+	CHECK(strcmp(text, "pid 4242 (backup.sh) on host db1") == 0, "%s", text);
+	h.host[0] = '\0';
+	h.others = 2;
+	cs_holder_text(&h, text, sizeof(text));
+	CHECK(strcmp(text, "pid 4242 (backup.sh) and 2 others (shared)") == 0,
+	    "%s", text);
+	memset(&h, 0, sizeof(h));
+	h.pid = -1;
+	cs_holder_text(&h, text, sizeof(text));
+	CHECK(strcmp(text, "an open file description (OFD lock, no pid)") == 0,
+	    "%s", text);
+	h.pid = 0;
+	h.since = time(NULL);
+	cs_holder_text(&h, text, sizeof(text));
+	CHECK(strncmp(text, "a process we cannot see (another pid namespace) "
+	    "since ", 54) == 0 && strlen(text) == 54 + 8, "%s", text);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
 } groups[] = {
+	{ "holders", test_holders },
 	{ "reals", test_reals },
 	{ "durations", test_durations },
 	{ "parsers", test_modes_reals_codes },
