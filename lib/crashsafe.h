@@ -398,6 +398,7 @@ struct cs_cmd {
 #define CS_SPAWN_PGRP	0x1	/* own process group */
 #define CS_SPAWN_PDEATHSIG 0x2	/* SIGKILL when we die (PR_SET_PDEATHSIG):
 				   withlock's lock goes with us */
+#define CS_SPAWN_TSTP_DFL 0x4	/* SIGTSTP at its default (we ignore it) */
 /*
  * Start argv[0] (PATH search). Returns 0 and the pid, or 126/127 when it
  * cannot be run (message printed), or 71.

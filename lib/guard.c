@@ -51,6 +51,18 @@ cs_guard_init(struct cs_guard *g, struct cs_cmd *cmd)
 	g->own_group = !cs_have_tty();
 	if (g->own_group)
 		cmd->flags |= CS_SPAWN_PGRP;
+	/*
+	 * At a terminal, Ctrl-Z is the command's to take: we ignore the
+	 * terminal's SIGTSTP and stop when the command stops (as when it
+	 * stops by itself), so that a command that ignores Ctrl-Z keeps
+	 * running, and the terminal, as it would bare. It gets SIGTSTP at
+	 * its default (cs_spawn).
+	 */
+	if (!g->own_group && sigaction(SIGTSTP, NULL, &old) == 0 &&
+	    old.sa_handler == SIG_DFL) {
+		signal(SIGTSTP, SIG_IGN);
+		cmd->flags |= CS_SPAWN_TSTP_DFL;
+	}
 
 	sigemptyset(&block);
 	for (i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++) {
@@ -101,9 +113,10 @@ cs_guard_signal(struct cs_guard *g, struct cs_child *ch)
 }
 
 /*
- * The command stopped by itself (ssh's ~^Z, a program raising SIGTSTP):
- * at a terminal, stop too, so that the shell sees the job stopped and
- * gives the prompt back; its fg continues us both (one process group).
+ * The command stopped (Ctrl-Z, ssh's ~^Z, a program raising SIGTSTP): at
+ * a terminal, stop too, so that the shell sees the job stopped and gives
+ * the prompt back; its fg continues us both (one process group). SIGSTOP,
+ * as we ignore SIGTSTP there.
  */
 void
 cs_guard_child_event(struct cs_guard *g, const struct cs_child *ch)
@@ -118,7 +131,7 @@ cs_guard_child_event(struct cs_guard *g, const struct cs_child *ch)
 	    WSTOPPED | WNOHANG) == -1 || info.si_pid == 0 ||
 	    info.si_code != CLD_STOPPED)
 		return;
-	raise(SIGTSTP);
+	raise(SIGSTOP);
 }
 
 bool

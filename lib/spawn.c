@@ -92,6 +92,8 @@ spawn_fork(const struct cs_cmd *c, pid_t *pidp)
 		child_fd(c->fd_err, 2);
 		if (cs_xfsz_ignored)
 			signal(SIGXFSZ, SIG_DFL);
+		if (c->flags & CS_SPAWN_TSTP_DFL)
+			signal(SIGTSTP, SIG_DFL);
 		if (c->sigmask != NULL)
 			sigprocmask(SIG_SETMASK, c->sigmask, NULL);
 		execvpe(c->argv[0], c->argv, c->envp != NULL ? c->envp :
@@ -142,11 +144,14 @@ cs_spawn(const struct cs_cmd *c, pid_t *pidp)
 		flags |= POSIX_SPAWN_SETPGROUP;
 		posix_spawnattr_setpgroup(&attr, 0);
 	}
-	if (cs_xfsz_ignored) {
+	if (cs_xfsz_ignored || (c->flags & CS_SPAWN_TSTP_DFL)) {
 		sigset_t def;
 
 		sigemptyset(&def);
-		sigaddset(&def, SIGXFSZ);
+		if (cs_xfsz_ignored)
+			sigaddset(&def, SIGXFSZ);
+		if (c->flags & CS_SPAWN_TSTP_DFL)
+			sigaddset(&def, SIGTSTP);
 		flags |= POSIX_SPAWN_SETSIGDEF;
 		posix_spawnattr_setsigdefault(&attr, &def);
 	}

@@ -519,6 +519,17 @@ except KeyboardInterrupt: print(\"result\")' > out" 'echo "after=$?" > after' > 
 	if kill -0 "$a" 2> /dev/null; then fail "the attempt survived"; fi
 }
 
+@test "Ctrl-Z to an attempt that ignores it: retry does not stop either, the attempt keeps the terminal" {
+	term_start
+	term_keys "$R -n 2 -- sh -c 'trap \"\" TSTP; echo \$\$ > att; read -r x; echo \"\$x\" > got'" Enter
+	await test -s att
+	term_keys C-z
+	sleep 0.3
+	term_keys "typed" Enter
+	await test -s got || fail "Ctrl-Z took the terminal: $(tmux -S "$TMUX_SOCK" capture-pane -p)"
+	[ "$(cat got)" = typed ]
+}
+
 @test "an attempt that stops itself (ssh's ~^Z) gives the prompt back; fg resumes it" {
 	term_start
 	term_keys "$R -n 2 -- python3 -c 'import os, signal; os.kill(os.getpid(), signal.SIGTSTP); open(\"resumed\", \"w\")'" Enter
