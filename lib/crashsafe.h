@@ -468,8 +468,8 @@ void	cs_child_spare(pid_t);
  * command's whole group if we die (PDEATHSIG reaches only the leader)
  * before we disarm it. Started before the command (and before a lock is
  * taken: it holds none of our fds), armed with the command's group by
- * cs_spawn (cs_cmd.watchdog) between fork and exec, so that no moment of
- * the command's life is unguarded. -1 if it could not be started (then
+ * the command itself (cs_cmd.watchdog) between fork and exec, so that no
+ * moment of its life is unguarded. -1 if it could not be started (then
  * there is none).
  */
 struct cs_watchdog {
@@ -477,7 +477,6 @@ struct cs_watchdog {
 	int	fd;		/* the pipe it reads; -1 once disarmed */
 };
 int	cs_watchdog_start(struct cs_watchdog *);
-void	cs_watchdog_arm(struct cs_watchdog *, pid_t pgid);
 void	cs_watchdog_disarm(struct cs_watchdog *);
 
 /* ---- guard.c: a command watched over as the shell would (SPEC 5, 8) ---- */

@@ -83,6 +83,16 @@ spawn_fork(const struct cs_cmd *c, pid_t *pidp)
 	if (pid == 0) {
 		if (c->flags & CS_SPAWN_PGRP)
 			(void)setpgid(0, 0);
+		/* The watchdog learns our group before the command runs a
+		 * line: no moment of it is unguarded. */
+		if ((c->flags & CS_SPAWN_PGRP) && c->watchdog != NULL &&
+		    c->watchdog->fd != -1) {
+			pid_t me = getpid();
+
+			if (write(c->watchdog->fd, &me, sizeof(me)) !=
+			    (ssize_t)sizeof(me))
+				raise(SIGKILL);
+		}
 		/* If we are already gone, the lock is: do not start. */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 ||
 		    getppid() != parent)
@@ -103,13 +113,8 @@ spawn_fork(const struct cs_cmd *c, pid_t *pidp)
 		_exit(CS_EX_NOTFOUND);
 	}
 	close(p[1]);
-	/* Its group exists from now on (the child makes it too; whichever
-	 * comes first): the watchdog guards it before it execs. */
-	if (c->flags & CS_SPAWN_PGRP) {
-		(void)setpgid(pid, pid);
-		if (c->watchdog != NULL)
-			cs_watchdog_arm(c->watchdog, pid);
-	}
+	if ((c->flags & CS_SPAWN_PGRP) && c->watchdog != NULL)
+		cs_child_spare(c->watchdog->pid);	/* not the command's */
 	while ((n = read(p[0], &e, sizeof(e))) == -1 && errno == EINTR)
 		;
 	close(p[0]);
@@ -407,16 +412,6 @@ cs_watchdog_start(struct cs_watchdog *w)
 	close(p[0]);
 	w->fd = p[1];
 	return 0;
-}
-
-void
-cs_watchdog_arm(struct cs_watchdog *w, pid_t pgid)
-{
-	if (w->fd == -1)
-		return;
-	cs_child_spare(w->pid);		/* not one of the command's */
-	if (write(w->fd, &pgid, sizeof(pgid)) != (ssize_t)sizeof(pgid))
-		cs_watchdog_disarm(w);
 }
 
 void
