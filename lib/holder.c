@@ -81,110 +81,99 @@ cs_locks_all_listed(void)
 
 /* ---- open files of a lock, through /proc/PID/fd ---- */
 
-/* The files looked for: on dev, one of the inodes ino[0..n). */
-struct wanted {
-	dev_t		 dev;
-	const ino_t	*ino;
-	size_t		 n;
-	const char	*link;	/* the fd's link must read this; NULL: any path */
-	bool		 locked; /* and a flock must be held through it */
-};
-
 /*
- * Does fd N of pid (its link text given) reach a wanted file? Its index
- * in w->ino, or -1. fdinfo gives the inode without touching the file;
- * only a match is stat()ed, for its device.
+ * Called on each fd of a process, with its /proc/PID/fd/N path and link
+ * text (which it may change): a result >= 0 ends the walk with it. The
+ * link's text is the kernel's: nothing is stat()ed to make it.
  */
+typedef int (*fd_visit)(pid_t, const char *fd, const char *path,
+    char *text, const void *arg);
+
+/* visit on each fd of pid until it returns >= 0: that, or -1. Processes
+ * we may not look at are not seen. */
 static int
-fd_matches(pid_t pid, const char *fd, const char *text,
-    const struct wanted *w)
-{
-	char path[96], info[4096], *p;
-	unsigned long long ino = 0;
-	struct stat st;
-	size_t i;
-	bool has_ino = false, locked = false;
-
-	if (text[0] != '/' || (w->link != NULL && strcmp(text, w->link) != 0))
-		return -1;	/* a pipe, socket, anon inode; another name */
-	snprintf(path, sizeof(path), "/proc/%d/fdinfo/%.16s", (int)pid, fd);
-	if (cs_read_small(AT_FDCWD, path, info, sizeof(info)) <= 0)
-		return -1;
-	/* "lock:\t1: FLOCK  ADVISORY  WRITE 4242 08:01:123 0 EOF": a lock
-	 * held through this open file (a waiter's is not listed). */
-	for (p = strtok(info, "\n"); p != NULL; p = strtok(NULL, "\n"))
-		if (strncmp(p, "ino:", 4) == 0) {
-			ino = strtoull(p + 4, NULL, 10);
-			has_ino = true;
-		} else if (strncmp(p, "lock:", 5) == 0 &&
-		    strstr(p, " FLOCK ") != NULL)
-			locked = true;
-	if (w->locked && !locked)
-		return -1;
-	snprintf(path, sizeof(path), "/proc/%d/fd/%.16s", (int)pid, fd);
-	if (!has_ino || w->dev != 0) {
-		if (stat(path, &st) == -1 || (w->dev != 0 && st.st_dev != w->dev))
-			return -1;
-		ino = st.st_ino;
-	}
-	for (i = 0; i < w->n; i++)
-		if (w->ino[i] == (ino_t)ino)
-			return (int)i;
-	return -1;
-}
-
-/*
- * An fd of pid's on a wanted file: its pid, and in *fdp (if not NULL) the
- * file opened anew through it; 0 if none. Processes we may not look at
- * are not seen.
- */
-static pid_t
-scan_pid(pid_t pid, const struct wanted *w, int *fdp)
+each_fd(pid_t pid, fd_visit visit, const void *arg)
 {
 	char dir[64], path[96], text[PATH_MAX + 16];
 	struct dirent *e;
 	ssize_t n;
 	DIR *d;
-	pid_t found = 0;
+	int r = -1;
 
 	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
 	if ((d = opendir(dir)) == NULL)
-		return 0;
-	while (found == 0 && (e = readdir(d)) != NULL) {
+		return -1;
+	while (r < 0 && (e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.')
 			continue;
 		snprintf(path, sizeof(path), "%s/%.16s", dir, e->d_name);
 		if ((n = readlink(path, text, sizeof(text) - 1)) <= 0)
 			continue;
 		text[n] = '\0';
-		if (fd_matches(pid, e->d_name, text, w) == -1)
-			continue;
-		found = pid;
-		if (fdp != NULL &&
-		    (*fdp = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY |
-		    O_CLOEXEC)) == -1)
-			found = 0;
+		r = visit(pid, e->d_name, path, text, arg);
 	}
 	closedir(d);
-	return found;
+	return r;
 }
 
-/* The same over every process but ours. */
-static pid_t
-scan_all(const struct wanted *w, int *fdp)
+/* The same over every process but ours; the pid it ended at in *who. */
+static int
+each_process_fd(fd_visit visit, const void *arg, pid_t *who)
 {
 	struct dirent *e;
 	DIR *proc;
-	pid_t pid, me = getpid(), found = 0;
+	pid_t pid, me = getpid();
+	int r = -1;
 
 	if ((proc = opendir("/proc")) == NULL)
-		return 0;
-	while (found == 0 && (e = readdir(proc)) != NULL)
+		return -1;
+	while (r < 0 && (e = readdir(proc)) != NULL)
 		if (e->d_name[0] >= '1' && e->d_name[0] <= '9' &&
-		    (pid = (pid_t)atoi(e->d_name)) != me)
-			found = scan_pid(pid, w, fdp);
+		    (pid = (pid_t)atoi(e->d_name)) != me &&
+		    (r = each_fd(pid, visit, arg)) >= 0 && who != NULL)
+			*who = pid;
 	closedir(proc);
-	return found;
+	return r;
+}
+
+/* The file a holder holds its lock through. */
+struct held_file {
+	dev_t		 dev;
+	ino_t		 ino;
+	const char	*link;	/* the fd's link must read this; NULL: any */
+};
+
+/*
+ * Does this fd reach the held file, and hold a flock through it? fdinfo
+ * gives the inode and the locks of its open file description ("lock:\t1:
+ * FLOCK  ADVISORY  WRITE 4242 08:01:123 0 EOF"; a waiter's is not listed)
+ * without touching the file; only a match is stat()ed, for its device.
+ * 0 yes, -1 no.
+ */
+static int
+holds_through(pid_t pid, const char *fd, const char *path, char *text,
+    const void *arg)
+{
+	const struct held_file *w = arg;
+	char info[4096], where[96], *p;
+	struct stat st;
+	bool locked = false;
+	ino_t ino = 0;
+
+	if (text[0] != '/' || (w->link != NULL && strcmp(text, w->link) != 0))
+		return -1;	/* a pipe, socket, anon inode; another name */
+	snprintf(where, sizeof(where), "/proc/%d/fdinfo/%.16s", (int)pid, fd);
+	if (cs_read_small(AT_FDCWD, where, info, sizeof(info)) <= 0)
+		return -1;
+	for (p = strtok(info, "\n"); p != NULL; p = strtok(NULL, "\n"))
+		if (strncmp(p, "ino:", 4) == 0)
+			ino = (ino_t)strtoull(p + 4, NULL, 10);
+		else if (strncmp(p, "lock:", 5) == 0 &&
+		    strstr(p, " FLOCK ") != NULL)
+			locked = true;
+	if (!locked || (ino != 0 && ino != w->ino) || stat(path, &st) == -1)
+		return -1;
+	return st.st_dev == w->dev && st.st_ino == w->ino ? 0 : -1;
 }
 
 /* ---- the lock's holders ---- */
@@ -240,11 +229,11 @@ int
 cs_lock_holder(int fd, struct cs_holder *h, bool held)
 {
 	char self[64], path[PATH_MAX];
-	struct wanted w = { .locked = true };
+	struct held_file w;
 	struct cs_owner o;
 	struct stat st;
 	ssize_t len;
-	pid_t pid;
+	pid_t pid = 0;
 	dev_t sb;
 	bool posix, ambiguous = false;
 	int n;
@@ -268,13 +257,13 @@ cs_lock_holder(int fd, struct cs_holder *h, bool held)
 	/* The pid that took it may have left it to another (exec 9>f;
 	 * flock 9): the process holding it through an fd is the holder. */
 	w.dev = st.st_dev;
-	w.ino = &st.st_ino;
-	w.n = 1;
-	if (n > 0 && h->pid > 0 && scan_pid(h->pid, &w, NULL) == 0 &&
+	w.ino = st.st_ino;
+	w.link = NULL;
+	if (n > 0 && h->pid > 0 && each_fd(h->pid, holds_through, &w) < 0 &&
 	    (len = readlink(self, path, sizeof(path) - 1)) > 0) {
 		path[len] = '\0';
 		w.link = path;
-		if ((pid = scan_all(&w, NULL)) > 0)
+		if (each_process_fd(holds_through, &w, &pid) >= 0)
 			h->pid = pid;
 		else if (ambiguous)
 			n = 0;		/* it was another file's */
@@ -317,17 +306,22 @@ struct removed {
  * directory, reached through any path (a bind mount, a symlinked
  * directory)? The directory is stat()ed through our own view; the file,
  * opened anew, must be unlinked (a file really named "x (deleted)" is
- * not) and held (its inode one of those /proc/locks lists).
+ * not) and held (its inode one of those /proc/locks lists). That fd, or
+ * -1.
  */
 static int
-removed_match(const char *fdpath, char *text, const struct removed *r)
+removed_match(pid_t pid, const char *fd, const char *fdpath, char *text,
+    const void *arg)
 {
 	static const char suffix[] = " (deleted)";
+	const struct removed *r = arg;
 	size_t len = strlen(text), i;
 	struct stat st;
 	char *slash;
-	int fd;
+	int ofd;
 
+	(void)pid;
+	(void)fd;
 	if (text[0] != '/' || len <= sizeof(suffix) - 1 ||
 	    strcmp(text + len - (sizeof(suffix) - 1), suffix) != 0)
 		return -1;
@@ -339,43 +333,15 @@ removed_match(const char *fdpath, char *text, const struct removed *r)
 	if (stat(slash == text ? "/" : text, &st) == -1 ||
 	    st.st_dev != r->dir_dev || st.st_ino != r->dir_ino)
 		return -1;
-	if ((fd = open(fdpath, O_RDONLY | O_NONBLOCK | O_NOCTTY |
+	if ((ofd = open(fdpath, O_RDONLY | O_NONBLOCK | O_NOCTTY |
 	    O_CLOEXEC)) == -1)
 		return -1;
-	if (fstat(fd, &st) == 0 && st.st_nlink == 0)
+	if (fstat(ofd, &st) == 0 && st.st_nlink == 0)
 		for (i = 0; i < r->n; i++)
 			if (r->ino[i] == st.st_ino)
-				return fd;
-	close(fd);
+				return ofd;
+	close(ofd);
 	return -1;
-}
-
-/* An fd of pid's on a removed lock file of ours, opened anew; -1. */
-static int
-removed_in(pid_t pid, const struct removed *r)
-{
-	char dir[64], path[96], text[PATH_MAX + 16];
-	struct dirent *e;
-	ssize_t n;
-	DIR *d;
-	int fd = -1;
-
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
-	if ((d = opendir(dir)) == NULL)
-		return -1;
-	while (fd == -1 && (e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%.16s", dir, e->d_name);
-		/* The link's text is the kernel's: nothing is stat()ed
-		 * unless it names a removed file of our name. */
-		if ((n = readlink(path, text, sizeof(text) - 1)) > 0) {
-			text[n] = '\0';
-			fd = removed_match(path, text, r);
-		}
-	}
-	closedir(d);
-	return fd;
 }
 
 int
@@ -384,14 +350,12 @@ cs_removed_holder(const char *path, ino_t ours)
 	struct cs_lockline l;
 	struct removed r;
 	struct stat dst;
-	struct dirent *e;
 	ino_t ino[MAX_CANDIDATES];
-	pid_t pid[MAX_CANDIDATES], me = getpid(), p;
+	pid_t pid[MAX_CANDIDATES], me = getpid();
 	char *dir = NULL, *base = NULL, *dot = NULL, *line = NULL;
 	size_t cap = 0, n = 0, i, j;
 	dev_t sb = 0;
 	FILE *f = NULL;
-	DIR *proc;
 	int fd = -1, dfd = -1;
 
 	if (cs_split_path(path, &dir, &base) == -1 ||
@@ -424,17 +388,12 @@ cs_removed_holder(const char *path, ino_t ours)
 		for (j = 0; j < i && pid[j] != pid[i]; j++)
 			;
 		if (j == i && pid[i] > 0)
-			fd = removed_in(pid[i], &r);
+			fd = each_fd(pid[i], removed_match, &r);
 	}
 	/* ... then, as it may have left it to another (exec 9>f; flock 9),
 	 * in every process. */
-	if (fd == -1 && (proc = opendir("/proc")) != NULL) {
-		while (fd == -1 && (e = readdir(proc)) != NULL)
-			if (e->d_name[0] >= '1' && e->d_name[0] <= '9' &&
-			    (p = (pid_t)atoi(e->d_name)) != me)
-				fd = removed_in(p, &r);
-		closedir(proc);
-	}
+	if (fd == -1)
+		fd = each_process_fd(removed_match, &r, NULL);
 out:
 	if (f != NULL)
 		fclose(f);

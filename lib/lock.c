@@ -148,33 +148,49 @@ cs_lock_owner_cmd(char *const argv[])
 }
 
 /*
+ * What a lock file holds, read once when it is locked: -1 data, not ours
+ * to write (a FILE.lock with other content: Gemfile.lock, composer.lock),
+ * or unreadable; 0 nothing; 1 metadata, parsed into *o (gen 0: none).
+ */
+static int
+lock_content(int fd, struct cs_owner *o)
+{
+	char text[1024];
+	ssize_t n;
+
+	memset(o, 0, sizeof(*o));
+	if ((n = pread(fd, text, sizeof(text) - 1, 0)) <= 0)
+		return n == 0 ? 0 : -1;
+	text[n] = '\0';
+	if (n < 4 || memcmp(text, "pid=", 4) != 0)
+		return -1;
+	(void)cs_parse_owner(text, o);
+	return 1;
+}
+
+/*
  * Metadata is for humans and staleclean: a failure to write it is not
  * worth failing the caller's operation for. Only into a dedicated lock
- * file (SPEC 1.5): empty, or holding metadata already. A FILE.lock with
- * other content (Gemfile.lock, composer.lock) is data: locked, not
- * overwritten. gen= counts the holders: the fencing token. A new file
- * starts it at the time in microseconds, so that it still grows when the
- * file was removed between two holders.
+ * file (SPEC 1.5): empty, or holding metadata already (content, prev:
+ * lock_content's). gen= counts the holders: the fencing token. A new
+ * file starts it at the time in microseconds, so that it still grows when
+ * the file was removed between two holders.
  */
 static void
-write_owner(int fd)
+write_owner(int fd, int content, const struct cs_owner *prev)
 {
-	char text[1024], old[1024];
-	struct cs_owner o;
+	char text[1024];
 	struct timespec now;
 	unsigned long long start = 0, gen;
-	ssize_t n;
 	int len;
 
-	if ((n = pread(fd, old, sizeof(old) - 1, 0)) == -1 ||
-	    (n > 0 && (n < 4 || memcmp(old, "pid=", 4) != 0)))
+	if (content == -1)
 		return;
-	old[n] = '\0';
 	clock_gettime(CLOCK_REALTIME, &now);
 	gen = (unsigned long long)now.tv_sec * 1000000 +
 	    (unsigned long long)now.tv_nsec / 1000;
-	if (n > 0 && cs_parse_owner(old, &o) && o.gen > 0)
-		gen = o.gen + 1;
+	if (content == 1 && prev->gen > 0)
+		gen = prev->gen + 1;
 	if (lk.cmd[0] == '\0')
 		cs_proc_cmdline(getpid(), lk.cmd, sizeof(lk.cmd));
 	cs_proc_starttime(getpid(), &start, NULL);
@@ -188,21 +204,6 @@ write_owner(int fd)
 	len = MIN(len, (int)sizeof(text) - 1);
 	if (ftruncate(fd, 0) == 0 && pwrite(fd, text, (size_t)len, 0) == len)
 		lk.token = gen;
-}
-
-/* The fencing token of a lock file we hold shared: the last writer's. */
-static void
-read_token(int fd)
-{
-	char text[1024];
-	struct cs_owner o;
-	ssize_t n;
-
-	if ((n = pread(fd, text, sizeof(text) - 1, 0)) <= 0)
-		return;
-	text[n] = '\0';
-	if (cs_parse_owner(text, &o))
-		lk.token = o.gen;
 }
 
 /* "10s", "1.5s", "250ms" */
@@ -266,19 +267,17 @@ removed_holder(const char *path, const struct stat *held, int op,
 
 /*
  * Whether a holder of a removed file of our name can exist: not when the
- * file we locked holds metadata, as a previous holder of this very file
- * wrote it after it had looked (an older file of the name was removed
- * before this one was made, and so before that look). Only dedicated lock
- * files: a data file (atomicappend's) removed while held loses what is
- * written into it whatever the lock does.
+ * file we locked holds metadata with a gen= (content, prev), as a previous
+ * holder of this very file wrote it after it had looked (an older file of
+ * the name was removed before this one was made, and so before that
+ * look). Only dedicated lock files: a data file (atomicappend's) removed
+ * while held loses what is written into it whatever the lock does.
  */
 static bool
-must_look(int fd, int lockflags)
+must_look(int lockflags, int content, const struct cs_owner *prev)
 {
-	struct cs_owner o;
-
-	return (lockflags & CS_LOCK_OWNER) && !(cs_read_owner(fd, &o) &&
-	    o.gen > 0);
+	return (lockflags & CS_LOCK_OWNER) &&
+	    !(content == 1 && prev->pid > 0 && prev->gen > 0);
 }
 
 /* Does path still name the inode fd has locked (its stat in *held)? */
@@ -296,8 +295,9 @@ cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
     cs_nsec timeout, int *fdp)
 {
 	struct stat held;
+	struct cs_owner prev;
 	cs_nsec start = cs_now(), deadline = cs_deadline(timeout);
-	int fd = *fdp, r, rdonly, e;
+	int fd = *fdp, r, rdonly, e, content = -1;
 	bool look;
 	int op = (lockflags & CS_LOCK_SHARED) ? LOCK_SH : LOCK_EX;
 
@@ -350,7 +350,9 @@ cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
 			goto failed;
 		}
 		/* Still the name's inode, and no holder of a removed one. */
-		look = must_look(fd, lockflags);
+		content = (lockflags & (CS_LOCK_OWNER | CS_LOCK_SHARED)) ?
+		    lock_content(fd, &prev) : -1;
+		look = must_look(lockflags, content, &prev);
 		while (still_named(fd, path, &held) && look &&
 		    (r = removed_holder(path, &held, op, deadline)) == 2)
 			;
@@ -366,9 +368,9 @@ cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
 		close(fd);	/* replaced or removed meanwhile: start over */
 	}
 	if (op == LOCK_SH)
-		read_token(fd);
+		lk.token = content == 1 ? prev.gen : 0;
 	else if ((lockflags & CS_LOCK_OWNER) && !rdonly)
-		write_owner(fd);
+		write_owner(fd, content, &prev);
 	lk.since = cs_now();
 	lk.waited += lk.since - start;
 	lk.fd = fd;

@@ -89,6 +89,20 @@ proc_state() {	# PID: its state letter
 	sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$1/status" 2> /dev/null
 }
 
+# term_ctrl_z_ignored PREFIX...: at the prompt of term_start, PREFIX runs
+# a command that ignores SIGTSTP and reads a line; after Ctrl-Z the line
+# typed must still reach it, as it would reach the bare command.
+term_ctrl_z_ignored() {
+	rm -f ready got
+	term_keys "$* sh -c 'trap \"\" TSTP; echo \$\$ > ready; read -r x; echo \"\$x\" > got'" Enter
+	await test -s ready
+	term_keys C-z
+	sleep 0.3
+	term_keys "typed" Enter
+	await test -s got || fail "Ctrl-Z took the terminal: $(tmux -S "$TMUX_SOCK" capture-pane -p)"
+	[ "$(cat got)" = typed ]
+}
+
 state_is() {	# PID LETTER: for await (which runs its arguments anew each time)
 	[ "$(proc_state "$1")" = "$2" ]
 }

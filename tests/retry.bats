@@ -521,13 +521,7 @@ except KeyboardInterrupt: print(\"result\")' > out" 'echo "after=$?" > after' > 
 
 @test "Ctrl-Z to an attempt that ignores it: retry does not stop either, the attempt keeps the terminal" {
 	term_start
-	term_keys "$R -n 2 -- sh -c 'trap \"\" TSTP; echo \$\$ > att; read -r x; echo \"\$x\" > got'" Enter
-	await test -s att
-	term_keys C-z
-	sleep 0.3
-	term_keys "typed" Enter
-	await test -s got || fail "Ctrl-Z took the terminal: $(tmux -S "$TMUX_SOCK" capture-pane -p)"
-	[ "$(cat got)" = typed ]
+	term_ctrl_z_ignored "$R" -n 2 --
 }
 
 @test "an attempt that stops itself (ssh's ~^Z) gives the prompt back; fg resumes it" {

@@ -516,13 +516,7 @@ os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$W"
 	await test -s answer || fail "no answer: $(tmux -S "$TMUX_SOCK" capture-pane -p)"
 	[ "$(cat answer)" = yes-typed ]
 	# a command that ignores Ctrl-Z keeps the terminal, as it would bare
-	term_keys "$W tz.lock sh -c 'trap \"\" TSTP; echo \$\$ > tz; read -r x; echo \"\$x\" > got'" Enter
-	await test -s tz
-	term_keys C-z
-	sleep 0.3
-	term_keys "typed" Enter
-	await test -s got || fail "Ctrl-Z took the terminal: $(tmux -S "$TMUX_SOCK" capture-pane -p)"
-	[ "$(cat got)" = typed ]
+	term_ctrl_z_ignored "$W" tz.lock
 	# Ctrl-C: what the command started in another session goes too
 	term_keys "$W tty2.lock sh -c 'setsid sleep 313 & echo \$! > sid; wait'" Enter
 	await test -s sid
