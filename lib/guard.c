@@ -30,12 +30,16 @@
 bool
 cs_have_tty(void)
 {
+	static int have = -1;	/* asked once: withlock before its lock,
+				   cs_guard_init after it */
 	int tty;
 
-	if ((tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)) == -1)
-		return false;
-	close(tty);
-	return true;
+	if (have == -1) {
+		tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if ((have = tty != -1))
+			close(tty);
+	}
+	return have;
 }
 
 void
