@@ -28,6 +28,11 @@ BSD_STATIC != pkg-config --static --libs libbsd-overlay
 # other tools do not link it, as loading it would double their start-up.
 MOUNT_CFLAGS != pkg-config --cflags mount
 MOUNT_LIBS   != pkg-config --libs mount
+# libcurl and jansson speak to etcd (lib/etcd.c), for withlock-etcd alone:
+# withlock executes it for an etcd:// lock, so that a local lock loads
+# neither (SPEC 8: within 1.2x flock(1)).
+ETCD_CFLAGS != pkg-config --cflags libcurl jansson
+ETCD_LIBS   != pkg-config --libs libcurl jansson
 
 ifeq ($(SAN),1)
 O	 = build-san
@@ -55,7 +60,8 @@ ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 
 LIBOBJ	 = $(LIBSRC:lib/%.c=$(O)/obj/lib/%.o)
 LIBA	 = $(O)/obj/libcrashsafe.a
-BINS	 = $(TOOLS:%=$(O)/bin/%)
+BINS	 = $(TOOLS:%=$(O)/bin/%) $(O)/libexec/crashsafe/withlock-etcd
+LIBEXECDIR = $(PREFIX)/libexec/crashsafe
 UNIT	 = $(O)/obj/unit
 
 all: $(BINS)
@@ -71,6 +77,20 @@ $(O)/obj/cmd/%.o: cmd/%.c lib/crashsafe.h
 $(LIBA): $(LIBOBJ)
 	rm -f $@
 	$(AR) rcs $@ $(LIBOBJ)
+
+$(O)/obj/lib/etcd.o: lib/etcd.c lib/crashsafe.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ETCD_CFLAGS) -c -o $@ $<
+
+$(O)/obj/cmd/withlock-etcd.o: cmd/withlock.c lib/crashsafe.h
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -DCS_WITH_ETCD -c -o $@ $<
+
+$(O)/libexec/crashsafe/withlock-etcd: $(O)/obj/cmd/withlock-etcd.o \
+    $(O)/obj/lib/etcd.o $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(O)/obj/lib/etcd.o $(LIBA) \
+	    $(BSD_LIBS) $(ETCD_LIBS) -lresolv -lpthread -lm
 
 $(O)/bin/%: $(O)/obj/cmd/%.o $(LIBA)
 	@mkdir -p $(@D)
@@ -114,7 +134,10 @@ check: $(BINS) $(UNIT) $(O)/obj/fakenfs.so $(O)/obj/shortio.so
 install: $(BINS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
 	    $(DESTDIR)$(MANDIR)/man7
-	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(LIBEXECDIR)
+	install -m 755 $(TOOLS:%=$(O)/bin/%) $(DESTDIR)$(BINDIR)
+	install -m 755 $(O)/libexec/crashsafe/withlock-etcd \
+	    $(DESTDIR)$(LIBEXECDIR)
 	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
 	install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7
 
@@ -128,10 +151,11 @@ lint:
 	shellcheck -x -s bash tests/*.bats
 
 clean:
-	rm -rf obj bin build-san build-plant-* build-faults tests/tmp
+	rm -rf obj bin libexec build-san build-plant-* build-faults tests/tmp
 
 .PHONY: all check install lint clean
-.SECONDARY: $(LIBOBJ) $(TOOLS:%=$(O)/obj/cmd/%.o)
+.SECONDARY: $(LIBOBJ) $(TOOLS:%=$(O)/obj/cmd/%.o) $(O)/obj/cmd/withlock-etcd.o \
+	    $(O)/obj/lib/etcd.o
 
 bench: $(BINS)
 	scripts/bench $(O)/bin

@@ -4,8 +4,12 @@
  * command watched over as retry watches its attempts (lib/guard.c), and
  * killed with the lock if we are (SPEC 8).
  *
- * The lock is a backend: a local file here; etcd is the second one
- * (SPEC 8), and takes the same place in struct backend.
+ * The lock is a backend: a local file, or etcd (lib/etcd.c: a lease kept
+ * alive, the command stopped before the lease can run out). This file is
+ * built twice: withlock, static and without etcd, so that a local lock
+ * costs what flock(1) does (SPEC 8), and withlock-etcd (CS_WITH_ETCD),
+ * linked with libcurl and jansson, which withlock executes for an
+ * etcd:// lock.
  */
 #include <sys/param.h>
 #include <sys/stat.h>
@@ -24,19 +28,24 @@
 #include "crashsafe.h"
 
 enum { OPT_CONFLICT = CHAR_MAX + 1, OPT_JSON, OPT_STATUS, OPT_UNSAFE_SHARED,
-	OPT_VERSION };
+	OPT_VERSION, OPT_TTL, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_INSECURE };
 
 static const struct option longopts[] = {
+	{ "cacert",		required_argument,	NULL, OPT_CACERT },
+	{ "cert",		required_argument,	NULL, OPT_CERT },
 	{ "conflict-exit",	required_argument,	NULL, 'E' },
 	{ "exclusive",		no_argument,		NULL, 'x' },
 	{ "help",		no_argument,		NULL, 'h' },
+	{ "insecure-skip-tls-verify", no_argument,	NULL, OPT_INSECURE },
 	{ "json",		no_argument,		NULL, OPT_JSON },
+	{ "key",		required_argument,	NULL, OPT_KEY },
 	{ "kill-after",		required_argument,	NULL, 'k' },
 	{ "max-time",		required_argument,	NULL, 'T' },
 	{ "nonblock",		no_argument,		NULL, 'n' },
 	{ "quiet",		no_argument,		NULL, 'q' },
 	{ "shared",		no_argument,		NULL, 's' },
 	{ "status",		no_argument,		NULL, OPT_STATUS },
+	{ "ttl",		required_argument,	NULL, OPT_TTL },
 	{ "unsafe-shared-fs",	no_argument,		NULL, OPT_UNSAFE_SHARED },
 	{ "verbose",		no_argument,		NULL, 'v' },
 	{ "version",		no_argument,		NULL, OPT_VERSION },
@@ -47,7 +56,10 @@ static const struct option longopts[] = {
 static const char synopsis[] =
 "usage: withlock [-nqsvx] [-w wait] [-E code] [-T max-time] [-k duration]\n"
 "                [--json] [--unsafe-shared-fs] lockfile [--] command [arg ...]\n"
-"       withlock --status [--json] lockfile\n";
+"       withlock [-nqv] [-w wait] [-E code] [-T max-time] [-k duration]\n"
+"                [--ttl duration] [--cacert file] [--cert file] [--key file]\n"
+"                [--json] etcd://host:port[,host:port ...]/name [--] command ...\n"
+"       withlock --status [--json] lockfile | etcd://host:port/name\n";
 
 static const char options_help[] =
 "\nRun COMMAND holding LOCKFILE's lock; exit with its status.\n"
@@ -61,15 +73,23 @@ static const char options_help[] =
 "      --status            who holds LOCKFILE: exit 0 held, 1 free\n"
 "      --unsafe-shared-fs  lock where locks do not reach other clients\n"
 "  -q, --quiet             no message when the lock is busy\n"
-"  -v, --verbose           report how long the lock was waited for and held\n";
+"  -v, --verbose           report how long the lock was waited for and held\n"
+"etcd locks (endpoints also from CRASHSAFE_ETCD with etcd:///name):\n"
+"      --ttl DURATION      the lease's time to live (10s)\n"
+"      --cacert FILE       TLS: the CA's certificate (ETCDCTL_CACERT)\n"
+"      --cert FILE         TLS: our client certificate (ETCDCTL_CERT)\n"
+"      --key FILE          TLS: its key (ETCDCTL_KEY)\n"
+"      --insecure-skip-tls-verify  do not verify the server's certificate\n";
 
 static struct {
-	cs_nsec	 wait, max_time, kill_after;
+	cs_nsec	 wait, max_time, kill_after, ttl;
 	int	 conflict_exit;
-	bool	 shared, json, status;
+	bool	 shared, json, status, etcd_only;
+	const char *cacert, *cert, *key;
+	bool	 insecure;
 } opt = {
 	.wait = 10 * CS_SEC, .max_time = CS_INF, .kill_after = 5 * CS_SEC,
-	.conflict_exit = EX_TEMPFAIL,
+	.ttl = 10 * CS_SEC, .conflict_exit = EX_TEMPFAIL,
 };
 
 /* A lock held while the command runs. */
@@ -77,25 +97,47 @@ struct held {
 	const char	*lock;		/* as given */
 	int		 fd;		/* file: the locked fd */
 	unsigned long long token;	/* 0: none */
+	struct cs_etcd	*etcd;		/* etcd: the lease and the key */
+	cs_nsec		 waited, since, until; /* etcd: cs_now()s */
+	struct cs_holder busy;		/* etcd: who held it, when busy */
+	bool		 was_busy;
 };
 
 struct backend {
 	const char	*name;
 	/* Take it: 0, EX_TEMPFAIL when still busy at the end of the wait
-	 * (the holder in cs_lock_busy_holder), or another exit status. */
+	 * (the holder in busy()), or another exit status. */
 	int		(*take)(struct held *, int flags);
 	void		(*drop)(struct held *);
 	/* Who holds it: 1 held, 0 free, or -(exit status). */
 	int		(*who)(const char *lock, struct cs_holder *);
+	/* Waited for and held (until now if held), for -v and --json. */
+	void		(*times)(const struct held *, cs_nsec *, cs_nsec *);
+	/* Who held it when we gave up waiting, or NULL. */
+	const struct cs_holder *(*busy)(const struct held *);
 };
 
 static int	file_take(struct held *, int);
 static void	file_drop(struct held *);
 static int	file_who(const char *, struct cs_holder *);
+static void	file_times(const struct held *, cs_nsec *, cs_nsec *);
+static const struct cs_holder *file_busy(const struct held *);
 
 static const struct backend file_backend = {
-	"file", file_take, file_drop, file_who,
+	"file", file_take, file_drop, file_who, file_times, file_busy,
 };
+
+#ifdef CS_WITH_ETCD
+static int	etcd_take(struct held *, int);
+static void	etcd_drop(struct held *);
+static int	etcd_who(const char *, struct cs_holder *);
+static void	etcd_times(const struct held *, cs_nsec *, cs_nsec *);
+static const struct cs_holder *etcd_busy(const struct held *);
+
+static const struct backend etcd_backend = {
+	"etcd", etcd_take, etcd_drop, etcd_who, etcd_times, etcd_busy,
+};
+#endif
 
 static CS_NORETURN void
 usage(int status)
@@ -154,6 +196,29 @@ parse_options(int argc, char *argv[])
 			break;
 		case OPT_VERSION:
 			cs_version(NULL);
+		case OPT_TTL:
+			opt.ttl = ecs_duration(optarg, false, "ttl");
+			if (opt.ttl < CS_SEC)
+				errx(EX_USAGE, "ttl: %s: etcd leases last "
+				    "whole seconds, at least 1s", optarg);
+			opt.etcd_only = true;
+			break;
+		case OPT_CACERT:
+			opt.cacert = optarg;
+			opt.etcd_only = true;
+			break;
+		case OPT_CERT:
+			opt.cert = optarg;
+			opt.etcd_only = true;
+			break;
+		case OPT_KEY:
+			opt.key = optarg;
+			opt.etcd_only = true;
+			break;
+		case OPT_INSECURE:
+			opt.insecure = true;
+			opt.etcd_only = true;
+			break;
 		default:
 			cs_bad_option(ch, argv, synopsis);
 		}
@@ -213,6 +278,130 @@ file_who(const char *lock, struct cs_holder *who)
 	}
 	return r;
 }
+
+static void
+file_times(const struct held *h, cs_nsec *waited, cs_nsec *held)
+{
+	(void)h;
+	cs_lock_times(waited, held);
+}
+
+static const struct cs_holder *
+file_busy(const struct held *h)
+{
+	(void)h;
+	return cs_lock_busy_holder();
+}
+
+#ifdef CS_WITH_ETCD
+/* ---- the etcd backend (SPEC 8, lib/etcd.c) ---- */
+
+static int
+etcd_open(const char *lock, struct cs_etcd **e)
+{
+	struct cs_etcd_opts o = {
+		.cacert = opt.cacert, .cert = opt.cert, .key = opt.key,
+		.insecure_skip_verify = opt.insecure, .ttl = opt.ttl,
+		/* the lease's end must leave the command's TERM and KILL
+		 * room: -k, but no more than a fifth of it */
+		.grace = MIN(opt.kill_after, opt.ttl / 5),
+	};
+	const char *v;
+
+	/* as etcdctl takes them */
+	if (o.cacert == NULL)
+		o.cacert = getenv("ETCDCTL_CACERT");
+	if (o.cert == NULL)
+		o.cert = getenv("ETCDCTL_CERT");
+	if (o.key == NULL)
+		o.key = getenv("ETCDCTL_KEY");
+	if ((v = getenv("ETCDCTL_INSECURE_SKIP_TLS_VERIFY")) != NULL &&
+	    strcmp(v, "true") == 0)
+		o.insecure_skip_verify = true;
+	return cs_etcd_open(e, lock, &o);
+}
+
+static int
+etcd_take(struct held *h, int flags)
+{
+	cs_nsec start = cs_now();
+	int r;
+
+	if ((r = etcd_open(h->lock, &h->etcd)) != 0 ||
+	    (r = cs_etcd_lease(h->etcd)) != 0)
+		return r;
+	r = cs_etcd_lock(h->etcd, opt.wait, &h->token, &h->busy);
+	h->since = cs_now();
+	h->waited = h->since - start;
+	if (r == EX_TEMPFAIL && h->busy.what[0] + h->busy.pid != 0) {
+		h->was_busy = true;
+		if (!(flags & CS_LOCK_QUIET))
+			cs_busy_message(h->lock, opt.wait, &h->busy);
+	}
+	if (r != 0)
+		etcd_drop(h);
+	return r;
+}
+
+static void
+etcd_drop(struct held *h)
+{
+	if (h->etcd != NULL && h->token != 0)
+		h->until = cs_now();
+	cs_etcd_close(h->etcd);
+	h->etcd = NULL;
+}
+
+static int
+etcd_who(const char *lock, struct cs_holder *who)
+{
+	struct cs_etcd *e;
+	int r;
+
+	if ((r = etcd_open(lock, &e)) != 0)
+		return -r;
+	r = cs_etcd_holder(e, who);
+	cs_etcd_close(e);
+	return r;
+}
+
+static void
+etcd_times(const struct held *h, cs_nsec *waited, cs_nsec *held)
+{
+	*waited = h->waited;
+	*held = h->token == 0 ? 0 : (h->until != 0 ? h->until : cs_now()) -
+	    h->since;
+}
+
+static const struct cs_holder *
+etcd_busy(const struct held *h)
+{
+	return h->was_busy ? &h->busy : NULL;
+}
+#else
+/*
+ * etcd:// is withlock-etcd's, installed beside us in
+ * ../libexec/crashsafe/: executed with our arguments as they came.
+ */
+static CS_NORETURN void
+exec_etcd(char *argv[], const char *lock)
+{
+	char self[PATH_MAX], *helper;
+	ssize_t n;
+
+	if ((n = readlink("/proc/self/exe", self, sizeof(self) - 1)) == -1)
+		err(EX_OSERR, "/proc/self/exe");
+	self[n] = '\0';
+	if (strrchr(self, '/') != NULL)
+		*strrchr(self, '/') = '\0';
+	if (asprintf(&helper, "%s/../libexec/crashsafe/withlock-etcd", self)
+	    == -1)
+		err(EX_OSERR, "asprintf");
+	execv(helper, argv);
+	warn("%s: etcd locks need %s", lock, helper);
+	exit(EX_UNAVAILABLE);
+}
+#endif
 
 /* ---- reports ---- */
 
@@ -278,7 +467,7 @@ json_record(const struct backend *be, const struct held *h, int status)
 
 	if (!opt.json || (f = open_memstream(&buf, &len)) == NULL)
 		return;
-	cs_lock_times(&waited, &held);
+	be->times(h, &waited, &held);
 	fputs("{\"lock\":", f);
 	put_lock(f, h->lock);
 	fprintf(f, ",\"backend\":\"%s\",\"waited_s\":%.6f,\"held_s\":%.6f,"
@@ -289,7 +478,7 @@ json_record(const struct backend *be, const struct held *h, int status)
 	else
 		fputs("null", f);
 	fputs(",\"holder_when_busy\":", f);
-	put_holder(f, cs_lock_busy_holder());
+	put_holder(f, be->busy(h));
 	fprintf(f, ",\"status\":%d}\n", status);
 	if (fclose(f) != 0) {
 		free(buf);
@@ -330,13 +519,24 @@ status(const struct backend *be, const char *lock)
 	return r == 1 ? 0 : CS_EX_FALSE;
 }
 
+/* -v: how long the lock was waited for and held */
+static void
+report(const struct backend *be, const struct held *h)
+{
+	cs_nsec waited, held;
+
+	be->times(h, &waited, &held);
+	cs_lock_report_times(h->lock, waited, held);
+}
+
 /* CRASHSAFE_LOCK: the lock as the command can reach it from anywhere. */
 static void
 export_lock(const struct held *h)
 {
 	char cwd[PATH_MAX], *abs = NULL, tok[32];
 
-	if (h->lock[0] != '/' && getcwd(cwd, sizeof(cwd)) != NULL &&
+	if (h->lock[0] != '/' && h->etcd == NULL &&
+	    getcwd(cwd, sizeof(cwd)) != NULL &&
 	    asprintf(&abs, "%s/%s", cwd, h->lock) == -1)
 		abs = NULL;
 	if (setenv("CRASHSAFE_LOCK", abs != NULL ? abs : h->lock, 1) == -1)
@@ -352,10 +552,25 @@ export_lock(const struct held *h)
 	}
 }
 
+/* The lock lost while the command ran (etcd): 75, whatever it did. */
+static int
+lost(const char *lock, const char *cmd, int status)
+{
+	if (status == -1)
+		warnx("%s: lock lost: the lease could not be confirmed in "
+		    "time; %s was not started", lock, cmd);
+	else
+		warnx("%s: lock lost: the lease could not be confirmed in "
+		    "time; %s was stopped (its status: %d)", lock, cmd,
+		    status);
+	return EX_TEMPFAIL;
+}
+
 int
 main(int argc, char *argv[])
 {
 	const struct backend *be = &file_backend;
+	char **args = argv;
 	struct cs_cmd cmd = { .fd_in = -1, .fd_out = -1, .fd_err = -1 };
 	struct cs_child child;
 	struct cs_guard guard;
@@ -390,10 +605,23 @@ main(int argc, char *argv[])
 		warnx("missing command");
 		usage(EX_USAGE);
 	}
-	if (strncmp(h.lock, "etcd://", 7) == 0) {
-		warnx("%s: etcd locks are not in this build yet", h.lock);
-		return EX_UNAVAILABLE;
+	if (strncmp(h.lock, CS_ETCD_SCHEME, strlen(CS_ETCD_SCHEME)) == 0) {
+		if (opt.shared) {
+			warnx("%s: shared locks are for lock files only",
+			    h.lock);
+			usage(EX_USAGE);
+		}
+#ifdef CS_WITH_ETCD
+		be = &etcd_backend;
+#else
+		exec_etcd(args, h.lock);
+#endif
+	} else if (opt.etcd_only) {
+		warnx("%s: --ttl, --cacert, --cert, --key and "
+		    "--insecure-skip-tls-verify are for etcd:// locks", h.lock);
+		usage(EX_USAGE);
 	}
+	(void)args;
 	(void)cs_tool_init();
 	if (opt.status)
 		return status(be, h.lock);
@@ -417,7 +645,7 @@ main(int argc, char *argv[])
 	if ((r = be->take(&h, flags)) != 0) {
 		if (r == EX_TEMPFAIL)
 			r = opt.conflict_exit;
-		cs_lock_report(h.lock);
+		report(be, &h);
 		json_record(be, &h, r);
 		return r;
 	}
@@ -430,21 +658,35 @@ main(int argc, char *argv[])
 		cmd.watchdog = &watchdog;	/* armed as it starts */
 	else
 		cs_watchdog_disarm(&watchdog);	/* a terminal's job */
+#ifdef CS_WITH_ETCD
+	guard.lost_fd = cs_etcd_lost_fd(h.etcd);
+	guard.lost_grace = MIN(opt.kill_after, opt.ttl / 5);
+	if (!cs_etcd_lease_ok(h.etcd)) {
+		cs_watchdog_disarm(&watchdog);
+		r = lost(h.lock, argv[0], -1);
+		be->drop(&h);
+		json_record(be, &h, r);
+		return r;
+	}
+#endif
 	if ((r = cs_child_start(&cmd, &child)) != 0) {
 		cs_watchdog_disarm(&watchdog);
 		be->drop(&h);
-		cs_lock_report(h.lock);
+		report(be, &h);
 		json_record(be, &h, r);
 		return r;		/* cannot run: 126, 127, 71 */
 	}
 	guard.watchdog = &watchdog;
 	r = cs_guard_wait(&guard, &child, cs_deadline(opt.max_time),
 	    opt.kill_after, &timed_out);
+	report(be, &h);
 	be->drop(&h);
 	if (timed_out)
 		cs_warnx("%s: stopped after %gs (--max-time)", argv[0],
 		    (double)opt.max_time / CS_SEC);
-	cs_lock_report(h.lock);
+	if (guard.lost)
+		r = lost(h.lock, argv[0], child.signal != 0 ? CS_EX_SIGNAL +
+		    child.signal : r);
 	sig = cs_guard_fatal(&guard, child.signal);
 	json_record(be, &h, sig != 0 ? CS_EX_SIGNAL + sig : r);
 	/*

@@ -173,8 +173,14 @@ void	cs_lock_owner_cmd(char *const argv[]);
 /* Contention metrics (SPEC 1.5): time spent waiting for and holding the
  * lock, over every cs_lock of this process (a held one counts until now). */
 void	cs_lock_times(cs_nsec *waited, cs_nsec *held);
-/* -v: "PATH: lock waited 0.000s, held 0.000s" */
+/* -v: "PATH: lock waited 0.000s, held 0.000s" (of cs_lock_times, or
+ * the given times: a lock that is not a file's) */
 void	cs_lock_report(const char *path);
+void	cs_lock_report_times(const char *path, cs_nsec waited, cs_nsec held);
+/* The owner metadata of SPEC 1.5 for a lock taken at since with token
+ * gen, of this process running cs_lock_owner_cmd's command: its length. */
+size_t	cs_owner_text(char *buf, size_t size, unsigned long long gen,
+	    time_t since);
 /* The fencing token (gen= of the metadata) of the lock last taken: the
  * one we wrote, or, shared, the last exclusive holder's; 0 if none. */
 unsigned long long cs_lock_token(void);
@@ -188,9 +194,13 @@ struct cs_holder {
 	char	cmd[256];	/* what it runs: metadata, or /proc/PID/cmdline */
 	char	host[256];	/* another host's name; "" for ours */
 	time_t	since;		/* when it took the lock; 0 unknown */
+	char	what[96];	/* names a holder that has no pid (etcd) */
 };
 /* Who held the lock when cs_lock last gave up waiting (75); else NULL. */
 const struct cs_holder *cs_lock_busy_holder(void);
+/* "PATH: busy for 10s; held by pid 4242 (backup.sh) since 12:03:07" */
+void	cs_busy_message(const char *path, cs_nsec waited,
+	    const struct cs_holder *);
 
 /* ---- holder.c: who holds a lock, from /proc alone (SPEC 1.5) ---- */
 
@@ -491,6 +501,9 @@ struct cs_guard {
 	int	 sig;		/* the signal that ends the run, or 0 */
 	bool	 from_tty;	/* it came from the terminal, to the command too */
 	struct cs_watchdog *watchdog;	/* disarmed before the reap, or NULL */
+	int	 lost_fd;	/* readable: the lock is lost (etcd), or -1 */
+	cs_nsec	 lost_grace;	/* then TERM, and KILL this much later */
+	bool	 lost;		/* it was, while the command ran */
 };
 /* Become a subreaper; the command in our group at a terminal, else in
  * its own (cmd->flags); fatal signals blocked and read from sigfd, the
@@ -519,9 +532,43 @@ bool	cs_guard_handled(const struct cs_guard *, const struct cs_child *);
 int	cs_guard_fatal(const struct cs_guard *, int died_of);
 /* Wait for the command; at limit stop it (TERM to its group and what it
  * left, KILL after grace) and return 124; a signal is passed on as
- * above (g->sig). Returns its status. */
+ * above (g->sig); lost_fd readable: stopped the same way, after
+ * lost_grace, and g->lost set. Returns its status. */
 int	cs_guard_wait(struct cs_guard *, struct cs_child *, cs_nsec limit,
 	    cs_nsec grace, bool *timed_out);
+
+/* ---- etcd.c: a lock on etcd (SPEC 8); withlock-etcd alone links it ---- */
+
+#define CS_ETCD_SCHEME	"etcd://"
+struct cs_etcd;
+struct cs_etcd_opts {
+	const char	*cacert, *cert, *key;	/* TLS when cacert or cert */
+	bool		 insecure_skip_verify;
+	cs_nsec		 ttl;		/* the lease's */
+	cs_nsec		 grace;		/* TERM to KILL, once the lease is lost */
+};
+/* etcd://EP[,EP...]/NAME (no EP: CRASHSAFE_ETCD, then ETCDCTL_ENDPOINTS;
+ * an EP is HOST:PORT or a http(s):// URL). 0 or EX_USAGE. */
+int	cs_etcd_open(struct cs_etcd **, const char *url,
+	    const struct cs_etcd_opts *);
+/* Grant the lease and keep it alive from now on (a thread that takes no
+ * signal). 0, or EX_UNAVAILABLE: no endpoint answers. */
+int	cs_etcd_lease(struct cs_etcd *);
+/* Readable once the lease is presumed lost: no keepalive confirmed for
+ * TTL - grace - margin. The command must be stopped within grace. */
+int	cs_etcd_lost_fd(const struct cs_etcd *);
+/* Wait up to wait for the lock: 0 and the token (the key's
+ * create_revision; the owner metadata stored in its value), EX_TEMPFAIL
+ * busy (who holds it in *who; no message) or lease lost (message), or
+ * another exit status. */
+int	cs_etcd_lock(struct cs_etcd *, cs_nsec wait, unsigned long long *token,
+	    struct cs_holder *who);
+/* Who holds it: 1 held, 0 free, or -(exit status). */
+int	cs_etcd_holder(struct cs_etcd *, struct cs_holder *);
+/* The lease not yet presumed lost. */
+int	cs_etcd_lease_ok(struct cs_etcd *);
+/* Stop the keepalive, unlock, revoke the lease, free. NULL: nothing. */
+void	cs_etcd_close(struct cs_etcd *);
 
 /* ---- commit.c: replace a file atomically (SPEC 1.4) ---- */
 

@@ -51,6 +51,7 @@ cs_guard_init(struct cs_guard *g, struct cs_cmd *cmd)
 	size_t i;
 
 	memset(g, 0, sizeof(*g));
+	g->lost_fd = -1;
 	(void)cs_become_subreaper();
 	g->own_group = !cs_have_tty();
 	if (g->own_group)
@@ -158,10 +159,11 @@ int
 cs_guard_wait(struct cs_guard *g, struct cs_child *ch, cs_nsec limit,
     cs_nsec grace, bool *timed_out)
 {
-	struct pollfd pfd[3] = {
+	struct pollfd pfd[4] = {
 		{ .fd = ch->pidfd, .events = POLLIN },
 		{ .fd = g->sigfd, .events = POLLIN },
 		{ .fd = g->chldfd, .events = POLLIN },
+		{ .fd = g->lost_fd, .events = POLLIN },
 	};
 	struct timespec ts;
 	cs_nsec now, left, kill_at = CS_INF;
@@ -189,7 +191,7 @@ cs_guard_wait(struct cs_guard *g, struct cs_child *ch, cs_nsec limit,
 			left = kill_at - now;
 		ts.tv_sec = left / CS_SEC;
 		ts.tv_nsec = left % CS_SEC;
-		if (ppoll(pfd, 3, left < 0 ? NULL : &ts, NULL) == -1) {
+		if (ppoll(pfd, 4, left < 0 ? NULL : &ts, NULL) == -1) {
 			if (errno == EINTR)
 				continue;
 			err(EX_OSERR, "ppoll");
@@ -200,6 +202,17 @@ cs_guard_wait(struct cs_guard *g, struct cs_child *ch, cs_nsec limit,
 		    cs_guard_signal(g, ch) == CS_GUARD_PASSED &&
 		    kill_at == CS_INF)
 			kill_at = cs_deadline(grace);
+		/* The lock is lost: the command must be gone before anyone
+		 * else can take it (the lease's end). Before its exit: one
+		 * seen together with it may have come after the loss. */
+		if (pfd[3].revents != 0) {
+			pfd[3].fd = -1;
+			g->lost = true;
+			cs_child_term(ch, SIGTERM);
+			if (kill_at == CS_INF || cs_deadline(g->lost_grace) <
+			    kill_at)
+				kill_at = cs_deadline(g->lost_grace);
+		}
 		if (pfd[0].revents != 0)
 			break;
 		if (pfd[2].revents != 0)

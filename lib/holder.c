@@ -409,11 +409,13 @@ out:
 void
 cs_holder_text(const struct cs_holder *h, char *buf, size_t len)
 {
-	char since[48] = "", host[300] = "", cmd[140] = "", who[64];
+	char since[48] = "", host[300] = "", cmd[140] = "", who[96];
 	struct tm tm, today;
 	time_t now = time(NULL);
 
-	if (h->pid > 0)
+	if (h->what[0] != '\0')
+		strlcpy(who, h->what, sizeof(who));
+	else if (h->pid > 0)
 		snprintf(who, sizeof(who), "pid %d", (int)h->pid);
 	else if (h->pid < 0)
 		strlcpy(who, "an open file description (OFD lock, no pid)",

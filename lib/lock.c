@@ -176,13 +176,30 @@ lock_content(int fd, struct cs_owner *o)
  * file starts it at the time in microseconds, so that it still grows when
  * the file was removed between two holders.
  */
+size_t
+cs_owner_text(char *text, size_t size, unsigned long long gen, time_t since)
+{
+	unsigned long long start = 0;
+	int len;
+
+	if (lk.cmd[0] == '\0')
+		cs_proc_cmdline(getpid(), lk.cmd, sizeof(lk.cmd));
+	cs_proc_starttime(getpid(), &start, NULL);
+	len = snprintf(text, size,
+	    "pid=%d\nstarttime=%llu\nboot_id=%s\nhost=%s\nuid=%u\n"
+	    "gen=%llu\nsince=%lld\ncmd=%s\n",
+	    (int)getpid(), start, cs_boot_id(), cs_hostname(),
+	    (unsigned)getuid(), gen, (long long)since, lk.cmd);
+	return len <= 0 ? 0 : MIN((size_t)len, size - 1);
+}
+
 static void
 write_owner(int fd, int content, const struct cs_owner *prev)
 {
 	char text[1024];
 	struct timespec now;
-	unsigned long long start = 0, gen;
-	int len;
+	unsigned long long gen;
+	size_t len;
 
 	if (content == -1)
 		return;
@@ -191,18 +208,9 @@ write_owner(int fd, int content, const struct cs_owner *prev)
 	    (unsigned long long)now.tv_nsec / 1000;
 	if (content == 1 && prev->gen > 0)
 		gen = prev->gen + 1;
-	if (lk.cmd[0] == '\0')
-		cs_proc_cmdline(getpid(), lk.cmd, sizeof(lk.cmd));
-	cs_proc_starttime(getpid(), &start, NULL);
-	len = snprintf(text, sizeof(text),
-	    "pid=%d\nstarttime=%llu\nboot_id=%s\nhost=%s\nuid=%u\n"
-	    "gen=%llu\nsince=%lld\ncmd=%s\n",
-	    (int)getpid(), start, cs_boot_id(), cs_hostname(),
-	    (unsigned)getuid(), gen, (long long)now.tv_sec, lk.cmd);
-	if (len <= 0)
+	if ((len = cs_owner_text(text, sizeof(text), gen, now.tv_sec)) == 0)
 		return;
-	len = MIN(len, (int)sizeof(text) - 1);
-	if (ftruncate(fd, 0) == 0 && pwrite(fd, text, (size_t)len, 0) == len)
+	if (ftruncate(fd, 0) == 0 && pwrite(fd, text, len, 0) == (ssize_t)len)
 		lk.token = gen;
 }
 
@@ -217,19 +225,18 @@ duration_text(char *buf, size_t len, cs_nsec d)
 }
 
 /* path: busy for 10s; held by pid 4242 (backup.sh) since 12:03:07 */
-static void
-busy_message(const char *path, cs_nsec timeout)
+void
+cs_busy_message(const char *path, cs_nsec timeout, const struct cs_holder *h)
 {
 	char who[512], wait[32] = "";
 
-	cs_holder_text(&lk.busy, who, sizeof(who));
+	cs_holder_text(h, who, sizeof(who));
 	if (timeout > 0) {
 		memcpy(wait, " for ", 5);
 		duration_text(wait + 5, sizeof(wait) - 5, timeout);
 	}
 	warnx("%s: busy%s; held by %s", path, wait, who);
 }
-
 
 /*
  * A lock file removed while held (rm -f, a cleaner that does not look)
@@ -379,7 +386,7 @@ cs_lock(const char *path, int open_flags, mode_t mode, int lockflags,
 failed:
 	if (r == 1) {
 		if (!(lockflags & CS_LOCK_QUIET))
-			busy_message(path, timeout);
+			cs_busy_message(path, timeout, &lk.busy);
 		return EX_TEMPFAIL;
 	}
 	return cs_fail(errno, EX_IOERR, path);
@@ -408,6 +415,12 @@ cs_lock_report(const char *path)
 	cs_nsec waited, held;
 
 	cs_lock_times(&waited, &held);
+	cs_lock_report_times(path, waited, held);
+}
+
+void
+cs_lock_report_times(const char *path, cs_nsec waited, cs_nsec held)
+{
 	cs_info("%s: lock waited %.3fs, held %.3fs", path,
 	    (double)waited / CS_SEC, (double)held / CS_SEC);
 }
