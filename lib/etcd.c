@@ -286,12 +286,12 @@ call(const struct cs_etcd *e, struct conn *c, const char *path, json_t *req,
 		curl_multi_remove_handle(c->multi, c->easy);
 		if (cc == CURLE_OPERATION_TIMEDOUT && until != CS_INF &&
 		    boot_now() >= until) {
-			/* connected, and waited all the time there was: the
+			/* asked, and waited all the time there was: the
 			 * member is alive, what we asked for did not come */
-			double t = 0;
+			long sent = 0;
 
-			curl_easy_getinfo(c->easy, CURLINFO_CONNECT_TIME, &t);
-			if (t > 0)
+			curl_easy_getinfo(c->easy, CURLINFO_REQUEST_SIZE, &sent);
+			if (sent > 0)
 				worst = CALL_TIMEOUT;
 		}
 		if (cc != CURLE_OK) {
@@ -782,7 +782,9 @@ cs_etcd_close(struct cs_etcd *e)
 		json_decref(out);
 		free(k);
 	}
-	if (e->lease != 0 && !atomic_load(&e->gone)) {
+	/* Even one presumed lost: it may not be yet, and the command that
+	 * held it is gone. */
+	if (e->lease != 0) {
 		req = json_pack("{s:I}", "ID", (json_int_t)e->lease);
 		if (call(e, &e->main, "/v3/lease/revoke", req, &out,
 		    boot_now() + 2 * CS_SEC, CS_SEC, -1) == CALL_DOWN)

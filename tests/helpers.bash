@@ -103,6 +103,10 @@ term_ctrl_z_ignored() {
 	[ "$(cat got)" = typed ]
 }
 
+pid_gone() {	# PID: for await
+	! kill -0 "$1" 2> /dev/null
+}
+
 state_is() {	# PID LETTER: for await (which runs its arguments anew each time)
 	[ "$(proc_state "$1")" = "$2" ]
 }

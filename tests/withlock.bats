@@ -50,10 +50,6 @@ gone() {
 	[ "$(running "$@")" = 0 ]
 }
 
-pid_gone() {	# PID: for await
-	! kill -0 "$1" 2> /dev/null
-}
-
 running_is() {	# N WORDS...: N processes run that command line
 	local n=$1
 	shift

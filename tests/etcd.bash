@@ -1,0 +1,137 @@
+# A real etcd cluster for the bats suites: three members of Debian's
+# etcd-server on 127.0.0.1, free ports, data in the file's temp dir,
+# stopped by pid. Loaded by tests/etcd.bats.
+# shellcheck shell=bash
+
+# etcd_cluster_start [N]: N members (3). Sets and exports ETCD_DIR,
+# ETCD_EPS ("127.0.0.1:P1,127.0.0.1:P2,...") and ETCD_EP1..N; the pids are
+# in $ETCD_DIR/pidI. Skips where etcd cannot run.
+etcd_cluster_start() {
+	local n=${1:-3} i try port cluster='' ports=()
+	command -v etcd > /dev/null || skip "etcd-server is not installed (scripts/install-deps)"
+	command -v etcdctl > /dev/null || skip "etcd-client is not installed (scripts/install-deps)"
+	ETCD_DIR=${ETCD_DIR:-$BATS_FILE_TMPDIR/etcd}
+	export ETCD_DIR ETCD_N=$n
+	for try in $(seq 10); do
+		rm -rf "$ETCD_DIR"
+		mkdir -p "$ETCD_DIR"
+		# Below the kernel's ephemeral range (32768-60999), so that no
+		# outgoing connection takes a port between the check and etcd.
+		ports=()
+		while [ "${#ports[@]}" -lt $((2 * n)) ]; do
+			port=$((20000 + RANDOM % 12768))
+			[ -z "$(ss -Hltn "sport = :$port" 2> /dev/null)" ] || continue
+			[[ " ${ports[*]} " == *" $port "* ]] && continue
+			ports+=("$port")
+		done
+		cluster=
+		for i in $(seq "$n"); do
+			cluster+="${cluster:+,}m$i=http://127.0.0.1:${ports[2 * i - 1]}"
+		done
+		ETCD_EPS=
+		for i in $(seq "$n"); do
+			_etcd_member_script "$i" "${ports[2 * i - 2]}" "${ports[2 * i - 1]}" "$cluster"
+			ETCD_EPS+="${ETCD_EPS:+,}127.0.0.1:${ports[2 * i - 2]}"
+			export "ETCD_EP$i=127.0.0.1:${ports[2 * i - 2]}"
+		done
+		export ETCD_EPS
+		for i in $(seq "$n"); do etcd_member_start "$i"; done
+		if etcd_await_healthy; then
+			return 0
+		fi
+		grep -qi 'address already in use' "$ETCD_DIR"/log* 2> /dev/null || break
+		etcd_cluster_stop	# lost a race for a port: others
+	done
+	echo "# etcd cluster does not come up: $(tail -n 3 "$ETCD_DIR"/log* 2> /dev/null)" >&3
+	etcd_cluster_stop
+	return 1
+}
+
+# The script that starts member I (so that a test can restart it).
+_etcd_member_script() {
+	local i=$1 client=$2 peer=$3 cluster=$4
+	cat > "$ETCD_DIR/m$i.sh" <<- EOF
+		#!/bin/sh
+		exec etcd --name m$i --data-dir '$ETCD_DIR/data$i' \\
+		    --listen-client-urls http://127.0.0.1:$client \\
+		    --advertise-client-urls http://127.0.0.1:$client \\
+		    --listen-peer-urls http://127.0.0.1:$peer \\
+		    --initial-advertise-peer-urls http://127.0.0.1:$peer \\
+		    --initial-cluster '$cluster' --initial-cluster-state new \\
+		    --initial-cluster-token 'crashsafe-$$' \\
+		    --logger zap --log-level warn
+	EOF
+	chmod +x "$ETCD_DIR/m$i.sh"
+}
+
+etcd_member_start() {	# I
+	"$ETCD_DIR/m$1.sh" >> "$ETCD_DIR/log$1" 2>&1 < /dev/null 3>&- &
+	echo $! > "$ETCD_DIR/pid$1"
+}
+
+etcd_member_pid() {	# I
+	cat "$ETCD_DIR/pid$1"
+}
+
+# kill -9 member I, and wait for it to be gone.
+etcd_member_kill() {
+	local pid
+	pid=$(etcd_member_pid "$1")
+	kill -KILL "$pid" 2> /dev/null
+	kill -CONT "$pid" 2> /dev/null
+	while kill -0 "$pid" 2> /dev/null; do sleep 0.05; done
+}
+
+_etcd_member_alive() {	# I
+	local pid
+	pid=$(etcd_member_pid "$1")
+	[ -n "$pid" ] && [ -d "/proc/$pid" ] &&
+		[ "$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$pid/status")" != Z ]
+}
+
+etcd_healthy() {	# [ENDPOINTS]
+	etcdctl --endpoints="${1:-$ETCD_EPS}" --command-timeout=2s endpoint health > /dev/null 2>&1
+}
+
+etcd_await_healthy() {
+	local _
+	for _ in $(seq 150); do etcd_healthy && return 0; sleep 0.1; done
+	return 1
+}
+
+# Every member running, not stopped, healthy: what a test broke, mended.
+etcd_cluster_ensure() {
+	local i
+	[ -n "${ETCD_DIR:-}" ] && [ -f "$ETCD_DIR/m1.sh" ] || return 1
+	for i in $(seq "$ETCD_N"); do
+		kill -CONT "$(etcd_member_pid "$i")" 2> /dev/null
+		_etcd_member_alive "$i" || etcd_member_start "$i"
+	done
+	etcd_await_healthy
+}
+
+# Stop every member by its pid (ours alone), and wait for them.
+etcd_cluster_stop() {
+	local i pid
+	[ -n "${ETCD_DIR:-}" ] || return 0
+	for i in $(seq "${ETCD_N:-3}"); do
+		pid=$(cat "$ETCD_DIR/pid$i" 2> /dev/null) || continue
+		kill -KILL "$pid" 2> /dev/null
+		kill -CONT "$pid" 2> /dev/null
+	done
+	for i in $(seq "${ETCD_N:-3}"); do
+		pid=$(cat "$ETCD_DIR/pid$i" 2> /dev/null) || continue
+		while kill -0 "$pid" 2> /dev/null; do sleep 0.05; done
+		rm -f "$ETCD_DIR/pid$i"
+	done
+}
+
+# Keys under NAME/ (the lock's queue), one per line.
+etcd_keys() {	# NAME
+	etcdctl --endpoints="$ETCD_EPS" get --prefix --keys-only "$1/" | sed '/^$/d'
+}
+
+# Milliseconds since the epoch.
+now_ms() {
+	date +%s%3N
+}

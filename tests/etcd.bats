@@ -1,0 +1,346 @@
+#!/usr/bin/env bats
+# withlock on etcd: SPEC section 8, against a real three-member cluster of
+# Debian's etcd-server on 127.0.0.1 (tests/etcd.bash).
+# shellcheck disable=SC2016,SC2154 # sh -c scripts are single-quoted on purpose; run sets stderr_lines
+
+load helpers
+load etcd
+
+setup_file() {
+	etcd_cluster_start 3
+}
+
+teardown_file() {
+	etcd_cluster_stop
+}
+
+setup() {
+	common_setup
+	W="$CS_BIN/withlock"
+	Q="$CS_BIN/sqlwal"
+	[ -n "${ETCD_EPS:-}" ] || skip "no etcd cluster"
+	etcd_cluster_ensure || fail "the cluster is not healthy: $(tail -n 5 "$ETCD_DIR"/log*)"
+	E="etcd://$ETCD_EPS"
+	# a lock name of this test's own
+	L="t$BATS_SUITE_TEST_NUMBER-$RANDOM"
+}
+
+teardown() {
+	if [ -s pids ]; then
+		while read -r p; do
+			kill -CONT "$p" 2> /dev/null
+			pkill -KILL -P "$p" 2> /dev/null
+			kill -KILL "$p" 2> /dev/null
+		done < pids
+	fi
+	return 0
+}
+
+bg() {
+	"$@" &
+	BG=$!
+	echo "$BG" >> pids
+}
+
+keys_are() {	# NAME N: N keys in NAME's queue (for await)
+	[ "$(etcd_keys "$1" | wc -l)" -eq "$2" ]
+}
+
+# Wait until the lock NAME has a holder (a key under NAME/).
+await_held() {
+	await keys_are "$1" 1 || fail "$1 never held"
+}
+
+# ---- exclusion and tokens ----
+
+@test "8 processes x 25 increments through one etcd lock: exact, and every holder's token higher than the last" {
+	echo 0 > counter
+	for p in $(seq 8); do
+		bg sh -c 'for i in $(seq 25); do
+			"$1" -w 60 "$2" -- sh -c "n=\$(cat counter); echo \$CRASHSAFE_LOCK_TOKEN >> tokens; echo \$((n + 1)) > counter" || echo fail >> failures
+		done' sh "$W" "$E/$L"
+	done
+	while read -r p; do wait "$p"; done < pids
+	[ ! -e failures ] || fail "$(wc -l < failures) calls failed"
+	[ "$(cat counter)" = 200 ]
+	[ "$(wc -l < tokens)" = 200 ]
+	sort -n -c -u tokens || fail "tokens not strictly increasing in lock order"
+	[ -z "$(etcd_keys "$L")" ]
+}
+
+@test "CRASHSAFE_LOCK_TOKEN is the lock key's create_revision; CRASHSAFE_LOCK the URL; the key holds who we are" {
+	run "$W" "$E/$L" -- sh -c 'echo "$CRASHSAFE_LOCK_TOKEN $CRASHSAFE_LOCK"; etcdctl --endpoints="$ETCD_EPS" get --prefix "$0/" -w json' "$L"
+	assert_success
+	read -r tok lock <<< "${lines[0]}"
+	[ "$lock" = "$E/$L" ]
+	json=${lines[1]}
+	[ "$(jq -r '.kvs[0].create_revision' <<< "$json")" = "$tok" ]
+	jq -r '.kvs[0].value' <<< "$json" | base64 -d > meta
+	grep -qx "pid=[0-9]*" meta
+	grep -qx "gen=$tok" meta
+	grep -qx "host=$(hostname)" meta
+	grep -q '^cmd=sh -c echo' meta
+	# unlocked and revoked: nothing left under the name
+	[ -z "$(etcd_keys "$L")" ]
+}
+
+@test "etcdctl lock and withlock exclude each other (etcd's own lock); the busy message names what it can" {
+	bg etcdctl --endpoints="$ETCD_EPS" lock "$L" sleep 30
+	await_held "$L"
+	run -75 "$W" -w 0.5 "$E/$L" true
+	[[ "$output" == *"$E/$L: busy for 500ms; held by lease "*"(no owner recorded: etcdctl lock?)"* ]]
+	kill "$BG"
+	wait "$BG" || true
+	# and the other way round
+	bg "$W" "$E/$L" sleep 30
+	await_held "$L"
+	run timeout 1 etcdctl --endpoints="$ETCD_EPS" lock "$L" echo got-it
+	[ "$status" -eq 124 ]
+	[[ "$output" != *got-it* ]]
+}
+
+# ---- busy, statuses, --status ----
+
+@test "busy: 75 after -w with the holder named (pid, command, host, since); -n at once; --conflict-exit; -q" {
+	bg "$W" "$E/$L" -- sleep 30
+	await_held "$L"
+	t0=$(now_ms)
+	run -75 "$W" -w 1 "$E/$L" true
+	t1=$(now_ms)
+	[ $((t1 - t0)) -ge 1000 ]
+	[ $((t1 - t0)) -lt 5000 ]
+	[[ "$output" =~ busy\ for\ 1s\;\ held\ by\ pid\ [0-9]+\ \(sleep\ 30\)\ on\ host\ .+\ since\ [0-9:]+$ ]]
+	t0=$(now_ms)
+	run -75 "$W" -n "$E/$L" true
+	[ $(($(now_ms) - t0)) -lt 1000 ]
+	run -0 "$W" -n -E 0 "$E/$L" true
+	[ -z "$output" ]
+	run -9 "$W" -q -n -E 9 "$E/$L" true
+	[ -z "$output" ]
+	# a waiter that gave up left no key in the queue
+	[ "$(etcd_keys "$L" | wc -l)" -eq 1 ]
+}
+
+@test "exit statuses 0-255 pass through; 126, 127 and a signal's 128+N too" {
+	for s in $(seq 0 255); do
+		"$W" "$E/$L" sh -c "exit $s" && r=0 || r=$?
+		[ "$r" -eq "$s" ] || fail "exit $s came out as $r"
+	done
+	run -127 "$W" "$E/$L" /nonexistent/cmd
+	touch noexec
+	run -126 "$W" "$E/$L" ./noexec
+	run -143 "$W" "$E/$L" sh -c 'kill -TERM $$'
+	[ -z "$(etcd_keys "$L")" ]
+}
+
+@test "--status: 0 held (who, --json), 1 free" {
+	run -1 "$W" --status "$E/$L"
+	[ "$output" = "$E/$L: free" ]
+	bg "$W" "$E/$L" -- sleep 30
+	await_held "$L"
+	run -0 "$W" --status "$E/$L"
+	[[ "$output" =~ ^"$E/$L: held by pid "[0-9]+" (sleep 30) on host " ]]
+	run -0 "$W" --status --json "$E/$L"
+	[ "$(jq -r '.backend, .held, .holder.cmd' <<< "$output" | tr '\n' ' ')" = "etcd true sleep 30 " ]
+}
+
+@test "-v and --json report the etcd lock: backend, token, times, holder when busy" {
+	run -0 "$W" -v --json "$E/$L" true
+	[[ "${lines[0]}" =~ ^"withlock: $E/$L: lock waited "[0-9.]+"s, held "[0-9.]+s$ ]]
+	[ "$(jq -r '.backend, (.token > 0), .status' <<< "${lines[1]}" | tr '\n' ' ')" = "etcd true 0 " ]
+	bg "$W" "$E/$L" -- sleep 30
+	await_held "$L"
+	run -75 "$W" -n --json "$E/$L" true
+	[ "$(jq -r '.holder_when_busy.cmd, .token, .status' <<< "${lines[1]}" | tr '\n' ' ')" = "sleep 30 null 75 " ]
+}
+
+# ---- the lease: lost, stalled, killed ----
+
+@test "the holder's member is killed mid-hold: the command is stopped (75) before the next holder starts" {
+	# A reaches the cluster through member 1 alone; B through 2 and 3.
+	bg "$W" --ttl 3 -k 1 "etcd://$ETCD_EP1/$L" -- sh -c 'while :; do now=$(date +%s%3N); echo "$now" >> a.ts; sleep 0.02; done'
+	A=$BG
+	await test -s a.ts
+	etcd_member_kill 1
+	t_kill=$(now_ms)
+	bg "$W" -w 30 "etcd://$ETCD_EP2,$ETCD_EP3/$L" -- sh -c 'date +%s%3N > b.start'
+	B=$BG
+	wait "$A" && ra=0 || ra=$?
+	wait "$B" && rb=0 || rb=$?
+	[ "$ra" -eq 75 ] || fail "A: $ra"
+	[ "$rb" -eq 0 ] || fail "B: $rb"
+	a_last=$(tail -n 1 a.ts)
+	b_start=$(cat b.start)
+	echo "# member killed: A's command stopped $((a_last - t_kill)) ms after, B started $((b_start - a_last)) ms after A's last write (overlap: none)" >&3
+	[ "$a_last" -lt "$b_start" ] || fail "overlap: A wrote at $a_last, B started at $b_start"
+}
+
+@test "the holder's member is killed mid-hold, other endpoints given: the keepalive fails over, the command finishes" {
+	bg "$W" --ttl 3 "etcd://$ETCD_EP1,$ETCD_EP2,$ETCD_EP3/$L" -- sh -c 'touch a.started; sleep 5; date +%s%3N > a.end'
+	A=$BG
+	await test -e a.started
+	etcd_member_kill 1
+	bg "$W" -w 30 "etcd://$ETCD_EP2,$ETCD_EP3/$L" -- sh -c 'date +%s%3N > b.start'
+	B=$BG
+	wait "$A" || fail "A: $?"
+	wait "$B" || fail "B: $?"
+	[ "$(cat a.end)" -lt "$(cat b.start)" ]
+}
+
+@test "SIGSTOP withlock past the TTL: the next holder gets in, the paused one's write is refused by sqlwal --fence, on SIGCONT its command is stopped (75)" {
+	"$Q" db 'CREATE TABLE log(who TEXT, token INTEGER)'
+	bg "$W" --ttl 2 -k 1 "$E/$L" -- sh -c '
+		"$0" --fence job="$CRASHSAFE_LOCK_TOKEN" db "INSERT INTO log VALUES (?, ?)" A1 "$CRASHSAFE_LOCK_TOKEN"
+		touch a.ready
+		while [ ! -e go ]; do sleep 0.02; done
+		"$0" --fence job="$CRASHSAFE_LOCK_TOKEN" db "INSERT INTO log VALUES (?, ?)" A2 "$CRASHSAFE_LOCK_TOKEN"
+		echo $? > a.rc2
+		exec sleep 60' "$Q"
+	A=$BG
+	await test -e a.ready
+	kill -STOP "$A"
+	t_stop=$(now_ms)
+	run -0 "$W" -w 30 "$E/$L" -- sh -c '"$0" --fence job="$CRASHSAFE_LOCK_TOKEN" db "INSERT INTO log VALUES (?, ?)" B "$CRASHSAFE_LOCK_TOKEN"' "$Q"
+	echo "# paused holder: B got the lock $(($(now_ms) - t_stop)) ms after A was stopped" >&3
+	touch go
+	await test -s a.rc2
+	[ "$(cat a.rc2)" -eq 75 ]
+	kill -CONT "$A"
+	t_cont=$(now_ms)
+	wait "$A" && ra=0 || ra=$?
+	[ "$ra" -eq 75 ]
+	echo "# on SIGCONT A's command was stopped and A exited in $(($(now_ms) - t_cont)) ms" >&3
+	[ "$("$Q" db 'SELECT group_concat(who, " ") FROM (SELECT who FROM log ORDER BY rowid)')" = "A1 B" ]
+	! pgrep -f "sleep 60" -P "$A" > /dev/null
+}
+
+@test "kill -9 of withlock: its command dies too, and the lock is free again once the lease ends" {
+	bg "$W" --ttl 2 "$E/$L" -- sh -c 'echo $$ > cmd.pid; exec sleep 60'
+	A=$BG
+	await test -s cmd.pid
+	kill -KILL "$A"
+	await pid_gone "$(cat cmd.pid)" || fail "the command outlived withlock"
+	run -0 "$W" -w 10 "$E/$L" true
+}
+
+@test "SIGTERM: passed on, withlock dies of it, and the lock is free at once (unlocked and revoked, not left to the TTL)" {
+	bg "$W" --ttl 30 "$E/$L" -- sh -c 'echo $$ > cmd.pid; exec sleep 60'
+	A=$BG
+	await test -s cmd.pid
+	kill -TERM "$A"
+	wait "$A" && r=0 || r=$?
+	[ "$r" -eq 143 ]
+	run -0 "$W" -n "$E/$L" true
+}
+
+@test "a waiter killed while it waits leaves no key behind: the next waiter is not held up for its TTL" {
+	bg "$W" --ttl 30 "$E/$L" -- sh -c 'while [ ! -e done ]; do sleep 0.02; done'
+	A=$BG
+	await_held "$L"
+	bg "$W" --ttl 30 -w 60 "$E/$L" true
+	B=$BG
+	await keys_are "$L" 2
+	bg "$W" --ttl 30 -w 60 "$E/$L" -- touch c.ran
+	C=$BG
+	kill -KILL "$B"
+	touch done
+	t0=$(now_ms)
+	wait "$C"
+	[ -e c.ran ]
+	[ $(($(now_ms) - t0)) -lt 10000 ]
+}
+
+# ---- unreachable ----
+
+@test "no endpoint answers: 69 naming the endpoints' failure, fast when refused" {
+	port=$((20000 + RANDOM % 12768))
+	run -69 "$W" "etcd://127.0.0.1:$port/$L" true
+	[[ "$output" == *"etcd://127.0.0.1:$port/$L: no etcd endpoint answers (http://127.0.0.1:$port: "* ]]
+	run -69 "$W" --status "etcd://127.0.0.1:$port/$L"
+}
+
+@test "all members stopped (SIGSTOP: connections hang): 69 within the grant's time limit" {
+	for i in 1 2 3; do kill -STOP "$(etcd_member_pid "$i")"; done
+	t0=$(now_ms)
+	run -69 "$W" "$E/$L" true
+	for i in 1 2 3; do kill -CONT "$(etcd_member_pid "$i")"; done
+	[ $(($(now_ms) - t0)) -lt 15000 ]
+	[[ "$output" == *"no etcd endpoint answers"* ]]
+}
+
+@test "failover at the start: a dead endpoint first, a live one next" {
+	port=$((20000 + RANDOM % 12768))
+	run -0 "$W" "etcd://127.0.0.1:$port,$ETCD_EP2/$L" -- echo ran
+	[ "$output" = ran ]
+}
+
+# ---- the command line ----
+
+@test "CRASHSAFE_ETCD (then ETCDCTL_ENDPOINTS) gives the endpoints of etcd:///NAME" {
+	CRASHSAFE_ETCD=$ETCD_EPS run -0 "$W" "etcd:///$L" -- sh -c 'echo "$CRASHSAFE_LOCK_TOKEN"'
+	[ "${lines[0]}" -gt 0 ]
+	ETCDCTL_ENDPOINTS="http://$ETCD_EP1" run -0 "$W" "etcd:///$L" true
+	run -64 env -u CRASHSAFE_ETCD -u ETCDCTL_ENDPOINTS "$W" "etcd:///$L" true
+	[[ "$output" == *"no endpoints"* ]]
+}
+
+@test "usage: no name, -s, --ttl below 1s, etcd options on a lock file, a scheme that is not http(s)" {
+	run -64 "$W" "etcd://$ETCD_EP1/" true
+	[[ "${lines[0]}" == *"no lock name"* ]]
+	run -64 "$W" -s "$E/$L" true
+	run -64 "$W" --ttl 0.5s "$E/$L" true
+	run -64 "$W" --ttl 5 lockfile true
+	[ ! -e lockfile ]
+	run -64 "$W" --cacert ca.pem lockfile true
+	CRASHSAFE_ETCD="ftp://$ETCD_EP1" run -64 "$W" "etcd:///$L" true
+	[[ "$output" == *"only http:// and https://"* ]]
+}
+
+@test "a local lock loads neither libcurl nor jansson; etcd:// without withlock-etcd installed: 69" {
+	sanitized && skip "the sanitizer build is linked dynamically"
+	ASAN_OPTIONS=detect_leaks=0 strace -f -e trace=openat,execve -o trace "$W" lockfile true
+	! grep -qE 'libcurl|libjansson|withlock-etcd' trace
+	mkdir -p alone/bin
+	cp "$W" alone/bin/
+	run -69 alone/bin/withlock "$E/$L" true
+	[[ "$output" == *"etcd locks need "*"/libexec/crashsafe/withlock-etcd"* ]]
+}
+
+# ---- TLS ----
+
+@test "TLS with client certificates, as etcdctl takes them (--cacert --cert --key, or ETCDCTL_*)" {
+	command -v openssl > /dev/null || skip "openssl not installed"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out ca.pem 2> /dev/null
+	printf 'subjectAltName=IP:127.0.0.1\n' > san.ext
+	openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout server.key -out server.csr 2> /dev/null
+	openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out server.pem 2> /dev/null
+	printf 'extendedKeyUsage=clientAuth\n' > client.ext
+	openssl req -newkey rsa:2048 -nodes -subj /CN=client -keyout client.key -out client.csr 2> /dev/null
+	openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile client.ext -out client.pem 2> /dev/null
+	for i in 1 2; do
+		port=$((20000 + RANDOM % 12768))
+		[ -z "$(ss -Hltn "sport = :$port" 2> /dev/null)" ] || continue
+		[ -z "$(ss -Hltn "sport = :$((port + 1))" 2> /dev/null)" ] || continue
+		bg etcd --name tls --data-dir tlsdata --listen-client-urls "https://127.0.0.1:$port" \
+		    --advertise-client-urls "https://127.0.0.1:$port" \
+		    --listen-peer-urls "http://127.0.0.1:$((port + 1))" \
+		    --initial-advertise-peer-urls "http://127.0.0.1:$((port + 1))" \
+		    --initial-cluster "tls=http://127.0.0.1:$((port + 1))" \
+		    --cert-file server.pem --key-file server.key --client-cert-auth \
+		    --trusted-ca-file ca.pem --logger zap --log-level warn 2> tls.log 3>&-
+		etcd_ok() { etcdctl --endpoints="https://127.0.0.1:$port" --cacert ca.pem --cert client.pem --key client.key endpoint health > /dev/null 2>&1; }
+		await etcd_ok && break
+	done
+	etcd_ok || fail "TLS etcd does not come up: $(tail -n 3 tls.log)"
+	run -0 "$W" --cacert ca.pem --cert client.pem --key client.key "etcd://127.0.0.1:$port/$L" -- echo ran
+	[ "$output" = ran ]
+	ETCDCTL_CACERT=ca.pem ETCDCTL_CERT=client.pem ETCDCTL_KEY=client.key run -0 "$W" "etcd://127.0.0.1:$port/$L" -- echo ran
+	[ "$output" = ran ]
+	# no client certificate: refused by the server, 69
+	run -69 "$W" --cacert ca.pem "etcd://127.0.0.1:$port/$L" true
+	# a CA that did not sign the server's: 69
+	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other -keyout other.key -out other.pem 2> /dev/null
+	run -69 "$W" --cacert other.pem --cert client.pem --key client.key "etcd://127.0.0.1:$port/$L" true
+	[[ "$output" == *"no etcd endpoint answers"* ]]
+	run -0 "$W" --insecure-skip-tls-verify --cacert other.pem --cert client.pem --key client.key "etcd://127.0.0.1:$port/$L" true
+}
