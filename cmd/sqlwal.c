@@ -23,7 +23,7 @@
 #include "crashsafe.h"
 
 enum { OPT_FORMAT = CHAR_MAX + 1, OPT_NULL, OPT_NO_WAL, OPT_NO_CREATE,
-	OPT_CHECKPOINT, OPT_CHECK, OPT_DURABLE, OPT_UNSAFE_SHARED,
+	OPT_CHECKPOINT, OPT_CHECK, OPT_DURABLE, OPT_FENCE, OPT_UNSAFE_SHARED,
 	OPT_VERSION };
 
 static const struct option longopts[] = {
@@ -31,6 +31,7 @@ static const struct option longopts[] = {
 	{ "check",	no_argument,		NULL, OPT_CHECK },
 	{ "checkpoint",	required_argument,	NULL, OPT_CHECKPOINT },
 	{ "durable",	no_argument,		NULL, OPT_DURABLE },
+	{ "fence",	required_argument,	NULL, OPT_FENCE },
 	{ "file",	required_argument,	NULL, 'f' },
 	{ "format",	required_argument,	NULL, OPT_FORMAT },
 	{ "header",	no_argument,		NULL, 'H' },
@@ -51,10 +52,11 @@ static const struct option longopts[] = {
 static const char synopsis[] =
 "usage: sqlwal [-cHqrv] [-p name[:type]=value] [-t timeout] [--format format]\n"
 "              [--null string] [--no-wal] [--no-create] [--durable]\n"
-"              [--unsafe-shared-fs] db [sql [param ...]]\n"
+"              [--fence name=token] [--unsafe-shared-fs] db [sql [param ...]]\n"
 "       sqlwal [-cHqrv] [-p name[:type]=value] [-t timeout] [--format format]\n"
 "              [--null string] [--no-wal] [--no-create] [--durable]\n"
-"              [--unsafe-shared-fs] -f script db [param ...]\n"
+"              [--fence name=token] [--unsafe-shared-fs] -f script db\n"
+"              [param ...]\n"
 "       sqlwal [-qv] [-t timeout] --checkpoint mode | --check db\n";
 
 static const char options_help[] =
@@ -74,7 +76,9 @@ static const char options_help[] =
 "      --checkpoint MODE      PASSIVE, FULL, RESTART or TRUNCATE\n"
 "      --check                quick_check; exit 74 unless ok\n"
 "  -c, --changes              print the number of rows changed\n"
-"      --durable              synchronous=FULL\n";
+"      --durable              synchronous=FULL\n"
+"      --fence NAME=TOKEN     refuse (75) a TOKEN lower than the one recorded\n"
+"                             for NAME in DB, else record it with the script\n";
 
 struct param {
 	const char	*name;		/* without its : @ $ prefix */
@@ -104,8 +108,20 @@ static struct {
 	cs_nsec		 timeout;
 	bool		 readonly, no_wal, no_create, check, changes, durable;
 	int		 checkpoint;	/* -1: none */
+	size_t		 nfence;	/* in fences[] */
 } opt = { .format = CS_ROWS_TSV, .null = "", .timeout = 10 * CS_SEC,
 	.checkpoint = -1 };
+
+/*
+ * --fence NAME=TOKEN: the resource's side of a fencing token (withlock's
+ * CRASHSAFE_LOCK_TOKEN). Kept apart from opt, which the argv fuzzer
+ * resets by assignment: what is allocated here stays reachable.
+ */
+struct fence {
+	const char	*name;
+	sqlite3_int64	 token;
+};
+static struct fence *fences;
 
 static const char *dbpath;
 static cs_nsec deadline;
@@ -225,6 +241,47 @@ add_param(char *arg)
 		    "text, null, blob)", p->name, type);
 }
 
+/*
+ * --fence NAME=TOKEN, split at the first '=' (a token has none). The
+ * token is plain decimal, 0 to INT64_MAX: strtonum alone would take a
+ * sign or leading blanks, and an empty one is most likely an unset
+ * CRASHSAFE_LOCK_TOKEN, which must not pass as 0.
+ */
+static void
+add_fence(char *arg)
+{
+	struct fence *f;
+	const char *errstr, *token;
+	char *eq;
+	size_t i;
+
+	if ((eq = strchr(arg, '=')) == NULL)
+		errx(EX_USAGE, "fence: '%s' is not NAME=TOKEN", arg);
+	*eq = '\0';
+	token = eq + 1;
+	if (*arg == '\0')
+		errx(EX_USAGE, "fence: empty name in '=%s'", token);
+	if (*token == '\0')
+		errx(EX_USAGE, "fence: %s: empty token (is CRASHSAFE_LOCK_TOKEN "
+		    "set?)", arg);
+	if (strspn(token, "0123456789") != strlen(token))
+		errx(EX_USAGE, "fence: %s: token '%s' is not a decimal number",
+		    arg, token);
+	for (i = 0; i < opt.nfence; i++)
+		if (strcmp(fences[i].name, arg) == 0)
+			errx(EX_USAGE, "fence: %s given twice", arg);
+	if ((f = reallocarray(fences, opt.nfence + 1, sizeof(*f))) == NULL)
+		err(EX_OSERR, NULL);
+	fences = f;
+	f = &fences[opt.nfence];
+	f->name = arg;
+	f->token = strtonum(token, 0, LLONG_MAX, &errstr);
+	if (errstr != NULL)
+		errx(EX_USAGE, "fence: %s: token '%s' is %s", arg, token,
+		    errstr);
+	opt.nfence++;
+}
+
 static void
 parse_options(int argc, char *argv[])
 {
@@ -295,6 +352,9 @@ parse_options(int argc, char *argv[])
 			break;
 		case OPT_DURABLE:
 			opt.durable = true;
+			break;
+		case OPT_FENCE:
+			add_fence(optarg);
 			break;
 		case OPT_UNSAFE_SHARED:
 			cs_unsafe_shared_fs = true;
@@ -1042,6 +1102,12 @@ place_statements(void)
 		}
 	}
 	script.alone = body == 1 && script.v[script.nsetup].kind == K_ALONE;
+	if (script.alone && opt.nfence > 0) {
+		warnx("%s: %s cannot run in a transaction, which --fence needs "
+		    "to check and record its token", dbpath,
+		    script.v[script.nsetup].what);
+		return EX_DATAERR;
+	}
 	return unused_params();
 }
 
@@ -1093,12 +1159,17 @@ survey(sqlite3 *db)
 		temp |= writing.temp;
 		sqlite3_finalize(st);
 	}
+	/* A fenced call records its token, whatever the script does. */
+	if (opt.nfence > 0)
+		script.writes = true;
 	return 0;
 }
 
 /* ---- running ---- */
 
 static unsigned long sets_out;	/* result sets begun: output was written */
+static sqlite3_int64 fence_changes;	/* rows --fence changed, not the
+					   script: -c leaves them out */
 
 static int
 exec_simple(sqlite3 *db, const char *sql)
@@ -1202,6 +1273,95 @@ run_one(sqlite3 *db, const char *sql, struct cs_rows *w, int *status)
 	return rc;
 }
 
+/*
+ * One statement on the fence table, for f (?1 its name, ?2 its token):
+ * an SQLite code. *had is the token recorded for the name, or -1 when
+ * the statement returns none. Errors other than busy are reported here,
+ * naming the fence, with *status set.
+ */
+static int
+fence_stmt(sqlite3 *db, const char *sql, const struct fence *f,
+    sqlite3_int64 *had, int *status)
+{
+	sqlite3_stmt *st;
+	const unsigned char *v;
+	char what[256];
+	int rc;
+
+	*had = -1;
+	if ((rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL)) == SQLITE_OK) {
+		sqlite3_bind_text(st, 1, f->name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, f->token);
+		if ((rc = sqlite3_step(st)) == SQLITE_ROW &&
+		    sqlite3_column_type(st, 0) != SQLITE_INTEGER) {
+			v = sqlite3_column_text(st, 0);
+			warnx("%s: fence %s: the token recorded in "
+			    "crashsafe_fence is not an integer: %s", dbpath,
+			    f->name, v != NULL ? (const char *)v : "NULL");
+			*status = EX_DATAERR;
+			rc = SQLITE_ERROR;
+		} else if (rc == SQLITE_ROW) {
+			*had = sqlite3_column_int64(st, 0);
+			rc = SQLITE_OK;
+		} else if (rc == SQLITE_DONE)
+			rc = SQLITE_OK;
+		else
+			rc = sqlite3_extended_errcode(db);
+	}
+	if (rc != SQLITE_OK && *status == 0 && !is_busy(rc)) {
+		snprintf(what, sizeof(what), "fence %s", f->name);
+		errmsg[0] = '\0';	/* this message, not an earlier try's */
+		*status = fail(db, rc, what);
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * --fence, first in the transaction (IMMEDIATE: it writes), so that the
+ * token is compared with what the last writer recorded while no other
+ * writer can come between: a token lower than the one recorded for its
+ * name means a newer lock holder has written since this one took the
+ * lock, and nothing may be applied (75, as withlock's "lock lost").
+ * Otherwise the highest token is recorded, to commit or roll back with
+ * the script. An SQLite code; *status set when refused.
+ */
+static int
+check_fences(sqlite3 *db, int *status)
+{
+	const struct fence *f;
+	sqlite3_int64 had, before = sqlite3_total_changes64(db);
+	size_t i;
+	int rc;
+
+	rc = exec_simple(db, "CREATE TABLE IF NOT EXISTS main.crashsafe_fence("
+	    "name TEXT PRIMARY KEY, token INTEGER NOT NULL)");
+	if (rc != SQLITE_OK && !is_busy(rc)) {
+		errmsg[0] = '\0';
+		*status = fail(db, rc, "fence");
+	}
+	for (i = 0; rc == SQLITE_OK && i < opt.nfence; i++) {
+		f = &fences[i];
+		rc = fence_stmt(db, "SELECT token FROM main.crashsafe_fence "
+		    "WHERE name = ?1", f, &had, status);
+		if (rc == SQLITE_OK && f->token < had) {
+			warnx("%s: fence %s: token %lld is older than %lld, "
+			    "already recorded: a newer lock holder has written; "
+			    "nothing applied", dbpath, f->name,
+			    (long long)f->token, (long long)had);
+			*status = EX_TEMPFAIL;
+			rc = SQLITE_ERROR;
+		}
+		if (rc == SQLITE_OK && f->token > had)
+			rc = fence_stmt(db, "INSERT INTO main.crashsafe_fence"
+			    "(name, token) VALUES (?1, ?2) ON CONFLICT (name) "
+			    "DO UPDATE SET token = excluded.token", f, &had,
+			    status);
+	}
+	fence_changes += sqlite3_total_changes64(db) - before;
+	return rc;
+}
+
 static int	databases(sqlite3 *, bool);
 
 /*
@@ -1246,6 +1406,8 @@ run_body(sqlite3 *db, struct cs_rows *w, int *status)
 	if (!script.alone)
 		rc = exec_simple(db, script.writes ? "BEGIN IMMEDIATE" :
 		    "BEGIN");
+	if (rc == SQLITE_OK && opt.nfence > 0)
+		rc = check_fences(db, status);
 	for (i = script.nsetup; rc == SQLITE_OK && i < script.body_end; i++)
 		rc = run_one(db, script.v[i].sql, w, status);
 	/* Held rows that the spool could not take: nothing is applied. */
@@ -1559,7 +1721,7 @@ transact(sqlite3 *db)
 		return status;
 	if (opt.changes)
 		printf("%lld\n", (long long)(sqlite3_total_changes64(db) -
-		    before));
+		    before - fence_changes));
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		warn("stdout%s", script.writes ?
 		    " (the transaction was committed)" : "");
@@ -1668,6 +1830,12 @@ main(int argc, char *argv[])
 	cs_tool_init();
 	deadline = cs_deadline(opt.timeout);
 	cs_backoff_init(&busy, CS_MSEC, 2, 8 * CS_MSEC, CS_JITTER_FULL);
+	if (opt.nfence > 0 && (opt.readonly || opt.check ||
+	    opt.checkpoint != -1)) {
+		warnx("--fence records its token: not with %s", opt.readonly ?
+		    "-r" : opt.check ? "--check" : "--checkpoint");
+		usage(EX_USAGE);
+	}
 	if (opt.check || opt.checkpoint != -1) {
 		if (argc > 0 || opt.file != NULL) {
 			warnx("--check and --checkpoint take no SQL");
@@ -1683,6 +1851,7 @@ main(int argc, char *argv[])
 	for (i = 0; i < params.nnamed; i++)
 		free(params.named[i].blob);
 	free(params.named);
+	free(fences);
 	free(params.pos_used);
 	free(script.v);
 	free(sql);

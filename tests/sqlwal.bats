@@ -813,3 +813,218 @@ print(sum(0 if 0x1f3fb <= ord(c) <= 0x1f3ff else 2 if unicodedata.east_asian_wid
 	run "$S" --version
 	[[ "$output" =~ ^sqlwal\ [0-9.]+\ \(SQLite\ [0-9.]+\)$ ]]
 }
+
+# --- --fence ------------------------------------------------------------------
+
+# The fence table, one "name|token" a line (sqlite3's own reading of it).
+fences() {
+	sqlite3 db 'SELECT name, token FROM crashsafe_fence ORDER BY name'
+}
+
+mklog() {
+	"$S" db 'CREATE TABLE log(id INTEGER PRIMARY KEY, tok INTEGER)'
+}
+
+@test "--fence: the first fenced write records NAME and TOKEN in crashsafe_fence" {
+	mklog
+	run --separate-stderr "$S" --fence nightly=42 db 'INSERT INTO log(tok) VALUES (?)' 42
+	assert_success
+	[ -z "$stderr" ]
+	[ "$(fences)" = "nightly|42" ]
+	[ "$(sqlite3 db 'SELECT tok FROM log')" = 42 ]
+	[ "$(sqlite3 db "SELECT typeof(token) FROM crashsafe_fence")" = integer ]
+}
+
+@test "--fence: a higher token is accepted and recorded; an equal one is accepted" {
+	mklog
+	"$S" --fence job=7 db 'INSERT INTO log(tok) VALUES (7)'
+	run "$S" --fence job=1000 db 'INSERT INTO log(tok) VALUES (1000)'
+	assert_success
+	[ "$(fences)" = "job|1000" ]
+	# one holder writes several times with its token
+	run "$S" --fence job=1000 db 'INSERT INTO log(tok) VALUES (1000)'
+	assert_success
+	[ "$(fences)" = "job|1000" ]
+	[ "$(sqlite3 db 'SELECT group_concat(tok) FROM log')" = 7,1000,1000 ]
+	# INT64_MAX is a token too
+	run "$S" --fence job=9223372036854775807 db 'INSERT INTO log(tok) VALUES (1)'
+	assert_success
+	[ "$(fences)" = "job|9223372036854775807" ]
+}
+
+@test "--fence: a lower token is refused (75): nothing of the script applied, the recorded token kept" {
+	mklog
+	"$S" --fence job=42 db 'INSERT INTO log(tok) VALUES (42)'
+	run --separate-stderr "$S" --fence job=41 db 'INSERT INTO log(tok) VALUES (41); INSERT INTO log(tok) VALUES (41)'
+	[ "$status" -eq 75 ]
+	[ "$stderr" = "sqlwal: db: fence job: token 41 is older than 42, already recorded: a newer lock holder has written; nothing applied" ]
+	assert_output ""
+	[ "$(sqlite3 db 'SELECT count(*) FROM log')" = 1 ]
+	[ "$(fences)" = "job|42" ]
+	# the same call again can never succeed: only a new lock (token) can
+	run "$S" --fence job=41 db 'INSERT INTO log(tok) VALUES (41)'
+	[ "$status" -eq 75 ]
+	# 0 is a token, lower than any recorded one
+	run "$S" --fence job=0 db 'SELECT 1'
+	[ "$status" -eq 75 ]
+	[ "$(sqlite3 db 'SELECT count(*) FROM log')" = 1 ]
+}
+
+@test "--fence: a script that fails (SQL error 65, constraint 1) does not record its token" {
+	mklog
+	"$S" db 'CREATE UNIQUE INDEX one ON log(tok)'
+	"$S" --fence job=5 db 'INSERT INTO log(tok) VALUES (5)'
+	run --separate-stderr "$S" --fence job=9 db 'INSERT INTO log(tok) VALUES (9); INSERT INTO nosuch VALUES (1)'
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"no such table: nosuch"* ]]
+	[ "$(fences)" = "job|5" ]
+	run "$S" --fence job=9 db 'INSERT INTO log(tok) VALUES (9); INSERT INTO log(tok) VALUES (5)'
+	[ "$status" -eq 1 ]
+	[ "$(fences)" = "job|5" ]
+	[ "$(sqlite3 db 'SELECT group_concat(tok) FROM log')" = 5 ]
+	# so a lower token than the failed one still passes
+	run "$S" --fence job=6 db 'INSERT INTO log(tok) VALUES (6)'
+	assert_success
+	[ "$(fences)" = "job|6" ]
+}
+
+@test "--fence: a script that only reads still records its token (a write: WAL is set), and prints its rows" {
+	sqlite3 db 'CREATE TABLE log(id INTEGER PRIMARY KEY, tok INTEGER); INSERT INTO log(tok) VALUES (1), (2)'
+	[ "$(header_mode db)" = 1 ]
+	run --separate-stderr "$S" --fence job=3 db 'SELECT tok FROM log ORDER BY tok'
+	assert_success
+	assert_output "1
+2"
+	[ "$(fences)" = "job|3" ]
+	[ "$(header_mode db)" = 2 ]
+	# an empty script claims the token: older holders are refused from now on
+	run "$S" --fence job=4 db ''
+	assert_success
+	[ "$(fences)" = "job|4" ]
+	run --separate-stderr "$S" --fence job=3 db 'SELECT 1'
+	[ "$status" -eq 75 ]
+	assert_output ""
+}
+
+@test "--fence: a bad TOKEN, an empty or repeated NAME, -r, --check, --checkpoint: 64, the database untouched" {
+	mklog
+	"$S" db 'INSERT INTO log(tok) VALUES (1)'
+	sum=$(cksum < db)
+	for tok in -1 +5 '' 1x 99999999999999999999 ' 5' '5 ' 0x10 1e3; do
+		run --separate-stderr "$S" --fence "job=$tok" db 'INSERT INTO log(tok) VALUES (2)'
+		[ "$status" -eq 64 ] || fail "token '$tok' gave $status"
+		[[ "$stderr" == "sqlwal: fence: job: "* && "$stderr" != *$'\n'* ]] ||
+		    fail "token '$tok': $stderr"
+	done
+	for args in "--fence =5" "--fence job" "--fence job=1 --fence job=2" "-r --fence job=1" \
+	    "--fence job=1 --readonly"; do
+		eval "run $S $args db 'SELECT 1'"
+		[ "$status" -eq 64 ] || fail "'$args' gave $status"
+	done
+	run "$S" --fence job=1 --check db
+	[ "$status" -eq 64 ]
+	run "$S" --fence job=1 --checkpoint TRUNCATE db
+	[ "$status" -eq 64 ]
+	[ "$(cksum < db)" = "$sum" ]
+	[ "$(sqlite3 db "SELECT count(*) FROM sqlite_master WHERE name = 'crashsafe_fence'")" = 0 ]
+	[ "$(sqlite3 db 'SELECT count(*) FROM log')" = 1 ]
+	# a name may hold anything but '=': the token is after the first one
+	run "$S" --fence 'nightly job: 10.0.0.1/x' db 'SELECT 1'
+	[ "$status" -eq 64 ]
+	run "$S" --fence 'a=b=1' db 'SELECT 1'
+	[ "$status" -eq 64 ]
+	run "$S" --fence 'nightly job: 10.0.0.1/x=3' db 'SELECT 1'
+	assert_success
+	[ "$(fences)" = "nightly job: 10.0.0.1/x|3" ]
+}
+
+@test "--fence: 16 racing holders with shuffled tokens: accepted tokens never go down, every other one 75" {
+	mklog
+	toks=$(seq 16 | shuf | tr '\n' ' ')
+	mkfifo go
+	pids=()
+	for tok in $toks; do
+		# each blocks opening the fifo until it is opened for writing
+		( : < go
+		  st=0
+		  "$S" -t 60 --fence job="$tok" db 'INSERT INTO log(tok) VALUES (?)' "$tok" 2> "err.$tok" || st=$?
+		  echo "$st" > "status.$tok" ) &
+		pids+=($!)
+	done
+	sleep 0.3
+	exec 4> go
+	exec 4>&-
+	wait "${pids[@]}"
+	echo "# tokens: $toks; accepted: $(sqlite3 db 'SELECT group_concat(tok) FROM log')" >&3
+	ok=0
+	for tok in $toks; do
+		st=$(cat "status.$tok")
+		if [ "$st" -eq 0 ]; then
+			ok=$((ok + 1))
+		else
+			[ "$st" -eq 75 ] || fail "token $tok: exit $st: $(cat "err.$tok")"
+			grep -q "fence job: token $tok is older than " "err.$tok" || fail "token $tok: $(cat "err.$tok")"
+		fi
+	done
+	# in commit order (rowid), each accepted token at least the one before
+	run sqlite3 db 'SELECT count(*) FROM log a JOIN log b ON b.id > a.id WHERE b.tok < a.tok'
+	assert_output 0
+	[ "$(sqlite3 db 'SELECT count(*) FROM log')" -eq "$ok" ]
+	[ "$(sqlite3 db 'SELECT count(*) FROM log WHERE tok = 16')" = 1 ]
+	[ "$(fences)" = "job|$(sqlite3 db 'SELECT max(tok) FROM log')" ]
+	[ "$(fences)" = "job|16" ]
+}
+
+@test "--fence: two names, each checked: one lower token refuses the whole call" {
+	mklog
+	run "$S" --fence a=5 --fence b=3 db 'INSERT INTO log(tok) VALUES (1)'
+	assert_success
+	[ "$(fences)" = "$(printf 'a|5\nb|3')" ]
+	run --separate-stderr "$S" --fence a=6 --fence b=2 db 'INSERT INTO log(tok) VALUES (2)'
+	[ "$status" -eq 75 ]
+	[[ "$stderr" == *"fence b: token 2 is older than 3, already recorded"* ]]
+	[ "$(fences)" = "$(printf 'a|5\nb|3')" ]
+	[ "$(sqlite3 db 'SELECT group_concat(tok) FROM log')" = 1 ]
+	run "$S" --fence b=3 --fence a=6 db 'INSERT INTO log(tok) VALUES (3)'
+	assert_success
+	[ "$(fences)" = "$(printf 'a|6\nb|3')" ]
+}
+
+@test "--fence waits for a writer holding the lock, then checks what that writer recorded" {
+	mklog
+	"$S" --fence job=10 db 'SELECT 1'
+	( echo 'BEGIN IMMEDIATE;'
+	  echo "UPDATE crashsafe_fence SET token = 50 WHERE name = 'job';"
+	  sleep 1; echo 'COMMIT;' ) | sqlite3 db &
+	holder=$!
+	sleep 0.3
+	# when it started, 40 was newer than the 10 recorded
+	run --separate-stderr "$S" -t 10 --fence job=40 db 'INSERT INTO log(tok) VALUES (40)'
+	wait "$holder"
+	[ "$status" -eq 75 ]
+	[[ "$stderr" == *"token 40 is older than 50"* ]]
+	[ "$(sqlite3 db 'SELECT count(*) FROM log')" = 0 ]
+}
+
+@test "--fence with -f, stdin, parameters and --no-wal; -c counts the script's rows only" {
+	mklog
+	echo 'INSERT INTO log(tok) VALUES (?); INSERT INTO log(tok) VALUES (:t)' > ins.sql
+	run "$S" -c -p t:int=2 --fence job=2 -f ins.sql db 1
+	assert_success
+	assert_output 2
+	[ "$(fences)" = "job|2" ]
+	run "$S" --fence job=1 -f ins.sql -p t=0 db 0
+	[ "$status" -eq 75 ]
+	run bash -c 'echo "INSERT INTO log(tok) VALUES (3)" | "$1" --fence job=3 --no-wal db' sh "$S"
+	assert_success
+	[ "$(header_mode db)" = 1 ]
+	[ "$(fences)" = "job|3" ]
+	run bash -c 'echo "INSERT INTO log(tok) VALUES (-1)" | "$1" --fence job=2 --no-wal db' sh "$S"
+	[ "$status" -eq 75 ]
+	[ "$(sqlite3 db 'SELECT group_concat(tok) FROM log')" = 1,2,3 ]
+	# VACUUM cannot run in the transaction the check needs
+	run --separate-stderr "$S" --fence job=4 db 'VACUUM'
+	[ "$status" -eq 65 ]
+	[[ "$stderr" == *"VACUUM cannot run in a transaction, which --fence needs"* ]]
+	[ "$(fences)" = "job|3" ]
+}
