@@ -327,10 +327,10 @@ etcd_take(struct held *h, int flags)
 	cs_nsec start = cs_now();
 	int r;
 
-	if ((r = etcd_open(h->lock, &h->etcd)) != 0 ||
-	    (r = cs_etcd_lease(h->etcd)) != 0)
+	if ((r = etcd_open(h->lock, &h->etcd)) != 0)
 		return r;
-	r = cs_etcd_lock(h->etcd, opt.wait, &h->token, &h->busy);
+	if ((r = cs_etcd_lease(h->etcd)) == 0)
+		r = cs_etcd_lock(h->etcd, opt.wait, &h->token, &h->busy);
 	h->since = cs_now();
 	h->waited = h->since - start;
 	if (r == EX_TEMPFAIL && h->busy.what[0] + h->busy.pid != 0) {

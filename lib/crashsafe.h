@@ -178,7 +178,8 @@ void	cs_lock_times(cs_nsec *waited, cs_nsec *held);
 void	cs_lock_report(const char *path);
 void	cs_lock_report_times(const char *path, cs_nsec waited, cs_nsec held);
 /* The owner metadata of SPEC 1.5 for a lock taken at since with token
- * gen, of this process running cs_lock_owner_cmd's command: its length. */
+ * gen (0: none written), of this process running cs_lock_owner_cmd's
+ * command: its length. */
 size_t	cs_owner_text(char *buf, size_t size, unsigned long long gen,
 	    time_t since);
 /* The fencing token (gen= of the metadata) of the lock last taken: the

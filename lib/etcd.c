@@ -653,84 +653,115 @@ busy(struct cs_etcd *e, struct cs_holder *who)
 	return EX_TEMPFAIL;
 }
 
-/* Our key's create_revision, the token; the metadata put in its value as
- * long as it is that key (a lease lost meanwhile makes it another). */
+/*
+ * Join the queue: our key, NAME/LEASE (in hex, as etcd's own lock names
+ * it), put with our owner metadata in one transaction that also reads
+ * who is first (the oldest key). Its revision is the key's
+ * create_revision: the token. 1 we are first (hold it), 0 we are queued
+ * (*first: the holder, to json_decref), or -(exit status).
+ */
 static int
-confirm(struct cs_etcd *e, unsigned long long *token)
+enqueue(struct cs_etcd *e, unsigned long long *token, json_t **first,
+    json_t **reply)
 {
+	size_t nlen = strlen(e->name), len;
+	char owner[1024], *k, *v, *pfx, *end, *kpfx, *kend;
 	json_t *req, *out, *kv;
 	enum call_result r;
 	long long rev;
-	char *k = b64(e->key, strlen(e->key)), *v, rs[32], owner[1024];
-	size_t len;
 
-	req = json_pack("{s:s}", "key", k);
-	r = call(e, &e->main, "/v3/kv/range", req, &out, boot_now() +
-	    5 * CS_SEC, 2 * CS_SEC, e->lost[0]);
-	json_decref(req);
-	kv = json_array_get(json_object_get(out, "kvs"), 0);
-	if (r != CALL_OK || (rev = int64_of(kv, "create_revision")) <= 0) {
-		json_decref(out);
-		free(k);
-		warnx("%s: lock lost (%s)", e->url, r == CALL_OK ?
-		    "its key is gone" : e->main.err);
-		return EX_TEMPFAIL;
-	}
-	json_decref(out);
-	*token = (unsigned long long)rev;
-	len = cs_owner_text(owner, sizeof(owner), *token, time(NULL));
+	*first = *reply = NULL;
+	if (asprintf(&e->key, "%s/%llx", e->name,
+	    (unsigned long long)e->lease) == -1 ||
+	    asprintf(&pfx, "%s/", e->name) == -1 || (end = strdup(pfx)) ==
+	    NULL)
+		err(EX_OSERR, "asprintf");
+	end[nlen] = '/' + 1;	/* the prefix's range end: "NAME0" */
+	len = cs_owner_text(owner, sizeof(owner), 0, time(NULL));
+	k = b64(e->key, strlen(e->key));
 	v = b64(owner, len);
-	snprintf(rs, sizeof(rs), "%lld", rev);
-	req = json_pack("{s:[{s:s, s:s, s:s, s:s}], s:[{s:{s:s, s:s, s:I}}]}",
+	kpfx = b64(pfx, nlen + 1);
+	kend = b64(end, nlen + 1);
+	req = json_pack("{s:[{s:s, s:s, s:s, s:s}], s:[{s:{s:s, s:s, s:I}}, "
+	    "{s:{s:s, s:s, s:s, s:s, s:i}}]}",
 	    "compare", "key", k, "target", "CREATE", "result", "EQUAL",
-	    "create_revision", rs,
-	    "success", "request_put", "key", k, "value", v, "lease",
-	    (json_int_t)e->lease);
-	r = call(e, &e->main, "/v3/kv/txn", req, &out, boot_now() +
-	    5 * CS_SEC, 2 * CS_SEC, e->lost[0]);
-	json_decref(req);
-	json_decref(out);
+	    "create_revision", "0",
+	    "success",
+	    "request_put", "key", k, "value", v, "lease", (json_int_t)e->lease,
+	    "request_range", "key", kpfx, "range_end", kend, "sort_order",
+	    "ASCEND", "sort_target", "CREATE", "limit", 1);
+	free(pfx);
+	free(end);
 	free(k);
 	free(v);
-	/* Only for humans (--status): not worth failing the lock for. */
-	return 0;
+	free(kpfx);
+	free(kend);
+	r = call(e, &e->main, "/v3/kv/txn", req, &out, boot_now() +
+	    10 * CS_SEC, 2 * CS_SEC, e->lost[0]);
+	json_decref(req);
+	if (r == CALL_LOST) {
+		warnx("%s: lease lost before the lock was taken", e->url);
+		return -EX_TEMPFAIL;
+	}
+	if (r == CALL_ERROR) {
+		json_decref(out);
+		return -refused(e, &e->main);
+	}
+	if (r != CALL_OK)
+		return -unavailable(e, &e->main);
+	rev = int64_of(json_object_get(out, "header"), "revision");
+	kv = json_array_get(json_object_get(json_object_get(json_array_get(
+	    json_object_get(out, "responses"), 1), "response_range"), "kvs"),
+	    0);
+	if (!json_is_true(json_object_get(out, "succeeded")) || rev <= 0 ||
+	    kv == NULL) {
+		json_decref(out);
+		warnx("%s: the lock key could not be put (lease %llx)", e->url,
+		    (unsigned long long)e->lease);
+		return -EX_PROTOCOL;
+	}
+	*token = (unsigned long long)rev;
+	*reply = out;
+	*first = kv;
+	return int64_of(kv, "create_revision") == rev;
 }
 
 int
 cs_etcd_lock(struct cs_etcd *e, cs_nsec wait, unsigned long long *token,
     struct cs_holder *who)
 {
-	json_t *req, *out, *kv, *reply;
+	json_t *req, *out, *first, *reply;
 	enum call_result r;
-	cs_nsec until, start = boot_now();
+	cs_nsec until = wait == CS_INF ? CS_INF : boot_now() + wait;
+	unsigned long long tok;
 	char *n;
-	int held;
+	int q;
 
-	/* etcd's lock call cannot give up at once: with no wait, a held
-	 * lock is busy without joining the queue, and a free one is given
-	 * the round trip's time. */
-	if (wait == 0) {
-		if ((held = owner_kv(e, &kv, &reply)) == 1)
-			holder_of(kv, who);
+	/* Free: ours in one round trip. Held: busy at once with no wait. */
+	*token = 0;
+	if ((q = enqueue(e, &tok, &first, &reply)) != 0 || wait == 0) {
+		if (q == 0)
+			holder_of(first, who);
+		else if (q == 1)
+			*token = tok;
 		json_decref(reply);
-		if (held < 0)
-			return -held;
-		if (held == 1)
-			return EX_TEMPFAIL;
-		wait = CS_SEC;
+		return q < 0 ? -q : q == 1 ? 0 : EX_TEMPFAIL;
 	}
-	until = wait == CS_INF ? CS_INF : start + wait;
+	json_decref(reply);
+	/* Queued: etcd's lock call waits for the keys before ours to go
+	 * (it takes our key as it stands). An endpoint that dies while we
+	 * wait: the next one, with the time that is left. */
 	n = b64(e->name, strlen(e->name));
 	req = json_pack("{s:s, s:I}", "name", n, "lease", (json_int_t)e->lease);
 	free(n);
-	/* An endpoint that dies while we wait: the next one, with the time
-	 * that is left (our place in the queue is the lease's key). */
 	r = call(e, &e->main, "/v3/lock/lock", req, &out, until, CS_INF,
 	    e->lost[0]);
 	json_decref(req);
+	json_decref(out);
 	switch (r) {
 	case CALL_OK:
-		break;
+		*token = tok;
+		return 0;
 	case CALL_TIMEOUT:
 		return busy(e, who);
 	case CALL_LOST:
@@ -738,18 +769,11 @@ cs_etcd_lock(struct cs_etcd *e, cs_nsec wait, unsigned long long *token,
 		    "keepalive confirmed)", e->url);
 		return EX_TEMPFAIL;
 	case CALL_ERROR:
-		json_decref(out);
 		return refused(e, &e->main);
 	case CALL_DOWN:
+	default:
 		return unavailable(e, &e->main);
 	}
-	e->key = unb64(out, "key", NULL);
-	json_decref(out);
-	if (e->key == NULL) {
-		warnx("%s: the lock call answered no key", e->url);
-		return EX_PROTOCOL;
-	}
-	return confirm(e, token);
 }
 
 int
@@ -762,7 +786,6 @@ void
 cs_etcd_close(struct cs_etcd *e)
 {
 	json_t *req, *out;
-	char *k;
 	int i;
 
 	if (e == NULL)
@@ -771,19 +794,12 @@ cs_etcd_close(struct cs_etcd *e)
 		(void)!write(e->stop[1], "", 1);
 		pthread_join(e->thread, NULL);
 	}
-	/* Unlock, then revoke: the key goes at once either way, and a lease
-	 * whose key some other client put is not ours to leave behind. */
-	if (e->key != NULL && !atomic_load(&e->gone)) {
-		k = b64(e->key, strlen(e->key));
-		req = json_pack("{s:s}", "key", k);
-		(void)call(e, &e->main, "/v3/lock/unlock", req, &out,
-		    boot_now() + 2 * CS_SEC, CS_SEC, -1);
-		json_decref(req);
-		json_decref(out);
-		free(k);
-	}
-	/* Even one presumed lost: it may not be yet, and the command that
-	 * held it is gone. */
+	/*
+	 * Revoking the lease deletes our key in the same step: that is the
+	 * unlock (a separate /v3/lock/unlock would cost one more write to
+	 * the cluster's log and leave nothing different). Even a lease
+	 * presumed lost: it may not be yet, and the command is gone.
+	 */
 	if (e->lease != 0) {
 		req = json_pack("{s:I}", "ID", (json_int_t)e->lease);
 		if (call(e, &e->main, "/v3/lease/revoke", req, &out,

@@ -180,16 +180,19 @@ size_t
 cs_owner_text(char *text, size_t size, unsigned long long gen, time_t since)
 {
 	unsigned long long start = 0;
+	char gentext[32] = "";
 	int len;
 
 	if (lk.cmd[0] == '\0')
 		cs_proc_cmdline(getpid(), lk.cmd, sizeof(lk.cmd));
 	cs_proc_starttime(getpid(), &start, NULL);
+	if (gen != 0)
+		snprintf(gentext, sizeof(gentext), "gen=%llu\n", gen);
 	len = snprintf(text, size,
 	    "pid=%d\nstarttime=%llu\nboot_id=%s\nhost=%s\nuid=%u\n"
-	    "gen=%llu\nsince=%lld\ncmd=%s\n",
+	    "%ssince=%lld\ncmd=%s\n",
 	    (int)getpid(), start, cs_boot_id(), cs_hostname(),
-	    (unsigned)getuid(), gen, (long long)since, lk.cmd);
+	    (unsigned)getuid(), gentext, (long long)since, lk.cmd);
 	return len <= 0 ? 0 : MIN((size_t)len, size - 1);
 }
 

@@ -6,13 +6,14 @@
 # etcd_cluster_start [N]: N members (3). Sets and exports ETCD_DIR,
 # ETCD_EPS ("127.0.0.1:P1,127.0.0.1:P2,...") and ETCD_EP1..N; the pids are
 # in $ETCD_DIR/pidI. Skips where etcd cannot run.
+# Outside bats (scripts/bench), set ETCD_DIR first; a skip there returns 1.
 etcd_cluster_start() {
-	local n=${1:-3} i try port cluster='' ports=()
-	command -v etcd > /dev/null || skip "etcd-server is not installed (scripts/install-deps)"
-	command -v etcdctl > /dev/null || skip "etcd-client is not installed (scripts/install-deps)"
+	local n=${1:-3} i port cluster='' ports=()
+	command -v etcd > /dev/null || { skip "etcd-server is not installed (scripts/install-deps)"; return 1; }
+	command -v etcdctl > /dev/null || { skip "etcd-client is not installed (scripts/install-deps)"; return 1; }
 	ETCD_DIR=${ETCD_DIR:-$BATS_FILE_TMPDIR/etcd}
 	export ETCD_DIR ETCD_N=$n
-	for try in $(seq 10); do
+	for _ in $(seq 10); do
 		rm -rf "$ETCD_DIR"
 		mkdir -p "$ETCD_DIR"
 		# Below the kernel's ephemeral range (32768-60999), so that no
@@ -42,7 +43,7 @@ etcd_cluster_start() {
 		grep -qi 'address already in use' "$ETCD_DIR"/log* 2> /dev/null || break
 		etcd_cluster_stop	# lost a race for a port: others
 	done
-	echo "# etcd cluster does not come up: $(tail -n 3 "$ETCD_DIR"/log* 2> /dev/null)" >&3
+	echo "# etcd cluster does not come up: $(tail -n 3 "$ETCD_DIR"/log* 2> /dev/null)" >&"${ETCD_NOTE_FD:-3}"
 	etcd_cluster_stop
 	return 1
 }
@@ -89,8 +90,8 @@ _etcd_member_alive() {	# I
 		[ "$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$pid/status")" != Z ]
 }
 
-etcd_healthy() {	# [ENDPOINTS]
-	etcdctl --endpoints="${1:-$ETCD_EPS}" --command-timeout=2s endpoint health > /dev/null 2>&1
+etcd_healthy() {
+	etcdctl --endpoints="$ETCD_EPS" --command-timeout=2s endpoint health > /dev/null 2>&1
 }
 
 etcd_await_healthy() {

@@ -77,7 +77,7 @@ await_held() {
 	[ "$(jq -r '.kvs[0].create_revision' <<< "$json")" = "$tok" ]
 	jq -r '.kvs[0].value' <<< "$json" | base64 -d > meta
 	grep -qx "pid=[0-9]*" meta
-	grep -qx "gen=$tok" meta
+	! grep -q "^gen=" meta	# the token is the key's own revision
 	grep -qx "host=$(hostname)" meta
 	grep -q '^cmd=sh -c echo' meta
 	# unlocked and revoked: nothing left under the name
