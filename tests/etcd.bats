@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # withlock on etcd: SPEC section 8, against a real three-member cluster of
 # Debian's etcd-server on 127.0.0.1 (tests/etcd.bash).
-# shellcheck disable=SC2016,SC2154 # sh -c scripts are single-quoted on purpose; run sets stderr_lines
+# shellcheck disable=SC2016,SC2154,SC2153 # sh -c scripts are single-quoted on purpose; run sets stderr_lines; etcd.bash exports ETCD_EPn
 
 load helpers
 load etcd
@@ -77,7 +77,7 @@ await_held() {
 	[ "$(jq -r '.kvs[0].create_revision' <<< "$json")" = "$tok" ]
 	jq -r '.kvs[0].value' <<< "$json" | base64 -d > meta
 	grep -qx "pid=[0-9]*" meta
-	! grep -q "^gen=" meta	# the token is the key's own revision
+	run ! grep -q "^gen=" meta	# the token is the key's own revision
 	grep -qx "host=$(hostname)" meta
 	grep -q '^cmd=sh -c echo' meta
 	# unlocked and revoked: nothing left under the name
@@ -190,6 +190,7 @@ await_held() {
 @test "SIGSTOP withlock past the TTL: the next holder gets in, the paused one's write is refused by sqlwal --fence, on SIGCONT its command is stopped (75)" {
 	"$Q" db 'CREATE TABLE log(who TEXT, token INTEGER)'
 	bg "$W" --ttl 2 -k 1 "$E/$L" -- sh -c '
+		echo $$ > a.cmd
 		"$0" --fence job="$CRASHSAFE_LOCK_TOKEN" db "INSERT INTO log VALUES (?, ?)" A1 "$CRASHSAFE_LOCK_TOKEN"
 		touch a.ready
 		while [ ! -e go ]; do sleep 0.02; done
@@ -211,7 +212,7 @@ await_held() {
 	[ "$ra" -eq 75 ]
 	echo "# on SIGCONT A's command was stopped and A exited in $(($(now_ms) - t_cont)) ms" >&3
 	[ "$("$Q" db 'SELECT group_concat(who, " ") FROM (SELECT who FROM log ORDER BY rowid)')" = "A1 B" ]
-	! pgrep -f "sleep 60" -P "$A" > /dev/null
+	pid_gone "$(cat a.cmd)"	# its command (exec sleep 60)
 }
 
 @test "kill -9 of withlock: its command dies too, and the lock is free again once the lease ends" {
@@ -234,7 +235,7 @@ await_held() {
 }
 
 @test "a waiter killed while it waits leaves no key behind: the next waiter is not held up for its TTL" {
-	bg "$W" --ttl 30 "$E/$L" -- sh -c 'while [ ! -e done ]; do sleep 0.02; done'
+	bg "$W" --ttl 30 "$E/$L" -- sh -c 'while [ ! -e finish ]; do sleep 0.02; done'
 	A=$BG
 	await_held "$L"
 	bg "$W" --ttl 30 -w 60 "$E/$L" true
@@ -243,7 +244,7 @@ await_held() {
 	bg "$W" --ttl 30 -w 60 "$E/$L" -- touch c.ran
 	C=$BG
 	kill -KILL "$B"
-	touch done
+	touch finish
 	t0=$(now_ms)
 	wait "$C"
 	[ -e c.ran ]
@@ -299,7 +300,7 @@ await_held() {
 @test "a local lock loads neither libcurl nor jansson; etcd:// without withlock-etcd installed: 69" {
 	sanitized && skip "the sanitizer build is linked dynamically"
 	ASAN_OPTIONS=detect_leaks=0 strace -f -e trace=openat,execve -o trace "$W" lockfile true
-	! grep -qE 'libcurl|libjansson|withlock-etcd' trace
+	run ! grep -qE 'libcurl|libjansson|withlock-etcd' trace
 	mkdir -p alone/bin
 	cp "$W" alone/bin/
 	run -69 alone/bin/withlock "$E/$L" true
