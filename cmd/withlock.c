@@ -57,9 +57,10 @@ static const char synopsis[] =
 "usage: withlock [-nqsvx] [-w wait] [-E code] [-T max-time] [-k duration]\n"
 "                [--json] [--unsafe-shared-fs] lockfile [--] command [arg ...]\n"
 "       withlock [-nqv] [-w wait] [-E code] [-T max-time] [-k duration]\n"
-"                [--ttl duration] [--cacert file] [--cert file] [--key file]\n"
-"                [--json] etcd://host:port[,host:port ...]/name [--] command ...\n"
-"       withlock --status [--json] lockfile | etcd://host:port/name\n";
+"                [--json] [--ttl duration] [--cacert file] [--cert file]\n"
+"                [--key file] [--insecure-skip-tls-verify]\n"
+"                etcd://host:port[,host:port...]/name [--] command [arg ...]\n"
+"       withlock --status [--json] lockfile | etcd://.../name\n";
 
 static const char options_help[] =
 "\nRun COMMAND holding LOCKFILE's lock; exit with its status.\n"

@@ -93,9 +93,11 @@ _example_stub() {
 }
 
 # The example in FILE as a script for the sandbox: crontab schedules
-# dropped, absolute paths under $EX_ROOT.
+# dropped, absolute paths under $EX_ROOT, an etcd cluster's endpoints the
+# test's own ($EX_ETCD, from tests/etcd.bash).
 _example_script() {
 	sed -E \
+	    -e "s#etcd://[^/ ]*/#etcd://${EX_ETCD:-127.0.0.1:1}/#g" \
 	    -e 's/^([-*\/0-9,]+ ){5}//' \
 	    -e "s#(^|[ \"'=(])/(etc|srv|var|run)/#\\1$EX_ROOT/\\2/#g" \
 	    -e "s#(^|[ \"'=(])/(var|run)/lock( |\$)#\\1$EX_ROOT/\\2/lock\\3#g" \

@@ -4,6 +4,7 @@
 
 load helpers
 load examples
+load etcd
 
 setup() {
 	common_setup
@@ -11,7 +12,13 @@ setup() {
 	example_sandbox
 }
 
+teardown() {
+	etcd_cluster_stop	# the one a test started, by its pid
+}
+
 @test "README: every tool's example runs" {
+	etcd_cluster_start 1 || fail "etcd does not start"
+	EX_ETCD=$ETCD_EPS
 	# a crashed git's index.lock, for `staleclean -v -r .git`
 	touch -d '2 days ago' "$EX_WORK/.git/index.lock"
 	examples_run "$BATS_TEST_DIRNAME/../README.md"
@@ -58,8 +65,11 @@ setup() {
 	[ "$("$CS_BIN/sqlwal" "$EX_WORK/users.db" 'SELECT name FROM u')" = "Robert'); DROP TABLE u;--" ]
 }
 
-@test "withlock(1): every example runs" {
+@test "withlock(1): every example runs (etcd's on a one-member cluster of the test's)" {
+	etcd_cluster_start 1 || fail "etcd does not start"
+	EX_ETCD=$ETCD_EPS
 	examples_run "$BATS_TEST_DIRNAME/../man/withlock.1"
+	[ "$("$CS_BIN/sqlwal" "$EX_WORK/app.db" 'SELECT count(*) FROM crashsafe_fence WHERE name = "nightly"')" = 1 ]
 	grep -qx 'rsync -a /srv/ backup:/srv/' "$EX_LOG" || grep -q 'rsync -a .*/srv/ backup:/srv/$' "$EX_LOG"
 	[ "$(cat "$EX_ROOT/srv/www/feed.xml")" = "<feed/>" ]
 	[ -e "$EX_ROOT/var/lock/backup.lock" ]
