@@ -18,7 +18,7 @@ teardown() {
 
 @test "README: every tool's example runs" {
 	etcd_cluster_start 1 || fail "etcd does not start"
-	EX_ETCD=$ETCD_EPS
+	export EX_ETCD=$ETCD_EPS
 	# a crashed git's index.lock, for `staleclean -v -r .git`
 	touch -d '2 days ago' "$EX_WORK/.git/index.lock"
 	examples_run "$BATS_TEST_DIRNAME/../README.md"
@@ -67,7 +67,7 @@ teardown() {
 
 @test "withlock(1): every example runs (etcd's on a one-member cluster of the test's)" {
 	etcd_cluster_start 1 || fail "etcd does not start"
-	EX_ETCD=$ETCD_EPS
+	export EX_ETCD=$ETCD_EPS
 	examples_run "$BATS_TEST_DIRNAME/../man/withlock.1"
 	[ "$("$CS_BIN/sqlwal" "$EX_WORK/app.db" 'SELECT count(*) FROM crashsafe_fence WHERE name = "nightly"')" = 1 ]
 	grep -qx 'rsync -a /srv/ backup:/srv/' "$EX_LOG" || grep -q 'rsync -a .*/srv/ backup:/srv/$' "$EX_LOG"
