@@ -2,6 +2,7 @@
 # Every example of the manual pages and of the README runs as written
 # (tests/examples.bash builds the sandbox), and does what it says.
 
+# shellcheck disable=SC2030,SC2031 # each @test runs in its own process: EX_ETCD is its own
 load helpers
 load examples
 load etcd
