@@ -726,6 +726,58 @@ enqueue(struct cs_etcd *e, unsigned long long *token, json_t **first,
 	return int64_of(kv, "create_revision") == rev;
 }
 
+/*
+ * etcd's lock call gave us the lock: our key as it is now. A wait cut
+ * short on one endpoint (its connection lost) makes etcd delete the key,
+ * and the next endpoint's call put a new one, with a new revision and no
+ * metadata: the token is read back, and the metadata put again.
+ */
+static int
+held_key(struct cs_etcd *e, unsigned long long *token)
+{
+	char *k = b64(e->key, strlen(e->key)), *v, rs[32], owner[1024];
+	json_t *req, *out, *kv;
+	enum call_result r;
+	long long rev;
+	size_t len;
+
+	req = json_pack("{s:s}", "key", k);
+	r = call(e, &e->main, "/v3/kv/range", req, &out, boot_now() +
+	    5 * CS_SEC, 2 * CS_SEC, e->lost[0]);
+	json_decref(req);
+	kv = json_array_get(json_object_get(out, "kvs"), 0);
+	if (r != CALL_OK || (rev = int64_of(kv, "create_revision")) <= 0) {
+		json_decref(out);
+		free(k);
+		warnx("%s: lock lost (%s)", e->url, r == CALL_OK ?
+		    "its key is gone" : e->main.err);
+		return EX_TEMPFAIL;
+	}
+	*token = (unsigned long long)rev;
+	if (json_string_length(json_object_get(kv, "value")) > 0) {
+		json_decref(out);
+		free(k);
+		return 0;
+	}
+	json_decref(out);
+	/* For humans (--status) only: not worth failing the lock for. */
+	len = cs_owner_text(owner, sizeof(owner), 0, time(NULL));
+	v = b64(owner, len);
+	snprintf(rs, sizeof(rs), "%lld", rev);
+	req = json_pack("{s:[{s:s, s:s, s:s, s:s}], s:[{s:{s:s, s:s, s:I}}]}",
+	    "compare", "key", k, "target", "CREATE", "result", "EQUAL",
+	    "create_revision", rs,
+	    "success", "request_put", "key", k, "value", v, "lease",
+	    (json_int_t)e->lease);
+	(void)call(e, &e->main, "/v3/kv/txn", req, &out, boot_now() +
+	    5 * CS_SEC, 2 * CS_SEC, e->lost[0]);
+	json_decref(req);
+	json_decref(out);
+	free(k);
+	free(v);
+	return 0;
+}
+
 int
 cs_etcd_lock(struct cs_etcd *e, cs_nsec wait, unsigned long long *token,
     struct cs_holder *who)
@@ -733,7 +785,7 @@ cs_etcd_lock(struct cs_etcd *e, cs_nsec wait, unsigned long long *token,
 	json_t *req, *out, *first, *reply;
 	enum call_result r;
 	cs_nsec until = wait == CS_INF ? CS_INF : boot_now() + wait;
-	unsigned long long tok;
+	unsigned long long tok = 0;
 	char *n;
 	int q;
 
@@ -760,8 +812,7 @@ cs_etcd_lock(struct cs_etcd *e, cs_nsec wait, unsigned long long *token,
 	json_decref(out);
 	switch (r) {
 	case CALL_OK:
-		*token = tok;
-		return 0;
+		return held_key(e, token);
 	case CALL_TIMEOUT:
 		return busy(e, who);
 	case CALL_LOST:

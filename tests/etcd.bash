@@ -136,3 +136,36 @@ etcd_keys() {	# NAME
 now_ms() {
 	date +%s%3N
 }
+
+# etcd_proxy PORT TARGET_PORT: a TCP proxy on 127.0.0.1:PORT to a member,
+# in the background (its pid in $PROXY_PID): killing it cuts every
+# connection through it while the member lives on.
+etcd_proxy() {
+	python3 -c '
+import socket, sys, threading
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    for s in (a, b):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", int(sys.argv[1])))
+l.listen(64)
+while True:
+    c, _ = l.accept()
+    u = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+    for x, y in ((c, u), (u, c)):
+        threading.Thread(target=pipe, args=(x, y), daemon=True).start()
+' "$1" "$2" 3>&- &
+	export PROXY_PID=$!
+}

@@ -42,6 +42,10 @@ bg() {
 	echo "$BG" >> pids
 }
 
+second_key_not() {	# NAME REV: the second in NAME's queue is not REV (for await)
+	[ "$(etcdctl --endpoints="$ETCD_EPS" get --prefix "$1/" -w json | jq -r '.kvs[1].create_revision')" != "$2" ]
+}
+
 keys_are() {	# NAME N: N keys in NAME's queue (for await)
 	[ "$(etcd_keys "$1" | wc -l)" -eq "$2" ]
 }
@@ -249,6 +253,30 @@ await_held() {
 	wait "$C"
 	[ -e c.ran ]
 	[ $(($(now_ms) - t0)) -lt 10000 ]
+}
+
+@test "a waiter whose connection is cut (the member lives on) fails over: its token and metadata are those of the key that holds the lock" {
+	bg "$W" "etcd://$ETCD_EP2/$L" -- sh -c 'while [ ! -e finish ]; do sleep 0.02; done'
+	await_held "$L"
+	port=$((20000 + RANDOM % 12768))
+	etcd_proxy "$port" "${ETCD_EP1#*:}"
+	echo "$PROXY_PID" >> pids
+	await etcdctl --endpoints="127.0.0.1:$port" endpoint health
+	bg "$W" -w 60 "etcd://127.0.0.1:$port,$ETCD_EP2/$L" -- sh -c '
+		echo "$CRASHSAFE_LOCK_TOKEN" > b.token
+		etcdctl --endpoints="$0" get --prefix "$1/" -w json > b.keys' "$ETCD_EPS" "$L"
+	B=$BG
+	await keys_are "$L" 2
+	first=$(etcdctl --endpoints="$ETCD_EPS" get --prefix "$L/" -w json | jq -r '.kvs[1].create_revision')
+	kill -KILL "$PROXY_PID"
+	# etcd drops the waiter's key with its connection; the next endpoint's
+	# wait puts a new one
+	await second_key_not "$L" "$first" || fail "the waiter's key was not put again"
+	touch finish
+	wait "$B"
+	[ "$(jq -r '.kvs[0].create_revision' b.keys)" = "$(cat b.token)" ]
+	[ "$(cat b.token)" -gt "$first" ]
+	jq -r '.kvs[0].value' b.keys | base64 -d | grep -qx "pid=$B"
 }
 
 # ---- unreachable ----
