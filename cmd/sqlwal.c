@@ -242,7 +242,7 @@ add_param(char *arg)
 }
 
 /*
- * --fence NAME=TOKEN, split at the first '=' (a token has none). The
+ * --fence NAME=TOKEN, split at the last '=' (a token has none). The
  * token is plain decimal, 0 to INT64_MAX: strtonum alone would take a
  * sign or leading blanks, and an empty one is most likely an unset
  * CRASHSAFE_LOCK_TOKEN, which must not pass as 0.
@@ -255,7 +255,7 @@ add_fence(char *arg)
 	char *eq;
 	size_t i;
 
-	if ((eq = strchr(arg, '=')) == NULL)
+	if ((eq = strrchr(arg, '=')) == NULL)
 		errx(EX_USAGE, "fence: '%s' is not NAME=TOKEN", arg);
 	*eq = '\0';
 	token = eq + 1;

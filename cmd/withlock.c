@@ -199,9 +199,11 @@ parse_options(int argc, char *argv[])
 			cs_version(NULL);
 		case OPT_TTL:
 			opt.ttl = ecs_duration(optarg, false, "ttl");
-			if (opt.ttl < CS_SEC)
+			/* etcd's limit: 9e9 s (MaxLeaseTTL) */
+			if (opt.ttl < CS_SEC || opt.ttl % CS_SEC != 0 ||
+			    opt.ttl / CS_SEC > 9000000000LL)
 				errx(EX_USAGE, "ttl: %s: etcd leases last "
-				    "whole seconds, at least 1s", optarg);
+				    "whole seconds, from 1s to 9e9s", optarg);
 			opt.etcd_only = true;
 			break;
 		case OPT_CACERT:
@@ -340,7 +342,9 @@ etcd_take(struct held *h, int flags)
 			cs_busy_message(h->lock, opt.wait, &h->busy);
 	}
 	if (r != 0)
-		etcd_drop(h);
+		etcd_drop(h);		/* revoked: our key leaves the queue */
+	if (r > CS_EX_SIGNAL)
+		cs_die_of(r - CS_EX_SIGNAL);	/* interrupted while waiting */
 	return r;
 }
 
@@ -560,9 +564,13 @@ lost(const char *lock, const char *cmd, int status)
 	if (status == -1)
 		warnx("%s: lock lost: the lease could not be confirmed in "
 		    "time; %s was not started", lock, cmd);
+	else if (status == CS_EX_SIGNAL + SIGTERM ||
+	    status == CS_EX_SIGNAL + SIGKILL)
+		warnx("%s: lock lost: the lease could not be confirmed in "
+		    "time; %s was stopped", lock, cmd);
 	else
 		warnx("%s: lock lost: the lease could not be confirmed in "
-		    "time; %s was stopped (its status: %d)", lock, cmd,
+		    "time; %s ended meanwhile (its status: %d)", lock, cmd,
 		    status);
 	return EX_TEMPFAIL;
 }
@@ -617,6 +625,10 @@ main(int argc, char *argv[])
 #else
 		exec_etcd(args, h.lock);
 #endif
+	} else if (strstr(h.lock, "://") != NULL) {
+		warnx("%s: not a lock file nor an etcd:// lock (./%s is a "
+		    "file of that name)", h.lock, h.lock);
+		usage(EX_USAGE);
 	} else if (opt.etcd_only) {
 		warnx("%s: --ttl, --cacert, --cert, --key and "
 		    "--insecure-skip-tls-verify are for etcd:// locks", h.lock);

@@ -560,8 +560,9 @@ int	cs_etcd_lease(struct cs_etcd *);
 int	cs_etcd_lost_fd(const struct cs_etcd *);
 /* Wait up to wait for the lock: 0 and the token (the key's
  * create_revision; the owner metadata stored in its value), EX_TEMPFAIL
- * busy (who holds it in *who; no message) or lease lost (message), or
- * another exit status. */
+ * busy (who holds it in *who; no message) or lease lost (message),
+ * CS_EX_SIGNAL + N when signal N (INT, TERM, HUP, QUIT) came meanwhile
+ * (revoke, then die of it), or another exit status. */
 int	cs_etcd_lock(struct cs_etcd *, cs_nsec wait, unsigned long long *token,
 	    struct cs_holder *who);
 /* Who holds it: 1 held, 0 free, or -(exit status). */

@@ -4,9 +4,9 @@
  * b64_pton base64. Only withlock-etcd links this file: a local lock does
  * not load any of them.
  *
- * The lock is etcd's own (v3lock, /v3/lock/lock: the key NAME/LEASE in
- * hex, held by the oldest such key), so `etcdctl lock NAME` and we exclude
- * each other. The lease is kept alive by a thread from the moment it is
+ * The lock is etcd's own recipe (the key NAME/LEASE in hex, attached to
+ * the lease; the oldest such key holds it; a waiter watches the key just
+ * older than its own), so `etcdctl lock NAME` and we exclude each other. The lease is kept alive by a thread from the moment it is
  * granted, every TTL/3, through whichever endpoint answers. The lease
  * runs out on the cluster no sooner than TTL after the last keepalive
  * that it confirmed was sent; the thread declares it lost (lost_fd turns
@@ -42,6 +42,7 @@
 
 #define MAX_REPLY	(1 << 20)	/* a gateway reply we read, at most */
 #define RETRY_GAP	(100 * CS_MSEC)	/* between rounds of all endpoints */
+#define WATCH_SLICE	CS_SEC		/* a waiter looks again at least this often */
 
 /* One thread's way to the cluster. */
 struct conn {
@@ -52,6 +53,8 @@ struct conn {
 	char		*reply;
 	size_t		 len;
 	char		 err[512];	/* why the last call failed */
+	bool		 stream;	/* a watch: done at its first event */
+	bool		 event;		/* ... which came */
 };
 
 struct cs_etcd {
@@ -74,6 +77,21 @@ struct cs_etcd {
 	atomic_bool	 gone;		/* the lease is gone (lost or not found) */
 };
 
+/* A signal that ends the wait (SIGINT...): its number, and where its
+ * handler writes so that the call in progress returns at once. */
+static volatile sig_atomic_t caught;
+static int wake_fd = -1;
+
+static void
+on_signal(int sig)
+{
+	int save = errno;
+
+	caught = sig;
+	(void)!write(wake_fd, "", 1);
+	errno = save;
+}
+
 enum call_result {
 	CALL_OK,	/* 200, a JSON object in *out */
 	CALL_DOWN,	/* no endpoint answered (c->err says why) */
@@ -81,6 +99,9 @@ enum call_result {
 	CALL_LOST,	/* lost_fd turned readable meanwhile */
 	CALL_ERROR,	/* the cluster answered with an error (c->err) */
 };
+
+static int	lock_wait(struct cs_etcd *, cs_nsec, unsigned long long *,
+		    struct cs_holder *);
 
 static cs_nsec
 boot_now(void)
@@ -167,6 +188,13 @@ collect(char *data, size_t size, size_t n, void *arg)
 	c->reply = p;
 	c->len += add;
 	c->reply[c->len] = '\0';
+	/* A watch streams one JSON object per line and never ends: the
+	 * first that reports events (or the watch's end) is all we wait for. */
+	if (c->stream && (strstr(c->reply, "\"events\"") != NULL ||
+	    strstr(c->reply, "\"canceled\"") != NULL)) {
+		c->event = true;
+		return 0;	/* ends the transfer */
+	}
 	return add;
 }
 
@@ -263,6 +291,7 @@ call(const struct cs_etcd *e, struct conn *c, const char *path, json_t *req,
 		    limit == CS_INF || limit > 2 * CS_SEC ? 2000L :
 		    MAX(1L, (long)(limit / CS_MSEC)));
 		c->len = 0;
+		c->event = false;
 		curl_multi_add_handle(c->multi, c->easy);
 		while (running) {
 			if (curl_multi_perform(c->multi, &running) != CURLM_OK)
@@ -284,6 +313,11 @@ call(const struct cs_etcd *e, struct conn *c, const char *path, json_t *req,
 			if (m->msg == CURLMSG_DONE)
 				cc = m->data.result;
 		curl_multi_remove_handle(c->multi, c->easy);
+		if (c->stream && c->event) {
+			c->cur = i;
+			free(body);
+			return CALL_OK;		/* *out stays NULL */
+		}
 		if (cc == CURLE_OPERATION_TIMEDOUT && until != CS_INF &&
 		    boot_now() >= until) {
 			/* asked, and waited all the time there was: the
@@ -310,6 +344,15 @@ call(const struct cs_etcd *e, struct conn *c, const char *path, json_t *req,
 			continue;
 		}
 		error = json_object_get(j, "error");
+		if (http == 200 && error == NULL &&
+		    !json_is_object(json_object_get(j, "header")) &&
+		    !json_is_object(json_object_get(j, "result"))) {
+			snprintf(c->err, sizeof(c->err), "%s: HTTP 200 without "
+			    "an etcd header: not an etcd v3 gateway", e->ep[i]);
+			json_decref(j);
+			worst = CALL_ERROR;
+			continue;
+		}
 		if (http == 200 && error == NULL) {
 			c->cur = i;
 			*out = j;
@@ -429,6 +472,20 @@ refused(const struct cs_etcd *e, const struct conn *c)
 	return EX_UNAVAILABLE;
 }
 
+/* HOST:PORT, or a URL with one, ending in a port of 1..65535. */
+static bool
+port_ok(const char *ep)
+{
+	const char *colon = strrchr(ep, ':'), *errstr;
+	const char *start = strstr(ep, "://");
+
+	if (colon == NULL || (start != NULL && colon < start + 3) ||
+	    colon[1] == '\0')
+		return false;
+	(void)strtonum(colon + 1, 1, 65535, &errstr);
+	return errstr == NULL;
+}
+
 /* "host:port", "http://host:port" or "https://host:port", comma-separated. */
 static int
 add_endpoints(struct cs_etcd *e, const char *list, bool tls)
@@ -445,6 +502,12 @@ add_endpoints(struct cs_etcd *e, const char *list, bool tls)
 			p[--len] = '\0';
 		if (len == 0)
 			continue;
+		if (!port_ok(p)) {
+			warnx("%s: endpoint %s: not HOST:PORT (a port from 1 "
+			    "to 65535)", e->url, p);
+			free(copy);
+			return EX_USAGE;
+		}
 		if ((e->ep = reallocarray(e->ep, (size_t)e->nep + 1,
 		    sizeof(*e->ep))) == NULL)
 			err(EX_OSERR, "realloc");
@@ -545,7 +608,7 @@ cs_etcd_lease(struct cs_etcd *e)
 	json_decref(out);
 	if (e->lease == 0 || e->ttl <= 0) {
 		warnx("%s: the lease grant answered no lease", e->url);
-		return EX_PROTOCOL;
+		return EX_UNAVAILABLE;
 	}
 	e->confirmed = sent;
 	e->ka.cur = e->main.cur;
@@ -700,7 +763,9 @@ enqueue(struct cs_etcd *e, unsigned long long *token, json_t **first,
 	    10 * CS_SEC, 2 * CS_SEC, e->lost[0]);
 	json_decref(req);
 	if (r == CALL_LOST) {
-		warnx("%s: lease lost before the lock was taken", e->url);
+		if (!caught)
+			warnx("%s: lease lost before the lock was taken",
+			    e->url);
 		return -EX_TEMPFAIL;
 	}
 	if (r == CALL_ERROR) {
@@ -718,7 +783,7 @@ enqueue(struct cs_etcd *e, unsigned long long *token, json_t **first,
 		json_decref(out);
 		warnx("%s: the lock key could not be put (lease %llx)", e->url,
 		    (unsigned long long)e->lease);
-		return -EX_PROTOCOL;
+		return -EX_UNAVAILABLE;
 	}
 	*token = (unsigned long long)rev;
 	*reply = out;
@@ -727,66 +792,121 @@ enqueue(struct cs_etcd *e, unsigned long long *token, json_t **first,
 }
 
 /*
- * etcd's lock call gave us the lock: our key as it is now. A wait cut
- * short on one endpoint (its connection lost) makes etcd delete the key,
- * and the next endpoint's call put a new one, with a new revision and no
- * metadata: the token is read back, and the metadata put again.
+ * The key queued just before ours (created before rev), or none: we hold
+ * the lock. 1 (its key in *pred, the revision read at in *at), 0 none,
+ * or -(exit status).
  */
 static int
-held_key(struct cs_etcd *e, unsigned long long *token)
+predecessor(struct cs_etcd *e, long long rev, char **pred, long long *at)
 {
-	char *k = b64(e->key, strlen(e->key)), *v, rs[32], owner[1024];
+	size_t nlen = strlen(e->name);
+	char *pfx, *end, *kpfx, *kend;
 	json_t *req, *out, *kv;
 	enum call_result r;
-	long long rev;
-	size_t len;
 
-	req = json_pack("{s:s}", "key", k);
+	*pred = NULL;
+	if (asprintf(&pfx, "%s/", e->name) == -1 || (end = strdup(pfx)) ==
+	    NULL)
+		err(EX_OSERR, "asprintf");
+	end[nlen] = '/' + 1;
+	kpfx = b64(pfx, nlen + 1);
+	kend = b64(end, nlen + 1);
+	req = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:b}", "key", kpfx,
+	    "range_end", kend, "sort_order", "DESCEND", "sort_target",
+	    "CREATE", "limit", 1, "max_create_revision", (json_int_t)(rev - 1),
+	    "keys_only", 1);
+	free(pfx);
+	free(end);
+	free(kpfx);
+	free(kend);
 	r = call(e, &e->main, "/v3/kv/range", req, &out, boot_now() +
-	    5 * CS_SEC, 2 * CS_SEC, e->lost[0]);
+	    10 * CS_SEC, 2 * CS_SEC, e->lost[0]);
 	json_decref(req);
+	if (r == CALL_LOST)
+		return -EX_TEMPFAIL;
+	if (r == CALL_ERROR) {
+		json_decref(out);
+		return -refused(e, &e->main);
+	}
+	if (r != CALL_OK)
+		return -unavailable(e, &e->main);
+	*at = int64_of(json_object_get(out, "header"), "revision");
 	kv = json_array_get(json_object_get(out, "kvs"), 0);
-	if (r != CALL_OK || (rev = int64_of(kv, "create_revision")) <= 0) {
-		json_decref(out);
-		free(k);
-		warnx("%s: lock lost (%s)", e->url, r == CALL_OK ?
-		    "its key is gone" : e->main.err);
-		return EX_TEMPFAIL;
-	}
-	*token = (unsigned long long)rev;
-	if (json_string_length(json_object_get(kv, "value")) > 0) {
-		json_decref(out);
-		free(k);
-		return 0;
-	}
+	if (kv != NULL)
+		*pred = unb64(kv, "key", NULL);
 	json_decref(out);
-	/* For humans (--status) only: not worth failing the lock for. */
-	len = cs_owner_text(owner, sizeof(owner), 0, time(NULL));
-	v = b64(owner, len);
-	snprintf(rs, sizeof(rs), "%lld", rev);
-	req = json_pack("{s:[{s:s, s:s, s:s, s:s}], s:[{s:{s:s, s:s, s:I}}]}",
-	    "compare", "key", k, "target", "CREATE", "result", "EQUAL",
-	    "create_revision", rs,
-	    "success", "request_put", "key", k, "value", v, "lease",
-	    (json_int_t)e->lease);
-	(void)call(e, &e->main, "/v3/kv/txn", req, &out, boot_now() +
-	    5 * CS_SEC, 2 * CS_SEC, e->lost[0]);
+	return *pred != NULL;
+}
+
+/*
+ * Wait (until slice) for an event on key after revision at: its
+ * deletion, most likely. Returns when one came, or when the slice is
+ * over, or the endpoint failed: the caller looks again either way, so
+ * that a frozen member cannot keep us waiting on a lock that is ours.
+ */
+static enum call_result
+watch(struct cs_etcd *e, const char *key, long long at, cs_nsec slice)
+{
+	json_t *req, *out;
+	enum call_result r;
+	char *k = b64(key, strlen(key));
+
+	req = json_pack("{s:{s:s, s:I}}", "create_request", "key", k,
+	    "start_revision", (json_int_t)(at + 1));
+	free(k);
+	e->main.stream = true;
+	r = call(e, &e->main, "/v3/watch", req, &out, boot_now() + slice,
+	    slice, e->lost[0]);
+	e->main.stream = false;
 	json_decref(req);
 	json_decref(out);
-	free(k);
-	free(v);
-	return 0;
+	return r;
 }
 
 int
 cs_etcd_lock(struct cs_etcd *e, cs_nsec wait, unsigned long long *token,
     struct cs_holder *who)
 {
-	json_t *req, *out, *first, *reply;
-	enum call_result r;
+	static const int ends[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	struct sigaction sa, old[4];
+	size_t i;
+	int r;
+
+	/*
+	 * A waiter's key stays in the queue until its lease ends: one that
+	 * is interrupted revokes it first (the caller's drop), so that the
+	 * waiters after it are not held up for a TTL; then it dies of the
+	 * signal. Signals the caller ignores stay ignored.
+	 */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigfillset(&sa.sa_mask);
+	wake_fd = e->lost[1];
+	caught = 0;
+	for (i = 0; i < 4; i++)
+		if (sigaction(ends[i], NULL, &old[i]) == 0 &&
+		    old[i].sa_handler != SIG_IGN)
+			sigaction(ends[i], &sa, NULL);
+	r = lock_wait(e, wait, token, who);
+	for (i = 0; i < 4; i++)
+		if (old[i].sa_handler != SIG_IGN)
+			sigaction(ends[i], &old[i], NULL);
+	if (caught != 0) {
+		/* the lost pipe was written: the lease is not lost */
+		*token = 0;
+		return CS_EX_SIGNAL + caught;
+	}
+	return r;
+}
+
+static int
+lock_wait(struct cs_etcd *e, cs_nsec wait, unsigned long long *token,
+    struct cs_holder *who)
+{
+	json_t *first, *reply;
 	cs_nsec until = wait == CS_INF ? CS_INF : boot_now() + wait;
 	unsigned long long tok = 0;
-	char *n;
+	enum call_result r;
 	int q;
 
 	/* Free: ours in one round trip. Held: busy at once with no wait. */
@@ -800,30 +920,44 @@ cs_etcd_lock(struct cs_etcd *e, cs_nsec wait, unsigned long long *token,
 		return q < 0 ? -q : q == 1 ? 0 : EX_TEMPFAIL;
 	}
 	json_decref(reply);
-	/* Queued: etcd's lock call waits for the keys before ours to go
-	 * (it takes our key as it stands). An endpoint that dies while we
-	 * wait: the next one, with the time that is left. */
-	n = b64(e->name, strlen(e->name));
-	req = json_pack("{s:s, s:I}", "name", n, "lease", (json_int_t)e->lease);
-	free(n);
-	r = call(e, &e->main, "/v3/lock/lock", req, &out, until, CS_INF,
-	    e->lost[0]);
-	json_decref(req);
-	json_decref(out);
-	switch (r) {
-	case CALL_OK:
-		return held_key(e, token);
-	case CALL_TIMEOUT:
-		return busy(e, who);
-	case CALL_LOST:
-		warnx("%s: lease lost while waiting for the lock (no "
-		    "keepalive confirmed)", e->url);
-		return EX_TEMPFAIL;
-	case CALL_ERROR:
-		return refused(e, &e->main);
-	case CALL_DOWN:
-	default:
-		return unavailable(e, &e->main);
+	/*
+	 * Queued: wait as etcd's own lock does, for the key just before
+	 * ours to go, but in slices of a second, each starting from a fresh
+	 * look through whichever endpoint answers. etcd's lock call would
+	 * wait on one connection for as long as it takes: on a frozen
+	 * member, forever, with the lock ours meanwhile (everyone else
+	 * waiting for us); and when such a call is cut short, etcd deletes
+	 * the waiter's key, which only that member would do, when it wakes.
+	 */
+	for (;;) {
+		char *pred;
+		long long at;
+		int p;
+		cs_nsec now = boot_now();
+
+		if ((p = predecessor(e, (long long)tok, &pred, &at)) < 0) {
+			if (p == -EX_TEMPFAIL && !caught)
+				warnx("%s: lease lost while waiting for the "
+				    "lock (no keepalive confirmed)", e->url);
+			return -p;
+		}
+		if (p == 0) {
+			*token = tok;
+			return 0;
+		}
+		if (until != CS_INF && now >= until) {
+			free(pred);
+			return busy(e, who);
+		}
+		r = watch(e, pred, at, until == CS_INF ? WATCH_SLICE :
+		    MIN(WATCH_SLICE, until - now));
+		free(pred);
+		if (r == CALL_LOST) {
+			if (!caught)
+				warnx("%s: lease lost while waiting for the "
+				    "lock (no keepalive confirmed)", e->url);
+			return EX_TEMPFAIL;
+		}
 	}
 }
 

@@ -42,8 +42,12 @@ bg() {
 	echo "$BG" >> pids
 }
 
-second_key_not() {	# NAME REV: the second in NAME's queue is not REV (for await)
-	[ "$(etcdctl --endpoints="$ETCD_EPS" get --prefix "$1/" -w json | jq -r '.kvs[1].create_revision')" != "$2" ]
+etcd_healthy_at() {	# ENDPOINT
+	etcdctl --endpoints="$1" endpoint health > /dev/null 2>&1
+}
+
+ss_listening() {	# PORT
+	[ -n "$(ss -Hltn "sport = :$1" 2> /dev/null)" ]
 }
 
 keys_are() {	# NAME N: N keys in NAME's queue (for await)
@@ -238,16 +242,26 @@ await_held() {
 	run -0 "$W" -n "$E/$L" true
 }
 
-@test "a waiter killed while it waits leaves no key behind: the next waiter is not held up for its TTL" {
+@test "a waiter interrupted while it waits (SIGINT, SIGTERM) revokes its key and dies of the signal: the next waiter is not held up for its TTL" {
 	bg "$W" --ttl 30 "$E/$L" -- sh -c 'while [ ! -e finish ]; do sleep 0.02; done'
 	A=$BG
 	await_held "$L"
-	bg "$W" --ttl 30 -w 60 "$E/$L" true
+	bg env --default-signal=INT "$W" --ttl 30 -w 60 "$E/$L" true
 	B=$BG
 	await keys_are "$L" 2
+	bg "$W" --ttl 30 -w 60 "$E/$L" true
+	B2=$BG
+	await keys_are "$L" 3
 	bg "$W" --ttl 30 -w 60 "$E/$L" -- touch c.ran
 	C=$BG
-	kill -KILL "$B"
+	await keys_are "$L" 4
+	kill -INT "$B"
+	kill -TERM "$B2"
+	wait "$B" && rb=0 || rb=$?
+	wait "$B2" && rb2=0 || rb2=$?
+	[ "$rb" -eq 130 ] && [ "$rb2" -eq 143 ]
+	# their keys left with them, not at their lease's end (30 s)
+	keys_are "$L" 2
 	touch finish
 	t0=$(now_ms)
 	wait "$C"
@@ -255,28 +269,60 @@ await_held() {
 	[ $(($(now_ms) - t0)) -lt 10000 ]
 }
 
-@test "a waiter whose connection is cut (the member lives on) fails over: its token and metadata are those of the key that holds the lock" {
+@test "a waiter whose connection is cut (the member lives on) keeps its place: its token and metadata are those of the key that holds the lock" {
 	bg "$W" "etcd://$ETCD_EP2/$L" -- sh -c 'while [ ! -e finish ]; do sleep 0.02; done'
 	await_held "$L"
 	port=$((20000 + RANDOM % 12768))
 	etcd_proxy "$port" "${ETCD_EP1#*:}"
 	echo "$PROXY_PID" >> pids
-	await etcdctl --endpoints="127.0.0.1:$port" endpoint health
+	await etcd_healthy_at "127.0.0.1:$port"
 	bg "$W" -w 60 "etcd://127.0.0.1:$port,$ETCD_EP2/$L" -- sh -c '
 		echo "$CRASHSAFE_LOCK_TOKEN" > b.token
 		etcdctl --endpoints="$0" get --prefix "$1/" -w json > b.keys' "$ETCD_EPS" "$L"
 	B=$BG
 	await keys_are "$L" 2
-	first=$(etcdctl --endpoints="$ETCD_EPS" get --prefix "$L/" -w json | jq -r '.kvs[1].create_revision')
+	queued=$(etcdctl --endpoints="$ETCD_EPS" get --prefix --sort-by=CREATE --order=ASCEND "$L/" -w json | jq -r '.kvs[1].create_revision')
 	kill -KILL "$PROXY_PID"
-	# etcd drops the waiter's key with its connection; the next endpoint's
-	# wait puts a new one
-	await second_key_not "$L" "$first" || fail "the waiter's key was not put again"
+	sleep 1.5	# a waiter looks again every second: it has, through EP2
 	touch finish
 	wait "$B"
-	[ "$(jq -r '.kvs[0].create_revision' b.keys)" = "$(cat b.token)" ]
-	[ "$(cat b.token)" -gt "$first" ]
+	[ "$(cat b.token)" = "$queued" ]
+	[ "$(jq -r '.kvs[0].create_revision' b.keys)" = "$queued" ]
 	jq -r '.kvs[0].value' b.keys | base64 -d | grep -qx "pid=$B"
+}
+
+@test "a waiter whose member freezes (SIGSTOP) is not held up: it gets the lock when the holder is done" {
+	# B waits through member 1 first; A holds through member 2.
+	bg "$W" "etcd://$ETCD_EP2/$L" -- sh -c 'while [ ! -e finish ]; do sleep 0.02; done; date +%s%3N > a.end'
+	await_held "$L"
+	bg "$W" -w 60 "etcd://$ETCD_EP1,$ETCD_EP2,$ETCD_EP3/$L" -- sh -c 'date +%s%3N > b.start'
+	B=$BG
+	await keys_are "$L" 2
+	kill -STOP "$(etcd_member_pid 1)"
+	touch finish
+	wait "$B" || fail "B: $?"
+	echo "# waiter's member frozen: B started $(($(cat b.start) - $(cat a.end))) ms after A's end" >&3
+	[ "$(cat b.start)" -ge "$(cat a.end)" ]
+	[ $(($(cat b.start) - $(cat a.end))) -lt 15000 ]
+}
+
+@test "an endpoint that is not etcd (HTTP 200 with no etcd header) is passed over" {
+	port=$((20000 + RANDOM % 12768))
+	python3 -c 'import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(9)
+while True:
+    c, _ = s.accept(); c.recv(4096)
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"); c.close()' "$port" 3>&- &
+	echo $! >> pids
+	await ss_listening "$port"
+	run -0 "$W" "etcd://127.0.0.1:$port,$ETCD_EP2/$L" -- echo ran
+	[ "$output" = ran ]
+	run -69 "$W" "etcd://127.0.0.1:$port/$L" true
+	[[ "$output" == *"not an etcd v3 gateway"* ]]
+	bg "$W" "$E/$L" -- sleep 30
+	await_held "$L"
+	run -0 "$W" --status "etcd://127.0.0.1:$port,$ETCD_EP2/$L"
 }
 
 # ---- unreachable ----
@@ -316,6 +362,12 @@ await_held() {
 @test "usage: no name, -s, --ttl below 1s, etcd options on a lock file, a scheme that is not http(s)" {
 	run -64 "$W" "etcd://$ETCD_EP1/" true
 	[[ "${lines[0]}" == *"no lock name"* ]]
+	run -64 "$W" "etcd://127.0.0.1:99999/$L" true
+	[[ "${lines[0]}" == *"not HOST:PORT"* ]]
+	run -64 "$W" "etcds://$ETCD_EP1/$L" true
+	[[ "${lines[0]}" == *"not a lock file nor an etcd:// lock"* ]]
+	run -64 "$W" --ttl 1.5s "$E/$L" true
+	run -64 "$W" --ttl 9000000001 "$E/$L" true
 	run -64 "$W" -s "$E/$L" true
 	run -64 "$W" --ttl 0.5s "$E/$L" true
 	run -64 "$W" --ttl 5 lockfile true

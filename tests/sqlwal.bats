@@ -928,10 +928,10 @@ mklog() {
 	[ "$(cksum < db)" = "$sum" ]
 	[ "$(sqlite3 db "SELECT count(*) FROM sqlite_master WHERE name = 'crashsafe_fence'")" = 0 ]
 	[ "$(sqlite3 db 'SELECT count(*) FROM log')" = 1 ]
-	# a name may hold anything but '=': the token is after the first one
+	# a name may hold anything: the token is after the last '='
 	run "$S" --fence 'nightly job: 10.0.0.1/x' db 'SELECT 1'
 	[ "$status" -eq 64 ]
-	run "$S" --fence 'a=b=1' db 'SELECT 1'
+	run "$S" --fence 'a=b=1x' db 'SELECT 1'
 	[ "$status" -eq 64 ]
 	run "$S" --fence 'nightly job: 10.0.0.1/x=3' db 'SELECT 1'
 	assert_success
@@ -988,6 +988,10 @@ mklog() {
 	run "$S" --fence b=3 --fence a=6 db 'INSERT INTO log(tok) VALUES (3)'
 	assert_success
 	[ "$(fences)" = "$(printf 'a|6\nb|3')" ]
+	# a name with '=' in it: split at the last one
+	run "$S" --fence 'k=v=7' db 'SELECT 1'
+	assert_success
+	[ "$(sqlite3 db "SELECT token FROM crashsafe_fence WHERE name = 'k=v'")" = 7 ]
 }
 
 @test "--fence waits for a writer holding the lock, then checks what that writer recorded" {
