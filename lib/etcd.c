@@ -745,12 +745,22 @@ enqueue(struct cs_etcd *e, unsigned long long *token, json_t **first,
 	v = b64(owner, len);
 	kpfx = b64(pfx, nlen + 1);
 	kend = b64(end, nlen + 1);
+	/*
+	 * Put only if absent, else read it back: a reply lost on the way
+	 * (the call goes on to the next endpoint) makes the second try find
+	 * the key the first one put.
+	 */
 	req = json_pack("{s:[{s:s, s:s, s:s, s:s}], s:[{s:{s:s, s:s, s:I}}, "
+	    "{s:{s:s, s:s, s:s, s:s, s:i}}], s:[{s:{s:s}}, "
 	    "{s:{s:s, s:s, s:s, s:s, s:i}}]}",
 	    "compare", "key", k, "target", "CREATE", "result", "EQUAL",
 	    "create_revision", "0",
 	    "success",
 	    "request_put", "key", k, "value", v, "lease", (json_int_t)e->lease,
+	    "request_range", "key", kpfx, "range_end", kend, "sort_order",
+	    "ASCEND", "sort_target", "CREATE", "limit", 1,
+	    "failure",
+	    "request_range", "key", k,
 	    "request_range", "key", kpfx, "range_end", kend, "sort_order",
 	    "ASCEND", "sort_target", "CREATE", "limit", 1);
 	free(pfx);
@@ -775,11 +785,14 @@ enqueue(struct cs_etcd *e, unsigned long long *token, json_t **first,
 	if (r != CALL_OK)
 		return -unavailable(e, &e->main);
 	rev = int64_of(json_object_get(out, "header"), "revision");
+	if (!json_is_true(json_object_get(out, "succeeded")))
+		rev = int64_of(json_array_get(json_object_get(json_object_get(
+		    json_array_get(json_object_get(out, "responses"), 0),
+		    "response_range"), "kvs"), 0), "create_revision");
 	kv = json_array_get(json_object_get(json_object_get(json_array_get(
 	    json_object_get(out, "responses"), 1), "response_range"), "kvs"),
 	    0);
-	if (!json_is_true(json_object_get(out, "succeeded")) || rev <= 0 ||
-	    kv == NULL) {
+	if (rev <= 0 || kv == NULL) {
 		json_decref(out);
 		warnx("%s: the lock key could not be put (lease %llx)", e->url,
 		    (unsigned long long)e->lease);
@@ -967,10 +980,39 @@ cs_etcd_lease_ok(struct cs_etcd *e)
 	return !atomic_load(&e->gone);
 }
 
+/*
+ * Until it is done, or until the lease would have ended anyway: a
+ * leader election (a member answering "no leader", or frozen) lasts a
+ * second or two, and a key left behind holds every waiter up until then.
+ */
+static void
+end_lease(struct cs_etcd *e)
+{
+	cs_nsec until = e->confirmed + e->ttl;
+	enum call_result r;
+	json_t *req, *out;
+
+	req = json_pack("{s:I}", "ID", (json_int_t)e->lease);
+	for (;;) {
+		r = call(e, &e->main, "/v3/lease/revoke", req, &out, until,
+		    CS_SEC, -1);
+		json_decref(out);
+		/* done, or refused: not found (it ended) is as good */
+		if (r == CALL_OK || r == CALL_ERROR || boot_now() + RETRY_GAP >=
+		    until)
+			break;
+		(void)cs_sleep(RETRY_GAP, CS_INF, -1, NULL);
+	}
+	if (r != CALL_OK && r != CALL_ERROR)
+		cs_warnx("%s: lease %llx not revoked (%s): it ends by itself "
+		    "within %llds", e->url, (unsigned long long)e->lease,
+		    e->main.err, (long long)(e->ttl / CS_SEC));
+	json_decref(req);
+}
+
 void
 cs_etcd_close(struct cs_etcd *e)
 {
-	json_t *req, *out;
 	int i;
 
 	if (e == NULL)
@@ -985,16 +1027,8 @@ cs_etcd_close(struct cs_etcd *e)
 	 * the cluster's log and leave nothing different). Even a lease
 	 * presumed lost: it may not be yet, and the command is gone.
 	 */
-	if (e->lease != 0) {
-		req = json_pack("{s:I}", "ID", (json_int_t)e->lease);
-		if (call(e, &e->main, "/v3/lease/revoke", req, &out,
-		    boot_now() + 2 * CS_SEC, CS_SEC, -1) == CALL_DOWN)
-			cs_warnx("%s: lease %llx not revoked (%s): it ends in "
-			    "%llds", e->url, (unsigned long long)e->lease,
-			    e->main.err, (long long)(e->ttl / CS_SEC));
-		json_decref(req);
-		json_decref(out);
-	}
+	if (e->lease != 0)
+		end_lease(e);
 	conn_free(&e->main);
 	conn_free(&e->ka);
 	for (i = 0; i < 2; i++) {

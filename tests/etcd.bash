@@ -137,18 +137,25 @@ now_ms() {
 	date +%s%3N
 }
 
-# etcd_proxy PORT TARGET_PORT: a TCP proxy on 127.0.0.1:PORT to a member,
-# in the background (its pid in $PROXY_PID): killing it cuts every
-# connection through it while the member lives on.
+# etcd_proxy PORT TARGET_PORT [lose-txn-replies]: a TCP proxy on
+# 127.0.0.1:PORT to a member, in the background (its pid in $PROXY_PID):
+# killing it cuts every connection through it while the member lives on.
+# With lose-txn-replies, a connection that has carried a /v3/kv/txn
+# request passes no more replies (the request reached the member).
 etcd_proxy() {
 	python3 -c '
 import socket, sys, threading
-def pipe(a, b):
+lose = len(sys.argv) > 3
+def pipe(a, b, up, state):
     try:
         while True:
             d = a.recv(65536)
             if not d:
                 break
+            if up and lose and b"/v3/kv/txn" in d:
+                state["txn"] = True
+            if not up and state["txn"]:
+                continue
             b.sendall(d)
     except OSError:
         pass
@@ -164,8 +171,9 @@ l.listen(64)
 while True:
     c, _ = l.accept()
     u = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
-    for x, y in ((c, u), (u, c)):
-        threading.Thread(target=pipe, args=(x, y), daemon=True).start()
-' "$1" "$2" 3>&- &
+    state = {"txn": False}
+    for x, y, up in ((c, u, True), (u, c, False)):
+        threading.Thread(target=pipe, args=(x, y, up, state), daemon=True).start()
+' "$@" 3>&- &
 	export PROXY_PID=$!
 }
