@@ -631,38 +631,66 @@ cs_etcd_lost_fd(const struct cs_etcd *e)
 	return e->lost[0];
 }
 
+/* The queue's range, NAME/ to NAME0 (the prefix's end), in base64 (to
+ * free). */
+static void
+queue_range(const struct cs_etcd *e, char **key, char **end)
+{
+	size_t len = strlen(e->name);
+	char *pfx;
+
+	if (asprintf(&pfx, "%s/", e->name) == -1)
+		err(EX_OSERR, "asprintf");
+	*key = b64(pfx, len + 1);
+	pfx[len] = '/' + 1;
+	*end = b64(pfx, len + 1);
+	free(pfx);
+}
+
+/* One request as the lock needs it: 0 and *out (to json_decref), or
+ * -(exit status), the message printed (none for a lost lease: the
+ * caller's, or for a signal: nobody's). */
+static int
+ask(struct cs_etcd *e, const char *path, json_t *req, json_t **out,
+    cs_nsec limit, int watch)
+{
+	enum call_result r;
+
+	r = call(e, &e->main, path, req, out, boot_now() + limit, 2 * CS_SEC,
+	    watch);
+	json_decref(req);
+	switch (r) {
+	case CALL_OK:
+		return 0;
+	case CALL_LOST:
+		return -EX_TEMPFAIL;
+	case CALL_ERROR:
+		json_decref(*out);
+		*out = NULL;
+		return -refused(e, &e->main);
+	default:
+		return -unavailable(e, &e->main);
+	}
+}
+
 /* The key that holds the lock now (the oldest under NAME/): 1 and *kv
  * (to json_decref), 0 none, or -(exit status). */
 static int
 owner_kv(struct cs_etcd *e, json_t **kv, json_t **reply)
 {
-	size_t len = strlen(e->name);
-	char *pfx, *end, *kpfx, *kend;
-	json_t *req, *out;
-	enum call_result r;
+	char *k, *end;
+	json_t *out;
+	int r;
 
 	*kv = *reply = NULL;
-	if (asprintf(&pfx, "%s/", e->name) == -1 || (end = strdup(pfx)) ==
-	    NULL)
-		err(EX_OSERR, "asprintf");
-	end[len] = '/' + 1;	/* the prefix's range end: "NAME0" */
-	kpfx = b64(pfx, len + 1);
-	kend = b64(end, len + 1);
-	req = json_pack("{s:s, s:s, s:s, s:s, s:i}", "key", kpfx, "range_end",
-	    kend, "sort_order", "ASCEND", "sort_target", "CREATE", "limit", 1);
-	free(pfx);
+	queue_range(e, &k, &end);
+	r = ask(e, "/v3/kv/range", json_pack("{s:s, s:s, s:s, s:s, s:i}",
+	    "key", k, "range_end", end, "sort_order", "ASCEND", "sort_target",
+	    "CREATE", "limit", 1), &out, 5 * CS_SEC, -1);
+	free(k);
 	free(end);
-	free(kpfx);
-	free(kend);
-	r = call(e, &e->main, "/v3/kv/range", req, &out, boot_now() +
-	    5 * CS_SEC, 2 * CS_SEC, -1);
-	json_decref(req);
-	if (r == CALL_ERROR) {
-		json_decref(out);
-		return -refused(e, &e->main);
-	}
-	if (r != CALL_OK)
-		return -unavailable(e, &e->main);
+	if (r != 0)
+		return r;
 	*reply = out;
 	*kv = json_array_get(json_object_get(out, "kvs"), 0);
 	return *kv != NULL;
@@ -727,32 +755,28 @@ static int
 enqueue(struct cs_etcd *e, unsigned long long *token, json_t **first,
     json_t **reply)
 {
-	size_t nlen = strlen(e->name), len;
-	char owner[1024], *k, *v, *pfx, *end, *kpfx, *kend;
-	json_t *req, *out, *kv;
-	enum call_result r;
+	char owner[1024], *k, *v, *kpfx, *kend;
+	json_t *out, *kv;
 	long long rev;
+	size_t len;
+	int r;
 
 	*first = *reply = NULL;
 	if (asprintf(&e->key, "%s/%llx", e->name,
-	    (unsigned long long)e->lease) == -1 ||
-	    asprintf(&pfx, "%s/", e->name) == -1 || (end = strdup(pfx)) ==
-	    NULL)
+	    (unsigned long long)e->lease) == -1)
 		err(EX_OSERR, "asprintf");
-	end[nlen] = '/' + 1;	/* the prefix's range end: "NAME0" */
 	len = cs_owner_text(owner, sizeof(owner), 0, time(NULL));
 	k = b64(e->key, strlen(e->key));
 	v = b64(owner, len);
-	kpfx = b64(pfx, nlen + 1);
-	kend = b64(end, nlen + 1);
+	queue_range(e, &kpfx, &kend);
 	/*
 	 * Put only if absent, else read it back: a reply lost on the way
 	 * (the call goes on to the next endpoint) makes the second try find
 	 * the key the first one put.
 	 */
-	req = json_pack("{s:[{s:s, s:s, s:s, s:s}], s:[{s:{s:s, s:s, s:I}}, "
-	    "{s:{s:s, s:s, s:s, s:s, s:i}}], s:[{s:{s:s}}, "
-	    "{s:{s:s, s:s, s:s, s:s, s:i}}]}",
+	r = ask(e, "/v3/kv/txn", json_pack("{s:[{s:s, s:s, s:s, s:s}], "
+	    "s:[{s:{s:s, s:s, s:I}}, {s:{s:s, s:s, s:s, s:s, s:i}}], "
+	    "s:[{s:{s:s}}, {s:{s:s, s:s, s:s, s:s, s:i}}]}",
 	    "compare", "key", k, "target", "CREATE", "result", "EQUAL",
 	    "create_revision", "0",
 	    "success",
@@ -762,28 +786,16 @@ enqueue(struct cs_etcd *e, unsigned long long *token, json_t **first,
 	    "failure",
 	    "request_range", "key", k,
 	    "request_range", "key", kpfx, "range_end", kend, "sort_order",
-	    "ASCEND", "sort_target", "CREATE", "limit", 1);
-	free(pfx);
-	free(end);
+	    "ASCEND", "sort_target", "CREATE", "limit", 1), &out, 10 * CS_SEC,
+	    e->lost[0]);
 	free(k);
 	free(v);
 	free(kpfx);
 	free(kend);
-	r = call(e, &e->main, "/v3/kv/txn", req, &out, boot_now() +
-	    10 * CS_SEC, 2 * CS_SEC, e->lost[0]);
-	json_decref(req);
-	if (r == CALL_LOST) {
-		if (!caught)
-			warnx("%s: lease lost before the lock was taken",
-			    e->url);
-		return -EX_TEMPFAIL;
-	}
-	if (r == CALL_ERROR) {
-		json_decref(out);
-		return -refused(e, &e->main);
-	}
-	if (r != CALL_OK)
-		return -unavailable(e, &e->main);
+	if (r == -EX_TEMPFAIL && !caught)
+		warnx("%s: lease lost before the lock was taken", e->url);
+	if (r != 0)
+		return r;
 	rev = int64_of(json_object_get(out, "header"), "revision");
 	if (!json_is_true(json_object_get(out, "succeeded")))
 		rev = int64_of(json_array_get(json_object_get(json_object_get(
@@ -812,37 +824,21 @@ enqueue(struct cs_etcd *e, unsigned long long *token, json_t **first,
 static int
 predecessor(struct cs_etcd *e, long long rev, char **pred, long long *at)
 {
-	size_t nlen = strlen(e->name);
-	char *pfx, *end, *kpfx, *kend;
-	json_t *req, *out, *kv;
-	enum call_result r;
+	char *k, *end;
+	json_t *out, *kv;
+	int r;
 
 	*pred = NULL;
-	if (asprintf(&pfx, "%s/", e->name) == -1 || (end = strdup(pfx)) ==
-	    NULL)
-		err(EX_OSERR, "asprintf");
-	end[nlen] = '/' + 1;
-	kpfx = b64(pfx, nlen + 1);
-	kend = b64(end, nlen + 1);
-	req = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:b}", "key", kpfx,
-	    "range_end", kend, "sort_order", "DESCEND", "sort_target",
-	    "CREATE", "limit", 1, "max_create_revision", (json_int_t)(rev - 1),
-	    "keys_only", 1);
-	free(pfx);
+	queue_range(e, &k, &end);
+	r = ask(e, "/v3/kv/range", json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, "
+	    "s:b}", "key", k, "range_end", end, "sort_order", "DESCEND",
+	    "sort_target", "CREATE", "limit", 1, "max_create_revision",
+	    (json_int_t)(rev - 1), "keys_only", 1), &out, 10 * CS_SEC,
+	    e->lost[0]);
+	free(k);
 	free(end);
-	free(kpfx);
-	free(kend);
-	r = call(e, &e->main, "/v3/kv/range", req, &out, boot_now() +
-	    10 * CS_SEC, 2 * CS_SEC, e->lost[0]);
-	json_decref(req);
-	if (r == CALL_LOST)
-		return -EX_TEMPFAIL;
-	if (r == CALL_ERROR) {
-		json_decref(out);
-		return -refused(e, &e->main);
-	}
-	if (r != CALL_OK)
-		return -unavailable(e, &e->main);
+	if (r != 0)
+		return r;
 	*at = int64_of(json_object_get(out, "header"), "revision");
 	kv = json_array_get(json_object_get(out, "kvs"), 0);
 	if (kv != NULL)
@@ -944,7 +940,7 @@ lock_wait(struct cs_etcd *e, cs_nsec wait, unsigned long long *token,
 	 */
 	for (;;) {
 		char *pred;
-		long long at;
+		long long at = 0;
 		int p;
 		cs_nsec now = boot_now();
 

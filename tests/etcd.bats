@@ -26,20 +26,7 @@ setup() {
 }
 
 teardown() {
-	if [ -s pids ]; then
-		while read -r p; do
-			kill -CONT "$p" 2> /dev/null
-			pkill -KILL -P "$p" 2> /dev/null
-			kill -KILL "$p" 2> /dev/null
-		done < pids
-	fi
-	return 0
-}
-
-bg() {
-	"$@" &
-	BG=$!
-	echo "$BG" >> pids
+	kill_noted
 }
 
 etcd_healthy_at() {	# ENDPOINT

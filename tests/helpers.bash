@@ -103,6 +103,27 @@ term_ctrl_z_ignored() {
 	[ "$(cat got)" = typed ]
 }
 
+# Background a command, its pid noted in ./pids for kill_noted; the pid
+# in $BG.
+bg() {
+	"$@" &
+	BG=$!
+	echo "$BG" >> pids
+}
+
+# Teardown: what a test left running in the background (bg, or a pid
+# written to ./pids), its children too, stopped or not.
+kill_noted() {
+	local p
+	[ -s pids ] || return 0
+	while read -r p; do
+		kill -CONT "$p" 2> /dev/null
+		pkill -KILL -P "$p" 2> /dev/null
+		kill -KILL "$p" 2> /dev/null
+	done < pids
+	return 0
+}
+
 pid_gone() {	# PID: for await
 	! kill -0 "$1" 2> /dev/null
 }

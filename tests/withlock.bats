@@ -12,27 +12,13 @@ setup() {
 }
 
 teardown() {
-	# what a test left running in the background: its pids in ./pids
-	if [ -s pids ]; then
-		while read -r p; do
-			kill -CONT "$p" 2> /dev/null
-			pkill -KILL -P "$p" 2> /dev/null
-			kill -KILL "$p" 2> /dev/null
-		done < pids
-	fi
+	kill_noted
 	# bind mounts a test made
 	if [ -s mounts ]; then
 		while read -r m; do umount "$m" 2> /dev/null || umount -l "$m"; done < mounts
 	fi
 	term_stop
 	hostile_teardown
-}
-
-# Background a command, its pid noted for teardown; the pid in $BG.
-bg() {
-	"$@" &
-	BG=$!
-	echo "$BG" >> pids
 }
 
 # Wait until the lock file names pid $2 as its holder (its metadata).
