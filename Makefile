@@ -19,7 +19,10 @@ MAN7	 = man/crashsafe.7
 
 CC	?= cc
 CFLAGS	?= -O2 -g
-WARN	 = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+# -Werror is for our own builds: a distribution's (WERROR=) must not fail
+# on a newer compiler's new warning.
+WERROR	?= -Werror
+WARN	 = -Wall -Wextra $(WERROR) -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wformat=2 -Wno-format-nonliteral
 BSD_CFLAGS != pkg-config --cflags libbsd-overlay
 BSD_LIBS   != pkg-config --libs libbsd-overlay
@@ -54,7 +57,9 @@ O	 = .
 SANFLAGS =
 endif
 
-ALL_CFLAGS  = -std=gnu11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) $(MOUNT_CFLAGS) -Ilib \
+# CPPFLAGS, CFLAGS and LDFLAGS are the builder's (GNU coding standards):
+# dpkg-buildflags' _FORTIFY_SOURCE, stack protector, relro and now apply.
+ALL_CFLAGS  = $(CPPFLAGS) -std=gnu11 -D_GNU_SOURCE $(WARN) $(BSD_CFLAGS) $(MOUNT_CFLAGS) -Ilib \
 	      $(CFLAGS) $(SANFLAGS) $(PLANTFLAGS)
 ALL_LDFLAGS = $(LDFLAGS) $(SANFLAGS)
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * atomicappend - append records that never interleave or tear: each record
  * is written under the suite's lock on the file itself, after repairing a
@@ -186,13 +187,20 @@ lock_target(void)
 }
 
 /* Undo a partial record: the file goes back to its size before it. */
+static void
+truncate_back(off_t size)
+{
+	if (ftruncate(out.fd, size) == -1)
+		warn("%s: cannot remove the partial record", out.path);
+}
+
+/* The same after our write failed: its message, and EX_IOERR. */
 static int
 cut_back(off_t size, int err)
 {
 	int r = cs_fail(err, EX_IOERR, out.path);
 
-	if (ftruncate(out.fd, size) == -1)
-		warn("%s: cannot remove the partial record", out.path);
+	truncate_back(size);
 	return r;
 }
 
@@ -259,7 +267,7 @@ append(const char *buf, size_t len, int spool)
 		if (cs_copy_fd(spool, out.fd, &n, &failed) == -1) {
 			if (failed == spool) {
 				r = cs_fail(errno, EX_IOERR, cs_spool_name());
-				(void)ftruncate(out.fd, before);
+				truncate_back(before);
 			} else
 				r = cut_back(before, errno);
 			goto out;

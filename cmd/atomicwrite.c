@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * atomicwrite - replace a file so that readers see the old file or the
  * whole new one, never a mix; a failed producer changes nothing.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * retry - run a command until it succeeds, boundedly: attempts and time
  * limited, exponential backoff with jitter, per-attempt timeouts that stop

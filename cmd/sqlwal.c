@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * sqlwal - SQLite from shell scripts, safely under concurrency: WAL, the
  * suite's own busy handler, the whole script as one transaction (BEGIN

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * staleclean - remove locks, pid files and temp files whose owner is
  * provably gone; never a live one. Every candidate gets a verdict (stale,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * withlock - run a command under a lock that cannot go stale: the lock
  * protocol of SPEC 1.5 (flock, inode re-check, owner metadata), the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * backoff.c - the suite's one delay schedule (SPEC 1.6): exponential
  * growth capped at max, then jitter as in the AWS Architecture Blog's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * cleanup.c - what happens on a fatal signal (SPEC 1.4): remove our temp
  * files, pass the signal on to a running child, then die of the same

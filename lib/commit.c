@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * commit.c - replacing a file so that readers see the old or the new one,
  * never a mix (SPEC 1.4): a temp file beside the target (same filesystem,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * crashsafe.h - the shared library of the crashsafe tools.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * encode.c - writing values unambiguously for machines: JSON strings
  * (valid UTF-8 out, whatever comes in), TSV and CSV fields, hex, base64,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * etcd.c - a lock on an etcd cluster (SPEC 8), through its v3 HTTP/JSON
  * gateway: libcurl speaks HTTP, jansson JSON, libresolv's b64_ntop and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fsinfo.c - what kind of filesystem a path is on. SQLite's WAL needs
  * shared memory between all its users, which network filesystems do not

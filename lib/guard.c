@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * guard.c - watching over a command as the shell would (SPEC 5 and 8): one
  * set of rules for retry's attempts and withlock's command.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * holder.c - who holds a lock (SPEC 1.5), read from /proc alone: the
  * kernel's word (/proc/locks, /proc/PID/fd and fdinfo) and, where the

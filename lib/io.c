@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * io.c - moving bytes: write-all, copies (copy_file_range from files,
  * read/write through an enlarged pipe otherwise), content comparison.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * lock.c - the suite's one lock protocol (SPEC 1.5).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * metadata.c - what a replacement keeps of the file it replaces (SPEC 2):
  * owner, group, mode and exactly the old file's extended attributes, POSIX

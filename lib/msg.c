@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * msg.c - messages (PROG: CONTEXT: REASON, one line) and the mapping of
  * errno values to the suite's exit statuses.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * openfiles.c - who has a file open or locked, read from /proc without
  * touching the files themselves: /proc/PID/fdinfo gives each open file's

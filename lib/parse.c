@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * parse.c - strict parsing of durations, numbers, modes and code lists.
  * Anything not entirely understood is an error: no sign, no spaces, no

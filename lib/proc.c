@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * proc.c - facts about processes and this boot, read from /proc: what the
  * lock metadata records and what liveness checks compare against.

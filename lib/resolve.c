@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * resolve.c - where a write to a path lands when the path is a symbolic
  * link (SPEC 1.4, 2). The kernel follows the links, so that every rule it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * rows.c - query results for shells and humans: typed cells written as
  * TSV, CSV, JSON, JSONL or a table aligned by display width. Each format

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * spawn.c - running a command and passing its status through, with the
  * conventions of env(1), timeout(1) and flock(1): 127 when it is not

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # The build's own promises: install layout, usage text matching the manual.
 
 load helpers

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # A real etcd cluster for the bats suites: three members of Debian's
 # etcd-server on 127.0.0.1, free ports, data in the file's temp dir,
 # stopped by pid. Loaded by tests/etcd.bats.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # withlock on etcd: SPEC section 8, against a real three-member cluster of
 # Debian's etcd-server on 127.0.0.1 (tests/etcd.bash).
 # shellcheck disable=SC2016,SC2154,SC2153 # sh -c scripts are single-quoted on purpose; run sets stderr_lines; etcd.bash exports ETCD_EPn

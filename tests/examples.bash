@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # shellcheck shell=bash
 # shellcheck disable=SC2016 # stub bodies are sh, single-quoted on purpose
 # The examples of the manual pages and of the README, run as written in a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # Every example of the manual pages and of the README runs as written
 # (tests/examples.bash builds the sandbox), and does what it says.
 

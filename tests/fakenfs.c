@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fakenfs.c - an LD_PRELOAD shim for the tests: statfs(2) reports NFS, so
  * that sqlwal's refusal of network filesystems can be tested without one.

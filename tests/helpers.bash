@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # Shared setup for the bats suites: every test runs in its own directory
 # and calls the built binaries from $CS_BIN.
 # shellcheck shell=bash

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # The fixtures of tests/hostile.bash build what they claim, and leave nothing.
 # shellcheck disable=SC2016 # sh -c scripts are single-quoted on purpose
 

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # shellcheck shell=bash
 # Hostile environments built inside bats tests (../shared/TESTING.md section 9):
 # a network filesystem (sshfs to a private sshd), a local FUSE mount (bindfs),

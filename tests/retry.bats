@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # retry: SPEC section 5.
 # shellcheck disable=SC2016 # sh -c scripts are single-quoted on purpose
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # sqlwal: SPEC section 6.
 # shellcheck disable=SC2016 # SQL with $NAME parameters is single-quoted on purpose
 

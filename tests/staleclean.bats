@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # staleclean: SPEC section 4.
 # shellcheck disable=SC2016 # sh -c scripts are single-quoted on purpose
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env bats
+# SPDX-License-Identifier: ISC
 # The library's parsers and backoff maths, tested in C (tests/unit/unit.c).
 
 load helpers

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * shortio.so - LD_PRELOAD shim for make faults: every write that
  * reaches the kernel is cut to at most SHORTIO_MAX bytes (default 7), as

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * argv.h - the body of the argv harnesses (fuzz_argv_TOOL.c). Each
  * includes its tool's source with main renamed, defines FUZZ_RESET() (free

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* libFuzzer: atomicappend's command line (parse_options in cmd/atomicappend.c). */
 #define main atomicappend_main
 #include "../../cmd/atomicappend.c"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* libFuzzer: atomicwrite's command line (parse_options in cmd/atomicwrite.c). */
 #define main atomicwrite_main
 #include "../../cmd/atomicwrite.c"

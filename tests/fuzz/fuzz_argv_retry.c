@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* libFuzzer: retry's command line (parse_options in cmd/retry.c). */
 #define main retry_main
 #include "../../cmd/retry.c"

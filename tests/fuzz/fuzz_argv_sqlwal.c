@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* libFuzzer: sqlwal's command line (parse_options in cmd/sqlwal.c),
  * named parameters (-p NAME[:TYPE]=VALUE) included. */
 #define main sqlwal_main

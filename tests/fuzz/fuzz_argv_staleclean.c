@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* libFuzzer: staleclean's command line (parse_options in cmd/staleclean.c). */
 #define main staleclean_main
 #include "../../cmd/staleclean.c"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* libFuzzer: withlock's command line (parse_options in cmd/withlock.c). */
 #define main withlock_main
 #include "../../cmd/withlock.c"

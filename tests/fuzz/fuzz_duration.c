@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* libFuzzer: durations (lib/parse.c). */
 #include <stdlib.h>
 #include <string.h>

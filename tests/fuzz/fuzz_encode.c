@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* libFuzzer: JSON, TSV, CSV, hex and base64 output (lib/encode.c). */
 #include <stdio.h>
 #include <stdlib.h>

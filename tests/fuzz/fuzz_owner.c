@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* libFuzzer: lock metadata, pid-file and symlink-lock parsing
  * (lib/lock.c). The first byte picks the link's name for the latter. */
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* libFuzzer: modes, reals, jitter and sync names (lib/parse.c, ...). */
 #include <math.h>
 #include <stdlib.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* libFuzzer: how sqlwal reads a script before running it (cmd/sqlwal.c):
  * cutting it into statements, classifying each, finding its parameters.
  * Whatever the bytes, no crash, and every statement lies in the script. */

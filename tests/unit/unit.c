@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * unit.c - C unit tests of the library's parsers and backoff maths.
  * Usage: unit GROUP; prints each failed case, exits 1 if any failed.
