@@ -8,6 +8,7 @@ SHELL	 = /bin/bash
 PREFIX	?= /usr/local
 BINDIR	 = $(PREFIX)/bin
 MANDIR	 = $(PREFIX)/share/man
+DOCDIR	 = $(PREFIX)/share/doc/crashsafe
 
 TOOLS	 = atomicappend atomicwrite retry sqlwal staleclean withlock
 LIBSRC	 = lib/backoff.c lib/cleanup.c lib/commit.c lib/encode.c lib/rows.c \
@@ -145,6 +146,17 @@ install: $(BINS)
 	    $(DESTDIR)$(LIBEXECDIR)
 	install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1
 	install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7
+	install -d $(DESTDIR)$(DOCDIR)
+	install -m 644 README.md LICENSE $(DESTDIR)$(DOCDIR)
+
+# What install put there, and the directories of ours it made.
+uninstall:
+	rm -f $(TOOLS:%=$(DESTDIR)$(BINDIR)/%) \
+	    $(DESTDIR)$(LIBEXECDIR)/withlock-etcd \
+	    $(MAN1:man/%=$(DESTDIR)$(MANDIR)/man1/%) \
+	    $(MAN7:man/%=$(DESTDIR)$(MANDIR)/man7/%) \
+	    $(DESTDIR)$(DOCDIR)/README.md $(DESTDIR)$(DOCDIR)/LICENSE
+	-rmdir $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(DOCDIR) 2> /dev/null
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
@@ -158,7 +170,7 @@ lint:
 clean:
 	rm -rf obj bin libexec build-san build-plant-* build-faults tests/tmp
 
-.PHONY: all check install lint clean
+.PHONY: all check install uninstall lint clean
 .SECONDARY: $(LIBOBJ) $(TOOLS:%=$(O)/obj/cmd/%.o) $(O)/obj/cmd/withlock-etcd.o \
 	    $(O)/obj/lib/etcd.o
 

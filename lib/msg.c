@@ -128,6 +128,7 @@ cs_usage(int status, const char *synopsis, const char *help)
 	fputs(synopsis, status == 0 ? stdout : stderr);
 	if (status == 0) {
 		fputs(help, stdout);
+		printf("\nSee %s(1).\n", getprogname());
 		ecs_close_stdout();
 	}
 	exit(status);
