@@ -300,15 +300,24 @@ file_busy(const struct held *h)
 #ifdef CS_WITH_ETCD
 /* ---- the etcd backend (SPEC 8, lib/etcd.c) ---- */
 
+/*
+ * TERM to KILL once the lease is lost: the keepalive presumes it lost
+ * this much before its end, and the guard kills this much after TERM.
+ * -k, but no more than a fifth of the TTL.
+ */
+static cs_nsec
+lease_grace(void)
+{
+	return MIN(opt.kill_after, opt.ttl / 5);
+}
+
 static int
 etcd_open(const char *lock, struct cs_etcd **e)
 {
 	struct cs_etcd_opts o = {
 		.cacert = opt.cacert, .cert = opt.cert, .key = opt.key,
 		.insecure_skip_verify = opt.insecure, .ttl = opt.ttl,
-		/* the lease's end must leave the command's TERM and KILL
-		 * room: -k, but no more than a fifth of it */
-		.grace = MIN(opt.kill_after, opt.ttl / 5),
+		.grace = lease_grace(),
 	};
 	const char *v;
 
@@ -674,7 +683,7 @@ main(int argc, char *argv[])
 		cs_watchdog_disarm(&watchdog);	/* a terminal's job */
 #ifdef CS_WITH_ETCD
 	guard.lost_fd = cs_etcd_lost_fd(h.etcd);
-	guard.lost_grace = MIN(opt.kill_after, opt.ttl / 5);
+	guard.lost_grace = lease_grace();
 	if (!cs_etcd_lease_ok(h.etcd)) {
 		cs_watchdog_disarm(&watchdog);
 		r = lost(h.lock, argv[0], -1);

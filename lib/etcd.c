@@ -909,6 +909,16 @@ cs_etcd_lock(struct cs_etcd *e, cs_nsec wait, unsigned long long *token,
 	return r;
 }
 
+/* The lease ended under a waiter: said, unless a signal ended the wait
+ * (it wrote to the same pipe). */
+static void
+lost_waiting(const struct cs_etcd *e)
+{
+	if (!caught)
+		warnx("%s: lease lost while waiting for the lock (no "
+		    "keepalive confirmed)", e->url);
+}
+
 static int
 lock_wait(struct cs_etcd *e, cs_nsec wait, unsigned long long *token,
     struct cs_holder *who)
@@ -946,9 +956,8 @@ lock_wait(struct cs_etcd *e, cs_nsec wait, unsigned long long *token,
 		cs_nsec now = boot_now();
 
 		if ((p = predecessor(e, (long long)tok, &pred, &at)) < 0) {
-			if (p == -EX_TEMPFAIL && !caught)
-				warnx("%s: lease lost while waiting for the "
-				    "lock (no keepalive confirmed)", e->url);
+			if (p == -EX_TEMPFAIL)
+				lost_waiting(e);
 			return -p;
 		}
 		if (p == 0) {
@@ -963,9 +972,7 @@ lock_wait(struct cs_etcd *e, cs_nsec wait, unsigned long long *token,
 		    MIN(WATCH_SLICE, until - now));
 		free(pred);
 		if (r == CALL_LOST) {
-			if (!caught)
-				warnx("%s: lease lost while waiting for the "
-				    "lock (no keepalive confirmed)", e->url);
+			lost_waiting(e);
 			return EX_TEMPFAIL;
 		}
 	}
