@@ -79,7 +79,9 @@ static const char options_help[] =
 "  -c, --changes              print the number of rows changed\n"
 "      --durable              synchronous=FULL\n"
 "      --fence NAME=TOKEN     refuse (75) a TOKEN lower than the one recorded\n"
-"                             for NAME in DB, else record it with the script\n";
+"                             for NAME in DB, else record it with the script\n"
+"  -q, --quiet                no warnings\n"
+"  -v, --verbose              report what --check and --checkpoint found\n";
 
 struct param {
 	const char	*name;		/* without its : @ $ prefix */

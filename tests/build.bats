@@ -4,7 +4,7 @@
 
 load helpers
 
-@test "make install puts binaries, the etcd helper, manual pages and docs under DESTDIR/PREFIX; make uninstall takes them all away" {
+@test "make install puts binaries, the etcd helper, manual pages, completions and docs under DESTDIR/PREFIX; make uninstall takes them all away" {
 	run make -s -C "$BATS_TEST_DIRNAME/.." install DESTDIR="$BATS_TEST_TMPDIR/root" PREFIX=/usr
 	assert_success
 	[ -x "$BATS_TEST_TMPDIR/root/usr/bin/atomicwrite" ]
@@ -13,6 +13,9 @@ load helpers
 	[ -f "$BATS_TEST_TMPDIR/root/usr/share/man/man7/crashsafe.7" ]
 	[ -f "$BATS_TEST_TMPDIR/root/usr/share/doc/crashsafe/README.md" ]
 	[ -f "$BATS_TEST_TMPDIR/root/usr/share/doc/crashsafe/LICENSE" ]
+	for t in atomicappend atomicwrite retry sqlwal staleclean withlock; do
+		grep -q "^complete -F _$t $t\$" "$BATS_TEST_TMPDIR/root/usr/share/bash-completion/completions/$t"
+	done
 	run make -s -C "$BATS_TEST_DIRNAME/.." uninstall DESTDIR="$BATS_TEST_TMPDIR/root" PREFIX=/usr
 	assert_success
 	[ -z "$(find "$BATS_TEST_TMPDIR/root" -type f)" ] || fail "left: $(find "$BATS_TEST_TMPDIR/root" -type f)"
@@ -39,5 +42,20 @@ load helpers
 		got=$("$tool" --help | awk '/^usage:/ { on = 1 } on && /^$/ { exit } on && !/^[A-Z]/' |
 			sed 's/^usage: //' | tr -s ' \n' ' ' | sed 's/^ //; s/ $//')
 		[ "$got" = "$want" ] || fail "$name: usage '$got' but manual '$want'"
+	done
+}
+
+@test "the package's version is the tools' version; debian/control's Build-Depends are install-deps' build group, and its test group's <!nocheck>" {
+	top=$BATS_TEST_DIRNAME/..
+	version=$("$CS_BIN/retry" --version | head -n 1 | awk '{ print $2 }')
+	[ "$(dpkg-parsechangelog -l "$top/debian/changelog" -S Version)" = "$version" ]
+	deps=$(sed -n '/^Build-Depends:/,/^[A-Z]/p' "$top/debian/control" | sed '$d; s/^Build-Depends://' |
+		tr ',' '\n' | sed 's/^ *//; s/ *$//' | grep -v '^$')
+	build=$(grep -v -e '<!nocheck>' -e '^debhelper-compat' <<< "$deps" | sort)
+	[ "$build" = "$("$top/scripts/install-deps" --print build | grep -vx -e build-essential -e debhelper | sort)" ] ||
+		fail "build group and Build-Depends differ: $build"
+	# every package the build-time tests need is in the test group
+	for p in $(grep '<!nocheck>' <<< "$deps" | awk '{ print $1 }'); do
+		"$top/scripts/install-deps" --print test | grep -qx "$p" || fail "$p: not in install-deps' test group"
 	done
 }
