@@ -1,7 +1,8 @@
 # crashsafe - crash-safe building blocks for shell scripts.
 # make            build bin/
 # make check      run the test suite (SAN=1: under ASan+UBSan)
-# make install    PREFIX=/usr/local DESTDIR=
+# make install    PREFIX=/usr/local DESTDIR= (make uninstall: the reverse)
+# make deb        the Debian package (debian/), tested and lintian-checked
 # make lint       cppcheck, mandoc -Tlint, shellcheck
 
 SHELL	 = /bin/bash
