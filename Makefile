@@ -153,8 +153,9 @@ install: $(BINS)
 	install -d $(DESTDIR)$(DOCDIR)
 	install -m 644 README.md LICENSE $(DESTDIR)$(DOCDIR)
 	install -d $(DESTDIR)$(BASHCOMPDIR)
-	for t in $(TOOLS); do \
-	    install -m 644 completions/crashsafe $(DESTDIR)$(BASHCOMPDIR)/$$t || exit 1; \
+	install -m 644 completions/crashsafe $(DESTDIR)$(BASHCOMPDIR)/atomicappend
+	for t in $(filter-out atomicappend,$(TOOLS)); do \
+	    ln -sf atomicappend $(DESTDIR)$(BASHCOMPDIR)/$$t || exit 1; \
 	done
 
 # What install put there, and the directories of ours it made.
@@ -184,10 +185,11 @@ clean:
 	    $(O)/obj/lib/etcd.o
 
 # The Debian package (debian/), built as a distribution builds it, tests
-# and all (DEB_BUILD_OPTIONS=nocheck skips them); the .deb lands here.
+# and all; DEB_BUILD_OPTIONS=nocheck skips them and, through the nocheck
+# profile, their build dependencies. The .deb lands here.
 DEBVER != dpkg-parsechangelog -S Version 2> /dev/null
 deb:
-	dpkg-buildpackage -us -uc -b
+	+dpkg-buildpackage -us -uc -b $(if $(filter nocheck,$(DEB_BUILD_OPTIONS)),-Pnocheck)
 	mv ../crashsafe_$(DEBVER)_*.deb ../crashsafe-dbgsym_$(DEBVER)_*.deb \
 	    ../crashsafe_$(DEBVER)_*.buildinfo ../crashsafe_$(DEBVER)_*.changes .
 	lintian --fail-on error,warning crashsafe_$(DEBVER)_*.changes

@@ -19,12 +19,23 @@ comp() {
 		compopt() { :; }	# only a real Tab has a completion to modify
 		line=$2
 		COMP_LINE=$line COMP_POINT=${#line}
-		read -ra COMP_WORDS <<< "$line"
+		# words as bash splits them: at blanks, and at = and : apart
+		COMP_WORDS=()
+		read -ra toks <<< "$line"
+		for tok in "${toks[@]}"; do
+			while [[ $tok =~ ^([^=:]*)([=:]+)(.*)$ ]]; do
+				[[ -n ${BASH_REMATCH[1]} ]] && COMP_WORDS+=("${BASH_REMATCH[1]}")
+				COMP_WORDS+=("${BASH_REMATCH[2]}")
+				tok=${BASH_REMATCH[3]}
+			done
+			[[ -n $tok ]] && COMP_WORDS+=("$tok")
+		done
 		[[ $line == *" " ]] && COMP_WORDS+=("")
 		COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
 		spec=$(complete -p "${COMP_WORDS[0]}") || exit 1
 		fn=${spec#*-F }; fn=${fn%% *}
 		"$fn" "${COMP_WORDS[0]}" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"
+		((${#COMPREPLY[@]})) || exit 0
 		printf "%s\n" "${COMPREPLY[@]}" | sort -u | tr "\n" " "' \
 		sh "$BATS_TEST_DIRNAME/../completions/crashsafe" "$1"
 }
@@ -72,4 +83,33 @@ comp() {
 			sort -u | tr '\n' ' ')
 		[ "$got" = "$want" ] || fail "$name: completes '$got', --help has '$want'"
 	done
+}
+
+@test "--option=value: values, and where the command starts" {
+	[ "$(comp 'sqlwal --format=')" = "csv json jsonl table tsv " ]
+	[ "$(comp 'sqlwal --format=js')" = "json jsonl " ]
+	[ "$(comp 'retry --jitter=e')" = "equal " ]
+	[ "$(comp 'atomicappend --sync=d')" = "data " ]
+	[ "$(comp 'retry --timeout=5s --jitter=full sqlwal --for')" = "--format " ]
+	[ "$(comp 'withlock --wait=5 deploy.lock sqlwal --che')" = "--check --checkpoint " ]
+	[ "$(comp 'retry --jitter=full --j')" = "--jitter --json " ]
+	# -qn 3: the cluster's last option takes the next word
+	[ "$(comp 'retry -qn 3 sqlwal --form')" = "--format " ]
+}
+
+@test "what a Tab must not do: expand a glob, take FILE for a command, or list / for etcd://" {
+	touch x.lock y.lock
+	[ "$(comp 'staleclean -p ')" = "'*.lock' '*.pid' " ]
+	[ "$(comp 'staleclean -p *.l')" = "'*.lock' " ]
+	[ "$(comp 'atomicwrite -- sch')" = "schema.sql " ]
+	[ "$(comp 'atomicwrite sch')" = "schema.sql " ]
+	[ "$(comp 'atomicwrite out -- retry --ji')" = "--jitter " ]
+	[ "$(comp 'withlock -- deploy.lock -- retry --ji')" = "--jitter " ]
+	[ "$(comp 'withlock etcd://')" = "" ]
+	[ "$(comp 'withlock etcd:')" = "" ]
+	[ "$(comp 'withlock e')" = "etcd:// " ]
+	[ "$(comp 'atomicwrite --b')" = "--backup --backup= " ]
+	# an option is not taken for the command
+	[ "$(comp 'retry -')" != "" ]
+	[ "$(comp 'retry -n 3 -')" = "$(comp 'retry -')" ]
 }
