@@ -187,12 +187,14 @@ clean:
 # The Debian package (debian/), built as a distribution builds it, tests
 # and all; DEB_BUILD_OPTIONS=nocheck skips them and, through the nocheck
 # profile, their build dependencies. The .deb lands here.
-DEBVER != dpkg-parsechangelog -S Version 2> /dev/null
+DEBVER  != dpkg-parsechangelog -S Version 2> /dev/null
+DEBARCH != dpkg-architecture -qDEB_HOST_ARCH 2> /dev/null
+DEBOUT	 = crashsafe_$(DEBVER)_$(DEBARCH)
 deb:
-	+dpkg-buildpackage -us -uc -b $(if $(filter nocheck,$(DEB_BUILD_OPTIONS)),-Pnocheck)
-	mv ../crashsafe_$(DEBVER)_*.deb ../crashsafe-dbgsym_$(DEBVER)_*.deb \
-	    ../crashsafe_$(DEBVER)_*.buildinfo ../crashsafe_$(DEBVER)_*.changes .
-	lintian --fail-on error,warning crashsafe_$(DEBVER)_*.changes
+	dpkg-buildpackage -us -uc -b $(if $(filter nocheck,$(DEB_BUILD_OPTIONS)),-Pnocheck)
+	mv ../$(DEBOUT).deb ../crashsafe-dbgsym_$(DEBVER)_$(DEBARCH).deb \
+	    ../$(DEBOUT).buildinfo ../$(DEBOUT).changes .
+	lintian --fail-on error,warning $(DEBOUT).changes
 
 bench: $(BINS)
 	scripts/bench $(O)/bin
