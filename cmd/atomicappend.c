@@ -348,16 +348,6 @@ spool_stdin(int *spool)
 	return 0;
 }
 
-static ssize_t
-read_some(int fd, char *buf, size_t len)
-{
-	ssize_t n;
-
-	while ((n = read(fd, buf, len)) == -1 && errno == EINTR)
-		;
-	return n;
-}
-
 static size_t
 count_lines(const char *p, size_t len)
 {
@@ -389,7 +379,7 @@ append_lines(void)
 	/* Fewer, larger batches: each costs one lock and unlock. */
 	(void)fcntl(STDIN_FILENO, F_SETPIPE_SZ, LINEBUF);
 	for (;;) {
-		n = read_some(STDIN_FILENO, buf + len, LINEBUF - len);
+		n = cs_read(STDIN_FILENO, buf + len, LINEBUF - len);
 		if (n == -1) {
 			r = cs_fail(errno, EX_IOERR, "stdin");
 			break;

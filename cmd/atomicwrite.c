@@ -220,8 +220,6 @@ backup_prepare(struct cs_temp *b, struct cs_temp *t, int oldfd,
 		r = cs_temp_sync(b, opt.sync, bpath);
 	if (in != -1)
 		close(in);
-	if (r != 0 && b->created)
-		cs_temp_discard(b);
 	return r;
 }
 
@@ -231,14 +229,14 @@ backup_prepare(struct cs_temp *b, struct cs_temp *t, int oldfd,
  * someone else's in a sticky directory) stops us before FILE is touched.
  * The previous FILE~ keeps a second name (a hard link) until FILE is
  * replaced, and is put back if that fails: a failed replace leaves FILE~
- * as it was. On failure the temps are removed; t stays open for its
- * directory otherwise.
+ * as it was. t and b stay the caller's to discard, as after any failure;
+ * t stays open for its directory's fsync.
  */
 static int
 commit(struct cs_temp *t, struct cs_temp *b, const char *bpath,
     const char *file)
 {
-	struct cs_temp prev = { .created = false };
+	struct cs_temp prev = CS_TEMP_NONE;
 	struct stat st;
 	bool had;
 	int r;
@@ -246,15 +244,10 @@ commit(struct cs_temp *t, struct cs_temp *b, const char *bpath,
 	if (!b->created)
 		return cs_temp_rename(t, NULL, file);
 	had = lstat(bpath, &st) == 0;
-	if (had && (r = cs_temp_link(&prev, bpath, b->base, bpath)) > 0) {
-		cs_temp_discard(b);
-		cs_temp_discard(t);
+	if (had && (r = cs_temp_link(&prev, bpath, b->base, bpath)) > 0)
 		return r;
-	}
 	if ((r = cs_temp_rename(b, NULL, bpath)) != 0) {
-		if (prev.created)
-			cs_temp_discard(&prev);
-		cs_temp_discard(t);
+		cs_temp_discard(&prev);
 		return r;
 	}
 	cs_temp_close(b);
@@ -262,12 +255,13 @@ commit(struct cs_temp *t, struct cs_temp *b, const char *bpath,
 		if (prev.created) {
 			if (cs_temp_rename(&prev, NULL, bpath) == 0)
 				cs_temp_close(&prev);
+			else
+				cs_temp_discard(&prev);
 		} else if (!had)
 			unlink(bpath);
 		return r;
 	}
-	if (prev.created)
-		cs_temp_discard(&prev);	/* its other name is the old FILE~ */
+	cs_temp_discard(&prev);	/* its other name is the old FILE~ */
 	return 0;
 }
 
@@ -294,7 +288,7 @@ set_metadata(struct cs_temp *t, int oldfd, const struct stat *st,
 static int
 replace(const char *file, const char *target, char *const *cmdv)
 {
-	struct cs_temp t, b = { .created = false };
+	struct cs_temp t = CS_TEMP_NONE, b = CS_TEMP_NONE;
 	struct stat st, tst, *old = NULL;
 	sigset_t mask;
 	char *lockpath = NULL, *bpath = NULL;
@@ -364,7 +358,7 @@ replace(const char *file, const char *target, char *const *cmdv)
 	if ((r = set_metadata(&t, oldfd, old, file)) != 0)
 		goto fail;
 	if ((r = cs_temp_sync(&t, opt.sync, file)) != 0)
-		goto out;
+		goto fail;
 	if (opt.backup != NULL && old != NULL) {
 		if (asprintf(&bpath, "%s%s", target, opt.backup) == -1) {
 			bpath = NULL;
@@ -380,13 +374,15 @@ replace(const char *file, const char *target, char *const *cmdv)
 	cs_signals_block(&mask);
 	if ((r = commit(&t, &b, bpath, file)) == 0 && opt.sync == CS_SYNC_FULL)
 		r = cs_fsync_dir(t.dirfd, file);
-	cs_temp_close(&t);
+	cs_temp_discard(&t);	/* renamed: only closed */
+	cs_temp_discard(&b);
 	cs_signals_restore(&mask);
 	if (r == 0)
 		cs_info("%s: %jd bytes written", file, (intmax_t)size);
 	goto out;
 fail:
 	cs_temp_discard(&t);
+	cs_temp_discard(&b);
 out:
 	if (oldfd != -1)
 		close(oldfd);

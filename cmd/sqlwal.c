@@ -288,12 +288,18 @@ add_fence(char *arg)
 static void
 parse_options(int argc, char *argv[])
 {
-	static const char *const formats[] = { "tsv", "csv", "json", "jsonl",
-	    "table" };
-	static const char *const modes[] = { "PASSIVE", "FULL", "RESTART",
-	    "TRUNCATE" };
-	size_t i;
-	int ch;
+	static const char *const formats[] = {
+		[CS_ROWS_TSV] = "tsv", [CS_ROWS_CSV] = "csv",
+		[CS_ROWS_JSON] = "json", [CS_ROWS_JSONL] = "jsonl",
+		[CS_ROWS_TABLE] = "table",
+	};
+	static const char *const modes[] = {
+		[SQLITE_CHECKPOINT_PASSIVE] = "PASSIVE",
+		[SQLITE_CHECKPOINT_FULL] = "FULL",
+		[SQLITE_CHECKPOINT_RESTART] = "RESTART",
+		[SQLITE_CHECKPOINT_TRUNCATE] = "TRUNCATE",
+	};
+	int ch, i;
 
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+:cf:Hhp:qrt:v", longopts,
@@ -326,9 +332,9 @@ parse_options(int argc, char *argv[])
 			cs_verbosity = 1;
 			break;
 		case OPT_FORMAT:
-			for (i = 0; i < 5 && strcmp(optarg, formats[i]); i++)
-				;
-			if (i == 5)
+			i = cs_parse_word(optarg, formats, CS_NWORDS(formats),
+			    false);
+			if (i == -1)
 				errx(EX_USAGE, "format: '%s' is not tsv, csv, "
 				    "json, jsonl or table", optarg);
 			opt.format = (enum cs_rows_format)i;
@@ -343,12 +349,11 @@ parse_options(int argc, char *argv[])
 			opt.no_create = true;
 			break;
 		case OPT_CHECKPOINT:
-			for (i = 0; i < 4 && strcasecmp(optarg, modes[i]); i++)
-				;
-			if (i == 4)
+			i = cs_parse_word(optarg, modes, CS_NWORDS(modes), true);
+			if (i == -1)
 				errx(EX_USAGE, "checkpoint: '%s' is not PASSIVE, "
 				    "FULL, RESTART or TRUNCATE", optarg);
-			opt.checkpoint = (int)i;	/* SQLITE_CHECKPOINT_* */
+			opt.checkpoint = i;	/* SQLITE_CHECKPOINT_* */
 			break;
 		case OPT_CHECK:
 			opt.check = true;

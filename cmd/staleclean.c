@@ -380,30 +380,6 @@ judge_pid(struct cand *c, const struct cs_owner *o)
 
 /* ---- the kinds ---- */
 
-/* .NAME.cs-PID-XXXXXX: the pid of the writer. */
-static bool
-orphan_pid(const char *name, pid_t *pid)
-{
-	const char *p, *dash;
-	long long n;
-	size_t len = strlen(name);
-
-	if (name[0] != '.' || len < 12 || name[len - 7] != '-')
-		return false;
-	for (p = name + len - 6; *p != '\0'; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		    (*p >= '0' && *p <= '9')))
-			return false;
-	dash = name + len - 7;
-	for (p = dash; p > name && p[-1] >= '0' && p[-1] <= '9'; p--)
-		;
-	if (p == dash || p - name < 5 || strncmp(p - 4, ".cs-", 4) != 0)
-		return false;
-	n = strtoll(p, NULL, 10);
-	*pid = (pid_t)n;
-	return n > 0 && n <= INT_MAX;
-}
-
 static bool
 in_git_dir(const char *path)
 {
@@ -747,7 +723,7 @@ quarantine(struct pending *p)
 	struct stat now;
 	char sfx[7];
 	pid_t pid;
-	int i, r, tries;
+	int r, tries;
 
 	cand_of(p, &c);
 	if (S_ISREG(p->st.st_mode)) {
@@ -777,10 +753,7 @@ quarantine(struct pending *p)
 		goto keep;
 	/* A unique name: six random letters, drawn again on a collision. */
 	for (tries = 0; tries < 100; tries++) {
-		for (i = 0; i < 6; i++)
-			sfx[i] = "abcdefghijklmnopqrstuvwxyz"
-			    [arc4random_uniform(26)];
-		sfx[6] = '\0';
+		cs_random_suffix(sfx, "abcdefghijklmnopqrstuvwxyz");
 		snprintf(p->q, sizeof(p->q), ".staleclean-%d-%s",
 		    (int)getpid(), sfx);
 		if ((r = rename_noreplace(c.dirfd, c.name, p->q, true,
@@ -985,7 +958,7 @@ judge(int dirfd, struct dirref **slot, const char *name, const char *path,
 	struct cand c = { .path = path, .dirfd = dirfd, .name = name,
 	    .st = *st, .kind = "file", .fd = -1 };
 	pid_t opid = 0, qpid = quarantine_pid(name);
-	bool orphan = S_ISREG(st->st_mode) && orphan_pid(name, &opid);
+	bool orphan = S_ISREG(st->st_mode) && cs_temp_name_pid(name, &opid);
 
 	if (opt.orphans && !orphan && qpid == 0)
 		return;

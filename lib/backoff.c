@@ -28,14 +28,12 @@ static const char *const jitter_names[] = {
 int
 cs_parse_jitter(const char *s, enum cs_jitter *out)
 {
-	size_t i;
+	int i = cs_parse_word(s, jitter_names, CS_NWORDS(jitter_names), false);
 
-	for (i = 0; i < sizeof(jitter_names) / sizeof(jitter_names[0]); i++)
-		if (strcmp(s, jitter_names[i]) == 0) {
-			*out = (enum cs_jitter)i;
-			return 0;
-		}
-	return -1;
+	if (i == -1)
+		return -1;
+	*out = (enum cs_jitter)i;
+	return 0;
 }
 
 void

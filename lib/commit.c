@@ -19,17 +19,20 @@
 
 #include "crashsafe.h"
 
+static const char *const sync_names[] = {
+	[CS_SYNC_NONE] = "none",
+	[CS_SYNC_DATA] = "data",
+	[CS_SYNC_FULL] = "full",
+};
+
 int
 cs_parse_sync(const char *s, enum cs_sync *out)
 {
-	if (strcmp(s, "none") == 0)
-		*out = CS_SYNC_NONE;
-	else if (strcmp(s, "data") == 0)
-		*out = CS_SYNC_DATA;
-	else if (strcmp(s, "full") == 0)
-		*out = CS_SYNC_FULL;
-	else
+	int i = cs_parse_word(s, sync_names, CS_NWORDS(sync_names), false);
+
+	if (i == -1)
 		return -1;
+	*out = (enum cs_sync)i;
 	return 0;
 }
 
@@ -117,15 +120,36 @@ cs_temp_name(char *buf, size_t len, const char *base, pid_t pid,
 	snprintf(buf, len, ".%.*s%s", (int)room, base, tail);
 }
 
-static void
-random_suffix(char s[7])
+bool
+cs_temp_name_pid(const char *name, pid_t *pid)
 {
-	static const char set[] =
-	    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	const char *p, *dash;
+	long long n;
+	size_t len = strlen(name);
+
+	if (name[0] != '.' || len < 12 || name[len - 7] != '-')
+		return false;
+	for (p = name + len - 6; *p != '\0'; p++)
+		if (strchr(CS_ALNUM, *p) == NULL)
+			return false;
+	dash = name + len - 7;
+	for (p = dash; p > name && p[-1] >= '0' && p[-1] <= '9'; p--)
+		;
+	if (p == dash || p - name < 5 || strncmp(p - 4, ".cs-", 4) != 0)
+		return false;
+	n = strtoll(p, NULL, 10);
+	*pid = (pid_t)n;
+	return n > 0 && n <= INT_MAX;
+}
+
+void
+cs_random_suffix(char s[7], const char *alphabet)
+{
+	uint32_t n = (uint32_t)strlen(alphabet);
 	int i;
 
 	for (i = 0; i < 6; i++)
-		s[i] = set[arc4random_uniform(sizeof(set) - 1)];
+		s[i] = alphabet[arc4random_uniform(n)];
 	s[6] = '\0';
 }
 
@@ -139,7 +163,7 @@ temp_free(struct cs_temp *t)
 	free(t->dir);
 	free(t->base);
 	free(t->path);
-	t->fd = t->dirfd = -1;
+	t->fd = t->dirfd = t->slot = -1;
 	t->dir = t->base = t->path = NULL;
 	t->created = false;
 }
@@ -167,7 +191,7 @@ temp_make(struct cs_temp *t, const char *target, const char *from,
 		return cs_fail(e, EX_CANTCREAT, context);
 	}
 	for (tries = 0; tries < 100; tries++) {
-		random_suffix(suffix);
+		cs_random_suffix(suffix, CS_ALNUM);
 		cs_temp_name(t->name, sizeof(t->name), t->base, getpid(),
 		    suffix);
 		/* No window in which a signal could orphan the file. */
@@ -240,23 +264,16 @@ cs_temp_sync(struct cs_temp *t, enum cs_sync sync, const char *context)
 
 	if ((r = cs_sync_fd(t->fd, sync)) == 0)
 		return 0;
-	/* Final: no second fsync, no rename. */
-	r = cs_fail(errno, EX_IOERR, context);
-	cs_temp_discard(t);
-	return r;
+	/* Final: no second fsync, no rename (the caller discards t). */
+	return cs_fail(errno, EX_IOERR, context);
 }
 
 int
 cs_temp_rename(struct cs_temp *t, const char *newbase, const char *context)
 {
-	int e;
-
 	if (renameat(t->dirfd, t->name, t->dirfd,
-	    newbase != NULL ? newbase : t->base) == -1) {
-		e = errno;
-		cs_temp_discard(t);
-		return cs_fail(e, EX_CANTCREAT, context);
-	}
+	    newbase != NULL ? newbase : t->base) == -1)
+		return cs_fail(errno, EX_CANTCREAT, context);
 	cs_cleanup_forget(t->slot);
 	t->slot = -1;
 	t->created = false;

@@ -82,6 +82,14 @@ typedef struct { uint64_t bits[4]; } cs_codeset;
 int	cs_parse_codes(const char *, cs_codeset *);
 void	cs_codeset_add(cs_codeset *, int lo, int hi);
 bool	cs_codeset_has(const cs_codeset *, int);
+/*
+ * A word of a fixed set ("full", "jsonl", "TRUNCATE"): its index in
+ * words[0..n-1], compared case-insensitively when nocase; -1 if none.
+ * The tables are indexed by their enum, so the index is the value.
+ */
+int	cs_parse_word(const char *, const char *const *words, size_t n,
+	    bool nocase);
+#define CS_NWORDS(a)	(sizeof(a) / sizeof((a)[0]))
 
 /* ---- msg.c: messages and exit codes ---- */
 
@@ -316,6 +324,10 @@ dev_t	cs_mount_dev(uint64_t mnt_id, dev_t fallback);
 
 /* Write all of buf; restarts on EINTR and short writes. 0 or -1/errno. */
 int	cs_write_all(int fd, const void *buf, size_t len);
+/* read(2) and pread(2), restarted when a signal interrupts them: the
+ * one EINTR loop of the reading side. */
+ssize_t	cs_read(int fd, void *buf, size_t len);
+ssize_t	cs_pread(int fd, void *buf, size_t len, off_t off);
 /*
  * Copy all of in to out (copy_file_range from a regular file, else
  * read/write; a pipe is enlarged first). *copied counts bytes. Returns 0, or -1
@@ -598,9 +610,18 @@ int	cs_split_path(const char *path, char **dir, char **base);
 char	*cs_dir_dot(const char *dir);
 /* The same for the directory holding path; NULL/errno. */
 char	*cs_parent_dot(const char *path);
-/* .BASE.cs-PID-XXXXXX, with BASE shortened to fit NAME_MAX. */
+/*
+ * The temp file's name, .BASE.cs-PID-XXXXXX, with BASE shortened to fit
+ * NAME_MAX; cs_temp_name_pid reads it back (staleclean's orphans): true
+ * with the writer's pid when NAME is one.
+ */
 void	cs_temp_name(char *buf, size_t len, const char *base, pid_t pid,
 	    const char *suffix6);
+bool	cs_temp_name_pid(const char *name, pid_t *pid);
+/* Six characters of alphabet, drawn at random, and a NUL. */
+void	cs_random_suffix(char s[7], const char *alphabet);
+#define CS_ALNUM	"abcdefghijklmnopqrstuvwxyz" \
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 /* Create the temp file beside target (O_EXCL; mode 0600 for content,
  * which SPEC 1.4 requires until the commit). */
 int	cs_temp_create(struct cs_temp *, const char *target, mode_t,
@@ -610,13 +631,18 @@ int	cs_temp_create(struct cs_temp *, const char *target, mode_t,
  * filesystem has no hard links. */
 int	cs_temp_link(struct cs_temp *, const char *target, const char *from,
 	    const char *context);
-/* Remove the temp file and free. */
+/*
+ * Remove the temp file (if it is still ours) and free t. Safe on a temp
+ * already discarded or closed, and on CS_TEMP_NONE: the owner of a temp
+ * discards it after any failure, whichever call failed.
+ */
 void	cs_temp_discard(struct cs_temp *);
-/* fsync (per sync) the temp file. A failure is final: the temp is
- * removed (t is freed) and 74 returned; never fsync twice, never rename. */
+#define CS_TEMP_NONE	{ .dirfd = -1, .fd = -1, .slot = -1 }
+/* fsync (per sync) the temp file. A failure (74) is final: never fsync
+ * twice, never rename; the caller discards t. */
 int	cs_temp_sync(struct cs_temp *, enum cs_sync, const char *context);
 /* Rename the temp over the target (or over newbase in the same
- * directory). On failure the temp is removed and t freed. */
+ * directory); after a failure (73) the caller discards t. */
 int	cs_temp_rename(struct cs_temp *, const char *newbase,
 	    const char *context);
 /* Free t after a successful rename (the file is no longer ours). */

@@ -64,6 +64,26 @@ copy_range(int in, int out, off_t *copied)
 	}
 }
 
+ssize_t
+cs_read(int fd, void *buf, size_t len)
+{
+	ssize_t n;
+
+	while ((n = read(fd, buf, len)) == -1 && errno == EINTR)
+		;
+	return n;
+}
+
+ssize_t
+cs_pread(int fd, void *buf, size_t len, off_t off)
+{
+	ssize_t n;
+
+	while ((n = pread(fd, buf, len, off)) == -1 && errno == EINTR)
+		;
+	return n;
+}
+
 static int
 copy_rw(int in, int out, off_t *copied, int *failed_fd)
 {
@@ -76,9 +96,7 @@ copy_rw(int in, int out, off_t *copied, int *failed_fd)
 		return -1;
 	}
 	for (;;) {
-		n = read(in, buf, COPY_BUF);
-		if (n == -1 && errno == EINTR)
-			continue;
+		n = cs_read(in, buf, COPY_BUF);
 		if (n == -1) {
 			*failed_fd = in;
 			break;
@@ -142,12 +160,8 @@ cs_same_content(int a, int b)
 		return -1;
 	}
 	for (;;) {
-		do
-			na = pread(a, ba, COPY_BUF, off);
-		while (na == -1 && errno == EINTR);
-		do
-			nb = pread(b, bb, (size_t)(na > 0 ? na : 1), off);
-		while (nb == -1 && errno == EINTR);
+		na = cs_pread(a, ba, COPY_BUF, off);
+		nb = cs_pread(b, bb, (size_t)(na > 0 ? na : 1), off);
 		if (na == -1 || nb == -1)
 			break;
 		if (na != nb || memcmp(ba, bb, (size_t)na) != 0) {
@@ -293,9 +307,7 @@ cs_spool(int in, int *fdp)
 	if ((buf = malloc(COPY_BUF)) == NULL)
 		goto out;
 	for (;;) {
-		if ((n = read(in, buf, COPY_BUF)) == -1 && errno == EINTR)
-			continue;
-		if (n == -1) {
+		if ((n = cs_read(in, buf, COPY_BUF)) == -1) {
 			r = -1;
 			goto out;
 		}

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "crashsafe.h"
 
@@ -194,4 +195,15 @@ cs_parse_codes(const char *s, cs_codeset *out)
 	}
 	*out = set;
 	return 0;
+}
+
+int
+cs_parse_word(const char *s, const char *const *words, size_t n, bool nocase)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((nocase ? strcasecmp(s, words[i]) : strcmp(s, words[i])) == 0)
+			return (int)i;
+	return -1;
 }

@@ -24,9 +24,7 @@ cs_read_small(int dirfd, const char *path, char *buf, size_t len)
 	if ((fd = openat(dirfd, path, O_RDONLY | O_NOCTTY | O_CLOEXEC)) == -1)
 		return -1;
 	while (got < len - 1) {
-		n = read(fd, buf + got, len - 1 - got);
-		if (n == -1 && errno == EINTR)
-			continue;
+		n = cs_read(fd, buf + got, len - 1 - got);
 		if (n <= 0)
 			break;
 		got += (size_t)n;

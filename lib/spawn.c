@@ -116,8 +116,7 @@ spawn_fork(const struct cs_cmd *c, pid_t *pidp)
 	close(p[1]);
 	if ((c->flags & CS_SPAWN_PGRP) && c->watchdog != NULL)
 		cs_child_spare(c->watchdog->pid);	/* not the command's */
-	while ((n = read(p[0], &e, sizeof(e))) == -1 && errno == EINTR)
-		;
+	n = cs_read(p[0], &e, sizeof(e));
 	close(p[0]);
 	if (n != (ssize_t)sizeof(e)) {
 		*pidp = pid;
@@ -251,9 +250,7 @@ cs_run_output(const struct cs_cmd *c, int out, int *io_errno)
 			break;
 		}
 		if (pfd[0].revents != 0) {
-			if ((n = read(p[0], buf, OUTPUT_BUF)) == -1 &&
-			    errno == EINTR)
-				continue;
+			n = cs_read(p[0], buf, OUTPUT_BUF);
 			if (n == 0)
 				eof = true;
 			else if (n == -1 ||
@@ -399,13 +396,10 @@ cs_watchdog_start(struct cs_watchdog *w)
 		for (i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++)
 			signal(ignored[i], SIG_IGN);
 		(void)prctl(PR_SET_NAME, "cs-watchdog", 0, 0, 0);
-		while ((n = read(0, &pgid, sizeof(pgid))) == -1 &&
-		    errno == EINTR)
-			;
+		n = cs_read(0, &pgid, sizeof(pgid));
 		if (n != (ssize_t)sizeof(pgid) || pgid <= 1)
 			_exit(0);	/* nothing ran, or we were told */
-		while ((n = read(0, &bye, 1)) == -1 && errno == EINTR)
-			;
+		n = cs_read(0, &bye, 1);
 		if (n == 0)
 			kill(-pgid, SIGKILL);	/* gone without a word */
 		_exit(0);

@@ -182,6 +182,12 @@ test_backoff(void)
 	CHECK(cs_parse_jitter("decorrelated", &j) == 0 &&
 	    j == CS_JITTER_DECORRELATED, "jitter name");
 	CHECK(cs_parse_jitter("Full", &j) == -1, "jitter case");
+	static const char *const words[] = { "none", "full", "TRUNCATE" };
+	CHECK(cs_parse_word("full", words, 3, false) == 1, "word");
+	CHECK(cs_parse_word("truncate", words, 3, true) == 2, "nocase word");
+	CHECK(cs_parse_word("truncate", words, 3, false) == -1, "case word");
+	CHECK(cs_parse_word("ful", words, 3, false) == -1, "prefix word");
+	CHECK(cs_parse_word("", words, 3, false) == -1, "empty word");
 }
 
 static void
@@ -216,6 +222,31 @@ test_tempname(void)
 	CHECK(strlen(buf) == NAME_MAX, "long name is %zu bytes", strlen(buf));
 	CHECK(strcmp(buf + strlen(buf) - 20, "xx.cs-4194304-AbCdEf") == 0,
 	    "tail kept: %s", buf + strlen(buf) - 20);
+
+	/* what cs_temp_name writes, cs_temp_name_pid reads back */
+	const char *const bases[] = { "app.conf", "x.cs-12-abcdef",
+	    "-", base };
+	static const pid_t pids[] = { 1, 1234, 4194304, INT_MAX };
+	char sfx[7];
+	size_t bi, pi;
+	pid_t got;
+	for (bi = 0; bi < sizeof(bases) / sizeof(bases[0]); bi++)
+		for (pi = 0; pi < sizeof(pids) / sizeof(pids[0]); pi++) {
+			cs_random_suffix(sfx, CS_ALNUM);
+			cs_temp_name(buf, sizeof(buf), bases[bi], pids[pi], sfx);
+			got = 0;
+			CHECK(cs_temp_name_pid(buf, &got) && got == pids[pi],
+			    "round trip of %s: %d", buf, (int)got);
+		}
+	static const char *const not_temps[] = { "app.conf", ".app.conf",
+	    ".a.cs-0-abcdef", ".a.cs--abcdef", ".a.cs-12-abcde",
+	    ".a.cs-12-abc_ef", "a.cs-12-abcdef", ".a.cs-99999999999-abcdef",
+	    ".cs-12-abcdef", ".a.xs-12-abcdef" };
+	for (bi = 0; bi < sizeof(not_temps) / sizeof(not_temps[0]); bi++)
+		CHECK(!cs_temp_name_pid(not_temps[bi], &got),
+		    "%s taken for a temp name", not_temps[bi]);
+	cs_random_suffix(sfx, "ab");
+	CHECK(strlen(sfx) == 6 && strspn(sfx, "ab") == 6, "suffix %s", sfx);
 
 	char *dir, *b;
 	CHECK(cs_split_path("a/b/c", &dir, &b) == 0 && strcmp(dir, "a/b") == 0 &&
