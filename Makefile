@@ -17,7 +17,7 @@ TOOLS	 = atomicappend atomicwrite retry sqlwal staleclean withlock
 LIBSRC	 = lib/backoff.c lib/cleanup.c lib/commit.c lib/encode.c lib/rows.c \
 	   lib/fsinfo.c lib/io.c lib/lock.c lib/metadata.c lib/msg.c \
 	   lib/openfiles.c lib/parse.c lib/proc.c lib/resolve.c lib/spawn.c \
-	   lib/guard.c lib/holder.c
+	   lib/guard.c lib/holder.c lib/start.c lib/path.c
 MAN1	 = $(TOOLS:%=man/%.1)
 MAN7	 = man/crashsafe.7
 

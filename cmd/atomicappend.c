@@ -469,7 +469,8 @@ main(int argc, char *argv[])
 		warnx("-l reads records from stdin, not from arguments");
 		usage(EX_USAGE);
 	}
-	if ((cs_tool_init() & 1) && argc == 1)
+	cs_tool_init();
+	if (cs_stdin_was_closed() && argc == 1)
 		return cs_fail(EBADF, EX_NOINPUT, "stdin");
 	cs_cleanup_init();
 	/* Records from two clients would interleave where the lock is

@@ -420,7 +420,8 @@ main(int argc, char *argv[])
 		}
 		cmdv = argv + 2;
 	}
-	if ((cs_tool_init() & 1) && cmdv == NULL)
+	cs_tool_init();
+	if (cs_stdin_was_closed() && cmdv == NULL)
 		return cs_fail(EBADF, EX_NOINPUT, "stdin");
 	cs_cleanup_init();
 

@@ -753,7 +753,8 @@ main(int argc, char *argv[])
 	}
 	cmd.argv = argv;
 	deadline = cs_deadline(opt.deadline);
-	if (cs_tool_init() & 1)
+	cs_tool_init();
+	if (cs_stdin_was_closed())
 		opt.no_replay = true;		/* nothing to replay */
 	if ((r = setup_stdin()) != 0)
 		return r;

@@ -80,6 +80,12 @@ static struct {
 
 enum verdict { STALE, LIVE, UNKNOWN };
 static const char *const verdicts[] = { "stale", "live", "unknown" };
+/* What was done with a candidate, as -v and --json say it. */
+enum action { NONE, WOULD_REMOVE, REMOVED, FAILED };
+static const char *const actions[] = {
+	[NONE] = "none", [WOULD_REMOVE] = "would remove",
+	[REMOVED] = "removed", [FAILED] = "failed",
+};
 
 /* What we know of one candidate. */
 struct cand {
@@ -589,7 +595,7 @@ rename_noreplace(int dirfd, const char *from, const char *to, bool to_fresh,
 
 /* Put a quarantined candidate back; a failure is an error naming where
  * it is (a newcomer took its name meanwhile), never "put back". */
-static const char *
+static enum action
 put_back(struct cand *c, const char *q, const char *why)
 {
 	char qpath[PATH_MAX];
@@ -598,7 +604,7 @@ put_back(struct cand *c, const char *q, const char *why)
 	if (rename_noreplace(c->dirfd, q, c->name, false,
 	    S_ISDIR(c->st.st_mode)) == 0) {
 		say(c, UNKNOWN, "%s, put back", why);
-		return "none";
+		return NONE;
 	}
 	snprintf(qpath, sizeof(qpath), "%.*s%s",
 	    slash != NULL ? (int)(slash - c->path + 1) : 0, c->path, q);
@@ -606,11 +612,11 @@ put_back(struct cand *c, const char *q, const char *why)
 	    qpath);
 	say(c, UNKNOWN, "%s, left as %s", why, qpath);
 	status = EX_CANTCREAT;
-	return "failed";
+	return FAILED;
 }
 
 static void
-report(struct cand *c, const char *action)
+report(struct cand *c, enum action action)
 {
 	if (opt.json) {
 		printf("{\"path\":");
@@ -636,13 +642,13 @@ report(struct cand *c, const char *action)
 		else
 			printf("null");
 		printf(",\"age_s\":%.3f,\"action\":\"%s\"}\n",
-		    (double)age_of(&c->st) / CS_SEC, action);
+		    (double)age_of(&c->st) / CS_SEC, actions[action]);
 		return;
 	}
 	if (cs_verbosity > 0)
 		printf("%s: %s (%s)%s%s\n", c->path, verdicts[c->verdict],
-		    c->reason, strcmp(action, "none") ? ", " : "",
-		    strcmp(action, "none") ? action : "");
+		    c->reason, action != NONE ? ", " : "",
+		    action != NONE ? actions[action] : "");
 }
 
 static struct dirref *
@@ -738,7 +744,7 @@ quarantine(struct pending *p)
 	    errno == ENOMEM)) {
 		warn("%s", c.path);	/* our failure, not the file's */
 		status = EX_OSERR;
-		report(&c, "failed");
+		report(&c, FAILED);
 		return false;
 	} else if (r == -1)
 		say(&c, UNKNOWN, "cannot open: %s", strerror(errno));
@@ -767,7 +773,7 @@ quarantine(struct pending *p)
 		}
 		warn("%s", c.path);
 		status = cs_exit_for_errno(errno, EX_CANTCREAT);
-		report(&c, "failed");
+		report(&c, FAILED);
 		goto close;
 	}
 	/* Renamed what we judged, not a newcomer that took the name? */
@@ -780,7 +786,7 @@ quarantine(struct pending *p)
 	p->quarantined = true;
 	return true;
 keep:
-	report(&c, "none");
+	report(&c, NONE);
 close:
 	if (c.fd != -1)
 		close(c.fd);
@@ -822,7 +828,7 @@ finish(struct pending *p, const struct cs_fileset *again)
 {
 	struct cand c;
 	struct stat now;
-	const char *action = "removed";
+	enum action action = REMOVED;
 	pid_t pid;
 	int r, e;
 
@@ -849,7 +855,7 @@ finish(struct pending *p, const struct cs_fileset *again)
 		warn("%s", c.path);
 		(void)put_back(&c, p->q, "not removed");
 		status = cs_exit_for_errno(e, EX_CANTCREAT);
-		action = "failed";
+		action = FAILED;
 	}
 done:
 	report(&c, action);
@@ -987,9 +993,9 @@ judge(int dirfd, struct dirref **slot, const char *name, const char *path,
 		status = EX_CANTCREAT;
 	}
 	if (c.verdict != STALE)
-		report(&c, "none");
+		report(&c, NONE);
 	else if (nstale++, opt.dry_run)
-		report(&c, "would remove");
+		report(&c, WOULD_REMOVE);
 	else
 		defer(&c, slot);
 }

@@ -645,7 +645,7 @@ main(int argc, char *argv[])
 		usage(EX_USAGE);
 	}
 	(void)args;
-	(void)cs_tool_init();
+	cs_tool_init();
 	if (opt.status)
 		return status(be, h.lock);
 

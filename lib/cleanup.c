@@ -5,8 +5,6 @@
  * signal so that the parent sees 128+N and a shell loop stops on Ctrl-C.
  * Everything the handler touches is async-signal-safe.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -20,8 +18,6 @@ static struct {
 	int			dirfd;
 	char			name[256];
 } slots[SLOTS];
-
-bool cs_xfsz_ignored;
 
 static volatile sig_atomic_t child_pid;
 static volatile sig_atomic_t child_group;
@@ -74,37 +70,6 @@ cs_cleanup_init(void)
 			continue;
 		sigaction(fatal_signals[i], &sa, NULL);
 	}
-}
-
-int
-cs_tool_init(void)
-{
-	struct sigaction old;
-	int closed;
-
-	closed = cs_stdfds_open();
-	if (sigaction(SIGXFSZ, NULL, &old) == 0 && old.sa_handler == SIG_DFL) {
-		signal(SIGXFSZ, SIG_IGN);
-		cs_xfsz_ignored = true;
-	}
-	cs_stdout_init();
-	return closed;
-}
-
-int
-cs_stdfds_open(void)
-{
-	int fd, closed = 0;
-
-	for (fd = 0; fd <= 2; fd++) {
-		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
-			continue;
-		closed |= 1 << fd;
-		/* The lowest free fd is this one. */
-		if (open("/dev/null", O_RDWR) != fd)
-			_exit(EX_OSERR);
-	}
-	return closed;
 }
 
 int

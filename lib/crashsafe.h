@@ -2,31 +2,47 @@
 /*
  * crashsafe.h - the shared library of the crashsafe tools.
  *
- * One header for the whole library; one .c file per concern:
- *   parse.c    durations, numbers, exit-code lists, modes
+ * One header for the whole library; one .c file per concern, and one
+ * section here per file, in this order:
+ *   parse.c    durations, numbers, exit-code lists, modes, words
  *   msg.c      warnings that honour -q, exit codes for errno values
  *   backoff.c  delay schedule and jitter, monotonic clock, bounded sleep
  *   lock.c     the lock protocol: acquire with timeout, inode re-check,
- *              owner metadata, who holds a POSIX lock
- *   holder.c   who holds a lock, from /proc/locks, fds and metadata
+ *              owner metadata written
+ *   holder.c   who holds a lock, from /proc/locks, fds and metadata;
+ *              owner metadata read, who holds a POSIX lock
  *   proc.c     process facts: start time, boot id, host, liveness
  *   openfiles.c who has a file open or locked, from /proc alone
+ *   io.c       write-all, read with restarts, copy_file_range or
+ *              read/write, comparing, spools
+ *   start.c    what every tool does first: fds 0-2, SIGXFSZ, stdout
+ *   cleanup.c  temp files removed and children signalled on fatal signals
+ *   spawn.c    running a command: status passed through, 126/127/128+N
+ *   guard.c    watching over it as the shell would: terminal, signals
+ *   etcd.c     a lock on etcd (withlock-etcd alone links it)
+ *   path.c     a path's directory and name
  *   commit.c   temp file beside the target, sync, rename, directory sync
  *   metadata.c owner, mode, extended attributes and ACLs kept exactly;
  *              a new file's as open(2) would create it
  *   resolve.c  where a symlink leads, as the kernel follows it
- *   io.c       write-all, copy_file_range or read/write, comparing
- *   spawn.c    running a command: status passed through, 126/127/128+N
- *   guard.c    watching over it as the shell would: terminal, signals
- *   cleanup.c  temp files removed and children signalled on fatal signals
  *   encode.c   JSON strings, TSV and CSV fields, hex, base64, reals,
  *              display widths
  *   rows.c     query results as TSV, CSV, JSON, JSONL or a table
  *   fsinfo.c   network filesystems, and where locks exclude nothing
  *
- * Functions that can fail return 0 or an exit status from the table of
- * SPEC 1.3 (sysexits) and have already printed the one-line message;
- * functions prefixed with e exit on failure instead.
+ * How functions report failure, one of four ways, each said at its
+ * declaration:
+ *   - an exit status: 0, or a status from the table of SPEC 1.3
+ *     (sysexits) with the one-line message already printed (cs_lock,
+ *     cs_temp_*, cs_copy_metadata, cs_fsync_dir);
+ *   - e-prefixed functions (ecs_duration) exit with that status instead;
+ *   - 0 or -1 with errno and nothing printed, for the caller to name
+ *     the path (cs_write_all, cs_read, cs_copy_fd, cs_sync_fd), or NULL
+ *     with errno for an allocation (cs_dir_dot);
+ *   - a three-way answer: 1 yes, 0 no, -1 cannot tell, with errno
+ *     (cs_posix_lock_held, cs_same_content).
+ * A temp file (struct cs_temp) is its creator's: after any failure the
+ * creator discards it; no library call removes it behind the caller.
  */
 #ifndef CRASHSAFE_H
 #define CRASHSAFE_H
@@ -227,7 +243,6 @@ void	cs_holder_text(const struct cs_holder *, char *buf, size_t len);
 int	cs_removed_holder(const char *path, ino_t ours);
 /* The key=value metadata (SPEC 1.5) of fd's file, if it holds any. */
 struct cs_owner;
-bool	cs_read_owner(int fd, struct cs_owner *);
 /* The same, when it names pid. */
 bool	cs_owner_agrees(int fd, pid_t pid, struct cs_owner *);
 /* One line of /proc/locks: 1 when it names a file (l filled), else 0. */
@@ -256,6 +271,12 @@ struct cs_owner {
 	time_t			 since;	/* since=: when it was taken */
 	char			 cmd[256];
 };
+/*
+ * What a lock file holds, read at offset 0: -1 data that is not our
+ * metadata (a FILE.lock with other content: Gemfile.lock, composer.lock),
+ * or unreadable; 0 nothing; 1 metadata, parsed into *o (gen 0: none).
+ */
+int	cs_read_owner(int fd, struct cs_owner *);
 /* Parse PID, PID\n..., PID@HOST or the key=value metadata (modifies
  * text). False when it is none of these. */
 bool	cs_parse_owner(char *text, struct cs_owner *);
@@ -320,7 +341,7 @@ const char *cs_other_view(const char *path);
  * when no table we can read lists it. */
 dev_t	cs_mount_dev(uint64_t mnt_id, dev_t fallback);
 
-/* ---- io.c ---- */
+/* ---- io.c: reading and writing whole ---- */
 
 /* Write all of buf; restarts on EINTR and short writes. 0 or -1/errno. */
 int	cs_write_all(int fd, const void *buf, size_t len);
@@ -356,8 +377,6 @@ int	cs_spool(int in, int *fdp);
 /* A new unlinked file in $TMPDIR (default /var/tmp, on disk), for spools
  * too large for memory. -1/errno. */
 int	cs_spill_file(void);
-/* Where spools spill: $TMPDIR, or /var/tmp. */
-const char *cs_spool_dir(void);
 /* "spool in DIR", for messages about a spool that failed. */
 const char *cs_spool_name(void);
 /* writev until all of iov is written (EINTR, short writes); iov is
@@ -373,6 +392,21 @@ int	cs_reopen(int fd, int accmode);
  * -1/errno on error. */
 int	cs_same_content(int a, int b);
 
+/* ---- start.c: what every tool does first ---- */
+
+/*
+ * Fds 0, 1 and 2 opened on /dev/null where they were closed, so that no
+ * file we open becomes stdout or stderr by accident; SIGXFSZ ignored;
+ * cs_stdout_init.
+ */
+void	cs_tool_init(void);
+/* Was stdin closed when we started (and so is /dev/null now)? */
+bool	cs_stdin_was_closed(void);
+/* True when cs_tool_init set SIGXFSZ to be ignored (so that a file
+ * size limit is an EFBIG error we can clean up after, not a kill); the
+ * commands we run get it back at its default. */
+extern bool cs_xfsz_ignored;
+
 /* ---- cleanup.c: fatal signals ---- */
 
 /*
@@ -381,29 +415,17 @@ int	cs_same_content(int a, int b);
  * to a registered child, then dies of the signal (exit status 128+N).
  */
 void	cs_cleanup_init(void);
-/*
- * Make sure fds 0, 1 and 2 are open (on /dev/null where they were not), so
- * that no file we open becomes stdout or stderr by accident. Returns a
- * mask of those that were closed (bit N for fd N).
- */
-int	cs_stdfds_open(void);
-/*
- * What every tool does first: cs_stdfds_open (its mask is returned),
- * SIGXFSZ ignored (see cs_xfsz_ignored) and cs_stdout_init.
- */
-int	cs_tool_init(void);
 /* Register / forget a temp file (dirfd + name); returns a slot. */
 int	cs_cleanup_add(int dirfd, const char *name);
 void	cs_cleanup_forget(int slot);
 /* Forward fatal signals to pid (its process group if group); 0 forgets. */
 void	cs_cleanup_child(pid_t, bool group);
-/* True when cs_tool_init set SIGXFSZ to be ignored (so that a file
- * size limit is an EFBIG error we can clean up after, not a kill); the
- * commands we run get it back at its default. */
-extern bool cs_xfsz_ignored;
 /* Block / unblock the fatal signals around a point of no return. */
 void	cs_signals_block(sigset_t *old);
 void	cs_signals_restore(const sigset_t *old);
+/* Die of sig (default action), as a cleaned-up process should, so that
+ * the parent sees WIFSIGNALED and a shell loop stops. */
+CS_NORETURN void cs_die_of(int sig);
 
 /* ---- spawn.c: running commands ---- */
 
@@ -428,12 +450,6 @@ struct cs_cmd {
  * cannot be run (message printed), or 71.
  */
 int	cs_spawn(const struct cs_cmd *, pid_t *);
-/* Wait for pid; its exit status, or 128+N if killed by signal N. */
-int	cs_wait(pid_t);
-/* The same, and the signal it died of (0 if it exited) in *sig. */
-int	cs_wait_signal(pid_t, int *sig);
-/* Map a wait(2) status to an exit status. */
-int	cs_status_code(int wstatus);
 /* Spawn and wait; the command's status (or 126/127/71). */
 int	cs_run(const struct cs_cmd *);
 /*
@@ -461,11 +477,6 @@ struct cs_child {
 enum cs_waited { CS_WAIT_EXITED, CS_WAIT_DEADLINE, CS_WAIT_SIGNAL };
 /* Spawn (as cs_spawn) and open a pidfd. */
 int	cs_child_start(const struct cs_cmd *, struct cs_child *);
-/* Wait for exit, the deadline, or a signal on sigfd (-1: none). */
-enum cs_waited cs_child_wait(struct cs_child *, cs_nsec deadline, int sigfd,
-	    int *signo);
-/* sig to the child, or to its whole group. */
-void	cs_child_signal(struct cs_child *, int sig);
 /* sig to the child (or its group) and every descendant, at once. */
 void	cs_child_term(struct cs_child *, int sig);
 /* sig to the group and every descendant, SIGKILL after grace if the
@@ -476,17 +487,9 @@ void	cs_child_stop(struct cs_child *, int sig, cs_nsec grace);
  * become our children, so cs_child_stop can kill them. Children we have
  * already (a process substitution's reader) are spared by it. */
 int	cs_become_subreaper(void);
-/* sig to every descendant of ours but skip and the members of its process
- * group (0: none skipped); how many there were, or -1. */
-int	cs_descendants_signal(int sig, pid_t skip);
 /* Reap the leader: its exit status, or 128+N (and ->signal = N: an exit
  * status above 128 is not a signal). */
 int	cs_child_reap(struct cs_child *);
-/* Die of sig (default action), as a cleaned-up process should, so that
- * the parent sees WIFSIGNALED and a shell loop stops. */
-CS_NORETURN void cs_die_of(int sig);
-/* Keep pid (a child of ours) out of what cs_child_stop kills. */
-void	cs_child_spare(pid_t);
 /*
  * With CS_SPAWN_PGRP and CS_SPAWN_PDEATHSIG: a process that SIGKILLs the
  * command's whole group if we die (PDEATHSIG reaches only the leader)
@@ -585,6 +588,18 @@ int	cs_etcd_lease_ok(struct cs_etcd *);
 /* Stop the keepalive, unlock, revoke the lease, free. NULL: nothing. */
 void	cs_etcd_close(struct cs_etcd *);
 
+/* ---- path.c: a path's directory and name ---- */
+
+/* Directory and base name of a path (allocated); "a/b/" is rejected. */
+int	cs_split_path(const char *path, char **dir, char **base);
+/* "DIR/.", allocated: a directory reached as the shell reaches it for
+ * DIR/FILE, its last component a middle one. fs.protected_symlinks
+ * guards only the last component of a path; opening DIR itself would
+ * refuse a symlinked directory that DIR/FILE goes through. */
+char	*cs_dir_dot(const char *dir);
+/* The same for the directory holding path; NULL/errno. */
+char	*cs_parent_dot(const char *path);
+
 /* ---- commit.c: replace a file atomically (SPEC 1.4) ---- */
 
 enum cs_sync { CS_SYNC_NONE, CS_SYNC_DATA, CS_SYNC_FULL };
@@ -601,15 +616,6 @@ struct cs_temp {
 	bool	 created;	/* name exists and is ours to remove */
 };
 
-/* Directory and base name of a path (allocated); "a/b/" is rejected. */
-int	cs_split_path(const char *path, char **dir, char **base);
-/* "DIR/.", allocated: a directory reached as the shell reaches it for
- * DIR/FILE, its last component a middle one. fs.protected_symlinks
- * guards only the last component of a path; opening DIR itself would
- * refuse a symlinked directory that DIR/FILE goes through. */
-char	*cs_dir_dot(const char *dir);
-/* The same for the directory holding path; NULL/errno. */
-char	*cs_parent_dot(const char *path);
 /*
  * The temp file's name, .BASE.cs-PID-XXXXXX, with BASE shortened to fit
  * NAME_MAX; cs_temp_name_pid reads it back (staleclean's orphans): true
@@ -647,8 +653,14 @@ int	cs_temp_rename(struct cs_temp *, const char *newbase,
 	    const char *context);
 /* Free t after a successful rename (the file is no longer ours). */
 void	cs_temp_close(struct cs_temp *);
+/* fdatasync (DATA) or fsync (FULL) fd; nothing for NONE. -1/errno. */
+int	cs_sync_fd(int fd, enum cs_sync);
+/* Directory fsync with the not-supported rule of SPEC 1.4. */
+int	cs_fsync_dir(int dirfd, const char *context);
+/* The same for the directory holding path. */
+int	cs_fsync_parent(const char *path, const char *context);
 
-/* ---- metadata.c ---- */
+/* ---- metadata.c: a file's owner, mode, xattrs and ACLs ---- */
 
 /* Owner, group, mode and exactly the extended attributes (ACLs
  * included) of from_fd (any fd, O_PATH too; st is its fstat) on to_fd:
@@ -660,7 +672,7 @@ int	cs_copy_metadata(int from_fd, const struct stat *, int to_fd,
  * directory: 0666 & ~umask, or the default ACL with its mask. */
 int	cs_new_file_metadata(struct cs_temp *, const char *context);
 
-/* ---- resolve.c ---- */
+/* ---- resolve.c: symlinks followed as the kernel does ---- */
 
 /*
  * Where a write to path lands (allocated): path itself unless it is a
@@ -673,12 +685,6 @@ int	cs_follow_links(const char *path, char **out, const char *context);
  * (pinned: an fd of it), else 77 (fs.protected_regular: someone else's
  * file in a sticky directory) or 75 when it changed; message printed. */
 int	cs_may_create(const char *path, int pinned, const char *context);
-/* fdatasync (DATA) or fsync (FULL) fd; nothing for NONE. -1/errno. */
-int	cs_sync_fd(int fd, enum cs_sync);
-/* Directory fsync with the not-supported rule of SPEC 1.4. */
-int	cs_fsync_dir(int dirfd, const char *context);
-/* The same for the directory holding path. */
-int	cs_fsync_parent(const char *path, const char *context);
 
 /* ---- encode.c: unambiguous output ---- */
 
@@ -740,7 +746,7 @@ int	cs_rows_put(struct cs_rows *, const struct cs_cell *);
 /* The set is done: JSON's closing bracket, the table itself. 0 or -1. */
 int	cs_rows_end(struct cs_rows *);
 
-/* ---- fsinfo.c ---- */
+/* ---- fsinfo.c: network filesystems and other views ---- */
 
 /* The name of the network filesystem path (on device dev) is on, or NULL
  * when it is local. */

@@ -27,6 +27,7 @@
 
 #include "crashsafe.h"
 
+
 #define MAX_CANDIDATES	64
 
 int
@@ -207,23 +208,33 @@ holders_listed(dev_t dev, ino_t ino, bool posix, struct cs_holder *h)
 	return n;
 }
 
-bool
+int
 cs_read_owner(int fd, struct cs_owner *o)
 {
 	char text[1024];
 	ssize_t n;
 
-	if ((n = pread(fd, text, sizeof(text) - 1, 0)) < 4)
-		return false;
+	memset(o, 0, sizeof(*o));
+	if ((n = cs_pread(fd, text, sizeof(text) - 1, 0)) <= 0)
+		return n == 0 ? 0 : -1;
 	text[n] = '\0';
-	return strncmp(text, "pid=", 4) == 0 && cs_parse_owner(text, o) &&
-	    o->pid > 0;
+	if (n < 4 || memcmp(text, "pid=", 4) != 0)
+		return -1;
+	(void)cs_parse_owner(text, o);	/* key=value: always true */
+	return 1;
+}
+
+/* Metadata naming a pid. */
+static bool
+read_owner(int fd, struct cs_owner *o)
+{
+	return cs_read_owner(fd, o) == 1 && o->pid > 0;
 }
 
 bool
 cs_owner_agrees(int fd, pid_t pid, struct cs_owner *o)
 {
-	return pid > 0 && cs_read_owner(fd, o) && o->pid == pid;
+	return pid > 0 && read_owner(fd, o) && o->pid == pid;
 }
 
 int
@@ -280,7 +291,7 @@ cs_lock_holder(int fd, struct cs_holder *h, bool held)
 	 * (its pid holds the lock), or when the lock is held and the kernel
 	 * cannot show us by whom (another pid namespace: pid 0, unlisted). */
 	if (cs_owner_agrees(fd, h->pid, &o) ||
-	    (held && (n == 0 || h->pid == 0) && cs_read_owner(fd, &o))) {
+	    (held && (n == 0 || h->pid == 0) && read_owner(fd, &o))) {
 		h->pid = o.pid;
 		strlcpy(h->cmd, o.cmd, sizeof(h->cmd));
 		if (strcmp(o.host, cs_hostname()) != 0)
@@ -440,4 +451,124 @@ cs_holder_text(const struct cs_holder *h, char *buf, size_t len)
 	else
 		snprintf(buf, len, "%s%s%s%s%s", who, cmd, host, since,
 		    h->shared ? " (shared)" : "");
+}
+
+/* All digits, 1 to max: the number; else -1. */
+static long long
+digits(const char *s, size_t len, long long max)
+{
+	long long n = 0;
+	size_t i;
+
+	if (len == 0 || len > 19)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9' || n > (max - (s[i] - '0')) / 10)
+			return -1;
+		n = n * 10 + (s[i] - '0');
+	}
+	return n >= 1 ? n : -1;
+}
+
+int
+cs_posix_lock_held(int fd, pid_t *pid)
+{
+	struct flock fl;
+
+	memset(&fl, 0, sizeof(fl));
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	if (fcntl(fd, F_OFD_GETLK, &fl) == -1)
+		return -1;
+	if (pid != NULL)
+		*pid = fl.l_pid;
+	return fl.l_type != F_UNLCK;
+}
+
+/* PID, PID\n..., PID@HOST, or key=value lines (SPEC 1.5). */
+bool
+cs_parse_owner(char *text, struct cs_owner *o)
+{
+	char *line, *save = NULL, *end;
+	long long n;
+	bool kv = false;
+
+	memset(o, 0, sizeof(*o));
+	if (strncmp(text, "pid=", 4) == 0 || strstr(text, "\npid=") != NULL) {
+		kv = true;
+		for (line = strtok_r(text, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save)) {
+			if (strncmp(line, "pid=", 4) == 0) {
+				n = strtoll(line + 4, &end, 10);
+				if (*end == '\0' && n > INT_MIN && n < INT_MAX)
+					o->pid = (pid_t)n;
+			} else if (strncmp(line, "starttime=", 10) == 0) {
+				o->start = strtoull(line + 10, &end, 10);
+				o->has_start = *end == '\0';
+			} else if (strncmp(line, "boot_id=", 8) == 0)
+				strlcpy(o->boot_id, line + 8, sizeof(o->boot_id));
+			else if (strncmp(line, "host=", 5) == 0)
+				strlcpy(o->host, line + 5, sizeof(o->host));
+			else if (strncmp(line, "gen=", 4) == 0)
+				o->gen = strtoull(line + 4, NULL, 10);
+			else if (strncmp(line, "since=", 6) == 0)
+				o->since = (time_t)strtoll(line + 6, NULL, 10);
+			else if (strncmp(line, "cmd=", 4) == 0)
+				strlcpy(o->cmd, line + 4, sizeof(o->cmd));
+		}
+		return o->pid != 0 || kv;
+	}
+	while (*text == ' ')
+		text++;
+	n = strtoll(text, &end, 10);
+	if (end == text || n < INT_MIN || n > INT_MAX)
+		return false;
+	o->pid = (pid_t)n;
+	if (*end == '@') {
+		strlcpy(o->host, end + 1, sizeof(o->host));
+		o->host[strcspn(o->host, "\n \t")] = '\0';
+	} else if (*end != '\0' && *end != '\n' && *end != ' ')
+		return false;
+	return true;
+}
+
+/*
+ * Symbolic-link locks: Emacs .#NAME -> USER@HOST.PID[:BOOT] (the host
+ * may hold dots, so the pid is after the last one), Firefox-style
+ * IP:+PID. Every number whole and in range, or the link is no lock of
+ * ours: a pid that strtol would wrap into someone else's must not decide.
+ */
+bool
+cs_parse_link_owner(const char *name, const char *target,
+    struct cs_owner *o, const char **kind)
+{
+	const char *at, *dot, *colon, *p;
+	long long pid, boot = 0;
+	size_t hlen;
+
+	memset(o, 0, sizeof(*o));
+	if (strncmp(name, ".#", 2) == 0 && (at = strchr(target, '@')) != NULL &&
+	    (dot = strrchr(at, '.')) != NULL) {
+		colon = strchr(dot, ':');
+		pid = digits(dot + 1, colon != NULL ? (size_t)(colon - dot - 1) :
+		    strlen(dot + 1), INT_MAX);
+		if (colon != NULL)
+			boot = digits(colon + 1, strlen(colon + 1), LLONG_MAX);
+		hlen = (size_t)(dot - at - 1);
+		if (pid == -1 || boot == -1 || hlen == 0 ||
+		    hlen >= sizeof(o->host))
+			return false;
+		o->pid = (pid_t)pid;
+		o->boot = (time_t)boot;
+		memcpy(o->host, at + 1, hlen);
+		*kind = "emacs-lock";
+		return true;
+	}
+	if ((p = strstr(target, ":+")) != NULL &&
+	    (pid = digits(p + 2, strlen(p + 2), INT_MAX)) != -1) {
+		o->pid = (pid_t)pid;
+		*kind = "symlink-lock";
+		return true;
+	}
+	return false;
 }

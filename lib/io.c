@@ -17,6 +17,8 @@
 
 #include "crashsafe.h"
 
+static const char *spool_dir(void);
+
 #define COPY_BUF	(128 * 1024)
 #define RANGE_CHUNK	(1 << 30)
 #define PIPE_SIZE	(1 << 20)	/* the unprivileged pipe-max-size */
@@ -194,8 +196,9 @@ cs_memfile(const char *name)
 	return open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
 }
 
-const char *
-cs_spool_dir(void)
+/* Where spools spill: $TMPDIR, or /var/tmp. */
+static const char *
+spool_dir(void)
 {
 	const char *tmp;
 
@@ -209,14 +212,14 @@ cs_spool_name(void)
 {
 	static char name[PATH_MAX + 16];
 
-	snprintf(name, sizeof(name), "spool in %s", cs_spool_dir());
+	snprintf(name, sizeof(name), "spool in %s", spool_dir());
 	return name;
 }
 
 int
 cs_spill_file(void)
 {
-	const char *tmp = cs_spool_dir();
+	const char *tmp = spool_dir();
 	char *path;
 	int fd;
 

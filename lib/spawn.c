@@ -24,12 +24,21 @@
 
 #include "crashsafe.h"
 
+static int status_code(int wstatus);
+static int wait_signal(pid_t, int *sig);
+static int wait_pid(pid_t);
+static void child_signal(struct cs_child *, int sig);
+static enum cs_waited child_wait(struct cs_child *, cs_nsec deadline, int sigfd, int *signo);
+static void child_spare(pid_t);
+static int descendants_signal(int sig, pid_t skip);
+
 extern char **environ;
 
 #define OUTPUT_BUF	(1 << 20)	/* and the pipe is enlarged to match */
 
-int
-cs_status_code(int wstatus)
+/* Map a wait(2) status to an exit status. */
+static int
+status_code(int wstatus)
 {
 	if (WIFEXITED(wstatus))
 		return WEXITSTATUS(wstatus);
@@ -115,7 +124,7 @@ spawn_fork(const struct cs_cmd *c, pid_t *pidp)
 	}
 	close(p[1]);
 	if ((c->flags & CS_SPAWN_PGRP) && c->watchdog != NULL)
-		cs_child_spare(c->watchdog->pid);	/* not the command's */
+		child_spare(c->watchdog->pid);	/* not the command's */
 	n = cs_read(p[0], &e, sizeof(e));
 	close(p[0]);
 	if (n != (ssize_t)sizeof(e)) {
@@ -172,8 +181,9 @@ cs_spawn(const struct cs_cmd *c, pid_t *pidp)
 	return e == 0 ? 0 : spawn_error(c->argv[0], e);
 }
 
-int
-cs_wait_signal(pid_t pid, int *sig)
+/* The same, and the signal it died of (0 if it exited) in *sig. */
+static int
+wait_signal(pid_t pid, int *sig)
 {
 	int st;
 
@@ -183,15 +193,16 @@ cs_wait_signal(pid_t pid, int *sig)
 			return EX_SOFTWARE;
 	if (WIFSIGNALED(st))
 		*sig = WTERMSIG(st);
-	return cs_status_code(st);
+	return status_code(st);
 }
 
-int
-cs_wait(pid_t pid)
+/* Wait for pid; its exit status, or 128+N if killed by signal N. */
+static int
+wait_pid(pid_t pid)
 {
 	int sig;
 
-	return cs_wait_signal(pid, &sig);
+	return wait_signal(pid, &sig);
 }
 
 int
@@ -203,7 +214,7 @@ cs_run(const struct cs_cmd *c)
 	if ((r = cs_spawn(c, &pid)) != 0)
 		return r;
 	cs_cleanup_child(pid, false);
-	r = cs_wait(pid);
+	r = wait_pid(pid);
 	cs_cleanup_child(0, false);
 	return r;
 }
@@ -266,7 +277,7 @@ cs_run_output(const struct cs_cmd *c, int out, int *io_errno)
 		}
 	}
 	if (status == -1) {		/* we gave up on it */
-		cs_child_signal(&ch, SIGKILL);
+		child_signal(&ch, SIGKILL);
 		cs_child_reap(&ch);
 		cs_cleanup_child(0, false);
 	}
@@ -294,8 +305,9 @@ cs_child_start(const struct cs_cmd *c, struct cs_child *ch)
 	return 0;
 }
 
-void
-cs_child_signal(struct cs_child *ch, int sig)
+/* sig to the child, or to its whole group. */
+static void
+child_signal(struct cs_child *ch, int sig)
 {
 	if (ch->group)
 		kill(-ch->pid, sig);
@@ -303,8 +315,9 @@ cs_child_signal(struct cs_child *ch, int sig)
 		pidfd_send_signal(ch->pidfd, sig, NULL, 0);
 }
 
-enum cs_waited
-cs_child_wait(struct cs_child *ch, cs_nsec deadline, int sigfd, int *signo)
+/* Wait for exit, the deadline, or a signal on sigfd (-1: none). */
+static enum cs_waited
+child_wait(struct cs_child *ch, cs_nsec deadline, int sigfd, int *signo)
 {
 	struct signalfd_siginfo si;
 	struct pollfd pfd[2] = {
@@ -345,8 +358,9 @@ static int	children_of(pid_t, pid_t **, size_t *, size_t *);
 static pid_t	*spared;
 static size_t	 nspared;
 
-void
-cs_child_spare(pid_t pid)
+/* Keep pid (a child of ours) out of what cs_child_stop kills. */
+static void
+child_spare(pid_t pid)
 {
 	pid_t *v;
 
@@ -497,8 +511,10 @@ children_of(pid_t pid, pid_t **v, size_t *n, size_t *cap)
 	return r;
 }
 
-int
-cs_descendants_signal(int sig, pid_t skip)
+/* sig to every descendant of ours but skip and the members of its process
+ * group (0: none skipped); how many there were, or -1. */
+static int
+descendants_signal(int sig, pid_t skip)
 {
 	pid_t *v = NULL;
 	size_t n = 0, cap = 0, i;
@@ -538,7 +554,7 @@ reap_orphans(struct cs_child *ch)
 	for (rounds = 0; others && rounds < 200; rounds++) {
 		if (rounds > 0)
 			usleep(10000);
-		(void)cs_descendants_signal(SIGKILL, 0);
+		(void)descendants_signal(SIGKILL, 0);
 		n = 0;
 		if (own_children(&v, &n, &cap) == -1)
 			break;
@@ -555,9 +571,9 @@ reap_orphans(struct cs_child *ch)
 void
 cs_child_term(struct cs_child *ch, int sig)
 {
-	cs_child_signal(ch, sig);
+	child_signal(ch, sig);
 	/* and to those that left it (not twice to those in it) */
-	(void)cs_descendants_signal(sig, ch->pid);
+	(void)descendants_signal(sig, ch->pid);
 }
 
 void
@@ -567,8 +583,8 @@ cs_child_stop(struct cs_child *ch, int sig, cs_nsec grace)
 
 	cs_child_term(ch, sig);
 	if (sig != SIGKILL &&
-	    cs_child_wait(ch, cs_deadline(grace), -1, &unused) != CS_WAIT_EXITED)
-		cs_child_signal(ch, SIGKILL);
+	    child_wait(ch, cs_deadline(grace), -1, &unused) != CS_WAIT_EXITED)
+		child_signal(ch, SIGKILL);
 	/* The leader is a zombie now at worst: its group ID is still ours. */
 	if (ch->group)
 		kill(-ch->pid, SIGKILL);
@@ -580,7 +596,7 @@ cs_child_reap(struct cs_child *ch)
 {
 	int r;
 
-	r = cs_wait_signal(ch->pid, &ch->signal);
+	r = wait_signal(ch->pid, &ch->signal);
 	if (ch->pidfd != -1)
 		close(ch->pidfd);
 	ch->pidfd = -1;
