@@ -75,6 +75,18 @@ static struct {
 	off_t		 bytes;
 } out = { .fd = -1, .access = O_RDWR };
 
+static CS_NORETURN void	usage(int status);
+static void	parse_options(int argc, char *argv[]);
+static int	open_target(void);
+static int	lock_target(void);
+static void	truncate_back(off_t size);
+static int	cut_back(off_t size, int err);
+static int	append(const char *buf, size_t len, int spool);
+static int	append_words(char **words, int n);
+static int	spool_stdin(int *spool);
+static size_t	count_lines(const char *p, size_t len);
+static int	append_lines(void);
+
 static CS_NORETURN void
 usage(int status)
 {

@@ -76,6 +76,20 @@ static struct {
 	const char	*validate;
 } opt = { .sync = CS_SYNC_FULL, .timeout = 10 * CS_SEC };
 
+static CS_NORETURN void	usage(int status);
+static void	parse_options(int argc, char *argv[]);
+static int	fill(struct cs_temp *t, char *const *cmdv, const char *file);
+static int	validate(struct cs_temp *t, const char *file);
+static int	unchanged(struct cs_temp *t, const char *target);
+static int	backup_prepare(struct cs_temp *b, struct cs_temp *t,
+	    int oldfd, const struct stat *st, const char *bpath);
+static int	commit(struct cs_temp *t, struct cs_temp *b,
+	    const char *bpath, const char *file);
+static int	set_metadata(struct cs_temp *t, int oldfd,
+	    const struct stat *st, const char *file);
+static int	replace(const char *file, const char *target,
+	    char *const *cmdv);
+
 static CS_NORETURN void
 usage(int status)
 {

@@ -100,6 +100,29 @@ struct outcome {
 static void	json_record(unsigned, const struct outcome *, cs_nsec, bool);
 static void	progress_line(unsigned, const struct outcome *, cs_nsec, bool);
 
+struct pipes;
+static CS_NORETURN void	usage(int status);
+static cs_codeset	ecodes(const char *arg, const char *what);
+static void	parse_options(int argc, char *argv[]);
+static double	secs(cs_nsec d);
+static void	start_line(void);
+static void	report(unsigned n, const struct outcome *o, cs_nsec next,
+	    bool last);
+static bool	retryable(const struct outcome *o);
+static int	setup_stdin(void);
+static int	stdin_file(void);
+static bool	reader_gone(void);
+static CS_NORETURN void	reader_went_away(void);
+static int	release(struct cs_sink *held, int fd);
+static void	feed(struct pipes *p);
+static int	drain(struct pipes *p);
+static void	relay_in(struct pipes *p);
+static void	relay_drop(struct pipes *p);
+static void	relay_out(struct pipes *p);
+static void	pipes_close(struct pipes *p);
+static int	attempt(struct cs_cmd *cmd, cs_nsec limit,
+	    struct cs_sink *held, struct outcome *o);
+
 static CS_NORETURN void
 usage(int status)
 {

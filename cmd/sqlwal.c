@@ -136,6 +136,61 @@ static struct {
 	bool	temp, other;	/* the TEMP database; any other */
 } writing;
 
+struct stmt;
+static CS_NORETURN void	usage(int status);
+static int	parse_sqlreal(const char *s, double *out);
+static void *	read_file(const char *path, size_t *lenp);
+static void	add_param(char *arg);
+static void	add_fence(char *arg);
+static void	parse_options(int argc, char *argv[]);
+static int	exit_for(int rc);
+static bool	read_only_fs(void);
+static int	fail(sqlite3 *db, int rc, const char *what);
+static bool	is_busy(int rc);
+static bool	busy_again(int rc);
+static int	busy_handler(void *arg, int count);
+static int	authorizer(void *arg, int action, const char *a1,
+	    const char *a2, const char *a3, const char *a4);
+static int	bind_all(sqlite3 *db, sqlite3_stmt *st);
+static int	unused_params(void);
+static bool	listed(const char *w, const char *const *list, size_t n);
+static const char *	skip_space(const char *p);
+static const char *	skip_quoted(const char *p);
+static bool	ident_char(char c);
+static const char *	next_word(const char *p, char *w, size_t len);
+static const char *	param_end(const char *p);
+static int	check_params(const char *sql);
+static void	classify(struct stmt *s);
+static char *	statement_end(char *p);
+static void	split_script(char *text);
+static int	place_statements(void);
+static int	survey(sqlite3 *db);
+static int	exec_simple(sqlite3 *db, const char *sql);
+static void	get_cell(sqlite3_stmt *st, int i, struct cs_cell *c);
+static int	step_all(sqlite3 *db, sqlite3_stmt *st, struct cs_rows *w,
+	    int *status);
+static int	run_one(sqlite3 *db, const char *sql, struct cs_rows *w,
+	    int *status);
+static int	fence_stmt(sqlite3 *db, const char *sql,
+	    const struct fence *f, sqlite3_int64 *had, int *status);
+static int	check_fences(sqlite3 *db, int *status);
+static int	run_setup(sqlite3 *db);
+static int	run_body(sqlite3 *db, struct cs_rows *w, int *status);
+static bool	header_says_wal(const char *path);
+static int	open_db(sqlite3 **dbp, struct cs_backoff *b);
+static bool	set_journal(sqlite3 *db, const char *schema, const char *mode,
+	    int *rcp);
+static int	journal(sqlite3 *db, const char *schema, const char *path,
+	    bool writes);
+static int	databases(sqlite3 *db, bool all);
+static int	setup(sqlite3 *db);
+static int	checkpoint(sqlite3 *db);
+static int	check(sqlite3 *db);
+static int	transact(sqlite3 *db);
+static int	run(struct cs_backoff *busy);
+static int	maintain(struct cs_backoff *busy);
+static char *	read_sql(int argc, char *argv[]);
+
 static CS_NORETURN void
 usage(int status)
 {
@@ -1370,7 +1425,6 @@ check_fences(sqlite3 *db, int *status)
 	return rc;
 }
 
-static int	databases(sqlite3 *, bool);
 
 /*
  * The leading setup statements, once, before BEGIN (connection settings,

@@ -136,6 +136,48 @@ static size_t npend, cappend, ndirrefs, fd_budget;
 static int status;
 static unsigned long nstale;
 
+struct frame;
+static CS_NORETURN void	usage(int st);
+static void	parse_options(int argc, char *argv[]);
+static void	say(struct cand *c, enum verdict v, const char *fmt, ...);
+static cs_nsec	age_since(const struct timespec *t);
+static cs_nsec	age_of(const struct stat *st);
+static void	look_once(void);
+static const char *	by_pid(pid_t pid, char *buf, size_t len);
+static const char *	holder_cmd(const struct cand *c,
+	    const struct cs_fileid *f);
+static bool	in_use(struct cand *c);
+static bool	posix_locked(struct cand *c);
+static void	judge_pid(struct cand *c, const struct cs_owner *o);
+static bool	in_git_dir(const char *path);
+static void	judge_symlink(struct cand *c);
+static void	judge_dir(struct cand *c);
+static void	judge_file(struct cand *c, bool orphan, pid_t opid);
+static int	rename_noreplace(int dirfd, const char *from, const char *to,
+	    bool to_fresh, bool isdir);
+static enum action	put_back(struct cand *c, const char *q,
+	    const char *why);
+static void	report(struct cand *c, enum action action);
+static struct dirref *	dirref_hold(int dirfd, struct dirref **slot);
+static void	dirref_put(struct dirref *d);
+static void	cand_of(struct pending *p, struct cand *c);
+static bool	rewritten(const struct stat *now, const struct stat *then);
+static bool	unchanged(const struct stat *now, const struct stat *then);
+static bool	quarantine(struct pending *p);
+static int	remove_lock_dir(int parent, const char *q);
+static void	finish(struct pending *p, const struct cs_fileset *again);
+static void	remove_pending(void);
+static void	defer(struct cand *c, struct dirref **slot);
+static pid_t	quarantine_pid(const char *name);
+static void	judge(int dirfd, struct dirref **slot, const char *name,
+	    const char *path, const struct stat *st, uint64_t mnt_id);
+static bool	matches(const char *name);
+static int	stat_entry(int dirfd, const char *name, int flags,
+	    struct stat *st, uint64_t *mnt_id);
+static void	scan(const char *root, int rootfd);
+static void	operand(const char *path);
+static void	set_fd_budget(void);
+
 static CS_NORETURN void
 usage(int st)
 {

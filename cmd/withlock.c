@@ -141,6 +141,24 @@ static const struct backend etcd_backend = {
 };
 #endif
 
+static CS_NORETURN void	usage(int status);
+static void	parse_options(int argc, char *argv[]);
+static void	put_holder(FILE *f, const struct cs_holder *h);
+static void	put_lock(FILE *f, const char *lock);
+static void	json_record(const struct backend *be, const struct held *h,
+	    int status);
+static int	status(const struct backend *be, const char *lock);
+static void	report(const struct backend *be, const struct held *h);
+static void	export_lock(const struct held *h);
+static int	lost(const char *lock, const char *cmd, int status);
+#ifdef CS_WITH_ETCD
+static cs_nsec	lease_grace(void);
+static int	etcd_open(const char *lock, struct cs_etcd **e);
+#endif
+#ifndef CS_WITH_ETCD
+static CS_NORETURN void	exec_etcd(char *argv[], const char *lock);
+#endif
+
 static CS_NORETURN void
 usage(int status)
 {
