@@ -139,7 +139,7 @@ $(O)/obj/fakenfs.so: tests/fakenfs.c
 check: $(BINS) $(UNIT) $(O)/obj/fakenfs.so $(O)/obj/shortio.so
 	@CS_BIN=$(CURDIR)/$(O)/bin CS_UNIT=$(CURDIR)/$(UNIT) \
 	    CS_SHORTIO=$(CURDIR)/$(O)/obj/shortio.so \
-	    scripts/run-tests tests/*.bats
+	    tests/run-tests tests/*.bats
 
 install: $(BINS)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 \
@@ -174,7 +174,7 @@ lint:
 	    --suppress=missingIncludeSystem lib cmd tests/unit tests/fakenfs.c tests/fuzz \
 	    tests/faults
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN7)
-	shellcheck -x scripts/* .ci/run completions/crashsafe tests/helpers.bash tests/hostile.bash tests/examples.bash
+	shellcheck -x scripts/* bench/bench demo/demo tests/run-tests tests/crash/crashtest tests/crash/kill-sweep tests/crash/ext4-image tests/faults/faults tests/records/* .ci/run completions/crashsafe tests/helpers.bash tests/hostile.bash tests/examples.bash
 	shellcheck -x -s bash tests/*.bats
 
 clean:
@@ -197,10 +197,10 @@ deb:
 	lintian --fail-on error,warning $(DEBOUT).changes
 
 bench: $(BINS)
-	scripts/bench $(O)/bin
+	bench/bench $(O)/bin
 
 demo: $(BINS)
-	scripts/demo $(O)/bin
+	demo/demo $(O)/bin
 
 # libFuzzer harnesses for the library's parsers and encoders, for how sqlwal
 # reads a script (sql), and for each
@@ -233,13 +233,13 @@ fuzz:
 crashtest: $(BINS)
 	$(MAKE) --no-print-directory PLANT=nofsync
 	$(MAKE) --no-print-directory PLANT=nodirsync
-	scripts/crashtest $(O)/bin build-plant-nofsync/bin build-plant-nodirsync/bin
+	tests/crash/crashtest $(O)/bin build-plant-nofsync/bin build-plant-nodirsync/bin
 
 # Every tool under ENOSPC, EIO (write, fsync), EROFS, EACCES, EFBIG, EINTR
 # and short writes; prints the matrix.
 faults:
 	$(MAKE) --no-print-directory FAULTS=1 all build-faults/obj/shortio.so
-	scripts/faults build-faults/bin build-faults/obj/shortio.so
+	tests/faults/faults build-faults/bin build-faults/obj/shortio.so
 
 $(O)/obj/shortio.so: tests/faults/shortio.c
 	$(CC) -shared -fPIC $(WARN) -o $@ $<

@@ -16,11 +16,11 @@ teardown() {
 }
 
 gen_records() {
-	"$BATS_TEST_DIRNAME/../scripts/gen-records" "$@"
+	"$BATS_TEST_DIRNAME/records/gen-records" "$@"
 }
 
 check_records() {
-	"$BATS_TEST_DIRNAME/../scripts/check-records" "$@"
+	"$BATS_TEST_DIRNAME/records/check-records" "$@"
 }
 
 @test "TEXT: one record, words joined by spaces, plus a newline; silent" {
@@ -257,7 +257,7 @@ check_records() {
 @test "kill -9 at every system call: every complete line is a whole record" {
 	printf 'old record\n' > old
 	gen_records 3 40 > in
-	run "$BATS_TEST_DIRNAME/../scripts/kill-sweep" -i in \
+	run "$BATS_TEST_DIRNAME/crash/kill-sweep" -i in \
 	    -r 'cp old log' \
 	    -c 'head -n 1 log | grep -qx "old record" &&
 	        tail -n +2 log | grep -v "^$" > body; [ -s body ] || exit 0

@@ -844,7 +844,7 @@ teardown() {
 @test "kill -9 at every system call: FILE is old or new, only orphan temps remain" {
 	head -c 100000 /dev/urandom > new
 	echo old > old
-	run "$BATS_TEST_DIRNAME/../scripts/kill-sweep" -i new -g '.f.cs-*' \
+	run "$BATS_TEST_DIRNAME/crash/kill-sweep" -i new -g '.f.cs-*' \
 	    -r 'cp old f; rm -f .f.cs-*' -c 'cmp -s f old || cmp -s f new' \
 	    -- "$AW" f
 	echo "$output" | tail -1 >&3

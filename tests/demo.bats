@@ -7,7 +7,7 @@ load helpers
 @test "make demo: '... | cat >> log' tears records on every run while atomicappend keeps all 800 whole; every crashsafe side is exact" {
 	command -v jq > /dev/null || skip "jq not installed"
 	command -v sqlite3 > /dev/null || skip "sqlite3 not installed"
-	run "$BATS_TEST_DIRNAME/../scripts/demo" "$CS_BIN"
+	run "$BATS_TEST_DIRNAME/../demo/demo" "$CS_BIN"
 	assert_success
 	echo "$output" >&3
 	plain=$(grep -F '... | cat >> log:' <<< "$output" | grep -oE 'records=[0-9]+ torn=[0-9]+')

@@ -7,7 +7,7 @@
 # etcd_cluster_start [N]: N members (3). Sets and exports ETCD_DIR,
 # ETCD_EPS ("127.0.0.1:P1,127.0.0.1:P2,...") and ETCD_EP1..N; the pids are
 # in $ETCD_DIR/pidI. Skips where etcd cannot run.
-# Outside bats (scripts/bench), set ETCD_DIR first; a skip there returns 1.
+# Outside bats (bench/bench), set ETCD_DIR first; a skip there returns 1.
 etcd_cluster_start() {
 	local n=${1:-3} i port cluster='' ports=()
 	command -v etcd > /dev/null || { skip "etcd-server is not installed (scripts/install-deps)"; return 1; }

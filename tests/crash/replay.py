@@ -29,6 +29,9 @@ import subprocess
 import sys
 import tempfile
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import sqlwal_check  # noqa: E402
+
 TRACED = ("open,openat,openat2,creat,close,close_range,dup,dup2,dup3,fcntl,"
           "read,readv,write,writev,pwrite64,pwritev,pwritev2,lseek,"
           "copy_file_range,sendfile,splice,ftruncate,truncate,fallocate,"
@@ -599,49 +602,25 @@ def check_append(files, said_ok, old=b"old record\n"):
 
 
 def check_sql(files, said_ok, fresh=False):
-    if "db" not in files:
-        return "said ok, but db is missing" if said_ok or not fresh else None
+    """sqlwal_check.check on a state: the 50 rows all there or none."""
     with tempfile.TemporaryDirectory() as d:
         for suffix in ("", "-wal", "-journal"):
             if "db" + suffix in files:
                 with open(os.path.join(d, "db" + suffix), "wb") as f:
                     f.write(files["db" + suffix])
-        try:
-            con = sqlite3.connect(os.path.join(d, "db"))
-            ok = con.execute("PRAGMA integrity_check").fetchone()[0]
-            if ok != "ok":
-                return "integrity_check: " + ok
-            tables = con.execute("SELECT count(*) FROM sqlite_master "
-                                 "WHERE name = 't'").fetchone()[0]
-            if tables == 0:
-                return "said ok, but table t is missing" \
-                    if said_ok or not fresh else None
-            n = con.execute("SELECT count(*) FROM t "
-                            "WHERE v LIKE 'row%'").fetchone()[0]
-            before = con.execute("SELECT count(*) FROM t "
-                                 "WHERE v = 'before'").fetchone()[0]
-            con.close()
-        except sqlite3.Error as e:
-            return "sqlite: %s" % e
-    if before != (0 if fresh else 1):
-        return "the row committed before is %s" % ("gone" if not before
-                                                   else "doubled")
-    if n not in (0, 50):
-        return "%d of the transaction's 50 rows" % n
-    if said_ok and n != 50:
-        return "said ok, but the transaction's rows are missing"
-    return None
+        why = sqlwal_check.check(os.path.join(d, "db"), 50,
+                                 "all" if said_ok else "either", fresh)
+    return None if why is None else ("said ok, but " + why if said_ok
+                                     else why)
 
 
-INSERT = (b"WITH RECURSIVE c(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM c "
-          b"WHERE k < 50) INSERT INTO t(v) SELECT 'row' || k FROM c;\n")
-SCHEMA = b"CREATE TABLE t(k INTEGER PRIMARY KEY, v);\n"
+INSERT = sqlwal_check.sql(50).encode()
+SCHEMA = sqlwal_check.TABLE.encode()
 
 
 def base_db(d):
     con = sqlite3.connect(os.path.join(d, "db"))
-    con.executescript(SCHEMA.decode() +
-                      "INSERT INTO t(v) VALUES ('before');")
+    con.executescript(sqlwal_check.SCHEMA)
     con.close()
 
 
