@@ -8,7 +8,6 @@ load hostile
 
 setup() {
 	common_setup
-	A="$CS_BIN/atomicappend"
 }
 
 teardown() {
@@ -24,70 +23,70 @@ check_records() {
 }
 
 @test "TEXT: one record, words joined by spaces, plus a newline; silent" {
-	run --separate-stderr "$A" log hello "big world"
+	run --separate-stderr "$ATOMICAPPEND" log hello "big world"
 	assert_success
 	[ -z "$output" ]
 	[ -z "$stderr" ]
 	[ "$(cat log)" = "hello big world" ]
-	"$A" log second
+	"$ATOMICAPPEND" log second
 	[ "$(cat -A log)" = "$(printf 'hello big world$\nsecond$')" ]
 }
 
 @test "stdin: all of it is one record, a newline added if missing" {
-	printf 'a\nb' | "$A" log
-	printf 'c\n' | "$A" log
+	printf 'a\nb' | "$ATOMICAPPEND" log
+	printf 'c\n' | "$ATOMICAPPEND" log
 	[ "$(cat -A log)" = "$(printf 'a$\nb$\nc$')" ]
 }
 
 @test "stdin: empty input appends nothing" {
 	echo old > log
-	"$A" log < /dev/null
+	"$ATOMICAPPEND" log < /dev/null
 	[ "$(cat log)" = old ]
 }
 
 @test "-l: each line is a record; a last line without newline gets one" {
-	printf 'one\ntwo\nthree' | "$A" -l log
+	printf 'one\ntwo\nthree' | "$ATOMICAPPEND" -l log
 	[ "$(cat -A log)" = "$(printf 'one$\ntwo$\nthree$')" ]
-	run "$A" -l log extra words
+	run "$ATOMICAPPEND" -l log extra words
 	[ "$status" -eq 64 ]
 }
 
 @test "-l: a line longer than the buffer (3 MB) stays one whole record" {
 	{ echo short; head -c 3000000 /dev/zero | tr '\0' x; echo; echo after; } > in
-	"$A" --lines log < in
+	"$ATOMICAPPEND" --lines log < in
 	cmp log in
 }
 
 @test "torn tail: a newline closes the torn record before the next one" {
 	printf 'whole\ntorn-by-a-cras' > log
-	run --separate-stderr "$A" log next
+	run --separate-stderr "$ATOMICAPPEND" log next
 	assert_success
 	[[ "$stderr" == "atomicappend: log: repaired a torn last line" ]]
 	[ "$(cat -A log)" = "$(printf 'whole$\ntorn-by-a-cras$\nnext$')" ]
 	printf 'again' >> log
-	run --separate-stderr "$A" -q log quiet
+	run --separate-stderr "$ATOMICAPPEND" -q log quiet
 	[ -z "$stderr" ]
 	[ "$(tail -n 2 log)" = "$(printf 'again\nquiet')" ]
 }
 
 @test "-n: raw records, no newline added, no repair" {
 	printf 'partial' > log
-	"$A" -n log " raw"
-	printf '+more' | "$A" --no-newline log
+	"$ATOMICAPPEND" -n log " raw"
+	printf '+more' | "$ATOMICAPPEND" --no-newline log
 	[ "$(cat log)" = "partial raw+more" ]
 }
 
 @test "-m: the mode of a created file, whatever the umask; an existing one is kept" {
 	umask 077
-	"$A" -m 0644 log x
+	"$ATOMICAPPEND" -m 0644 log x
 	[ "$(mode_of log)" = 644 ]
 	chmod 600 log
-	"$A" -m 0666 log y
+	"$ATOMICAPPEND" -m 0666 log y
 	[ "$(mode_of log)" = 600 ]
 	umask 027
-	"$A" new x
+	"$ATOMICAPPEND" new x
 	[ "$(mode_of new)" = 640 ]
-	run "$A" -m 8 log z
+	run "$ATOMICAPPEND" -m 8 log z
 	[ "$status" -eq 64 ]
 }
 
@@ -96,13 +95,13 @@ check_records() {
 	flock log sleep 30 &
 	holder=$!
 	sleep 0.3
-	run --separate-stderr "$A" -t 0.5 log new
+	run --separate-stderr "$ATOMICAPPEND" -t 0.5 log new
 	kill "$holder"
 	[ "$status" -eq 75 ]
 	[ "$stderr" = "atomicappend: log: busy for 500ms; held by pid $holder (flock log sleep 30)" ]
 	[ "$(cat log)" = old ]
 	for d in abc -1 ''; do
-		run "$A" -t "$d" log x
+		run "$ATOMICAPPEND" -t "$d" log x
 		[ "$status" -eq 64 ]
 	done
 }
@@ -112,30 +111,30 @@ check_records() {
 	flock log sh -c 'sleep 0.5; echo holder >> log' &
 	holder=$!
 	sleep 0.2
-	"$A" -t 10 log waiter
+	"$ATOMICAPPEND" -t 10 log waiter
 	wait "$holder"
 	[ "$(cat log)" = "$(printf 'old\nholder\nwaiter')" ]
 }
 
 @test "-S data: one fdatasync per append; -S full: fsync, and the directory when created" {
-	run inject -o trace -e trace=fsync,fdatasync -y "$A" -S data log x
+	run inject -o trace -e trace=fsync,fdatasync -y "$ATOMICAPPEND" -S data log x
 	assert_success
 	[ "$(grep -c '^fdatasync' trace)" -eq 1 ]
-	run inject -o trace -e trace=fsync,fdatasync -y "$A" -S full new x
+	run inject -o trace -e trace=fsync,fdatasync -y "$ATOMICAPPEND" -S full new x
 	assert_success
 	[ "$(grep -c '^fsync' trace)" -eq 2 ]
 	grep -q "^fsync([0-9]*<$PWD>" trace
-	run inject -o trace -e trace=fsync,fdatasync -y "$A" -S full new y
+	run inject -o trace -e trace=fsync,fdatasync -y "$ATOMICAPPEND" -S full new y
 	[ "$(grep -c '^fsync' trace)" -eq 1 ]
-	run inject -o trace -e trace=fsync,fdatasync "$A" log z
+	run inject -o trace -e trace=fsync,fdatasync "$ATOMICAPPEND" log z
 	[ ! -s trace ]
-	run "$A" -S sometimes log x
+	run "$ATOMICAPPEND" -S sometimes log x
 	[ "$status" -eq 64 ]
 }
 
 @test "EIO on fsync: 74, and the unacknowledged record is removed" {
 	echo old > log
-	run inject -e trace=fdatasync -e inject=fdatasync:error=EIO "$A" -S data log new
+	run inject -e trace=fdatasync -e inject=fdatasync:error=EIO "$ATOMICAPPEND" -S data log new
 	[ "$status" -eq 74 ]
 	[ "$(cat log)" = old ]
 }
@@ -145,7 +144,7 @@ check_records() {
 	flock log sh -c 'sleep 0.5; mv log log.1' &
 	holder=$!
 	sleep 0.2
-	"$A" -t 10 log after-rotation
+	"$ATOMICAPPEND" -t 10 log after-rotation
 	wait "$holder"
 	[ "$(cat log.1)" = old ]
 	[ "$(cat log)" = after-rotation ]
@@ -153,7 +152,7 @@ check_records() {
 
 @test "rotation while streaming (-l): later lines go to the new file" {
 	mkfifo in
-	"$A" -l log < in &
+	"$ATOMICAPPEND" -l log < in &
 	pid=$!
 	exec {w}> in
 	echo before >&"$w"
@@ -175,7 +174,7 @@ check_records() {
 		head -c 200000 /dev/zero | "$1" mnt/log
 		s=$?
 		stat -c %s mnt/log
-		exit $s' sh "$A"
+		exit $s' sh "$ATOMICAPPEND"
 	[ "$status" -eq 74 ]
 	[[ "${lines[0]}" == "atomicappend: mnt/log: No space left on device" ]]
 	[ "${lines[1]}" = 6 ]
@@ -187,7 +186,7 @@ check_records() {
 	# The record's one write comes back short (100000 bytes really
 	# written), the write of its rest fails.
 	run short_writes 100000 -P "$PWD/log" -e trace=write \
-	    -e inject=write:error=EIO:when=2 "$A" log < in
+	    -e inject=write:error=EIO:when=2 "$ATOMICAPPEND" log < in
 	[ "$status" -eq 74 ]
 	[ "$output" = "atomicappend: log: Input/output error" ]
 	[ "$(cat log)" = old ]
@@ -196,7 +195,7 @@ check_records() {
 @test "file too large (RLIMIT_FSIZE, no trap needed): 74, size unchanged" {
 	echo old > log
 	long=$(head -c 3000 /dev/zero | tr '\0' L)
-	run bash -c 'ulimit -f 1; "$1" log "$2"' sh "$A" "$long"
+	run bash -c 'ulimit -f 1; "$1" log "$2"' sh "$ATOMICAPPEND" "$long"
 	[ "$status" -eq 74 ]
 	[ "$output" = "atomicappend: log: File too large" ]
 	[ "$(cat log)" = old ]
@@ -206,7 +205,7 @@ check_records() {
 	pids=()
 	for w in 1 2 3 4 5 6 7 8; do
 		( gen_records "$w" 200 | while IFS= read -r rec; do
-			"$A" -t 60 log "$rec" || exit 1
+			"$ATOMICAPPEND" -t 60 log "$rec" || exit 1
 		done ) &
 		pids+=($!)
 	done
@@ -219,7 +218,7 @@ check_records() {
 @test "8 concurrent -l streams: every line whole, none lost" {
 	pids=()
 	for w in 1 2 3 4 5 6 7 8; do
-		gen_records "$w" 300 | "$A" -l -t 60 log &
+		gen_records "$w" 300 | "$ATOMICAPPEND" -l -t 60 log &
 		pids+=($!)
 	done
 	wait "${pids[@]}"
@@ -232,7 +231,7 @@ check_records() {
 	pids=()
 	for w in A B C D; do
 		head -c 1000000 /dev/zero | tr '\0' "$w" > "rec$w"
-		( for _ in 1 2 3 4 5 6 7 8; do "$A" -t 60 log < "rec$w"; done ) &
+		( for _ in 1 2 3 4 5 6 7 8; do "$ATOMICAPPEND" -t 60 log < "rec$w"; done ) &
 		pids+=($!)
 	done
 	wait "${pids[@]}"
@@ -245,7 +244,7 @@ check_records() {
 	mkdir spool
 	# The spool is an unlinked file in $TMPDIR: strace names it.
 	run bash -c 'head -c 300000000 /dev/zero | TMPDIR=$PWD/spool ASAN_OPTIONS=detect_leaks=0 strace -qq -y -o trace \
-	    -e trace=openat,write,writev "$1" log' sh "$A"
+	    -e trace=openat,write,writev "$1" log' sh "$ATOMICAPPEND"
 	assert_success
 	[ "$(stat -c %s log)" -eq $((6 + 300000000 + 1)) ]
 	[ "$(grep -cE "^writev?\([0-9]+<$PWD/log>" trace)" -eq 1 ]
@@ -262,7 +261,7 @@ check_records() {
 	    -c 'head -n 1 log | grep -qx "old record" &&
 	        tail -n +2 log | grep -v "^$" > body; [ -s body ] || exit 0
 	        grep -xvFf in body > stray; [ ! -s stray ] || { lastline=$(tail -c 1 log | od -An -c | tr -d " "); [ "$lastline" != "\\n" ] && [ "$(wc -l < stray)" -eq 1 ]; }' \
-	    -- "$A" -l log
+	    -- "$ATOMICAPPEND" -l log
 	echo "$output" | tail -1 >&3
 	assert_success
 	[[ "${lines[-1]}" =~ ^points=([0-9]+)\ passed=([0-9]+)\ failed=0 ]]
@@ -274,23 +273,23 @@ check_records() {
 	# Its one write came back short, and it was killed before the
 	# rest: a torn record stays, with no newline.
 	run short_writes 100000 -P "$PWD/log" -e trace=write \
-	    -e inject=write:signal=SIGKILL:when=2 "$A" log < in
+	    -e inject=write:signal=SIGKILL:when=2 "$ATOMICAPPEND" log < in
 	[ "$(stat -c %s log)" -eq $((4 + 100000)) ]
 	[ "$(tail -c 1 log)" = z ]
-	"$A" log next
+	"$ATOMICAPPEND" log next
 	[ "$(tail -n 1 log)" = next ]
 	[ "$(head -n 1 log)" = old ]
 }
 
 @test "FILE a directory, a missing directory, a FIFO: 73" {
 	mkdir d
-	run --separate-stderr "$A" d x
+	run --separate-stderr "$ATOMICAPPEND" d x
 	[ "$status" -eq 73 ]
 	[ "$stderr" = "atomicappend: d: Is a directory" ]
-	run "$A" no/such/log x
+	run "$ATOMICAPPEND" no/such/log x
 	[ "$status" -eq 73 ]
 	mkfifo p
-	run --separate-stderr timeout 10 "$A" p x
+	run --separate-stderr timeout 10 "$ATOMICAPPEND" p x
 	[ "$status" -eq 73 ]
 	[ "$stderr" = "atomicappend: p: not a regular file" ]
 }
@@ -299,13 +298,13 @@ check_records() {
 	need_root "run as another user"
 	echo old > log
 	chmod 644 log
-	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups -- "$A" log x
+	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups -- "$ATOMICAPPEND" log x
 	[ "$status" -eq 77 ]
 	[ "$stderr" = "atomicappend: log: Permission denied" ]
 	[ "$(cat log)" = old ]
 	chmod 622 log
 	chmod 755 .
-	setpriv --reuid=65534 --regid=65534 --clear-groups -- "$A" log appended
+	setpriv --reuid=65534 --regid=65534 --clear-groups -- "$ATOMICAPPEND" log appended
 	[ "$(cat log)" = "$(printf 'old\nappended')" ]
 }
 
@@ -314,44 +313,44 @@ check_records() {
 	mkdir ro
 	echo old > ro/log
 	run unshare -m --propagation private sh -c '
-		mount --bind ro ro && mount -o remount,bind,ro ro && "$1" ro/log x' sh "$A"
+		mount --bind ro ro && mount -o remount,bind,ro ro && "$1" ro/log x' sh "$ATOMICAPPEND"
 	[ "$status" -eq 73 ]
 	[[ "$output" == *"ro/log: Read-only file system"* ]]
 }
 
 @test "stdin closed: 66" {
-	run --separate-stderr sh -c 'exec "$1" log <&-' sh "$A"
+	run --separate-stderr sh -c 'exec "$1" log <&-' sh "$ATOMICAPPEND"
 	[ "$status" -eq 66 ]
 	[ ! -s log ]
 }
 
 @test "awkward names and text that looks like options" {
-	"$A" -- -dash -v --not-an-option
+	"$ATOMICAPPEND" -- -dash -v --not-an-option
 	[ "$(cat -- -dash)" = "-v --not-an-option" ]
 	nl=$'new\nline'
-	"$A" "$nl" x
+	"$ATOMICAPPEND" "$nl" x
 	[ "$(cat "$nl")" = x ]
 }
 
 @test "-v reports records and bytes; usage errors; --help, --version" {
-	run --separate-stderr "$A" -v log a b
+	run --separate-stderr "$ATOMICAPPEND" -v log a b
 	[ "${stderr_lines[0]}" = "atomicappend: log: 1 record, 4 bytes appended" ]
 	# contention metrics (SPEC 1.5): waited for the lock, and held it
 	[[ "${stderr_lines[1]}" =~ ^"atomicappend: log: lock waited 0."[0-9]{3}"s, held 0."[0-9]{3}"s"$ ]] || fail "$stderr"
 	flock log sleep 1 &
 	holder=$!
 	until grep -q " $holder " /proc/locks; do sleep 0.05; done
-	run --separate-stderr "$A" -v log c
+	run --separate-stderr "$ATOMICAPPEND" -v log c
 	wait "$holder"
 	[[ "${stderr_lines[1]}" =~ ^"atomicappend: log: lock waited "([0-9]+\.[0-9]{3})"s, held 0."[0-9]{3}"s"$ ]] || fail "$stderr"
 	# it waited for the holder (which held it up to a second)
 	awk -v w="${BASH_REMATCH[1]}" 'BEGIN { exit !(w >= 0.1) }' || fail "$stderr"
-	run -64 "$A"
-	run -64 "$A" --bogus log
-	run "$A" --help
+	run -64 "$ATOMICAPPEND"
+	run -64 "$ATOMICAPPEND" --bogus log
+	run "$ATOMICAPPEND" --help
 	assert_success
 	[[ "$output" == "usage: atomicappend "* ]]
-	run "$A" --version
+	run "$ATOMICAPPEND" --version
 	[[ "$output" =~ ^atomicappend\ [0-9.]+$ ]]
 }
 
@@ -367,7 +366,7 @@ check_records() {
 	rm plain
 	# ...and atomicappend spools to disk, not into memory.
 	st=0
-	in_memcg $((96 << 20)) sh -c 'head -c 300000000 /dev/zero | TMPDIR=$2 "$1" -n log' sh "$A" "$PWD/spool" || st=$?
+	in_memcg $((96 << 20)) sh -c 'head -c 300000000 /dev/zero | TMPDIR=$2 "$1" -n log' sh "$ATOMICAPPEND" "$PWD/spool" || st=$?
 	[ "$st" -eq 0 ] || fail "exit $st, OOM kills: ${MEMCG_OOM_KILLS:-unknown}"
 	[ "${MEMCG_OOM_KILLS:-0}" -eq 0 ]
 	[ "$(stat -c %s log)" -eq $((6 + 300000000)) ]
@@ -381,13 +380,13 @@ check_records() {
 	echo first > log
 	run unshare -m --propagation private sh -c '
 		mkdir -p spool && mount -t tmpfs -o size=1m tmpfs spool &&
-		head -c 8000000 /dev/zero | TMPDIR=$PWD/spool "$1" log' sh "$A"
+		head -c 8000000 /dev/zero | TMPDIR=$PWD/spool "$1" log' sh "$ATOMICAPPEND"
 	[ "$status" -eq 74 ]
 	[ "$output" = "atomicappend: spool in $PWD/spool: No space left on device" ]
 	[ "$(cat log)" = first ]
 	# and a log that did not exist is not created
 	head -c 5000000 /dev/zero > big
-	run env TMPDIR=/nonexistent "$A" new-log < big
+	run env TMPDIR=/nonexistent "$ATOMICAPPEND" new-log < big
 	[ "$status" -eq 74 ]
 	[ "$output" = "atomicappend: spool in /nonexistent: No such file or directory" ]
 	[ ! -e new-log ]
@@ -403,7 +402,7 @@ check_records() {
 	pids=()
 	for w in A B C D; do
 		# paced, so that a slow disk still leaves logrotate time to run
-		( while [ ! -e stop ]; do "$A" -t 60 log < "rec$w" || exit 1; sleep 0.02; done ) &
+		( while [ ! -e stop ]; do "$ATOMICAPPEND" -t 60 log < "rec$w" || exit 1; sleep 0.02; done ) &
 		pids+=($!)
 	done
 	start=$SECONDS
@@ -446,33 +445,33 @@ check_records() {
 	as_nobody sh -c 'umask 0; echo planted > pub/log'
 	run bash -c 'echo secret >> pub/log'
 	assert_failure
-	run --separate-stderr "$A" pub/log secret
+	run --separate-stderr "$ATOMICAPPEND" pub/log secret
 	[ "$status" -eq 77 ]
 	[ "$stderr" = "atomicappend: pub/log: Permission denied" ]
 	[ "$(cat pub/log)" = planted ]
-	"$A" pub/mine ours
+	"$ATOMICAPPEND" pub/mine ours
 	[ "$(cat pub/mine)" = ours ]
 }
 
 @test "sshfs: two clients' locks exclude nothing, so appending is refused (69) unless --unsafe-shared-fs" {
 	mkdir export
 	sshfs_up "$PWD/export" "$PWD/m1"
-	run --separate-stderr "$A" m1/log "a record"
+	run --separate-stderr "$ATOMICAPPEND" m1/log "a record"
 	[ "$status" -eq 69 ]
 	[ "$stderr" = "atomicappend: m1/log: on fuse.sshfs, whose locks do not reach its other clients: a lock here excludes nothing (--unsafe-shared-fs to go on anyway)" ]
 	[ ! -e export/log ]
-	run bash -c 'echo r | "$1" -l m1/log' sh "$A"
+	run bash -c 'echo r | "$1" -l m1/log' sh "$ATOMICAPPEND"
 	[ "$status" -eq 69 ]
 	[ ! -e export/log ]
-	"$A" --unsafe-shared-fs m1/log "one"
-	CRASHSAFE_UNSAFE_SHARED_FS=1 "$A" m1/log "two"
+	"$ATOMICAPPEND" --unsafe-shared-fs m1/log "one"
+	CRASHSAFE_UNSAFE_SHARED_FS=1 "$ATOMICAPPEND" m1/log "two"
 	ln -s m1/log via-link		# a link does not hide where the file is
-	run "$A" via-link "a record"
+	run "$ATOMICAPPEND" via-link "a record"
 	[ "$status" -eq 69 ]
 	[ "$(cat export/log)" = "$(printf 'one\ntwo')" ]
 	# A local FUSE filesystem is not a network client: allowed.
 	mkdir src
 	bindfs_up "$PWD/src" "$PWD/b"
-	"$A" b/log "local fuse"
+	"$ATOMICAPPEND" b/log "local fuse"
 	[ "$(cat src/log)" = "local fuse" ]
 }

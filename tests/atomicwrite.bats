@@ -18,7 +18,7 @@ teardown() {
 
 @test "stdin replaces the file, silently" {
 	echo old > f
-	run --separate-stderr "$AW" f <<< "new content"
+	run --separate-stderr "$ATOMICWRITE" f <<< "new content"
 	assert_success
 	assert_output ""
 	[ -z "$stderr" ]
@@ -28,14 +28,14 @@ teardown() {
 
 @test "a new file is created with mode 0666 & ~umask" {
 	umask 027
-	echo x | "$AW" new
+	echo x | "$ATOMICWRITE" new
 	[ "$(mode_of new)" = 640 ]
 	[ "$(cat new)" = x ]
 }
 
 @test "COMMAND form: replaced when the command exits 0" {
 	echo old > f
-	run "$AW" f -- printf 'a\nb\n'
+	run "$ATOMICWRITE" f -- printf 'a\nb\n'
 	assert_success
 	[ "$(cat f)" = "$(printf 'a\nb')" ]
 	assert_no_temps
@@ -43,7 +43,7 @@ teardown() {
 
 @test "COMMAND form: a failing command leaves FILE untouched and passes its status through" {
 	echo old > f
-	run "$AW" f -- sh -c 'echo partial; exit 7'
+	run "$ATOMICWRITE" f -- sh -c 'echo partial; exit 7'
 	[ "$status" -eq 7 ]
 	[ "$(cat f)" = old ]
 	assert_no_temps
@@ -51,12 +51,12 @@ teardown() {
 
 @test "COMMAND form: command not found is 127, not executable is 126" {
 	echo old > f
-	run -127 --separate-stderr "$AW" f -- ./no-such-command
+	run -127 --separate-stderr "$ATOMICWRITE" f -- ./no-such-command
 	[ "$status" -eq 127 ]
 	[[ "$stderr" == *"no-such-command"* ]]
 	printf '#!/bin/sh\n' > script
 	chmod 644 script
-	run "$AW" f -- ./script
+	run "$ATOMICWRITE" f -- ./script
 	[ "$status" -eq 126 ]
 	[ "$(cat f)" = old ]
 	assert_no_temps
@@ -64,20 +64,20 @@ teardown() {
 
 @test "COMMAND form: a command killed by a signal gives 128+N, FILE untouched" {
 	echo old > f
-	run "$AW" f -- sh -c 'echo partial; kill -KILL $$'
+	run "$ATOMICWRITE" f -- sh -c 'echo partial; kill -KILL $$'
 	[ "$status" -eq 137 ]
 	[ "$(cat f)" = old ]
 	assert_no_temps
 }
 
 @test "COMMAND form: the command's own flags are not taken as options" {
-	run "$AW" f -- printf -- '-v %s' -q
+	run "$ATOMICWRITE" f -- printf -- '-v %s' -q
 	assert_success
 	[ "$(cat f)" = "-v -q" ]
 }
 
 @test "COMMAND form: the command writes straight into the temp file beside FILE, mode 0600" {
-	run "$AW" f -- sh -c 'for t in .f.cs-*; do stat -c "%a %n" "$t"; done'
+	run "$ATOMICWRITE" f -- sh -c 'for t in .f.cs-*; do stat -c "%a %n" "$t"; done'
 	assert_success
 	[[ "$(cat f)" =~ ^600\ \.f\.cs-[0-9]+-[A-Za-z0-9]{6}$ ]]
 	assert_no_temps
@@ -86,16 +86,16 @@ teardown() {
 @test "large input through a pipe arrives intact" {
 	head -c 20000000 /dev/urandom > big
 	# shellcheck disable=SC2002 # the pipe is the point
-	cat big | "$AW" f
+	cat big | "$ATOMICWRITE" f
 	cmp f big
 }
 
 @test "stdin from a regular file (copy_file_range path) and from a device" {
 	head -c 300000 /dev/urandom > src
-	"$AW" f < src
+	"$ATOMICWRITE" f < src
 	cmp f src
 	echo old > g
-	"$AW" g < /dev/null
+	"$ATOMICWRITE" g < /dev/null
 	[ ! -s g ]
 }
 
@@ -104,7 +104,7 @@ teardown() {
 @test "mode of an existing file is preserved" {
 	echo old > f
 	chmod 751 f
-	echo new | "$AW" f
+	echo new | "$ATOMICWRITE" f
 	[ "$(mode_of f)" = 751 ]
 }
 
@@ -112,7 +112,7 @@ teardown() {
 	need_root "chown to another user"
 	echo old > f
 	chown 12345:23456 f
-	echo new | "$AW" f
+	echo new | "$ATOMICWRITE" f
 	[ "$(stat -c %u:%g f)" = 12345:23456 ]
 	[ "$(cat f)" = new ]
 }
@@ -124,14 +124,14 @@ teardown() {
 	echo old > d/f
 	chown 12345:65534 d/f
 	chmod 666 d/f
-	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups -- "$AW" d/f <<< new
+	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups -- "$ATOMICWRITE" d/f <<< new
 	assert_success
 	[[ "$stderr" == *"d/f: cannot keep owner 12345"* ]]
 	[ "$(cat d/f)" = new ]
 	[ "$(stat -c %g d/f)" = 65534 ]
 	# -q silences the warning
 	chown 12345:65534 d/f
-	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups -- "$AW" -q d/f <<< newer
+	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups -- "$ATOMICWRITE" -q d/f <<< newer
 	assert_success
 	[ -z "$stderr" ]
 }
@@ -140,7 +140,7 @@ teardown() {
 	echo old > f
 	setfattr -n user.origin -v keepme f || skip "no user xattrs here"
 	setfacl -m u:65534:r f || skip "no ACLs here"
-	echo new | "$AW" f
+	echo new | "$ATOMICWRITE" f
 	[ "$(getfattr --only-values -n user.origin f)" = keepme ]
 	getfacl -c f | grep -qx 'user:65534:r--\|user:nobody:r--'
 	[ "$(cat f)" = new ]
@@ -151,25 +151,25 @@ teardown() {
 	command -v setcap > /dev/null || skip "setcap not installed"
 	echo old > f
 	setcap cap_net_raw+ep f || skip "no file capabilities here"
-	echo new | "$AW" f
+	echo new | "$ATOMICWRITE" f
 	[ -z "$(getcap f)" ]
 }
 
 @test "-m sets the mode, for new and existing files" {
-	echo x | "$AW" -m 0600 new
+	echo x | "$ATOMICWRITE" -m 0600 new
 	[ "$(mode_of new)" = 600 ]
 	echo old > f
 	chmod 644 f
-	echo y | "$AW" --mode 640 f
+	echo y | "$ATOMICWRITE" --mode 640 f
 	[ "$(mode_of f)" = 640 ]
-	echo z | "$AW" -m 4755 f
+	echo z | "$ATOMICWRITE" -m 4755 f
 	[ "$(mode_of f)" = 4755 ]
 }
 
 @test "-m rejects what is not an octal mode: 64" {
 	echo old > f
 	for m in 999 abc 77777 '' -1 0x1ff; do
-		run "$AW" -m "$m" f <<< new
+		run "$ATOMICWRITE" -m "$m" f <<< new
 		[ "$status" -eq 64 ] || fail "mode '$m' gave $status"
 	done
 	[ "$(cat f)" = old ]
@@ -183,7 +183,7 @@ teardown() {
 	chmod 640 real/conf
 	ln -s real/conf link1
 	ln -s link1 link2
-	echo new | "$AW" link2
+	echo new | "$ATOMICWRITE" link2
 	[ -L link1 ]
 	[ -L link2 ]
 	[ "$(readlink link2)" = link1 ]
@@ -195,7 +195,7 @@ teardown() {
 
 @test "a dangling symlink: its target is created" {
 	ln -s target link
-	echo new | "$AW" link
+	echo new | "$ATOMICWRITE" link
 	[ -L link ]
 	[ "$(cat target)" = new ]
 }
@@ -203,7 +203,7 @@ teardown() {
 @test "a symlink loop is an error: 73" {
 	ln -s a b
 	ln -s b a
-	run --separate-stderr "$AW" a <<< x
+	run --separate-stderr "$ATOMICWRITE" a <<< x
 	[ "$status" -eq 73 ]
 	[[ "$stderr" == *"a: Too many levels of symbolic links"* ]]
 }
@@ -211,24 +211,24 @@ teardown() {
 @test "-P replaces the symlink itself with a regular file" {
 	echo old > target
 	ln -s target link
-	echo new | "$AW" -P link
+	echo new | "$ATOMICWRITE" -P link
 	[ ! -L link ]
 	[ "$(cat link)" = new ]
 	[ "$(cat target)" = old ]
-	echo newer | "$AW" --no-dereference link
+	echo newer | "$ATOMICWRITE" --no-dereference link
 	[ "$(cat link)" = newer ]
 }
 
 @test "FILE with several hard links: warning, the other names keep the old content" {
 	echo old > f
 	ln f other
-	run --separate-stderr "$AW" f <<< new
+	run --separate-stderr "$ATOMICWRITE" f <<< new
 	assert_success
 	[[ "$stderr" == "atomicwrite: f: has 2 links; the other names keep the old content" ]]
 	[ "$(cat f)" = new ]
 	[ "$(cat other)" = old ]
 	ln -f f other
-	run --separate-stderr "$AW" -q f <<< newer
+	run --separate-stderr "$ATOMICWRITE" -q f <<< newer
 	assert_success
 	[ -z "$stderr" ]
 }
@@ -238,21 +238,21 @@ teardown() {
 @test "-b keeps the previous version as FILE~, replacing an older backup" {
 	echo v1 > f
 	echo v0 > 'f~'
-	echo v2 | "$AW" -b f
+	echo v2 | "$ATOMICWRITE" -b f
 	[ "$(cat f)" = v2 ]
 	[ "$(cat 'f~')" = v1 ]
-	echo v3 | "$AW" --backup f
+	echo v3 | "$ATOMICWRITE" --backup f
 	[ "$(cat 'f~')" = v2 ]
 	assert_no_temps
 }
 
 @test "-b with a suffix, and no backup when FILE did not exist" {
 	echo v1 > f
-	echo v2 | "$AW" -b.bak f
+	echo v2 | "$ATOMICWRITE" -b.bak f
 	[ "$(cat f.bak)" = v1 ]
-	echo v3 | "$AW" --backup=.orig f
+	echo v3 | "$ATOMICWRITE" --backup=.orig f
 	[ "$(cat f.orig)" = v2 ]
-	echo n | "$AW" -b new
+	echo n | "$ATOMICWRITE" -b new
 	[ ! -e 'new~' ]
 }
 
@@ -260,16 +260,16 @@ teardown() {
 	echo v1 > f
 	chmod 604 f
 	ino=$(stat -c %i f)
-	echo v2 | "$AW" -b f
+	echo v2 | "$ATOMICWRITE" -b f
 	[ "$(stat -c %i 'f~')" = "$ino" ]
 	[ "$(mode_of 'f~')" = 604 ]
 }
 
 @test "-b rejects an empty suffix or one with a slash: 64" {
 	echo v1 > f
-	run "$AW" --backup= f <<< x
+	run "$ATOMICWRITE" --backup= f <<< x
 	[ "$status" -eq 64 ]
-	run "$AW" -b/x f <<< x
+	run "$ATOMICWRITE" -b/x f <<< x
 	[ "$status" -eq 64 ]
 	[ "$(cat f)" = v1 ]
 }
@@ -278,7 +278,7 @@ teardown() {
 	echo same > f
 	touch -d '2001-01-01 00:00:00' f
 	ino=$(stat -c %i f)
-	run --separate-stderr "$AW" -c -v f <<< same
+	run --separate-stderr "$ATOMICWRITE" -c -v f <<< same
 	assert_success
 	[ "$stderr" = "atomicwrite: f: unchanged" ]
 	[ "$(stat -c %i f)" = "$ino" ]
@@ -288,60 +288,60 @@ teardown() {
 
 @test "-c: different content is written" {
 	echo same > f
-	echo other | "$AW" --if-changed f
+	echo other | "$ATOMICWRITE" --if-changed f
 	[ "$(cat f)" = other ]
-	echo new | "$AW" -c brand-new
+	echo new | "$ATOMICWRITE" -c brand-new
 	[ "$(cat brand-new)" = new ]
 }
 
 @test "--unchanged-status N is the exit status when -c found no change" {
 	echo same > f
-	run "$AW" -c --unchanged-status 3 f -- echo same
+	run "$ATOMICWRITE" -c --unchanged-status 3 f -- echo same
 	[ "$status" -eq 3 ]
-	run "$AW" -c --unchanged-status 3 f -- echo changed
+	run "$ATOMICWRITE" -c --unchanged-status 3 f -- echo changed
 	[ "$status" -eq 0 ]
 	[ "$(cat f)" = changed ]
-	run "$AW" --unchanged-status 256 f <<< x
+	run "$ATOMICWRITE" --unchanged-status 256 f <<< x
 	[ "$status" -eq 64 ]
-	run "$AW" --unchanged-status 1x f <<< x
+	run "$ATOMICWRITE" --unchanged-status 1x f <<< x
 	[ "$status" -eq 64 ]
 	[ "$(cat f)" = changed ]
 }
 
 @test "-e: empty content is refused with 65, FILE untouched" {
 	echo old > f
-	run --separate-stderr "$AW" -e f < /dev/null
+	run --separate-stderr "$ATOMICWRITE" -e f < /dev/null
 	[ "$status" -eq 65 ]
 	[[ "$stderr" == "atomicwrite: f: empty input, not replaced" ]]
-	run "$AW" --no-empty f -- true
+	run "$ATOMICWRITE" --no-empty f -- true
 	[ "$status" -eq 65 ]
 	[ "$(cat f)" = old ]
 	assert_no_temps
-	echo x | "$AW" -e f
+	echo x | "$ATOMICWRITE" -e f
 	[ "$(cat f)" = x ]
 }
 
 @test "-V: the validator sees the new content as \$1; failure is 65 and FILE untouched" {
 	echo good > f
-	run --separate-stderr "$AW" -V 'grep -q "^ok" "$1"' f <<< bad
+	run --separate-stderr "$ATOMICWRITE" -V 'grep -q "^ok" "$1"' f <<< bad
 	[ "$status" -eq 65 ]
 	[[ "$stderr" == *"f: validation failed"* ]]
 	[ "$(cat f)" = good ]
 	assert_no_temps
-	run "$AW" --validate 'grep -q "^ok" "$1" && [ "$(stat -c %a "$1")" = 600 ]' f <<< "ok then"
+	run "$ATOMICWRITE" --validate 'grep -q "^ok" "$1" && [ "$(stat -c %a "$1")" = 600 ]' f <<< "ok then"
 	assert_success
 	[ "$(cat f)" = "ok then" ]
 }
 
 @test "-V: a validator killed by a signal is a failure too" {
 	echo good > f
-	run "$AW" -V 'kill -TERM $$' f <<< bad
+	run "$ATOMICWRITE" -V 'kill -TERM $$' f <<< bad
 	[ "$status" -eq 65 ]
 	[ "$(cat f)" = good ]
 }
 
 @test "-l: FILE.lock holds the owner metadata of SPEC 1.5" {
-	echo 1 | "$AW" -l f
+	echo 1 | "$ATOMICWRITE" -l f
 	[ -f f.lock ]
 	grep -Eq '^pid=[0-9]+$' f.lock
 	grep -Eq '^starttime=[0-9]+$' f.lock
@@ -353,10 +353,10 @@ teardown() {
 
 @test "-l -v: the lock's wait and hold times are reported; a busy lock names the atomicwrite holding it and since when" {
 	echo old > f
-	"$AW" -l f < <(sleep 2; echo slow) &
+	"$ATOMICWRITE" -l f < <(sleep 2; echo slow) &
 	writer=$!
 	until grep -q "^pid=$writer$" f.lock 2> /dev/null; do sleep 0.05; done
-	run --separate-stderr "$AW" -l -t 0.3 -v f <<< new
+	run --separate-stderr "$ATOMICWRITE" -l -t 0.3 -v f <<< new
 	[ "$status" -eq 75 ]
 	[[ "${stderr_lines[0]}" =~ ^"atomicwrite: f.lock: busy for 300ms; held by pid $writer ("[^\)]*"atomicwrite -l f) since "[0-9]{2}:[0-9]{2}:[0-9]{2}$ ]] ||
 		fail "$stderr"
@@ -364,7 +364,7 @@ teardown() {
 	awk -v w="${BASH_REMATCH[1]}" 'BEGIN { exit !(w >= 0.29) }' || fail "$stderr"
 	wait "$writer"
 	[ "$(cat f)" = slow ]
-	run --separate-stderr "$AW" -l -v f <<< new
+	run --separate-stderr "$ATOMICWRITE" -l -v f <<< new
 	[ "$status" -eq 0 ]
 	[ "${stderr_lines[0]}" = "atomicwrite: f: 4 bytes written" ]
 	[[ "${stderr_lines[1]}" =~ ^"atomicwrite: f.lock: lock waited "[0-9]+\.[0-9]{3}"s, held "[0-9]+\.[0-9]{3}"s"$ ]] || fail "$stderr"
@@ -377,7 +377,7 @@ teardown() {
 	while ! flock -n f.lock true 2>/dev/null; do [ -e f.lock ] && break; sleep 0.05; done
 	sleep 0.2
 	start=$(date +%s%N)
-	run --separate-stderr "$AW" -l -t 0.5 f <<< new
+	run --separate-stderr "$ATOMICWRITE" -l -t 0.5 f <<< new
 	elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
 	kill "$holder"
 	[ "$status" -eq 75 ]
@@ -393,9 +393,9 @@ teardown() {
 	flock f.lock sleep 1 &
 	holder=$!
 	sleep 0.3
-	run "$AW" -l -t 0 f <<< new
+	run "$ATOMICWRITE" -l -t 0 f <<< new
 	[ "$status" -eq 75 ]
-	run "$AW" -l -t inf f <<< new
+	run "$ATOMICWRITE" -l -t inf f <<< new
 	assert_success
 	[ "$(cat f)" = new ]
 	wait "$holder"
@@ -404,12 +404,12 @@ teardown() {
 @test "-l: a FILE.lock holding data (Gemfile.lock) is locked, never overwritten; a symlinked one is refused" {
 	printf 'GEM\n  specs:\n    rake (13.0.6)\n' > Gemfile.lock
 	cp Gemfile.lock expected
-	echo x | "$AW" -l Gemfile
+	echo x | "$ATOMICWRITE" -l Gemfile
 	[ "$(cat Gemfile)" = x ]
 	cmp Gemfile.lock expected
 	echo secret > other
 	ln -s other app.lock
-	run --separate-stderr "$AW" -l app <<< y
+	run --separate-stderr "$ATOMICWRITE" -l app <<< y
 	[ "$status" -eq 73 ]
 	[ "$stderr" = "atomicwrite: app.lock: Too many levels of symbolic links" ]
 	[ "$(cat other)" = secret ]
@@ -418,12 +418,12 @@ teardown() {
 
 @test "-t rejects bad durations: 64" {
 	for d in abc -1 1x '' 1.5.5 ' 1' 1e3 99999999999999999999; do
-		run "$AW" -l -t "$d" f <<< new
+		run "$ATOMICWRITE" -l -t "$d" f <<< new
 		[ "$status" -eq 64 ] || fail "duration '$d' gave $status"
 	done
 	[ ! -e f ]
 	for d in 0 0.25 250ms 1.5s 2m 1h inf; do
-		run "$AW" -l -t "$d" f <<< new
+		run "$ATOMICWRITE" -l -t "$d" f <<< new
 		[ "$status" -eq 0 ] || fail "duration '$d' gave $status"
 	done
 }
@@ -434,7 +434,7 @@ teardown() {
 	flock f.lock sh -c 'sleep 0.5; rm f.lock' &
 	holder=$!
 	sleep 0.2
-	"$AW" -l -t 10 f -- sh -c 'echo 1'
+	"$ATOMICWRITE" -l -t 10 f -- sh -c 'echo 1'
 	wait "$holder"
 	[ -f f.lock ]
 	grep -q "^pid=" f.lock
@@ -445,7 +445,7 @@ teardown() {
 	echo 0 > counter
 	pids=()
 	for _ in $(seq 20); do
-		"$AW" -l -t 60 counter -- sh -c 'n=$(cat counter); sleep 0.01; echo $((n + 1))' &
+		"$ATOMICWRITE" -l -t 60 counter -- sh -c 'n=$(cat counter); sleep 0.01; echo $((n + 1))' &
 		pids+=($!)
 	done
 	wait "${pids[@]}"
@@ -457,7 +457,7 @@ teardown() {
 	echo 0 > counter
 	pids=()
 	for _ in $(seq 20); do
-		"$AW" counter -- sh -c 'n=$(cat counter); sleep 0.2; echo $((n + 1))' &
+		"$ATOMICWRITE" counter -- sh -c 'n=$(cat counter); sleep 0.2; echo $((n + 1))' &
 		pids+=($!)
 	done
 	wait "${pids[@]}"
@@ -466,19 +466,19 @@ teardown() {
 
 @test "-S none replaces atomically without fsync" {
 	echo old > f
-	run inject -f -o trace -e trace=fsync,fdatasync "$AW" -S none f <<< new
+	run inject -f -o trace -e trace=fsync,fdatasync "$ATOMICWRITE" -S none f <<< new
 	assert_success
 	[ "$(cat f)" = new ]
 	run ! grep -q sync trace
-	run "$AW" -S bogus f <<< x
+	run "$ATOMICWRITE" -S bogus f <<< x
 	[ "$status" -eq 64 ]
-	run "$AW" --sync data f <<< x
+	run "$ATOMICWRITE" --sync data f <<< x
 	[ "$status" -eq 64 ]
 }
 
 @test "-S full: exactly one fsync of the file and one of the directory" {
 	echo old > f
-	run inject -o trace -e trace=fsync,fdatasync,sync,syncfs -y "$AW" f <<< new
+	run inject -o trace -e trace=fsync,fdatasync,sync,syncfs -y "$ATOMICWRITE" f <<< new
 	assert_success
 	[ "$(grep -c . trace)" -eq 2 ]
 	grep -q '^fsync([0-9]*</.*/\.f\.cs-' trace
@@ -486,38 +486,38 @@ teardown() {
 }
 
 @test "-v reports the bytes written" {
-	run --separate-stderr "$AW" -v f <<< "12345"
+	run --separate-stderr "$ATOMICWRITE" -v f <<< "12345"
 	assert_success
 	[ "$stderr" = "atomicwrite: f: 6 bytes written" ]
 }
 
 @test "--help and --version print to stdout and exit 0" {
-	run --separate-stderr "$AW" --help
+	run --separate-stderr "$ATOMICWRITE" --help
 	assert_success
 	[[ "$output" == "usage: atomicwrite "* ]]
 	[ -z "$stderr" ]
-	run "$AW" -h
+	run "$ATOMICWRITE" -h
 	assert_success
-	run "$AW" --version
+	run "$ATOMICWRITE" --version
 	assert_success
 	[[ "$output" =~ ^atomicwrite\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
 }
 
 @test "usage errors are 64 with a one-line reason and the synopsis" {
-	run --separate-stderr "$AW"
+	run --separate-stderr "$ATOMICWRITE"
 	[ "$status" -eq 64 ]
 	[[ "$stderr" == "atomicwrite: missing file operand"* ]]
-	run --separate-stderr "$AW" --frobnicate f
+	run --separate-stderr "$ATOMICWRITE" --frobnicate f
 	[ "$status" -eq 64 ]
 	[[ "$stderr" == "atomicwrite: unknown option: --frobnicate"* ]]
-	run --separate-stderr "$AW" -Z f
+	run --separate-stderr "$ATOMICWRITE" -Z f
 	[ "$status" -eq 64 ]
 	[[ "$stderr" == "atomicwrite: unknown option: -Z"* ]]
-	run "$AW" f extra
+	run "$ATOMICWRITE" f extra
 	[ "$status" -eq 64 ]
-	run "$AW" f --
+	run "$ATOMICWRITE" f --
 	[ "$status" -eq 64 ]
-	run --separate-stderr "$AW" -t
+	run --separate-stderr "$ATOMICWRITE" -t
 	[ "$status" -eq 64 ]
 	[[ "$stderr" == "atomicwrite: option requires an argument: -t"* ]]
 	[ ! -e f ]
@@ -526,15 +526,15 @@ teardown() {
 # --- awkward names -------------------------------------------------------
 
 @test "names with a leading dash, spaces, a newline and non-UTF-8 bytes" {
-	echo x | "$AW" -- -dash
+	echo x | "$ATOMICWRITE" -- -dash
 	[ "$(cat -- -dash)" = x ]
-	echo y | "$AW" "with space"
+	echo y | "$ATOMICWRITE" "with space"
 	[ "$(cat "with space")" = y ]
 	nl=$'new\nline'
-	echo z | "$AW" "$nl"
+	echo z | "$ATOMICWRITE" "$nl"
 	[ "$(cat "$nl")" = z ]
 	bad=$'caf\xe9'
-	echo w | "$AW" "$bad"
+	echo w | "$ATOMICWRITE" "$bad"
 	[ "$(cat "$bad")" = w ]
 	assert_no_temps
 }
@@ -542,14 +542,14 @@ teardown() {
 @test "a 250-byte name: the temp name is shortened to fit NAME_MAX" {
 	long=$(printf 'n%.0s' $(seq 250))
 	echo old > "$long"
-	run "$AW" "$long" -- sh -c 'ls -a | grep "\.cs-" | awk "{ print length(\$0) }"'
+	run "$ATOMICWRITE" "$long" -- sh -c 'ls -a | grep "\.cs-" | awk "{ print length(\$0) }"'
 	assert_success
 	len=$(cat "$long")
 	[ "$len" -le 255 ] || fail "temp name of $len bytes"
-	echo new | "$AW" "$long"
+	echo new | "$ATOMICWRITE" "$long"
 	[ "$(cat "$long")" = new ]
 	long255=$(printf 'm%.0s' $(seq 255))
-	echo new | "$AW" "$long255"
+	echo new | "$ATOMICWRITE" "$long255"
 	[ "$(cat "$long255")" = new ]
 	assert_no_temps
 }
@@ -557,7 +557,7 @@ teardown() {
 # --- errors (SPEC 1.3) -------------------------------------------------------
 
 @test "missing directory: 73, nothing created" {
-	run --separate-stderr "$AW" no/such/dir/f <<< x
+	run --separate-stderr "$ATOMICWRITE" no/such/dir/f <<< x
 	[ "$status" -eq 73 ]
 	[ "$stderr" = "atomicwrite: no/such/dir/f: No such file or directory" ]
 	[ ! -e no ]
@@ -566,19 +566,19 @@ teardown() {
 @test "FILE is a directory: 73, untouched" {
 	mkdir d
 	touch d/inside
-	run --separate-stderr "$AW" d <<< x
+	run --separate-stderr "$ATOMICWRITE" d <<< x
 	[ "$status" -eq 73 ]
 	[ "$stderr" = "atomicwrite: d: Is a directory" ]
 	[ -d d ]
 	[ -e d/inside ]
-	run "$AW" d/ <<< x
+	run "$ATOMICWRITE" d/ <<< x
 	[ "$status" -eq 73 ]
 	assert_no_temps
 }
 
 @test "FILE is a FIFO: refused at once (73), nothing opened or replaced" {
 	mkfifo p
-	run --separate-stderr timeout 10 "$AW" p <<< x
+	run --separate-stderr timeout 10 "$ATOMICWRITE" p <<< x
 	[ "$status" -eq 73 ]
 	[[ "$stderr" == "atomicwrite: p: not a regular file"* ]]
 	[ -p p ]
@@ -590,7 +590,7 @@ teardown() {
 	echo old > ro/f
 	run unshare -m --propagation private sh -c '
 		mount --bind ro ro && mount -o remount,bind,ro ro &&
-		echo new | "$1" ro/f' sh "$AW"
+		echo new | "$1" ro/f' sh "$ATOMICWRITE"
 	[ "$status" -eq 73 ]
 	[[ "$output" == *"ro/f: Read-only file system"* ]]
 	[ "$(cat ro/f)" = old ]
@@ -602,7 +602,7 @@ teardown() {
 	chmod 755 d
 	echo old > d/f
 	chmod 666 d/f
-	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups -- "$AW" d/f <<< new
+	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups -- "$ATOMICWRITE" d/f <<< new
 	[ "$status" -eq 77 ]
 	[ "$stderr" = "atomicwrite: d/f: Permission denied" ]
 	[ "$(cat d/f)" = old ]
@@ -619,7 +619,7 @@ teardown() {
 		s=$?
 		cat mnt/f
 		ls -a mnt
-		exit $s' sh "$AW"
+		exit $s' sh "$ATOMICWRITE"
 	[ "$status" -eq 74 ]
 	[[ "${lines[0]}" == "atomicwrite: mnt/f: No space left on device" ]]
 	[ "${lines[1]}" = old ]
@@ -635,7 +635,7 @@ teardown() {
 		echo new | "$1" mnt/f
 		s=$?
 		cat mnt/f
-		exit $s' sh "$AW"
+		exit $s' sh "$ATOMICWRITE"
 	[ "$status" -eq 74 ]
 	[[ "$output" == *"mnt/f: No space left on device"* ]]
 	[ "${lines[-1]}" = old ]
@@ -643,7 +643,7 @@ teardown() {
 
 @test "file too large (RLIMIT_FSIZE): 74, FILE untouched" {
 	echo old > f
-	run bash -c 'trap "" XFSZ; ulimit -f 1; head -c 100000 /dev/zero | "$1" f' sh "$AW"
+	run bash -c 'trap "" XFSZ; ulimit -f 1; head -c 100000 /dev/zero | "$1" f' sh "$ATOMICWRITE"
 	[ "$status" -eq 74 ]
 	[[ "$output" == *"f: File too large"* ]]
 	[ "$(cat f)" = old ]
@@ -654,7 +654,7 @@ teardown() {
 	echo old > f
 	head -c 100000 /dev/urandom > input
 	run --separate-stderr inject -P "$PWD/input" -e trace=copy_file_range,read \
-	    -e inject=copy_file_range:error=EXDEV -e inject=read:error=EIO "$AW" f < input
+	    -e inject=copy_file_range:error=EXDEV -e inject=read:error=EIO "$ATOMICWRITE" f < input
 	[ "$status" -eq 74 ]
 	[ "$stderr" = "atomicwrite: stdin: Input/output error" ]
 	[ "$(cat f)" = old ]
@@ -664,22 +664,22 @@ teardown() {
 @test "stdin closed: 66, FILE untouched; closed stderr does not end up in FILE" {
 	echo old > f
 	# (bats' run cannot itself be started with stdin closed)
-	run --separate-stderr sh -c 'exec "$1" f <&-' sh "$AW"
+	run --separate-stderr sh -c 'exec "$1" f <&-' sh "$ATOMICWRITE"
 	[ "$status" -eq 66 ]
 	[ "$stderr" = "atomicwrite: stdin: Bad file descriptor" ]
 	[ "$(cat f)" = old ]
 	# a warning (hard links) with stderr closed must not land in the file
 	ln f f2
-	echo new | "$AW" f 2>&-
+	echo new | "$ATOMICWRITE" f 2>&-
 	[ "$(cat f)" = new ]
-	echo newer | "$AW" f -- cat 2>&- >&-
+	echo newer | "$ATOMICWRITE" f -- cat 2>&- >&-
 	[ "$(cat f)" = newer ]
 }
 
 @test "stdin a directory: 74 naming stdin" {
 	echo old > f
 	mkdir d
-	run --separate-stderr "$AW" f < d
+	run --separate-stderr "$ATOMICWRITE" f < d
 	[ "$status" -eq 74 ]
 	[ "$stderr" = "atomicwrite: stdin: Is a directory" ]
 	[ "$(cat f)" = old ]
@@ -688,20 +688,20 @@ teardown() {
 @test "EIO on the file fsync: 74, no rename, temp removed, fsync not retried" {
 	echo old > f
 	run --separate-stderr inject -o trace -e trace=fsync,rename,renameat,renameat2 \
-	    -e inject=fsync:error=EIO:when=1 "$AW" f <<< new
+	    -e inject=fsync:error=EIO:when=1 "$ATOMICWRITE" f <<< new
 	[ "$status" -eq 74 ]
 	[ "$stderr" = "atomicwrite: f: Input/output error" ]
 	[ "$(cat f)" = old ]
 	assert_no_temps
 	run inject -o trace -e trace=fsync,rename,renameat,renameat2 \
-	    -e inject=fsync:error=EIO:when=1 "$AW" f <<< new
+	    -e inject=fsync:error=EIO:when=1 "$ATOMICWRITE" f <<< new
 	[ "$(grep -c '^fsync' trace)" -eq 1 ]
 	run ! grep -q '^rename' trace
 }
 
 @test "EIO on the directory fsync: 74, new content in place, durability unknown" {
 	echo old > f
-	run --separate-stderr inject -e trace=fsync -e inject=fsync:error=EIO:when=2 "$AW" f <<< new
+	run --separate-stderr inject -e trace=fsync -e inject=fsync:error=EIO:when=2 "$ATOMICWRITE" f <<< new
 	[ "$status" -eq 74 ]
 	[[ "$stderr" == "atomicwrite: f: new content is in place but its durability is unknown: directory fsync: Input/output error" ]]
 	[ "$(cat f)" = new ]
@@ -710,7 +710,7 @@ teardown() {
 
 @test "directory fsync not supported (EINVAL): not an error" {
 	echo old > f
-	run --separate-stderr inject -e trace=fsync -e inject=fsync:error=EINVAL:when=2 "$AW" f <<< new
+	run --separate-stderr inject -e trace=fsync -e inject=fsync:error=EINVAL:when=2 "$ATOMICWRITE" f <<< new
 	assert_success
 	[ -z "$stderr" ]
 	[ "$(cat f)" = new ]
@@ -718,7 +718,7 @@ teardown() {
 
 @test "EXDEV on rename: 73, FILE untouched, temp removed" {
 	echo old > f
-	run inject -e trace=renameat,rename,renameat2 -e inject=renameat,rename,renameat2:error=EXDEV "$AW" f <<< new
+	run inject -e trace=renameat,rename,renameat2 -e inject=renameat,rename,renameat2:error=EXDEV "$ATOMICWRITE" f <<< new
 	[ "$status" -eq 73 ]
 	[ "$(cat f)" = old ]
 	assert_no_temps
@@ -726,18 +726,18 @@ teardown() {
 
 @test "EINTR on write, read and copy_file_range is retried, not a failure" {
 	head -c 500000 /dev/urandom > big
-	run inject -y -o trace -e trace=write -e inject=write:error=EINTR:when=1 "$AW" f < <(cat big)
+	run inject -y -o trace -e trace=write -e inject=write:error=EINTR:when=1 "$ATOMICWRITE" f < <(cat big)
 	assert_success
 	cmp f big
 	grep -q '^write([0-9]*<.*/\.f\.cs-.*= -1 EINTR' trace
 	# a named pipe, so that -P picks out the reads of stdin
 	mkfifo in
 	cat big > in &
-	run inject -o trace -P "$PWD/in" -e trace=read -e inject=read:error=EINTR:when=1 "$AW" g < in
+	run inject -o trace -P "$PWD/in" -e trace=read -e inject=read:error=EINTR:when=1 "$ATOMICWRITE" g < in
 	assert_success
 	cmp g big
 	grep -q '^read(0.*= -1 EINTR' trace
-	run inject -e trace=copy_file_range -e inject=copy_file_range:error=EINTR:when=1 "$AW" h < big
+	run inject -e trace=copy_file_range -e inject=copy_file_range:error=EINTR:when=1 "$ATOMICWRITE" h < big
 	assert_success
 	cmp h big
 }
@@ -747,7 +747,7 @@ teardown() {
 	if sanitized; then skip "libfiu's preloaded write() and ASan's interceptors crash together"; fi
 	head -c 300000 /dev/urandom > big
 	run strace -f -qq -y -o trace -e trace=write fiu-run -x -c 'enable_random name=posix/io/rw/write/reduce,probability=0.9' \
-	    "$AW" f < <(cat big)
+	    "$ATOMICWRITE" f < <(cat big)
 	assert_success
 	cmp f big
 	# more writes than 128 KiB buffers: some of them were cut short
@@ -759,7 +759,7 @@ teardown() {
 @test "SIGTERM mid-input: temp removed, FILE untouched, exit 143" {
 	echo old > f
 	mkfifo in
-	"$AW" f < in &
+	"$ATOMICWRITE" f < in &
 	pid=$!
 	exec {w}> in
 	printf 'partial' >&"$w"
@@ -779,7 +779,7 @@ teardown() {
 	for sig in INT HUP; do
 		# a background job of a non-interactive shell ignores SIGINT
 		# (and atomicwrite rightly leaves it ignored): restore it
-		env --default-signal=INT "$AW" f -- sleep 30 &
+		env --default-signal=INT "$ATOMICWRITE" f -- sleep 30 &
 		pid=$!
 		for _ in $(seq 100); do [ -n "$(temps_in)" ] && break; sleep 0.05; done
 		kill -"$sig" "$pid"
@@ -793,7 +793,7 @@ teardown() {
 
 @test "a signal ignored by the caller stays ignored (nohup)" {
 	echo old > f
-	env --ignore-signal=HUP "$AW" f -- sh -c 'sleep 1; echo new' &
+	env --ignore-signal=HUP "$ATOMICWRITE" f -- sh -c 'sleep 1; echo new' &
 	pid=$!
 	for _ in $(seq 100); do [ -n "$(temps_in)" ] && break; sleep 0.05; done
 	kill -HUP "$pid"
@@ -803,7 +803,7 @@ teardown() {
 
 @test "SIGTERM while COMMAND runs: the command is stopped too" {
 	echo old > f
-	"$AW" f -- sh -c 'echo $$ > ../cmdpid; exec sleep 30' &
+	"$ATOMICWRITE" f -- sh -c 'echo $$ > ../cmdpid; exec sleep 30' &
 	pid=$!
 	for _ in $(seq 100); do [ -s ../cmdpid ] && break; sleep 0.05; done
 	cmd=$(cat ../cmdpid)
@@ -824,7 +824,7 @@ teardown() {
 	cp a f
 	(
 		for i in $(seq 60); do
-			if [ $((i % 2)) = 0 ]; then "$AW" -S none f < a; else "$AW" -S none f < b; fi
+			if [ $((i % 2)) = 0 ]; then "$ATOMICWRITE" -S none f < a; else "$ATOMICWRITE" -S none f < b; fi
 		done
 	) &
 	writer=$!
@@ -846,7 +846,7 @@ teardown() {
 	echo old > old
 	run "$BATS_TEST_DIRNAME/crash/kill-sweep" -i new -g '.f.cs-*' \
 	    -r 'cp old f; rm -f .f.cs-*' -c 'cmp -s f old || cmp -s f new' \
-	    -- "$AW" f
+	    -- "$ATOMICWRITE" f
 	echo "$output" | tail -1 >&3
 	assert_success
 	[[ "${lines[-1]}" =~ ^points=([0-9]+)\ passed=([0-9]+)\ failed=0 ]]
@@ -868,7 +868,7 @@ teardown() {
 	run bash -c 'echo x > pub/report'
 	assert_failure
 	[[ "$output" == *"Permission denied"* ]]
-	run --separate-stderr "$AW" pub/report <<< x
+	run --separate-stderr "$ATOMICWRITE" pub/report <<< x
 	[ "$status" -eq 77 ]
 	[ "$stderr" = "atomicwrite: pub/report: cannot follow the symlink: Permission denied" ]
 	[ "$(cat victim)" = secret ]
@@ -877,7 +877,7 @@ teardown() {
 	assert_no_temps
 	assert_no_temps pub
 	# The COMMAND form never starts its command.
-	run "$AW" pub/report -- touch ran
+	run "$ATOMICWRITE" pub/report -- touch ran
 	[ "$status" -eq 77 ]
 	[ ! -e ran ]
 	[ "$(cat victim)" = secret ]
@@ -888,7 +888,7 @@ teardown() {
 	sticky_dir pub
 	mkdir etc
 	symlink_as_nobody "$PWD/etc/cron-job" pub/report
-	run --separate-stderr "$AW" pub/report <<< '* * * * * root evil'
+	run --separate-stderr "$ATOMICWRITE" pub/report <<< '* * * * * root evil'
 	[ "$status" -eq 77 ]
 	[ "$stderr" = "atomicwrite: pub/report: cannot follow the symlink: Permission denied" ]
 	[ -z "$(ls -A etc)" ]
@@ -902,24 +902,24 @@ teardown() {
 	mkdir real
 	symlink_as_nobody "$PWD/real" pub/dl
 	echo x > pub/dl/byshell
-	echo x | "$AW" pub/dl/f
+	echo x | "$ATOMICWRITE" pub/dl/f
 	[ "$(cat real/f)" = x ]
-	echo y | "$AW" -l -b pub/dl/f
+	echo y | "$ATOMICWRITE" -l -b pub/dl/f
 	[ "$(cat real/f)" = y ]
 	[ "$(cat 'real/f~')" = x ]
 	assert_no_temps real
 }
 
 @test "FILE leading to a pipe or a removed file: 73, not a retryable 75" {
-	run --separate-stderr bash -c 'echo hi | "$1" /dev/stdout | cat' sh "$AW"
+	run --separate-stderr bash -c 'echo hi | "$1" /dev/stdout | cat' sh "$ATOMICWRITE"
 	[ "$status" -eq 0 ]
-	run --separate-stderr bash -c 'set -o pipefail; echo hi | "$1" /dev/stdout | cat' sh "$AW"
+	run --separate-stderr bash -c 'set -o pipefail; echo hi | "$1" /dev/stdout | cat' sh "$ATOMICWRITE"
 	[ "$status" -eq 73 ]
 	[[ "$stderr" =~ ^"atomicwrite: /dev/stdout: leads to pipe:["[0-9]+"], not a file that can be replaced"$ ]]
 	# an open file that was removed: nowhere to put its replacement
 	exec 5> gone
 	rm gone
-	run --separate-stderr "$AW" /proc/self/fd/5 <<< y
+	run --separate-stderr "$ATOMICWRITE" /proc/self/fd/5 <<< y
 	exec 5>&-
 	[ "$status" -eq 73 ]
 	[ "$stderr" = "atomicwrite: /proc/self/fd/5: leads to $PWD/gone (deleted), a file no longer in any directory" ]
@@ -932,11 +932,11 @@ teardown() {
 	echo old > target
 	ln -s "$PWD/target" pub/mine		# root's own link: allowed
 	ln -s mine pub/chain
-	echo new | "$AW" pub/chain
+	echo new | "$ATOMICWRITE" pub/chain
 	[ "$(cat target)" = new ]
 	[ -L pub/mine ] && [ -L pub/chain ]
 	ln -s "$PWD/fresh" pub/dangling	# a dangling link of our own
-	echo made | "$AW" pub/dangling
+	echo made | "$ATOMICWRITE" pub/dangling
 	[ "$(cat fresh)" = made ]
 	[ -L pub/dangling ]
 	assert_no_temps pub
@@ -950,7 +950,7 @@ teardown() {
 	run bash -c 'echo secret > pub/report'
 	assert_failure
 	[[ "$output" == *"Permission denied"* ]]
-	run --separate-stderr "$AW" pub/report <<< secret
+	run --separate-stderr "$ATOMICWRITE" pub/report <<< secret
 	[ "$status" -eq 77 ]
 	[ "$stderr" = "atomicwrite: pub/report: Permission denied (another user's file in a sticky directory: fs.protected_regular)" ]
 	[ "$(cat pub/report)" = planted ]
@@ -958,10 +958,10 @@ teardown() {
 	assert_no_temps pub
 	# Our own file there, and any file where the rule is off, are replaced.
 	echo mine > pub/mine
-	echo new | "$AW" pub/mine
+	echo new | "$ATOMICWRITE" pub/mine
 	[ "$(cat pub/mine)" = new ]
 	hostile_sysctl fs.protected_regular 0
-	echo secret | "$AW" pub/report
+	echo secret | "$ATOMICWRITE" pub/report
 	[ "$(cat pub/report)" = secret ]
 }
 
@@ -972,7 +972,7 @@ teardown() {
 	chmod 640 d/s
 	setfacl -d -m u:nobody:rw d || skip "no ACLs on this filesystem"
 	before=$(getfacl -cp d/s)
-	echo new | "$AW" d/s
+	echo new | "$ATOMICWRITE" d/s
 	[ "$(cat d/s)" = new ]
 	[ "$(getfacl -cp d/s)" = "$before" ]
 	run getfattr -n system.posix_acl_access d/s
@@ -988,7 +988,7 @@ teardown() {
 	setfacl -m u:daemon:r,m::r d/f || skip "no ACLs on this filesystem"
 	setfacl -d -m u:nobody:rwx d
 	before=$(getfacl -cp d/f)
-	echo new | "$AW" d/f
+	echo new | "$ATOMICWRITE" d/f
 	[ "$(getfacl -cp d/f)" = "$before" ]
 	[ "$(mode_of d/f)" = 644 ]
 }
@@ -999,14 +999,14 @@ teardown() {
 	setfacl -d -m u:nobody:rw,g::r,o::- d || skip "no ACLs on this filesystem"
 	umask 022
 	echo x > d/ref
-	echo x | "$AW" d/new
+	echo x | "$ATOMICWRITE" d/new
 	[ "$(getfacl -cp d/new)" = "$(getfacl -cp d/ref)" ]
 	[ "$(mode_of d/new)" = "$(mode_of d/ref)" ]
 	getfacl -cp d/new | grep -qx 'mask::rw-'
 	# and with an umask that would have hidden the mask's w
 	umask 077
 	echo x > d/ref2
-	echo x | "$AW" d/new2
+	echo x | "$ATOMICWRITE" d/new2
 	[ "$(getfacl -cp d/new2)" = "$(getfacl -cp d/ref2)" ]
 	[ "$(mode_of d/new2)" = "$(mode_of d/ref2)" ]
 	assert_no_temps d
@@ -1016,18 +1016,18 @@ teardown() {
 	mkdir d
 	chgrp daemon d && chmod g+s d
 	echo x > d/ref
-	echo x | "$AW" d/new
+	echo x | "$ATOMICWRITE" d/new
 	[ "$(stat -c %G:%a d/new)" = "$(stat -c %G:%a d/ref)" ]
 }
 
 @test "COMMAND form: a background child holding stdout is waited for; nothing lands after the commit" {
 	echo key=1 > app.conf
 	# Its late output is part of the content, so the validator sees it.
-	run "$AW" -V '! grep -q garbage "$1"' app.conf -- sh -c 'echo key=2; (sleep 1; echo garbage) &'
+	run "$ATOMICWRITE" -V '! grep -q garbage "$1"' app.conf -- sh -c 'echo key=2; (sleep 1; echo garbage) &'
 	[ "$status" -eq 65 ]
 	[ "$(cat app.conf)" = key=1 ]
 	# Without a validator the whole output is committed, and then nothing more.
-	run "$AW" app.conf -- sh -c 'echo key=2; (sleep 1; echo late) &'
+	run "$ATOMICWRITE" app.conf -- sh -c 'echo key=2; (sleep 1; echo late) &'
 	assert_success
 	[ "$(cat app.conf)" = "$(printf 'key=2\nlate')" ]
 	ino=$(stat -c %i app.conf)
@@ -1040,7 +1040,7 @@ teardown() {
 @test "COMMAND form: a background child detached from stdout neither delays the commit nor writes into FILE" {
 	echo old > f
 	start=$SECONDS
-	run "$AW" f -- sh -c 'echo new; (sleep 3; echo late; echo late >&2) > /dev/null 2>&1 &'
+	run "$ATOMICWRITE" f -- sh -c 'echo new; (sleep 3; echo late; echo late >&2) > /dev/null 2>&1 &'
 	assert_success
 	[ $((SECONDS - start)) -lt 3 ]
 	[ "$(cat f)" = new ]
@@ -1049,7 +1049,7 @@ teardown() {
 @test "COMMAND form: a failing command is not waited on for a background child holding stdout" {
 	echo old > f
 	start=$SECONDS
-	run "$AW" f -- sh -c 'sleep 30 2> /dev/null & echo $! > bgpid; echo partial; exit 3'
+	run "$ATOMICWRITE" f -- sh -c 'sleep 30 2> /dev/null & echo $! > bgpid; echo partial; exit 3'
 	kill "$(cat bgpid)"
 	[ "$status" -eq 3 ]
 	[ $((SECONDS - start)) -lt 20 ]
@@ -1064,7 +1064,7 @@ teardown() {
 		echo v2 > f
 		echo v1 > 'f~'
 		chattr +$attr f 2> /dev/null || skip "no chattr +$attr on this filesystem"
-		run --separate-stderr "$AW" -b f <<< v3
+		run --separate-stderr "$ATOMICWRITE" -b f <<< v3
 		chattr -$attr f
 		[ "$status" -eq 77 ]
 		[ "$stderr" = "atomicwrite: f: Operation not permitted" ]
@@ -1077,7 +1077,7 @@ teardown() {
 @test "-b: FILE~ a directory: 73 before anything is replaced" {
 	echo v2 > f
 	mkdir 'f~'
-	run --separate-stderr "$AW" -b f <<< v3
+	run --separate-stderr "$ATOMICWRITE" -b f <<< v3
 	[ "$status" -eq 73 ]
 	[ "$stderr" = "atomicwrite: f~: Is a directory" ]
 	[ "$(cat f)" = v2 ]
@@ -1091,7 +1091,7 @@ teardown() {
 	echo v2 > f
 	echo v1 > 'f~'
 	chattr +i 'f~' 2> /dev/null || skip "no immutable files on this filesystem"
-	run --separate-stderr "$AW" -b f <<< v3
+	run --separate-stderr "$ATOMICWRITE" -b f <<< v3
 	chattr -i 'f~'
 	[ "$status" -eq 77 ]
 	[ "$stderr" = "atomicwrite: f~: Operation not permitted" ]
@@ -1105,7 +1105,7 @@ teardown() {
 	echo v1 > 'f~'
 	# The first rename (the backup) goes through, the second (FILE) fails.
 	run --separate-stderr inject -e trace=rename,renameat,renameat2 \
-	    -e inject=rename,renameat,renameat2:error=EXDEV:when=2 "$AW" -b f <<< v3
+	    -e inject=rename,renameat,renameat2:error=EXDEV:when=2 "$ATOMICWRITE" -b f <<< v3
 	[ "$status" -eq 73 ]
 	[ "$stderr" = "atomicwrite: f: Invalid cross-device link" ]
 	[ "$(cat f)" = v2 ]
@@ -1114,7 +1114,7 @@ teardown() {
 	# and when there was no FILE~ before, none is left
 	rm 'f~'
 	run inject -e trace=rename,renameat,renameat2 \
-	    -e inject=rename,renameat,renameat2:error=EXDEV:when=2 "$AW" -b f <<< v3
+	    -e inject=rename,renameat,renameat2:error=EXDEV:when=2 "$ATOMICWRITE" -b f <<< v3
 	[ "$status" -eq 73 ]
 	[ ! -e 'f~' ]
 	[ "$(cat f)" = v2 ]
@@ -1125,19 +1125,19 @@ teardown() {
 	mkdir export
 	echo n=0 > export/f
 	sshfs_up "$PWD/export" "$PWD/m1"
-	run --separate-stderr "$AW" -l m1/f <<< n=1
+	run --separate-stderr "$ATOMICWRITE" -l m1/f <<< n=1
 	[ "$status" -eq 69 ]
 	[ "$stderr" = "atomicwrite: m1/f.lock: on fuse.sshfs, whose locks do not reach its other clients: a lock here excludes nothing (--unsafe-shared-fs to go on anyway)" ]
 	[ "$(cat export/f)" = n=0 ]
 	[ ! -e export/f.lock ]
-	run "$AW" -l m1/f -- touch ran
+	run "$ATOMICWRITE" -l m1/f -- touch ran
 	[ "$status" -eq 69 ]
 	[ ! -e ran ]
-	echo n=1 | "$AW" m1/f
+	echo n=1 | "$ATOMICWRITE" m1/f
 	[ "$(cat export/f)" = n=1 ]
-	echo n=2 | "$AW" -l --unsafe-shared-fs m1/f
+	echo n=2 | "$ATOMICWRITE" -l --unsafe-shared-fs m1/f
 	[ "$(cat export/f)" = n=2 ]
-	echo n=3 | CRASHSAFE_UNSAFE_SHARED_FS=1 "$AW" -l m1/f
+	echo n=3 | CRASHSAFE_UNSAFE_SHARED_FS=1 "$ATOMICWRITE" -l m1/f
 	[ "$(cat export/f)" = n=3 ]
 	assert_no_temps export
 }
@@ -1146,11 +1146,11 @@ teardown() {
 	mkdir src
 	echo old > src/f
 	bindfs_up "$PWD/src" "$PWD/b"
-	echo new | "$AW" -l -b b/f
+	echo new | "$ATOMICWRITE" -l -b b/f
 	[ "$(cat src/f)" = new ]
 	[ "$(cat 'src/f~')" = old ]
 	umask 027
-	echo x | "$AW" b/fresh
+	echo x | "$ATOMICWRITE" b/fresh
 	[ "$(cat src/fresh)" = x ]
 	[ "$(mode_of src/fresh)" = 640 ]
 	assert_no_temps src
@@ -1167,16 +1167,16 @@ teardown() {
 		setfacl -d -m u:nobody:rw "$m/d"
 		before=$(getfacl -cp "$m/d/plain")
 		head -c 3000000 /dev/urandom > "$m/src"
-		"$AW" -b "$m/d/plain" < "$m/src"	# copy_file_range (a reflink on btrfs and xfs)
+		"$ATOMICWRITE" -b "$m/d/plain" < "$m/src"	# copy_file_range (a reflink on btrfs and xfs)
 		cmp "$m/src" "$m/d/plain"
 		[ "$(getfacl -cp "$m/d/plain")" = "$before" ]
 		[ "$(cat "$m/d/plain~")" = old ]
 		echo v2 > "$m/d/plain"
-		run --separate-stderr "$AW" "$m/d/plain" <<< v3	# no warning (xfs's trusted.SGI_ACL_*)
+		run --separate-stderr "$ATOMICWRITE" "$m/d/plain" <<< v3	# no warning (xfs's trusted.SGI_ACL_*)
 		assert_success
 		[ -z "$stderr" ]
 		echo x > "$m/d/ref"
-		echo x | "$AW" "$m/d/new"
+		echo x | "$ATOMICWRITE" "$m/d/new"
 		[ "$(getfacl -cp "$m/d/new")" = "$(getfacl -cp "$m/d/ref")" ]
 		[ "$(mode_of "$m/d/new")" = "$(mode_of "$m/d/ref")" ]
 		assert_no_temps "$m/d"

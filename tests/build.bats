@@ -47,7 +47,7 @@ load helpers
 
 @test "the package's version is the tools' version; debian/control's Build-Depends are install-deps' build group, and its test group's <!nocheck>" {
 	top=$BATS_TEST_DIRNAME/..
-	version=$("$CS_BIN/retry" --version | head -n 1 | awk '{ print $2 }')
+	version=$("$RETRY" --version | head -n 1 | awk '{ print $2 }')
 	[ "$(dpkg-parsechangelog -l "$top/debian/changelog" -S Version)" = "$version" ]
 	deps=$(sed -n '/^Build-Depends:/,/^[A-Z]/p' "$top/debian/control" | sed '$d; s/^Build-Depends://' |
 		tr ',' '\n' | sed 's/^ *//; s/ *$//' | grep -v '^$')

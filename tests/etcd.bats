@@ -17,8 +17,6 @@ teardown_file() {
 
 setup() {
 	common_setup
-	W="$CS_BIN/withlock"
-	Q="$CS_BIN/sqlwal"
 	[ -n "${ETCD_EPS:-}" ] || skip "no etcd cluster"
 	etcd_cluster_ensure || fail "the cluster is not healthy: $(tail -n 5 "$ETCD_DIR"/log*)"
 	E="etcd://$ETCD_EPS"
@@ -54,7 +52,7 @@ await_held() {
 	for p in $(seq 8); do
 		bg sh -c 'for i in $(seq 25); do
 			"$1" -w 60 "$2" -- sh -c "n=\$(cat counter); echo \$CRASHSAFE_LOCK_TOKEN >> tokens; echo \$((n + 1)) > counter" || echo fail >> failures
-		done' sh "$W" "$E/$L"
+		done' sh "$WITHLOCK" "$E/$L"
 	done
 	while read -r p; do wait "$p"; done < pids
 	[ ! -e failures ] || fail "$(wc -l < failures) calls failed"
@@ -65,7 +63,7 @@ await_held() {
 }
 
 @test "CRASHSAFE_LOCK_TOKEN is the lock key's create_revision; CRASHSAFE_LOCK the URL; the key holds who we are" {
-	run "$W" "$E/$L" -- sh -c 'echo "$CRASHSAFE_LOCK_TOKEN $CRASHSAFE_LOCK"; etcdctl --endpoints="$ETCD_EPS" get --prefix "$0/" -w json' "$L"
+	run "$WITHLOCK" "$E/$L" -- sh -c 'echo "$CRASHSAFE_LOCK_TOKEN $CRASHSAFE_LOCK"; etcdctl --endpoints="$ETCD_EPS" get --prefix "$0/" -w json' "$L"
 	assert_success
 	read -r tok lock <<< "${lines[0]}"
 	[ "$lock" = "$E/$L" ]
@@ -83,12 +81,12 @@ await_held() {
 @test "etcdctl lock and withlock exclude each other (etcd's own lock); the busy message names what it can" {
 	bg etcdctl --endpoints="$ETCD_EPS" lock "$L" sleep 30
 	await_held "$L"
-	run -75 "$W" -w 0.5 "$E/$L" true
+	run -75 "$WITHLOCK" -w 0.5 "$E/$L" true
 	[[ "$output" == *"$E/$L: busy for 500ms; held by lease "*"(no owner recorded: etcdctl lock?)"* ]]
 	kill "$BG"
 	wait "$BG" || true
 	# and the other way round
-	bg "$W" "$E/$L" sleep 30
+	bg "$WITHLOCK" "$E/$L" sleep 30
 	await_held "$L"
 	run timeout 1 etcdctl --endpoints="$ETCD_EPS" lock "$L" echo got-it
 	[ "$status" -eq 124 ]
@@ -98,20 +96,20 @@ await_held() {
 # ---- busy, statuses, --status ----
 
 @test "busy: 75 after -w with the holder named (pid, command, host, since); -n at once; --conflict-exit; -q" {
-	bg "$W" "$E/$L" -- sleep 30
+	bg "$WITHLOCK" "$E/$L" -- sleep 30
 	await_held "$L"
 	t0=$(now_ms)
-	run -75 "$W" -w 1 "$E/$L" true
+	run -75 "$WITHLOCK" -w 1 "$E/$L" true
 	t1=$(now_ms)
 	[ $((t1 - t0)) -ge 1000 ]
 	[ $((t1 - t0)) -lt 5000 ]
 	[[ "$output" =~ busy\ for\ 1s\;\ held\ by\ pid\ [0-9]+\ \(sleep\ 30\)\ on\ host\ .+\ since\ [0-9:]+$ ]]
 	t0=$(now_ms)
-	run -75 "$W" -n "$E/$L" true
+	run -75 "$WITHLOCK" -n "$E/$L" true
 	[ $(($(now_ms) - t0)) -lt 1000 ]
-	run -0 "$W" -n -E 0 "$E/$L" true
+	run -0 "$WITHLOCK" -n -E 0 "$E/$L" true
 	[ -z "$output" ]
-	run -9 "$W" -q -n -E 9 "$E/$L" true
+	run -9 "$WITHLOCK" -q -n -E 9 "$E/$L" true
 	[ -z "$output" ]
 	# a waiter that gave up left no key in the queue
 	[ "$(etcd_keys "$L" | wc -l)" -eq 1 ]
@@ -119,34 +117,34 @@ await_held() {
 
 @test "exit statuses 0-255 pass through; 126, 127 and a signal's 128+N too" {
 	for s in $(seq 0 255); do
-		"$W" "$E/$L" sh -c "exit $s" && r=0 || r=$?
+		"$WITHLOCK" "$E/$L" sh -c "exit $s" && r=0 || r=$?
 		[ "$r" -eq "$s" ] || fail "exit $s came out as $r"
 	done
-	run -127 "$W" "$E/$L" /nonexistent/cmd
+	run -127 "$WITHLOCK" "$E/$L" /nonexistent/cmd
 	touch noexec
-	run -126 "$W" "$E/$L" ./noexec
-	run -143 "$W" "$E/$L" sh -c 'kill -TERM $$'
+	run -126 "$WITHLOCK" "$E/$L" ./noexec
+	run -143 "$WITHLOCK" "$E/$L" sh -c 'kill -TERM $$'
 	[ -z "$(etcd_keys "$L")" ]
 }
 
 @test "--status: 0 held (who, --json), 1 free" {
-	run -1 "$W" --status "$E/$L"
+	run -1 "$WITHLOCK" --status "$E/$L"
 	[ "$output" = "$E/$L: free" ]
-	bg "$W" "$E/$L" -- sleep 30
+	bg "$WITHLOCK" "$E/$L" -- sleep 30
 	await_held "$L"
-	run -0 "$W" --status "$E/$L"
+	run -0 "$WITHLOCK" --status "$E/$L"
 	[[ "$output" =~ ^"$E/$L: held by pid "[0-9]+" (sleep 30) on host " ]]
-	run -0 "$W" --status --json "$E/$L"
+	run -0 "$WITHLOCK" --status --json "$E/$L"
 	[ "$(jq -r '.backend, .held, .holder.cmd' <<< "$output" | tr '\n' ' ')" = "etcd true sleep 30 " ]
 }
 
 @test "-v and --json report the etcd lock: backend, token, times, holder when busy" {
-	run -0 "$W" -v --json "$E/$L" true
+	run -0 "$WITHLOCK" -v --json "$E/$L" true
 	[[ "${lines[0]}" =~ ^"withlock: $E/$L: lock waited "[0-9.]+"s, held "[0-9.]+s$ ]]
 	[ "$(jq -r '.backend, (.token > 0), .status' <<< "${lines[1]}" | tr '\n' ' ')" = "etcd true 0 " ]
-	bg "$W" "$E/$L" -- sleep 30
+	bg "$WITHLOCK" "$E/$L" -- sleep 30
 	await_held "$L"
-	run -75 "$W" -n --json "$E/$L" true
+	run -75 "$WITHLOCK" -n --json "$E/$L" true
 	[ "$(jq -r '.holder_when_busy.cmd, .token, .status' <<< "${lines[1]}" | tr '\n' ' ')" = "sleep 30 null 75 " ]
 }
 
@@ -154,12 +152,12 @@ await_held() {
 
 @test "the holder's member is killed mid-hold: the command is stopped (75) before the next holder starts" {
 	# A reaches the cluster through member 1 alone; B through 2 and 3.
-	bg "$W" --ttl 3 -k 1 "etcd://$ETCD_EP1/$L" -- sh -c 'while :; do now=$(date +%s%3N); echo "$now" >> a.ts; sleep 0.02; done'
+	bg "$WITHLOCK" --ttl 3 -k 1 "etcd://$ETCD_EP1/$L" -- sh -c 'while :; do now=$(date +%s%3N); echo "$now" >> a.ts; sleep 0.02; done'
 	A=$BG
 	await test -s a.ts
 	etcd_member_kill 1
 	t_kill=$(now_ms)
-	bg "$W" -w 30 "etcd://$ETCD_EP2,$ETCD_EP3/$L" -- sh -c 'date +%s%3N > b.start'
+	bg "$WITHLOCK" -w 30 "etcd://$ETCD_EP2,$ETCD_EP3/$L" -- sh -c 'date +%s%3N > b.start'
 	B=$BG
 	wait "$A" && ra=0 || ra=$?
 	wait "$B" && rb=0 || rb=$?
@@ -172,11 +170,11 @@ await_held() {
 }
 
 @test "the holder's member is killed mid-hold, other endpoints given: the keepalive fails over, the command finishes" {
-	bg "$W" --ttl 3 "etcd://$ETCD_EP1,$ETCD_EP2,$ETCD_EP3/$L" -- sh -c 'touch a.started; sleep 5; date +%s%3N > a.end'
+	bg "$WITHLOCK" --ttl 3 "etcd://$ETCD_EP1,$ETCD_EP2,$ETCD_EP3/$L" -- sh -c 'touch a.started; sleep 5; date +%s%3N > a.end'
 	A=$BG
 	await test -e a.started
 	etcd_member_kill 1
-	bg "$W" -w 30 "etcd://$ETCD_EP2,$ETCD_EP3/$L" -- sh -c 'date +%s%3N > b.start'
+	bg "$WITHLOCK" -w 30 "etcd://$ETCD_EP2,$ETCD_EP3/$L" -- sh -c 'date +%s%3N > b.start'
 	B=$BG
 	wait "$A" || fail "A: $?"
 	wait "$B" || fail "B: $?"
@@ -184,20 +182,20 @@ await_held() {
 }
 
 @test "SIGSTOP withlock past the TTL: the next holder gets in, the paused one's write is refused by sqlwal --fence, on SIGCONT its command is stopped (75)" {
-	"$Q" db 'CREATE TABLE log(who TEXT, token INTEGER)'
-	bg "$W" --ttl 2 -k 1 "$E/$L" -- sh -c '
+	"$SQLWAL" db 'CREATE TABLE log(who TEXT, token INTEGER)'
+	bg "$WITHLOCK" --ttl 2 -k 1 "$E/$L" -- sh -c '
 		echo $$ > a.cmd
 		"$0" --fence job="$CRASHSAFE_LOCK_TOKEN" db "INSERT INTO log VALUES (?, ?)" A1 "$CRASHSAFE_LOCK_TOKEN"
 		touch a.ready
 		while [ ! -e go ]; do sleep 0.02; done
 		"$0" --fence job="$CRASHSAFE_LOCK_TOKEN" db "INSERT INTO log VALUES (?, ?)" A2 "$CRASHSAFE_LOCK_TOKEN"
 		echo $? > a.rc2
-		exec sleep 60' "$Q"
+		exec sleep 60' "$SQLWAL"
 	A=$BG
 	await test -e a.ready
 	kill -STOP "$A"
 	t_stop=$(now_ms)
-	run -0 "$W" -w 30 "$E/$L" -- sh -c '"$0" --fence job="$CRASHSAFE_LOCK_TOKEN" db "INSERT INTO log VALUES (?, ?)" B "$CRASHSAFE_LOCK_TOKEN"' "$Q"
+	run -0 "$WITHLOCK" -w 30 "$E/$L" -- sh -c '"$0" --fence job="$CRASHSAFE_LOCK_TOKEN" db "INSERT INTO log VALUES (?, ?)" B "$CRASHSAFE_LOCK_TOKEN"' "$SQLWAL"
 	echo "# paused holder: B got the lock $(($(now_ms) - t_stop)) ms after A was stopped" >&3
 	touch go
 	await test -s a.rc2
@@ -207,40 +205,40 @@ await_held() {
 	wait "$A" && ra=0 || ra=$?
 	[ "$ra" -eq 75 ]
 	echo "# on SIGCONT A's command was stopped and A exited in $(($(now_ms) - t_cont)) ms" >&3
-	[ "$("$Q" db 'SELECT group_concat(who, " ") FROM (SELECT who FROM log ORDER BY rowid)')" = "A1 B" ]
+	[ "$("$SQLWAL" db 'SELECT group_concat(who, " ") FROM (SELECT who FROM log ORDER BY rowid)')" = "A1 B" ]
 	pid_gone "$(cat a.cmd)"	# its command (exec sleep 60)
 }
 
 @test "kill -9 of withlock: its command dies too, and the lock is free again once the lease ends" {
-	bg "$W" --ttl 2 "$E/$L" -- sh -c 'echo $$ > cmd.pid; exec sleep 60'
+	bg "$WITHLOCK" --ttl 2 "$E/$L" -- sh -c 'echo $$ > cmd.pid; exec sleep 60'
 	A=$BG
 	await test -s cmd.pid
 	kill -KILL "$A"
 	await pid_gone "$(cat cmd.pid)" || fail "the command outlived withlock"
-	run -0 "$W" -w 10 "$E/$L" true
+	run -0 "$WITHLOCK" -w 10 "$E/$L" true
 }
 
 @test "SIGTERM: passed on, withlock dies of it, and the lock is free at once (unlocked and revoked, not left to the TTL)" {
-	bg "$W" --ttl 30 "$E/$L" -- sh -c 'echo $$ > cmd.pid; exec sleep 60'
+	bg "$WITHLOCK" --ttl 30 "$E/$L" -- sh -c 'echo $$ > cmd.pid; exec sleep 60'
 	A=$BG
 	await test -s cmd.pid
 	kill -TERM "$A"
 	wait "$A" && r=0 || r=$?
 	[ "$r" -eq 143 ]
-	run -0 "$W" -n "$E/$L" true
+	run -0 "$WITHLOCK" -n "$E/$L" true
 }
 
 @test "a waiter interrupted while it waits (SIGINT, SIGTERM) revokes its key and dies of the signal: the next waiter is not held up for its TTL" {
-	bg "$W" --ttl 30 "$E/$L" -- sh -c 'while [ ! -e finish ]; do sleep 0.02; done'
+	bg "$WITHLOCK" --ttl 30 "$E/$L" -- sh -c 'while [ ! -e finish ]; do sleep 0.02; done'
 	A=$BG
 	await_held "$L"
-	bg env --default-signal=INT "$W" --ttl 30 -w 60 "$E/$L" true
+	bg env --default-signal=INT "$WITHLOCK" --ttl 30 -w 60 "$E/$L" true
 	B=$BG
 	await keys_are "$L" 2
-	bg "$W" --ttl 30 -w 60 "$E/$L" true
+	bg "$WITHLOCK" --ttl 30 -w 60 "$E/$L" true
 	B2=$BG
 	await keys_are "$L" 3
-	bg "$W" --ttl 30 -w 60 "$E/$L" -- touch c.ran
+	bg "$WITHLOCK" --ttl 30 -w 60 "$E/$L" -- touch c.ran
 	C=$BG
 	await keys_are "$L" 4
 	kill -INT "$B"
@@ -258,13 +256,13 @@ await_held() {
 }
 
 @test "a waiter whose connection is cut (the member lives on) keeps its place: its token and metadata are those of the key that holds the lock" {
-	bg "$W" "etcd://$ETCD_EP2/$L" -- sh -c 'while [ ! -e finish ]; do sleep 0.02; done'
+	bg "$WITHLOCK" "etcd://$ETCD_EP2/$L" -- sh -c 'while [ ! -e finish ]; do sleep 0.02; done'
 	await_held "$L"
 	port=$((20000 + RANDOM % 12768))
 	etcd_proxy "$port" "${ETCD_EP1#*:}"
 	echo "$PROXY_PID" >> pids
 	await etcd_healthy_at "127.0.0.1:$port"
-	bg "$W" -w 60 "etcd://127.0.0.1:$port,$ETCD_EP2/$L" -- sh -c '
+	bg "$WITHLOCK" -w 60 "etcd://127.0.0.1:$port,$ETCD_EP2/$L" -- sh -c '
 		echo "$CRASHSAFE_LOCK_TOKEN" > b.token
 		etcdctl --endpoints="$0" get --prefix "$1/" -w json > b.keys' "$ETCD_EPS" "$L"
 	B=$BG
@@ -281,9 +279,9 @@ await_held() {
 
 @test "a waiter whose member freezes (SIGSTOP) is not held up: it gets the lock when the holder is done" {
 	# B waits through member 1 first; A holds through member 2.
-	bg "$W" "etcd://$ETCD_EP2/$L" -- sh -c 'while [ ! -e finish ]; do sleep 0.02; done; date +%s%3N > a.end'
+	bg "$WITHLOCK" "etcd://$ETCD_EP2/$L" -- sh -c 'while [ ! -e finish ]; do sleep 0.02; done; date +%s%3N > a.end'
 	await_held "$L"
-	bg "$W" -w 60 "etcd://$ETCD_EP1,$ETCD_EP2,$ETCD_EP3/$L" -- sh -c 'date +%s%3N > b.start'
+	bg "$WITHLOCK" -w 60 "etcd://$ETCD_EP1,$ETCD_EP2,$ETCD_EP3/$L" -- sh -c 'date +%s%3N > b.start'
 	B=$BG
 	await keys_are "$L" 2
 	kill -STOP "$(etcd_member_pid 1)"
@@ -299,7 +297,7 @@ await_held() {
 	etcd_proxy "$port" "${ETCD_EP1#*:}" lose-txn-replies
 	echo "$PROXY_PID" >> pids
 	await etcd_healthy_at "127.0.0.1:$port"
-	run -0 "$W" -w 30 "etcd://127.0.0.1:$port,$ETCD_EP2/$L" -- sh -c 'echo "$CRASHSAFE_LOCK_TOKEN"; etcdctl --endpoints="$0" get --prefix "$1/" -w json' "$ETCD_EPS" "$L"
+	run -0 "$WITHLOCK" -w 30 "etcd://127.0.0.1:$port,$ETCD_EP2/$L" -- sh -c 'echo "$CRASHSAFE_LOCK_TOKEN"; etcdctl --endpoints="$0" get --prefix "$1/" -w json' "$ETCD_EPS" "$L"
 	[ "$(jq -r '.kvs | length' <<< "${lines[1]}")" = 1 ]
 	[ "$(jq -r '.kvs[0].create_revision' <<< "${lines[1]}")" = "${lines[0]}" ]
 	[ -z "$(etcd_keys "$L")" ]
@@ -315,10 +313,10 @@ await_held() {
 	done
 	[ -n "$leader" ] || fail "no leader found"
 	lep=ETCD_EP$leader
-	bg "$W" --ttl 30 "etcd://${!lep},$ETCD_EPS/$L" -- sh -c 'while [ ! -e finish ]; do sleep 0.02; done; date +%s%3N > a.end'
+	bg "$WITHLOCK" --ttl 30 "etcd://${!lep},$ETCD_EPS/$L" -- sh -c 'while [ ! -e finish ]; do sleep 0.02; done; date +%s%3N > a.end'
 	A=$BG
 	await_held "$L"
-	bg "$W" -w 60 "$E/$L" -- sh -c 'date +%s%3N > b.start'
+	bg "$WITHLOCK" -w 60 "$E/$L" -- sh -c 'date +%s%3N > b.start'
 	B=$BG
 	await keys_are "$L" 2
 	kill -STOP "$(etcd_member_pid "$leader")"
@@ -341,28 +339,28 @@ while True:
     c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"); c.close()' "$port" 3>&- &
 	echo $! >> pids
 	await ss_listening "$port"
-	run -0 "$W" "etcd://127.0.0.1:$port,$ETCD_EP2/$L" -- echo ran
+	run -0 "$WITHLOCK" "etcd://127.0.0.1:$port,$ETCD_EP2/$L" -- echo ran
 	[ "$output" = ran ]
-	run -69 "$W" "etcd://127.0.0.1:$port/$L" true
+	run -69 "$WITHLOCK" "etcd://127.0.0.1:$port/$L" true
 	[[ "$output" == *"not an etcd v3 gateway"* ]]
-	bg "$W" "$E/$L" -- sleep 30
+	bg "$WITHLOCK" "$E/$L" -- sleep 30
 	await_held "$L"
-	run -0 "$W" --status "etcd://127.0.0.1:$port,$ETCD_EP2/$L"
+	run -0 "$WITHLOCK" --status "etcd://127.0.0.1:$port,$ETCD_EP2/$L"
 }
 
 # ---- unreachable ----
 
 @test "no endpoint answers: 69 naming the endpoints' failure, fast when refused" {
 	port=$((20000 + RANDOM % 12768))
-	run -69 "$W" "etcd://127.0.0.1:$port/$L" true
+	run -69 "$WITHLOCK" "etcd://127.0.0.1:$port/$L" true
 	[[ "$output" == *"etcd://127.0.0.1:$port/$L: no etcd endpoint answers (http://127.0.0.1:$port: "* ]]
-	run -69 "$W" --status "etcd://127.0.0.1:$port/$L"
+	run -69 "$WITHLOCK" --status "etcd://127.0.0.1:$port/$L"
 }
 
 @test "all members stopped (SIGSTOP: connections hang): 69 within the grant's time limit" {
 	for i in 1 2 3; do kill -STOP "$(etcd_member_pid "$i")"; done
 	t0=$(now_ms)
-	run -69 "$W" "$E/$L" true
+	run -69 "$WITHLOCK" "$E/$L" true
 	for i in 1 2 3; do kill -CONT "$(etcd_member_pid "$i")"; done
 	[ $(($(now_ms) - t0)) -lt 15000 ]
 	[[ "$output" == *"no etcd endpoint answers"* ]]
@@ -370,44 +368,44 @@ while True:
 
 @test "failover at the start: a dead endpoint first, a live one next" {
 	port=$((20000 + RANDOM % 12768))
-	run -0 "$W" "etcd://127.0.0.1:$port,$ETCD_EP2/$L" -- echo ran
+	run -0 "$WITHLOCK" "etcd://127.0.0.1:$port,$ETCD_EP2/$L" -- echo ran
 	[ "$output" = ran ]
 }
 
 # ---- the command line ----
 
 @test "CRASHSAFE_ETCD (then ETCDCTL_ENDPOINTS) gives the endpoints of etcd:///NAME" {
-	CRASHSAFE_ETCD=$ETCD_EPS run -0 "$W" "etcd:///$L" -- sh -c 'echo "$CRASHSAFE_LOCK_TOKEN"'
+	CRASHSAFE_ETCD=$ETCD_EPS run -0 "$WITHLOCK" "etcd:///$L" -- sh -c 'echo "$CRASHSAFE_LOCK_TOKEN"'
 	[ "${lines[0]}" -gt 0 ]
-	ETCDCTL_ENDPOINTS="http://$ETCD_EP1" run -0 "$W" "etcd:///$L" true
-	run -64 env -u CRASHSAFE_ETCD -u ETCDCTL_ENDPOINTS "$W" "etcd:///$L" true
+	ETCDCTL_ENDPOINTS="http://$ETCD_EP1" run -0 "$WITHLOCK" "etcd:///$L" true
+	run -64 env -u CRASHSAFE_ETCD -u ETCDCTL_ENDPOINTS "$WITHLOCK" "etcd:///$L" true
 	[[ "$output" == *"no endpoints"* ]]
 }
 
 @test "usage: no name, -s, --ttl below 1s, etcd options on a lock file, a scheme that is not http(s)" {
-	run -64 "$W" "etcd://$ETCD_EP1/" true
+	run -64 "$WITHLOCK" "etcd://$ETCD_EP1/" true
 	[[ "${lines[0]}" == *"no lock name"* ]]
-	run -64 "$W" "etcd://127.0.0.1:99999/$L" true
+	run -64 "$WITHLOCK" "etcd://127.0.0.1:99999/$L" true
 	[[ "${lines[0]}" == *"not HOST:PORT"* ]]
-	run -64 "$W" "etcds://$ETCD_EP1/$L" true
+	run -64 "$WITHLOCK" "etcds://$ETCD_EP1/$L" true
 	[[ "${lines[0]}" == *"not a lock file nor an etcd:// lock"* ]]
-	run -64 "$W" --ttl 1.5s "$E/$L" true
-	run -64 "$W" --ttl 9000000001 "$E/$L" true
-	run -64 "$W" -s "$E/$L" true
-	run -64 "$W" --ttl 0.5s "$E/$L" true
-	run -64 "$W" --ttl 5 lockfile true
+	run -64 "$WITHLOCK" --ttl 1.5s "$E/$L" true
+	run -64 "$WITHLOCK" --ttl 9000000001 "$E/$L" true
+	run -64 "$WITHLOCK" -s "$E/$L" true
+	run -64 "$WITHLOCK" --ttl 0.5s "$E/$L" true
+	run -64 "$WITHLOCK" --ttl 5 lockfile true
 	[ ! -e lockfile ]
-	run -64 "$W" --cacert ca.pem lockfile true
-	CRASHSAFE_ETCD="ftp://$ETCD_EP1" run -64 "$W" "etcd:///$L" true
+	run -64 "$WITHLOCK" --cacert ca.pem lockfile true
+	CRASHSAFE_ETCD="ftp://$ETCD_EP1" run -64 "$WITHLOCK" "etcd:///$L" true
 	[[ "$output" == *"only http:// and https://"* ]]
 }
 
 @test "a local lock loads neither libcurl nor jansson; etcd:// without withlock-etcd installed: 69" {
 	sanitized && skip "the sanitizer build is linked dynamically"
-	ASAN_OPTIONS=detect_leaks=0 strace -f -e trace=openat,execve -o trace "$W" lockfile true
+	ASAN_OPTIONS=detect_leaks=0 strace -f -e trace=openat,execve -o trace "$WITHLOCK" lockfile true
 	run ! grep -qE 'libcurl|libjansson|withlock-etcd' trace
 	mkdir -p alone/bin
-	cp "$W" alone/bin/
+	cp "$WITHLOCK" alone/bin/
 	run -69 alone/bin/withlock "$E/$L" true
 	[[ "$output" == *"etcd locks need "*"/libexec/crashsafe/withlock-etcd"* ]]
 }
@@ -438,15 +436,15 @@ while True:
 		await etcd_ok && break
 	done
 	etcd_ok || fail "TLS etcd does not come up: $(tail -n 3 tls.log)"
-	run -0 "$W" --cacert ca.pem --cert client.pem --key client.key "etcd://127.0.0.1:$port/$L" -- echo ran
+	run -0 "$WITHLOCK" --cacert ca.pem --cert client.pem --key client.key "etcd://127.0.0.1:$port/$L" -- echo ran
 	[ "$output" = ran ]
-	ETCDCTL_CACERT=ca.pem ETCDCTL_CERT=client.pem ETCDCTL_KEY=client.key run -0 "$W" "etcd://127.0.0.1:$port/$L" -- echo ran
+	ETCDCTL_CACERT=ca.pem ETCDCTL_CERT=client.pem ETCDCTL_KEY=client.key run -0 "$WITHLOCK" "etcd://127.0.0.1:$port/$L" -- echo ran
 	[ "$output" = ran ]
 	# no client certificate: refused by the server, 69
-	run -69 "$W" --cacert ca.pem "etcd://127.0.0.1:$port/$L" true
+	run -69 "$WITHLOCK" --cacert ca.pem "etcd://127.0.0.1:$port/$L" true
 	# a CA that did not sign the server's: 69
 	openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other -keyout other.key -out other.pem 2> /dev/null
-	run -69 "$W" --cacert other.pem --cert client.pem --key client.key "etcd://127.0.0.1:$port/$L" true
+	run -69 "$WITHLOCK" --cacert other.pem --cert client.pem --key client.key "etcd://127.0.0.1:$port/$L" true
 	[[ "$output" == *"no etcd endpoint answers"* ]]
-	run -0 "$W" --insecure-skip-tls-verify --cacert other.pem --cert client.pem --key client.key "etcd://127.0.0.1:$port/$L" true
+	run -0 "$WITHLOCK" --insecure-skip-tls-verify --cacert other.pem --cert client.pem --key client.key "etcd://127.0.0.1:$port/$L" true
 }

@@ -65,18 +65,18 @@ example_sandbox() {
 	_example_stub long-job 'echo step 1; echo step 2 >&2; echo done'
 	_example_stub generate-report 'printf "report\nline 2\n"'
 
-	"$CS_BIN/sqlwal" "$EX_ROOT/srv/app.db" 'CREATE TABLE runs(at)'
+	"$SQLWAL" "$EX_ROOT/srv/app.db" 'CREATE TABLE runs(at)'
 	(
 		cd "$EX_WORK" || exit 1
 		printf 'b\na\nb\n' > list
 		printf 'deploy ALL=(root) NOPASSWD: /usr/bin/systemctl restart app\n' > deploy.sudoers
 		printf '{"runs": 0, "n": 0}\n' > state.json
 		printf 'web1\nweb2\n' > hosts
-		"$CS_BIN/sqlwal" app.db "CREATE TABLE jobs(id INTEGER PRIMARY KEY, host, state);
+		"$SQLWAL" app.db "CREATE TABLE jobs(id INTEGER PRIMARY KEY, host, state);
 		    INSERT INTO jobs VALUES (1, 'web1', 'failed'), (2, 'web2', 'ok'),
 		        (3, 'web3', 'failed');
 		    CREATE TABLE runs(at)"
-		"$CS_BIN/sqlwal" users.db 'CREATE TABLE u(name)'
+		"$SQLWAL" users.db 'CREATE TABLE u(name)'
 		git init -q --bare "$BATS_TEST_TMPDIR/origin.git"
 		git init -q .
 		git config user.email ex@example.org

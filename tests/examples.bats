@@ -56,22 +56,22 @@ teardown() {
 	# the while-read loop reaches every host
 	grep -qx 'ssh -n web1 uptime' "$EX_LOG"
 	grep -qx 'ssh -n web2 uptime' "$EX_LOG"
-	[ "$("$CS_BIN/sqlwal" "$EX_WORK/app.db" 'SELECT count(*) FROM runs')" = 1 ]
+	[ "$("$SQLWAL" "$EX_WORK/app.db" 'SELECT count(*) FROM runs')" = 1 ]
 }
 
 @test "sqlwal(1): every example runs" {
 	examples_run "$BATS_TEST_DIRNAME/../man/sqlwal.1"
-	[ "$("$CS_BIN/sqlwal" "$EX_ROOT/home/commits.db" 'SELECT subject FROM c')" = "first commit" ]
+	[ "$("$SQLWAL" "$EX_ROOT/home/commits.db" 'SELECT subject FROM c')" = "first commit" ]
 	grep -qx 'ssh -n web1 rerun 1' "$EX_LOG"
 	grep -qx 'ssh -n web3 rerun 3' "$EX_LOG"
-	[ "$("$CS_BIN/sqlwal" "$EX_WORK/users.db" 'SELECT name FROM u')" = "Robert'); DROP TABLE u;--" ]
+	[ "$("$SQLWAL" "$EX_WORK/users.db" 'SELECT name FROM u')" = "Robert'); DROP TABLE u;--" ]
 }
 
 @test "withlock(1): every example runs (etcd's on a one-member cluster of the test's)" {
 	etcd_cluster_start 1 || fail "etcd does not start"
 	export EX_ETCD=$ETCD_EPS
 	examples_run "$BATS_TEST_DIRNAME/../man/withlock.1"
-	[ "$("$CS_BIN/sqlwal" "$EX_WORK/app.db" 'SELECT count(*) FROM crashsafe_fence WHERE name = "nightly"')" = 1 ]
+	[ "$("$SQLWAL" "$EX_WORK/app.db" 'SELECT count(*) FROM crashsafe_fence WHERE name = "nightly"')" = 1 ]
 	grep -qx 'rsync -a /srv/ backup:/srv/' "$EX_LOG" || grep -q 'rsync -a .*/srv/ backup:/srv/$' "$EX_LOG"
 	[ "$(cat "$EX_ROOT/srv/www/feed.xml")" = "<feed/>" ]
 	[ -e "$EX_ROOT/var/lock/backup.lock" ]

@@ -10,8 +10,15 @@ bats_load_library bats-assert
 : "${CS_BIN:?run the suites through make check}"
 : "${CS_UNIT:=$CS_BIN/../obj/unit}"
 : "${CS_SHORTIO:=$CS_BIN/../obj/shortio.so}"
-AW="$CS_BIN/atomicwrite"
-export AW
+# The binaries under test, one name each in every suite (exported: sh -c
+# scripts of the tests use them too).
+ATOMICAPPEND=$CS_BIN/atomicappend
+ATOMICWRITE=$CS_BIN/atomicwrite
+RETRY=$CS_BIN/retry
+SQLWAL=$CS_BIN/sqlwal
+STALECLEAN=$CS_BIN/staleclean
+WITHLOCK=$CS_BIN/withlock
+export ATOMICAPPEND ATOMICWRITE RETRY SQLWAL STALECLEAN WITHLOCK
 
 common_setup() {
 	cd "$BATS_TEST_TMPDIR" || exit 1
@@ -45,7 +52,7 @@ mode_of() {
 
 # True when the binaries are the sanitizer build (make check SAN=1).
 sanitized() {
-	ldd "$CS_BIN/atomicwrite" 2>/dev/null | grep -q libasan
+	ldd "$ATOMICWRITE" 2>/dev/null | grep -q libasan
 }
 
 # Run a tool with every write(2) it makes cut to at most $1 bytes (the

@@ -8,7 +8,6 @@ load hostile
 
 setup() {
 	common_setup
-	SC="$CS_BIN/staleclean"
 	mkdir d
 }
 
@@ -33,7 +32,7 @@ held_in_quarantine() {	# USECS
 	# (LeakSanitizer cannot run under ptrace)
 	ASAN_OPTIONS=detect_leaks=0 strace -qq -o /dev/null -e trace=renameat2 \
 	    -e inject=renameat2:delay_exit="$1":when=1 \
-	    "$SC" -v --min-age 0 d/x.pid > out 2> err &
+	    "$STALECLEAN" -v --min-age 0 d/x.pid > out 2> err &
 	SCPID=$!
 	for _ in $(seq 200); do
 		q=$(find d -name '.staleclean-*' | head -n 1)
@@ -44,13 +43,13 @@ held_in_quarantine() {	# USECS
 }
 
 verdict_of() {	# PATH: the verdict staleclean -n -v gives it
-	"$SC" -n -v "$1" | sed -n 's/^[^:]*: \([a-z]*\) .*/\1/p'
+	"$STALECLEAN" -n -v "$1" | sed -n 's/^[^:]*: \([a-z]*\) .*/\1/p'
 }
 
 @test "pid file of a dead process: stale and removed; of a live one: live and kept" {
 	dead_pid > d/dead.pid
 	echo $$ > d/live.pid
-	run --separate-stderr "$SC" -v --min-age 0 d
+	run --separate-stderr "$STALECLEAN" -v --min-age 0 d
 	assert_success
 	[[ "$output" == *"d/dead.pid: stale (pid "*" not running), removed"* ]]
 	[[ "$output" == *"d/live.pid: live (pid $$ running)"* ]]
@@ -61,16 +60,16 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 @test "silent by default; -n decides and removes nothing; --check exits 1 on stale" {
 	dead_pid > d/x.pid
 	old d/x.pid
-	run --separate-stderr "$SC" -n d
+	run --separate-stderr "$STALECLEAN" -n d
 	assert_success
 	[ -z "$output" ]
 	[ -z "$stderr" ]
 	[ -e d/x.pid ]
-	run "$SC" --check d
+	run "$STALECLEAN" --check d
 	[ "$status" -eq 1 ]
 	[ -e d/x.pid ]
 	rm d/x.pid
-	run "$SC" --check d
+	run "$STALECLEAN" --check d
 	assert_success
 }
 
@@ -81,7 +80,7 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	printf '%s@%s\n' "$p" "$(hostname)" > d/c.pid
 	printf 'pid=%s\nhost=%s\n' "$p" "$(hostname)" > d/d.lock
 	old d/*
-	"$SC" d
+	"$STALECLEAN" d
 	[ -z "$(ls d)" ]
 }
 
@@ -90,7 +89,7 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	echo 1 > d/one.pid
 	echo 99999999 > d/huge.pid
 	old d/*
-	run "$SC" -v d
+	run "$STALECLEAN" -v d
 	[[ "$output" == *"zero.pid: unknown"* && "$output" == *"one.pid: unknown"* && "$output" == *"huge.pid: unknown"* ]]
 	[ "$(find d -type f | wc -l)" -eq 3 ]
 }
@@ -101,7 +100,7 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	printf 'pid=%s\nstarttime=1\n' "$s" > d/reused.lock
 	printf 'pid=%s\nstarttime=%s\n' "$s" "$(awk '{ print $22 }' "/proc/$s/stat")" > d/same.lock
 	old d/reused.lock d/same.lock
-	run "$SC" -v d
+	run "$STALECLEAN" -v d
 	kill "$s"
 	[[ "$output" == *"reused.lock: stale (pid $s reused (start time differs))"* ]]
 	[[ "$output" == *"same.lock: live"* ]]
@@ -117,7 +116,7 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	# and a file older than the boot itself
 	echo "$s" > d/preboot.pid
 	touch -d "@$(($(awk '/^btime/ { print $2 }' /proc/stat) - 3600))" d/preboot.pid
-	run "$SC" -v d
+	run "$STALECLEAN" -v d
 	kill "$s"
 	assert_success
 	[[ "$output" == *"daemon.pid: live (pid $s running)"* ]]
@@ -134,7 +133,7 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	[ "$(awk '{ print $3 }' "/proc/$z/stat")" = Z ]
 	echo "$z" > d/z.pid
 	old d/z.pid
-	run "$SC" -v d
+	run "$STALECLEAN" -v d
 	kill "$parent"
 	[[ "$output" == *"z.pid: stale (pid $z is a zombie)"* ]]
 }
@@ -145,7 +144,7 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	s=$!
 	echo "$s" > d/root.pid
 	chmod 777 d
-	run setpriv --reuid=65534 --regid=65534 --clear-groups -- "$SC" -n -v --min-age 0 d
+	run setpriv --reuid=65534 --regid=65534 --clear-groups -- "$STALECLEAN" -n -v --min-age 0 d
 	kill "$s"
 	[[ "$output" == *"root.pid: live"* ]]
 }
@@ -154,11 +153,11 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	printf 'pid=%s\nhost=elsewhere\n' $$ > d/foreign.lock
 	printf 'pid=%s\nboot_id=00000000-0000-0000-0000-000000000000\n' $$ > d/oldboot.lock
 	old d/*
-	run "$SC" -v -n d
+	run "$STALECLEAN" -v -n d
 	[[ "$output" == *"foreign.lock: unknown (owned on host elsewhere)"* ]]
 	[[ "$output" == *"oldboot.lock: stale (written in an earlier boot)"* ]]
 	touch -d '1 hour ago' d/foreign.lock
-	run "$SC" -v -n d
+	run "$STALECLEAN" -v -n d
 	[[ "$output" == *"foreign.lock: stale (host elsewhere, older than max-age)"* ]]
 }
 
@@ -172,7 +171,7 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	p=$!
 	for _ in $(seq 100); do [ -e ready ] && break; sleep 0.05; done
 	sleep 0.2
-	run "$SC" -v --max-age 0 --min-age 0 d
+	run "$STALECLEAN" -v --max-age 0 --min-age 0 d
 	kill "$f" "$p"
 	# the holder is named: the pid /proc/locks gives
 	[[ "$output" == *"flocked.lock: live (flock held by pid $f)"* ]]
@@ -187,7 +186,7 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	# shellcheck disable=SC2217 # holding it open is the point
 	sleep 30 < d/opened.lock &
 	s=$!
-	run "$SC" -v --max-age 0 d
+	run "$STALECLEAN" -v --max-age 0 d
 	kill "$s"
 	[[ "$output" == *"opened.lock: live (open in a process (pid $s))"* ]]
 	[ -e d/opened.lock ]
@@ -198,7 +197,7 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	old d/job.lock
 	# shellcheck disable=SC2046 # the same operand, many times
 	( while [ ! -e stop ]; do
-		"$SC" --check -q --min-age 0 $(printf 'd/job.lock %.0s' $(seq 20)) || true
+		"$STALECLEAN" --check -q --min-age 0 $(printf 'd/job.lock %.0s' $(seq 20)) || true
 	done ) &
 	loop=$!
 	sleep 0.2
@@ -224,7 +223,7 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	kill -STOP "$BINDFS_PID"
 	sleep 1.5			# past FUSE's attribute cache
 	rc=0
-	timeout 20 "$SC" -v --min-age 0 d/a.pid > out 2>&1 || rc=$?
+	timeout 20 "$STALECLEAN" -v --min-age 0 d/a.pid > out 2>&1 || rc=$?
 	kill -CONT "$BINDFS_PID"
 	kill "$holder"
 	wait "$holder" || true
@@ -239,7 +238,7 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	for i in $(seq 200); do echo "$p" > "d/$i.pid"; done
 	old d/*
 	# (LeakSanitizer cannot run under ptrace)
-	ASAN_OPTIONS=detect_leaks=0 strace -f -qq -e trace=openat -o trace "$SC" -v d > out
+	ASAN_OPTIONS=detect_leaks=0 strace -f -qq -e trace=openat -o trace "$STALECLEAN" -v d > out
 	[ "$(grep -c ', removed$' out)" -eq 200 ]
 	[ -z "$(ls -A d)" ]
 	n=$(grep -c 'openat(AT_FDCWD, "/proc", ' trace)
@@ -255,7 +254,7 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	old outside/other.pid top/mine.pid
 	run unshare -m --propagation private sh -c \
 	    'mount --bind "$1" "$2" && "$3" -v -r "$4"' sh \
-	    "$PWD/outside" "$PWD/top/sub" "$SC" top
+	    "$PWD/outside" "$PWD/top/sub" "$STALECLEAN" top
 	[ "$status" -eq 0 ]
 	[ "$output" = "top/mine.pid: stale (pid $p not running), removed" ]
 	[ -e outside/other.pid ]
@@ -272,7 +271,7 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX); time.sleep(30)' mnt/sv/job.lock &
 	f=$!
 	for _ in $(seq 100); do grep -q " $f " /proc/locks && break; sleep 0.05; done
-	run "$SC" -v --check --min-age 0 mnt/sv
+	run "$STALECLEAN" -v --check --min-age 0 mnt/sv
 	kill "$f"
 	wait "$f" || true
 	[ "$status" -eq 0 ]
@@ -293,7 +292,7 @@ f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX); time.sleep(30)' mnt/sv/job
 		[ "$(readlink "/proc/$h/fd/0" 2> /dev/null)" = "$PWD/private/x.pid" ] && break
 		sleep 0.05
 	done
-	run "$SC" -v --min-age 0 d
+	run "$STALECLEAN" -v --min-age 0 d
 	kill "$h"
 	[ "$output" = "d/x.pid: live (open in a process (pid $h))" ]
 	[ -e d/x.pid ]
@@ -314,7 +313,7 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 	for _ in $(seq 100); do [ "$(grep -c " $h " /proc/locks)" -eq 3 ] && break; sleep 0.05; done
 	# its /proc/locks lists none of them: they are the host's (OFD locks,
 	# such as etcd's, are listed in every namespace: not ours)
-	run unshare -p -f --mount-proc sh -c 'cat /proc/locks > ns.locks; "$1" -v --min-age 0 d' sh "$SC"
+	run unshare -p -f --mount-proc sh -c 'cat /proc/locks > ns.locks; "$1" -v --min-age 0 d' sh "$STALECLEAN"
 	kill "$h"
 	wait "$h" || true
 	[ "$status" -eq 0 ]
@@ -339,7 +338,7 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 	printf '{ "nodes": {} }\n' > d/app/flake.lock
 	printf '[[package]]\nname = "x"\n' > d/app/poetry.lock
 	touch -d '2 days ago' d/plain.lock d/app/*.lock
-	run "$SC" -v -r -a 10s --min-age 0 d
+	run "$STALECLEAN" -v -r -a 10s --min-age 0 d
 	assert_success
 	[[ "$output" == *"plain.lock: unknown (unheld, empty, no owner recorded)"* ]]
 	[[ "$output" == *"Cargo.lock: unknown (no owner recorded: not a lock file)"* ]]
@@ -355,18 +354,18 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 	# the hard link atomicwrite -b makes keeps the old file's mtime
 	touch -d '3 days ago' d/conf~
 	ln d/conf~ "d/.conf~.cs-$s-AbC123"
-	run "$SC" -v --orphans d
+	run "$STALECLEAN" -v --orphans d
 	[[ "$output" == *".conf~.cs-$s-AbC123: unknown (younger than min-age)"* ]]
-	run "$SC" -v --orphans --min-age 0 d
+	run "$STALECLEAN" -v --orphans --min-age 0 d
 	kill "$s"
 	[[ "$output" == *".conf~.cs-$s-AbC123: live (pid $s running)"* ]]
 	[ -e "d/.conf~.cs-$s-AbC123" ]
 }
 
 @test "a lock left by atomicwrite -l is stale once its writer is gone" {
-	echo 1 | "$AW" -l d/f
+	echo 1 | "$ATOMICWRITE" -l d/f
 	old d/f.lock
-	run "$SC" -v d
+	run "$STALECLEAN" -v d
 	[[ "$output" == *"f.lock: stale (pid "*" not running), removed"* ]]
 	[ -e d/f ]
 }
@@ -379,7 +378,7 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 	touch -d '1 hour ago' d/empty.lock
 	# Not backdated: a pid file older than its live process means the pid
 	# was reused (SPEC 4.2), so --min-age 0 instead.
-	run "$SC" -v --min-age 0 d
+	run "$STALECLEAN" -v --min-age 0 d
 	[ ! -e d/dead.lock ]
 	[ -d d/live.lock ]
 	[ -d d/full.lock ]
@@ -394,7 +393,7 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 	ln -s "user@$(hostname).$$:$btime" d/.#live
 	ln -s "user@$(hostname).$$:12345" d/.#oldboot
 	ln -s "10.1.2.3:+$p" d/parent.lock
-	run "$SC" -v --min-age 0 d
+	run "$STALECLEAN" -v --min-age 0 d
 	[ ! -L d/.#dead ]
 	[ -L d/.#live ]
 	[ ! -L d/.#oldboot ]
@@ -408,7 +407,7 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 	ln -s "10.1.2.3:+$((p + 4294967296))" d/wrapped.lock
 	ln -s "user@$(hostname).${p}x" d/.#trailing
 	old d/.#wrapped d/wrapped.lock d/.#trailing
-	run "$SC" -v d
+	run "$STALECLEAN" -v d
 	assert_success
 	[ -L d/.#wrapped ]
 	[ -L d/wrapped.lock ]
@@ -426,7 +425,7 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 	# shellcheck disable=SC2217
 	sleep 30 < repo/.git/refs/heads/main.lock &
 	s=$!
-	run "$SC" -v -r repo
+	run "$STALECLEAN" -v -r repo
 	kill "$s"
 	[ ! -e repo/.git/index.lock ]
 	[ -e repo/.git/refs/heads/main.lock ]
@@ -438,7 +437,7 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 	: > "d/.conf.cs-$p-AbCdEf"
 	: > "d/.live.cs-$$-AbCdEf"
 	dead_pid > d/other.pid
-	run "$SC" -v --orphans --min-age 0 d
+	run "$STALECLEAN" -v --orphans --min-age 0 d
 	[ ! -e "d/.conf.cs-$p-AbCdEf" ]
 	[ -e "d/.live.cs-$$-AbCdEf" ]
 	[ -e d/other.pid ]
@@ -447,7 +446,7 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 @test "atomicwrite killed by -9 leaves an orphan that staleclean removes" {
 	echo old > d/f
 	mkfifo in
-	"$AW" d/f < in &
+	"$ATOMICWRITE" d/f < in &
 	pid=$!
 	exec {w}> in
 	echo partial >&"$w"
@@ -456,17 +455,17 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 	wait "$pid" || true
 	exec {w}>&-
 	[ -n "$(temps_in d)" ]
-	run "$SC" -v --orphans --min-age 0 d
+	run "$STALECLEAN" -v --orphans --min-age 0 d
 	[ -z "$(temps_in d)" ]
 	[ "$(cat d/f)" = old ]
 }
 
 @test "--min-age: nothing younger is touched" {
 	dead_pid > d/fresh.pid
-	run "$SC" -v d
+	run "$STALECLEAN" -v d
 	[[ "$output" == *"fresh.pid: unknown (younger than min-age)"* ]]
 	[ -e d/fresh.pid ]
-	run "$SC" -v --min-age 0 d
+	run "$STALECLEAN" -v --min-age 0 d
 	[ ! -e d/fresh.pid ]
 }
 
@@ -475,12 +474,12 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 	dead_pid > d/sub/deeper/x.pid
 	dead_pid > d/sub/app.state
 	old d/sub/deeper/x.pid d/sub/app.state
-	"$SC" d
+	"$STALECLEAN" d
 	[ -e d/sub/deeper/x.pid ]
-	"$SC" -r d
+	"$STALECLEAN" -r d
 	[ ! -e d/sub/deeper/x.pid ]
 	[ -e d/sub/app.state ]
-	"$SC" -r -p '*.state' d
+	"$STALECLEAN" -r -p '*.state' d
 	[ ! -e d/sub/app.state ]
 }
 
@@ -490,7 +489,7 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 	run unshare -m --propagation private sh -c '
 		mount -t tmpfs tmpfs d/mnt &&
 		sh -c "echo \$\$" > d/mnt/x.pid && touch -d "1 hour ago" d/mnt/x.pid &&
-		"$1" -r d && ls d/mnt' sh "$SC"
+		"$1" -r d && ls d/mnt' sh "$STALECLEAN"
 	assert_success
 	assert_output x.pid
 }
@@ -503,7 +502,7 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 	ln -s ../elsewhere/victim.pid d/target.pid
 	ln -s ../elsewhere d/dirlink
 	old d/link.lock d/target.pid d/dirlink
-	run "$SC" -v -r --max-age 0 d
+	run "$STALECLEAN" -v -r --max-age 0 d
 	[ -e elsewhere/victim.pid ]
 	[[ "$output" != *victim* ]]
 }
@@ -511,7 +510,7 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 @test "a FIFO named x.lock does not hang it, and is kept" {
 	mkfifo d/x.lock
 	old d/x.lock
-	run timeout 10 "$SC" -v --max-age 0 d
+	run timeout 10 "$STALECLEAN" -v --max-age 0 d
 	assert_success
 	[[ "$output" == *"x.lock: unknown (not a regular file, directory or symlink)"* ]]
 	[ -p d/x.lock ]
@@ -520,7 +519,7 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 @test "--json: one object per candidate with the fields of SPEC 4" {
 	dead_pid > d/a.pid
 	echo $$ > d/b.pid
-	run "$SC" -n --json --min-age 0 d
+	run "$STALECLEAN" -n --json --min-age 0 d
 	assert_success
 	python3 - "$output" <<'PY'
 import json, sys
@@ -542,7 +541,7 @@ PY
 	touch -d '1 hour ago' real/a.pid elsewhere/b.pid
 	ln -s real locks
 	ln -s ../elsewhere real/sub
-	run "$SC" -v -r locks
+	run "$STALECLEAN" -v -r locks
 	assert_success
 	[[ "$output" == *"locks/a.pid: stale (pid "*" not running), removed"* ]]
 	[ ! -e real/a.pid ]
@@ -559,12 +558,12 @@ PY
 	flock m1/job.lock sleep 60 &
 	holder=$!
 	sleep 0.5
-	run --separate-stderr "$SC" -v m2
+	run --separate-stderr "$STALECLEAN" -v m2
 	[ "$status" -eq 69 ]
 	[ "$stderr" = "staleclean: m2: on fuse.sshfs, whose locks do not reach its other clients: a lock here excludes nothing (--unsafe-shared-fs to go on anyway)" ]
 	[ -e export/job.lock ]
 	# forced, it shows why: the lock held through m1 is invisible from m2
-	run "$SC" -n -v --unsafe-shared-fs m2
+	run "$STALECLEAN" -n -v --unsafe-shared-fs m2
 	kill "$holder"
 	[[ "$output" == *"m2/job.lock: stale"* ]]
 	[ -e export/job.lock ]
@@ -573,7 +572,7 @@ PY
 @test "--json: a name that is not UTF-8 gets path_hex, so two names never look alike" {
 	dead_pid > "d/caf$(printf '\303\251').pid"
 	dead_pid > "d/caf$(printf '\351').pid"
-	run "$SC" -n --json --min-age 0 d
+	run "$STALECLEAN" -n --json --min-age 0 d
 	assert_success
 	python3 - "$output" <<'PY'
 import json, sys
@@ -613,14 +612,14 @@ PY
 	# never a silent "put back".
 	( while [ ! -e stop ]; do
 		rc=0
-		"$SC" -q --max-age 0 --min-age 0 d 2>> cleaner.err || rc=$?
+		"$STALECLEAN" -q --max-age 0 --min-age 0 d 2>> cleaner.err || rc=$?
 		[ "$rc" -eq 0 ] || [ "$rc" -eq 73 ] || exit "$rc"
 	done ) &
 	cleaner=$!
 	pids=()
 	for _ in 1 2; do
 		( for _ in $(seq 150); do
-			"$AW" -l -t 60 -S none d/counter -- sh -c 'echo $(( $(cat d/counter) + 1 ))' || exit 1
+			"$ATOMICWRITE" -l -t 60 -S none d/counter -- sh -c 'echo $(( $(cat d/counter) + 1 ))' || exit 1
 		done ) &
 		pids+=($!)
 	done
@@ -644,11 +643,11 @@ PY
 	bindfs_up "$PWD/src" "$PWD/b"
 	# a lock held through src (the other view) is invisible from b:
 	# refused unless asked for
-	run --separate-stderr "$SC" -v b
+	run --separate-stderr "$STALECLEAN" -v b
 	[ "$status" -eq 69 ]
 	[ "$stderr" = "staleclean: b: on a FUSE filesystem, whose files are also reached through another view, where locks and opens are invisible here (--unsafe-shared-fs to go on anyway)" ]
 	[ -e src/dead.pid ]
-	run --separate-stderr "$SC" -v --unsafe-shared-fs b
+	run --separate-stderr "$STALECLEAN" -v --unsafe-shared-fs b
 	assert_success
 	[[ "$output" == *"b/dead.pid: stale (pid "*" not running), removed"* ]]
 	[ ! -e src/dead.pid ]
@@ -669,7 +668,7 @@ PY
 		sleep 0.5
 		"$1" -v ov/upper; echo "upper $?"
 		"$1" -v ov/merged; echo "merged $?"
-		kill %1 2> /dev/null' sh "$SC"
+		kill %1 2> /dev/null' sh "$STALECLEAN"
 	[[ "$output" == *"staleclean: ov/upper: on a layer of the overlay at $PWD/ov/merged, whose files are also reached"* ]]
 	[[ "$output" == *"upper 69"* ]]
 	[[ "$output" == *"staleclean: ov/merged: on an overlay filesystem, whose"* ]]
@@ -699,7 +698,7 @@ PY
 	for _ in $(seq 100); do [ -s d/daemon.pid ] && break; sleep 0.05; done
 	for _ in $(seq 100); do grep -q '^State:.*Z' "/proc/$l/status" && break; sleep 0.05; done
 	old d/daemon.pid
-	run "$SC" -v d
+	run "$STALECLEAN" -v d
 	kill "$l"
 	[ "$output" = "d/daemon.pid: live (pid $l running)" ]
 	[ -e d/daemon.pid ]
@@ -712,7 +711,7 @@ PY
 	echo "$s" > repo/.git/annex/daemon.pid
 	: > repo/.git/index.lock
 	touch -d '1 hour ago' repo/.git/annex/daemon.pid repo/.git/index.lock
-	run "$SC" -v -r repo/.git
+	run "$STALECLEAN" -v -r repo/.git
 	kill "$s"
 	grep -Fqx "repo/.git/annex/daemon.pid: live (pid $s running)" <<< "$output"
 	grep -Fqx "repo/.git/index.lock: stale (git lock, unheld, older than max-age), removed" <<< "$output"
@@ -726,7 +725,7 @@ PY
 	( echo 1 > d/x.lock/pid; echo wrote > wrote ) &
 	w=$!
 	sleep 0.2
-	run "$SC" -v -n d
+	run "$STALECLEAN" -v -n d
 	sleep 0.2
 	[ ! -e wrote ]
 	kill "$w"
@@ -745,7 +744,7 @@ time.sleep(3)
 open(sys.argv[3], "w").write("broken" if broken else "kept")' d/l.pid ready result &
 	h=$!
 	for _ in $(seq 100); do [ -e ready ] && break; sleep 0.05; done
-	run "$SC" -v -n d
+	run "$STALECLEAN" -v -n d
 	wait "$h"
 	[ "$output" = "d/l.pid: live (lease held by pid $h)" ]
 	[ "$(cat result)" = kept ]
@@ -768,7 +767,7 @@ open(sys.argv[3], "w").write("broken" if broken else "kept")' d/l.pid ready resu
 	p=$(dead_pid)
 	for i in $(seq 300); do echo "$p" > "d/$i.pid"; done
 	old d/*
-	run bash -c 'ulimit -n 40; "$1" -v d' sh "$SC"
+	run bash -c 'ulimit -n 40; "$1" -v d' sh "$STALECLEAN"
 	assert_success
 	[ "$(grep -c ', removed$' <<< "$output")" -eq 300 ]
 	[ -z "$(ls -A d)" ]
@@ -781,7 +780,7 @@ open(sys.argv[3], "w").write("broken" if broken else "kept")' d/l.pid ready resu
 	s=$!
 	echo "$s" > "d/.staleclean-$p-ghijkl"		# a live pid file: name lost
 	old d/.staleclean-*
-	run --separate-stderr "$SC" -v d
+	run --separate-stderr "$STALECLEAN" -v d
 	kill "$s"
 	[ "$status" -eq 73 ]
 	[ "$stderr" = "staleclean: d/.staleclean-$p-ghijkl: left in quarantine by staleclean pid $p, which is gone: its name before is unknown (pid $s running)" ]
@@ -792,7 +791,7 @@ open(sys.argv[3], "w").write("broken" if broken else "kept")' d/l.pid ready resu
 @test "errors: a missing path is reported and the others still judged" {
 	dead_pid > d/x.pid
 	old d/x.pid
-	run --separate-stderr "$SC" missing d
+	run --separate-stderr "$STALECLEAN" missing d
 	[ "$status" -eq 66 ]
 	[[ "$stderr" == "staleclean: missing: No such file or directory" ]]
 	[ ! -e d/x.pid ]
@@ -801,20 +800,20 @@ open(sys.argv[3], "w").write("broken" if broken else "kept")' d/l.pid ready resu
 @test "EINTR on stdout: the report is still whole" {
 	for i in 1 2 3; do printf 'pid=%s\n' "$(dead_pid)" > "s$i.lock"; done
 	run --separate-stderr inject -e trace=write -e inject=write:error=EINTR:when=1 \
-	    "$SC" -v --min-age 0 .
+	    "$STALECLEAN" -v --min-age 0 .
 	assert_success
 	[ "$(grep -c ': stale (pid .* not running), removed$' <<< "$output")" -eq 3 ]
 	[ -z "$stderr" ]
 }
 
 @test "usage errors: 64; --help, --version" {
-	run -64 "$SC"
+	run -64 "$STALECLEAN"
 	for args in "-a abc d" "--min-age -1 d" "--bogus d" "-a"; do
-		eval "run $SC $args"
+		eval "run $STALECLEAN $args"
 		[ "$status" -eq 64 ] || fail "'$args' gave $status"
 	done
-	run "$SC" --help
+	run "$STALECLEAN" --help
 	[[ "$output" == "usage: staleclean "* ]]
-	run "$SC" --version
+	run "$STALECLEAN" --version
 	[[ "$output" =~ ^staleclean\ [0-9.]+$ ]]
 }

@@ -8,8 +8,6 @@ load hostile
 
 setup() {
 	common_setup
-	W="$CS_BIN/withlock"
-	SC="$CS_BIN/staleclean"
 }
 
 teardown() {
@@ -50,42 +48,42 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 # ---- running the command -------------------------------------------------
 
 @test "the command runs with CRASHSAFE_LOCK (absolute) and a token that grows with every holder; the lock fd is not inherited" {
-	run "$W" job.lock -- sh -c 'echo "$CRASHSAFE_LOCK $CRASHSAFE_LOCK_TOKEN"; ls -l /proc/$$/fd | grep -c job.lock; true'
+	run "$WITHLOCK" job.lock -- sh -c 'echo "$CRASHSAFE_LOCK $CRASHSAFE_LOCK_TOKEN"; ls -l /proc/$$/fd | grep -c job.lock; true'
 	assert_success
 	read -r lock tok1 fds <<< "$(echo "$output" | tr '\n' ' ')"
 	[ "$lock" = "$PWD/job.lock" ]
 	[ "$fds" = 0 ] || fail "the command has the lock file open"
-	run "$W" job.lock sh -c 'echo "$CRASHSAFE_LOCK_TOKEN"'
+	run "$WITHLOCK" job.lock sh -c 'echo "$CRASHSAFE_LOCK_TOKEN"'
 	tok2=$output
-	run "$W" job.lock sh -c 'echo "$CRASHSAFE_LOCK_TOKEN"'
+	run "$WITHLOCK" job.lock sh -c 'echo "$CRASHSAFE_LOCK_TOKEN"'
 	tok3=$output
 	[ "$tok2" -eq $((tok1 + 1)) ] && [ "$tok3" -eq $((tok2 + 1)) ] || fail "$tok1 $tok2 $tok3"
 	# removed between two holders, the next token is still larger
 	rm job.lock
-	run "$W" job.lock sh -c 'echo "$CRASHSAFE_LOCK_TOKEN"'
+	run "$WITHLOCK" job.lock sh -c 'echo "$CRASHSAFE_LOCK_TOKEN"'
 	[ "$output" -gt "$tok3" ]
 	# the metadata names withlock's pid and the command it runs
 	grep -qx 'cmd=sh -c echo "$CRASHSAFE_LOCK_TOKEN"' job.lock
 	grep -qx "gen=$output" job.lock
 	# no token of an outer lock leaks into an inner one without its own
-	run "$W" a.lock "$W" -s b.lock sh -c 'echo "${CRASHSAFE_LOCK_TOKEN:-none}"'
+	run "$WITHLOCK" a.lock "$WITHLOCK" -s b.lock sh -c 'echo "${CRASHSAFE_LOCK_TOKEN:-none}"'
 	[ "$output" = none ]
 }
 
 @test "every exit status 0-255 passes through; 126, 127; a command killed by a signal is 128+N" {
 	for i in $(seq 0 255); do
-		"$W" s.lock sh -c "exit $i" && r=0 || r=$?
+		"$WITHLOCK" s.lock sh -c "exit $i" && r=0 || r=$?
 		[ "$r" -eq "$i" ] || fail "exit $i came back as $r"
 	done
-	run -127 --separate-stderr "$W" s.lock ./nosuch
+	run -127 --separate-stderr "$WITHLOCK" s.lock ./nosuch
 	[ "$stderr" = "withlock: ./nosuch: No such file or directory" ]
 	printf 'x' > noexec
-	run "$W" s.lock ./noexec
+	run "$WITHLOCK" s.lock ./noexec
 	[ "$status" -eq 126 ]
-	run "$W" s.lock sh -c 'kill -SEGV $$'
+	run "$WITHLOCK" s.lock sh -c 'kill -SEGV $$'
 	[ "$status" -eq 139 ]
 	# without --, too; the command's own options are its own
-	run "$W" s.lock echo -n -w 1
+	run "$WITHLOCK" s.lock echo -n -w 1
 	assert_output "-w 1"
 }
 
@@ -94,14 +92,14 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 	(
 		while [ ! -e stop ]; do
 			rm -f c.lock
-			"$SC" -q --min-age 0 --max-age 0 c.lock 2> /dev/null
+			"$STALECLEAN" -q --min-age 0 --max-age 0 c.lock 2> /dev/null
 		done
 	) &
 	echo $! >> pids
 	for _ in 1 2 3 4; do
 		(
 			for _ in $(seq 75); do
-				"$W" -w inf c.lock sh -c 'n=$(cat count); echo $((n + 1)) > count.new; mv count.new count' || exit 1
+				"$WITHLOCK" -w inf c.lock sh -c 'n=$(cat count); echo $((n + 1)) > count.new; mv count.new count' || exit 1
 			done
 		) &
 		workers="${workers:-} $!"
@@ -112,37 +110,37 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 }
 
 @test "shared locks coexist and exclude an exclusive one, which names them" {
-	bg "$W" -s sh.lock sh -c 'touch a; until [ -e b ]; do sleep 0.05; done; sleep 30'
+	bg "$WITHLOCK" -s sh.lock sh -c 'touch a; until [ -e b ]; do sleep 0.05; done; sleep 30'
 	a=$BG
-	bg "$W" -s sh.lock sh -c 'touch b; until [ -e a ]; do sleep 0.05; done; sleep 30'
+	bg "$WITHLOCK" -s sh.lock sh -c 'touch b; until [ -e a ]; do sleep 0.05; done; sleep 30'
 	b=$BG
 	await test -e a -a -e b || fail "the two shared holders did not run together"
-	run --separate-stderr "$W" -n sh.lock true
+	run --separate-stderr "$WITHLOCK" -n sh.lock true
 	[ "$status" -eq 75 ]
 	[[ "$stderr" =~ ^"withlock: sh.lock: busy; held by pid "($a|$b)" ("[^\)]*") and 1 other (shared)"$ ]] || fail "$stderr"
 	# a third reader gets in at once
-	run "$W" -s -n sh.lock echo reader
+	run "$WITHLOCK" -s -n sh.lock echo reader
 	assert_output reader
 	kill "$a" "$b"
-	run "$W" -w 5 sh.lock echo writer
+	run "$WITHLOCK" -w 5 sh.lock echo writer
 	assert_output writer
 }
 
 @test "rm -f of a held lock file lets no second holder in: a newcomer waits for the holder of the removed file, and names it" {
-	bg "$W" r.lock sh -c 'sleep 30'
+	bg "$WITHLOCK" r.lock sh -c 'sleep 30'
 	holder=$BG
 	await_holder r.lock "$holder"
 	rm -f r.lock
 	# --status sees it too
-	run "$W" --status r.lock
+	run "$WITHLOCK" --status r.lock
 	[ "$status" -eq 0 ]
 	[[ "$output" == "r.lock: held by pid $holder (sh -c sleep 30)"* ]]
-	run --separate-stderr "$W" -w 0.3 r.lock touch ran
+	run --separate-stderr "$WITHLOCK" -w 0.3 r.lock touch ran
 	[ "$status" -eq 75 ]
 	[ ! -e ran ]
 	[[ "$stderr" == "withlock: r.lock: busy for 300ms; held by pid $holder (sh -c sleep 30) since "* ]] || fail "$stderr"
 	# the name exists again; a waiter gets in once the first holder is gone
-	"$W" -w 10 r.lock sh -c 'echo "$$" > got' &
+	"$WITHLOCK" -w 10 r.lock sh -c 'echo "$$" > got' &
 	waiter=$!
 	echo "$waiter" >> pids
 	# it waits on the removed file's lock
@@ -154,17 +152,17 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 }
 
 @test "a lock file removed or replaced while we wait is not used unlinked: the waiter locks what the name holds then" {
-	bg "$W" r.lock sleep 30
+	bg "$WITHLOCK" r.lock sleep 30
 	holder=$BG
 	await_holder r.lock "$holder"
-	"$W" -w 10 r.lock sh -c 'echo "$$" > got; sleep 30' &
+	"$WITHLOCK" -w 10 r.lock sh -c 'echo "$$" > got; sleep 30' &
 	waiter=$!
 	echo "$waiter" >> pids
 	await grep -q "^[0-9]*: -> FLOCK .* $waiter " /proc/locks
 	# replaced by a new file (logrotate's create, an editor): another
 	# holder takes it; the waiter, woken on the old one, follows the name
 	mv r.lock r.lock.old
-	bg "$W" r.lock sleep 30
+	bg "$WITHLOCK" r.lock sleep 30
 	second=$BG
 	await_holder r.lock "$second"
 	kill "$holder"
@@ -179,9 +177,9 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 
 @test "a directory works as a lock (flock(1) does that too): locked, nothing written into it" {
 	mkdir d
-	bg "$W" d sleep 30
+	bg "$WITHLOCK" d sleep 30
 	await grep -q " $BG " /proc/locks
-	run "$W" -n d true
+	run "$WITHLOCK" -n d true
 	[ "$status" -eq 75 ]
 	[ -z "$(ls -A d)" ]
 }
@@ -189,16 +187,16 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 # ---- busy ------------------------------------------------------------------
 
 @test "busy: 75 after the wait, naming the withlock holder, its command and since when" {
-	bg "$W" b.lock -- sh -c 'sleep 30'
+	bg "$WITHLOCK" b.lock -- sh -c 'sleep 30'
 	holder=$BG
 	await_holder b.lock "$holder"
 	start=$(date +%s%N)
-	run --separate-stderr "$W" -w 0.5 b.lock true
+	run --separate-stderr "$WITHLOCK" -w 0.5 b.lock true
 	elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
 	[ "$status" -eq 75 ]
 	[[ "$stderr" =~ ^"withlock: b.lock: busy for 500ms; held by pid $holder (sh -c sleep 30) since "[0-2][0-9]:[0-5][0-9]:[0-5][0-9]$ ]] || fail "$stderr"
 	[ "$elapsed" -ge 450 ] || fail "gave up after ${elapsed}ms"
-	run --separate-stderr "$W" -n b.lock true
+	run --separate-stderr "$WITHLOCK" -n b.lock true
 	[ "$status" -eq 75 ]
 	[[ "$stderr" == "withlock: b.lock: busy; held by pid $holder "* ]]
 }
@@ -208,62 +206,62 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 	holder=$!
 	echo "$holder" >> pids
 	await grep -q " $holder " /proc/locks
-	run --separate-stderr "$W" -w 0.2 f.lock true
+	run --separate-stderr "$WITHLOCK" -w 0.2 f.lock true
 	[ "$status" -eq 75 ]
 	[ "$stderr" = "withlock: f.lock: busy for 200ms; held by pid $holder (flock f.lock sleep 30)" ]
 	# and --status says the same, without taking the lock
-	run env ASAN_OPTIONS=detect_leaks=0 strace -f -e trace=flock -o trace "$W" --status f.lock
+	run env ASAN_OPTIONS=detect_leaks=0 strace -f -e trace=flock -o trace "$WITHLOCK" --status f.lock
 	assert_success
 	assert_output "f.lock: held by pid $holder (flock f.lock sleep 30)"
 	if grep -q 'flock(' trace; then fail "--status took the lock: $(cat trace)"; fi
 }
 
 @test "--conflict-exit 0 exits 0 silently; -E 3 exits 3 with the message; -q is 75 without it" {
-	bg "$W" q.lock sleep 30
+	bg "$WITHLOCK" q.lock sleep 30
 	await_holder q.lock "$BG"
-	run --separate-stderr "$W" -n --conflict-exit 0 q.lock touch ran
+	run --separate-stderr "$WITHLOCK" -n --conflict-exit 0 q.lock touch ran
 	[ "$status" -eq 0 ]
 	[ -z "$stderr" ]
 	[ ! -e ran ]
-	run --separate-stderr "$W" -n -E 3 q.lock touch ran
+	run --separate-stderr "$WITHLOCK" -n -E 3 q.lock touch ran
 	[ "$status" -eq 3 ]
 	[[ "$stderr" == "withlock: q.lock: busy; held by pid $BG "* ]]
-	run --separate-stderr "$W" -n -q q.lock touch ran
+	run --separate-stderr "$WITHLOCK" -n -q q.lock touch ran
 	[ "$status" -eq 75 ]
 	[ -z "$stderr" ]
 	[ ! -e ran ]
 }
 
 @test "--status: 0 and the holder when held, 1 when free or missing; --json" {
-	run "$W" --status none.lock
+	run "$WITHLOCK" --status none.lock
 	[ "$status" -eq 1 ]
 	assert_output "none.lock: free"
-	"$W" st.lock true
-	run "$W" --status st.lock
+	"$WITHLOCK" st.lock true
+	run "$WITHLOCK" --status st.lock
 	[ "$status" -eq 1 ]
-	bg "$W" st.lock sleep 30
+	bg "$WITHLOCK" st.lock sleep 30
 	await_holder st.lock "$BG"
-	run "$W" --status st.lock
+	run "$WITHLOCK" --status st.lock
 	[ "$status" -eq 0 ]
 	[[ "$output" =~ ^"st.lock: held by pid $BG (sleep 30) since " ]] || fail "$output"
-	run "$W" --status --json st.lock
+	run "$WITHLOCK" --status --json st.lock
 	[ "$status" -eq 0 ]
 	echo "$output" | jq -e --argjson p "$BG" '.lock == "st.lock" and .backend == "file" and .held and .holder.pid == $p and .holder.cmd == "sleep 30" and (.holder.since | test("^[0-9-]+T[0-9:]+Z$"))'
-	run "$W" --status st.lock extra
+	run "$WITHLOCK" --status st.lock extra
 	[ "$status" -eq 64 ]
 }
 
 # ---- signals, kill -9, time limits ----------------------------------------
 
 @test "kill -9 of withlock kills the command and what it started in its group; the lock is free at once" {
-	bg "$W" k.lock sh -c 'sleep 300 & echo $! > bgpid; sleep 301'
+	bg "$WITHLOCK" k.lock sh -c 'sleep 300 & echo $! > bgpid; sleep 301'
 	wl=$BG
 	await test -s bgpid
 	await_holder k.lock "$wl"
 	kill -9 "$wl"
 	await gone sleep 300 && await gone sleep 301 ||
 		fail "left running: $(pgrep -af 'sleep 30[01]')"
-	run "$W" -n k.lock echo free
+	run "$WITHLOCK" -n k.lock echo free
 	assert_output free
 }
 
@@ -273,7 +271,7 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 		echo "$$" > cmdpid
 		while :; do sleep 0.1; done
 	EOF
-	bg "$W" t.lock sh job.sh
+	bg "$WITHLOCK" t.lock sh job.sh
 	wl=$BG
 	await test -s cmdpid
 	kill -TERM "$wl"
@@ -284,7 +282,7 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 }
 
 @test "a command that ignores SIGTERM is killed after -k" {
-	bg "$W" -k 0.3 i.lock sh -c 'trap "" TERM; echo $$ > p; while :; do sleep 0.1; done'
+	bg "$WITHLOCK" -k 0.3 i.lock sh -c 'trap "" TERM; echo $$ > p; while :; do sleep 0.1; done'
 	wl=$BG
 	await test -s p
 	kill -TERM "$wl"
@@ -296,17 +294,17 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 }
 
 @test "-T: the command is stopped (124) and nothing it started outlives it, in another group or session" {
-	run --separate-stderr "$W" -T 0.5 -k 0.3 m.lock sh -c 'setsid sleep 302 & sleep 303 & trap "" TERM; sleep 304; wait'
+	run --separate-stderr "$WITHLOCK" -T 0.5 -k 0.3 m.lock sh -c 'setsid sleep 302 & sleep 303 & trap "" TERM; sleep 304; wait'
 	[ "$status" -eq 124 ]
 	[ "$stderr" = "withlock: sh: stopped after 0.5s (--max-time)" ]
 	await gone sleep 302 && await gone sleep 303 && await gone sleep 304 ||
 		fail "left running: $(pgrep -af 'sleep 30[234]')"
-	run "$W" -n m.lock echo free
+	run "$WITHLOCK" -n m.lock echo free
 	assert_output free
 }
 
 @test "a daemonizing command does not keep the lock: withlock returns, the next holder gets in while the daemon runs" {
-	run "$W" dm.lock sh -c 'setsid sleep 305 > /dev/null 2>&1 < /dev/null & echo $! > d1; sleep 306 > /dev/null 2>&1 < /dev/null & echo $! > d2; exit 4'
+	run "$WITHLOCK" dm.lock sh -c 'setsid sleep 305 > /dev/null 2>&1 < /dev/null & echo $! > d1; sleep 306 > /dev/null 2>&1 < /dev/null & echo $! > d2; exit 4'
 	[ "$status" -eq 4 ]
 	cat d1 d2 >> pids
 	kill -0 "$(cat d1)" && kill -0 "$(cat d2)"
@@ -315,21 +313,21 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 		run ls -l "/proc/$(cat "$d")/fd"
 		refute_output --partial dm.lock
 	done
-	run "$W" -n dm.lock echo free
+	run "$WITHLOCK" -n dm.lock echo free
 	assert_output free
 	kill -0 "$(cat d1)" && kill -0 "$(cat d2)"
 }
 
 @test "kill -9 of an outer withlock: the inner withlock's command dies too (each watchdog outside the group it guards)" {
-	setsid "$W" a.lock "$W" b.lock sh -c 'sleep 308 & sleep 309' &
+	setsid "$WITHLOCK" a.lock "$WITHLOCK" b.lock sh -c 'sleep 308 & sleep 309' &
 	echo $! >> pids
 	await test -s b.lock
 	await running_is 1 sleep 309
-	outer=$(pgrep -of "^$W a.lock")	# not its watchdog, a younger fork
+	outer=$(pgrep -of "^$WITHLOCK a.lock")	# not its watchdog, a younger fork
 	kill -9 "$outer"
 	await gone sleep 308 && await gone sleep 309 ||
 		fail "left running: $(pgrep -af 'sleep 30[89]')"
-	run "$W" -n b.lock echo free
+	run "$WITHLOCK" -n b.lock echo free
 	assert_output free
 }
 
@@ -339,7 +337,7 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 		sh -c 'trap "" TERM; exec sleep 307' &
 		wait
 	EOF
-	run setsid timeout -k 0.5 0.5 "$W" wd.lock sh job.sh
+	run setsid timeout -k 0.5 0.5 "$WITHLOCK" wd.lock sh job.sh
 	[ "$status" -eq 137 ] || [ "$status" -eq 124 ]
 	await gone sleep 307 || fail "left running: $(pgrep -af 'sleep 307')"
 }
@@ -348,7 +346,7 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 	for sig in INT HUP QUIT; do
 		rm -f got
 		# a background job of a script starts with INT and QUIT ignored
-		bg env --default-signal=INT,QUIT "$W" sg.lock sh -c "trap 'echo $sig > got; exit 3' $sig; echo \$\$ > p; while :; do sleep 0.1; done"
+		bg env --default-signal=INT,QUIT "$WITHLOCK" sg.lock sh -c "trap 'echo $sig > got; exit 3' $sig; echo \$\$ > p; while :; do sleep 0.1; done"
 		wl=$BG
 		await test -s p
 		rm p
@@ -369,11 +367,11 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 	bg bash held.sh
 	await test -s holder
 	h=$(cat holder)
-	run --separate-stderr "$W" -n sh.lock true
+	run --separate-stderr "$WITHLOCK" -n sh.lock true
 	[ "$status" -eq 75 ]
 	[ "$stderr" = "withlock: sh.lock: busy; held by pid $h (bash held.sh)" ]
 	rm -f sh.lock
-	run --separate-stderr "$W" -w 0.3 sh.lock touch ran
+	run --separate-stderr "$WITHLOCK" -w 0.3 sh.lock touch ran
 	[ "$status" -eq 75 ]
 	[ ! -e ran ]
 	[ "$stderr" = "withlock: sh.lock: busy for 300ms; held by pid $h (bash held.sh)" ]
@@ -384,38 +382,38 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 f = open("px.lock", "w"); fcntl.lockf(f, fcntl.LOCK_EX); open("locked", "w").close(); time.sleep(30)' &
 	echo $! >> pids
 	await test -e locked
-	run "$W" --status px.lock
+	run "$WITHLOCK" --status px.lock
 	[ "$status" -eq 1 ]
-	run "$W" -n px.lock echo in
+	run "$WITHLOCK" -n px.lock echo in
 	assert_output in
 }
 
 @test "--status in another pid namespace: a free lock with old metadata is free, a held one held" {
 	need_root "unshare -p"
-	"$W" ns.lock true
-	run unshare -pf --mount-proc "$W" --status ns.lock
+	"$WITHLOCK" ns.lock true
+	run unshare -pf --mount-proc "$WITHLOCK" --status ns.lock
 	[ "$status" -eq 1 ] || fail "$output"
-	bg "$W" ns.lock sleep 30
+	bg "$WITHLOCK" ns.lock sleep 30
 	await_holder ns.lock "$BG"
-	run unshare -pf --mount-proc "$W" --status ns.lock
+	run unshare -pf --mount-proc "$WITHLOCK" --status ns.lock
 	[ "$status" -eq 0 ] || fail "$output"
 	[[ "$output" == "ns.lock: held by pid $BG (sleep 30) since "* ]] || fail "$output"
 }
 
 @test "--json records for 124, 127 and a death by signal (143); a shared holder gets the last exclusive holder's token" {
-	run --separate-stderr "$W" --json -T 0.2 -k 0.1 j.lock sleep 5
+	run --separate-stderr "$WITHLOCK" --json -T 0.2 -k 0.1 j.lock sleep 5
 	[ "$status" -eq 124 ]
 	echo "${stderr_lines[1]}" | jq -e '.status == 124 and .token > 0'
-	run -127 --separate-stderr "$W" --json j.lock ./nosuch
+	run -127 --separate-stderr "$WITHLOCK" --json j.lock ./nosuch
 	echo "${stderr_lines[1]}" | jq -e '.status == 127'
-	"$W" --json j.lock sh -c 'echo $$ > p; sleep 30' 2> err &
+	"$WITHLOCK" --json j.lock sh -c 'echo $$ > p; sleep 30' 2> err &
 	wl=$!
 	await test -s p
 	kill -TERM "$wl"
 	wait "$wl" || true
 	jq -e '.status == 143' err
 	tok=$(sed -n 's/^gen=//p' j.lock)
-	run "$W" -s j.lock sh -c 'echo "$CRASHSAFE_LOCK_TOKEN"'
+	run "$WITHLOCK" -s j.lock sh -c 'echo "$CRASHSAFE_LOCK_TOKEN"'
 	assert_output "$tok"
 }
 
@@ -426,10 +424,10 @@ f = open("px.lock", "w"); fcntl.lockf(f, fcntl.LOCK_EX); open("locked", "w").clo
 	echo "$PWD/A" >> mounts
 	mount --bind src B
 	echo "$PWD/B" >> mounts
-	bg "$W" A/k.lock sleep 30
+	bg "$WITHLOCK" A/k.lock sleep 30
 	await_holder A/k.lock "$BG"
 	rm -f B/k.lock
-	run --separate-stderr "$W" -w 0.2 B/k.lock touch ran
+	run --separate-stderr "$WITHLOCK" -w 0.2 B/k.lock touch ran
 	[ "$status" -eq 75 ]
 	[ ! -e ran ]
 	kill "$BG"
@@ -437,7 +435,7 @@ f = open("px.lock", "w"); fcntl.lockf(f, fcntl.LOCK_EX); open("locked", "w").clo
 	flock "$PWD/src/s.lock (deleted)" sleep 30 &
 	echo $! >> pids
 	await grep -q " $! " /proc/locks
-	run "$W" -n src/s.lock echo in
+	run "$WITHLOCK" -n src/s.lock echo in
 	assert_output in
 }
 
@@ -445,24 +443,24 @@ f = open("px.lock", "w"); fcntl.lockf(f, fcntl.LOCK_EX); open("locked", "w").clo
 	touch i.lock a.lock
 	chattr +i i.lock 2> /dev/null || skip "no chattr +i on this filesystem"
 	chattr +a a.lock
-	run "$W" i.lock echo immutable
+	run "$WITHLOCK" i.lock echo immutable
 	chattr -i i.lock
 	assert_output immutable
-	run "$W" a.lock echo append-only
+	run "$WITHLOCK" a.lock echo append-only
 	chattr -a a.lock
 	assert_output append-only
 	[ ! -s i.lock ] && [ ! -s a.lock ]
 }
 
 @test "-w holds when the caller has SIGALRM blocked; a FIFO as lock file never hangs the open" {
-	bg "$W" al.lock sleep 30
+	bg "$WITHLOCK" al.lock sleep 30
 	await_holder al.lock "$BG"
 	run timeout 10 python3 -c 'import signal, os, sys
 signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
-os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$W"
+os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$WITHLOCK"
 	[ "$status" -eq 75 ]
 	mkfifo ff.lock
-	run timeout 10 "$W" -n ff.lock echo fifo
+	run timeout 10 "$WITHLOCK" -n ff.lock echo fifo
 	assert_output fifo
 }
 
@@ -470,7 +468,7 @@ os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$W"
 
 @test "at a bash prompt: Ctrl-C ends the command and a script (130); Ctrl-Z stops the job, fg resumes it; /dev/tty reads work" {
 	term_start
-	printf '%s\n' "\"$W\" tty.lock sh -c 'echo \$\$ > cmd; sleep 30'" 'echo after > after' > job.sh
+	printf '%s\n' "\"$WITHLOCK\" tty.lock sh -c 'echo \$\$ > cmd; sleep 30'" 'echo after > after' > job.sh
 	term_keys "bash job.sh" Enter
 	await test -s cmd
 	term_keys C-c
@@ -480,28 +478,28 @@ os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$W"
 	[ ! -e after ]
 	if kill -0 "$(cat cmd)" 2> /dev/null; then fail "the command survived"; fi
 	# Ctrl-Z: the prompt comes back; fg resumes; the lock is held meanwhile
-	term_keys "$W tty.lock sh -c 'echo \$\$ > cmd2; sleep 30'" Enter
+	term_keys "$WITHLOCK tty.lock sh -c 'echo \$\$ > cmd2; sleep 30'" Enter
 	await test -s cmd2
 	c=$(cat cmd2)
 	term_keys C-z
 	await state_is "$c" T || fail "not stopped"
 	term_keys "echo back > back" Enter
 	await test -s back || fail "no prompt after Ctrl-Z: $(tmux -S "$TMUX_SOCK" capture-pane -p)"
-	run "$W" -n tty.lock true
+	run "$WITHLOCK" -n tty.lock true
 	[ "$status" -eq 75 ]
 	term_keys "fg" Enter
 	await state_is "$c" S || fail "fg did not resume it"
 	term_keys C-c
 	# a prompt on /dev/tty, stdin not the terminal
-	term_keys "echo | $W tty.lock sh -c 'read -r a < /dev/tty; echo \"\$a\" > answer'" Enter
+	term_keys "echo | $WITHLOCK tty.lock sh -c 'read -r a < /dev/tty; echo \"\$a\" > answer'" Enter
 	sleep 0.5
 	term_keys "yes-typed" Enter
 	await test -s answer || fail "no answer: $(tmux -S "$TMUX_SOCK" capture-pane -p)"
 	[ "$(cat answer)" = yes-typed ]
 	# a command that ignores Ctrl-Z keeps the terminal, as it would bare
-	term_ctrl_z_ignored "$W" tz.lock
+	term_ctrl_z_ignored "$WITHLOCK" tz.lock
 	# Ctrl-C: what the command started in another session goes too
-	term_keys "$W tty2.lock sh -c 'setsid sleep 313 & echo \$! > sid; wait'" Enter
+	term_keys "$WITHLOCK tty2.lock sh -c 'setsid sleep 313 & echo \$! > sid; wait'" Enter
 	await test -s sid
 	sid=$(cat sid)
 	echo "$sid" >> pids
@@ -513,28 +511,28 @@ os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$W"
 # ---- reports ----------------------------------------------------------------
 
 @test "-v reports the wait and the hold; --json one record when done, and when busy with the holder" {
-	run --separate-stderr "$W" -v v.lock sleep 0.3
+	run --separate-stderr "$WITHLOCK" -v v.lock sleep 0.3
 	[[ "$stderr" =~ ^"withlock: v.lock: lock waited "[0-9]+\.[0-9]{3}"s, held "([0-9]+\.[0-9]{3})"s"$ ]] || fail "$stderr"
 	awk -v h="${BASH_REMATCH[1]}" 'BEGIN { exit !(h >= 0.3) }' || fail "$stderr"
-	run --separate-stderr "$W" --json v.lock sh -c 'exit 7'
+	run --separate-stderr "$WITHLOCK" --json v.lock sh -c 'exit 7'
 	[ "$status" -eq 7 ]
 	echo "$stderr" | jq -e '.lock == "v.lock" and .backend == "file" and .status == 7 and .token > 0 and .holder_when_busy == null and .waited_s >= 0 and .held_s > 0'
-	bg "$W" v.lock sleep 30
+	bg "$WITHLOCK" v.lock sleep 30
 	await_holder v.lock "$BG"
-	run --separate-stderr "$W" --json -w 0.2 v.lock true
+	run --separate-stderr "$WITHLOCK" --json -w 0.2 v.lock true
 	[ "$status" -eq 75 ]
 	[[ "${stderr_lines[0]}" == "withlock: v.lock: busy for 200ms; held by pid $BG "* ]]
 	echo "${stderr_lines[1]}" | jq -e --argjson p "$BG" '.status == 75 and .token == null and .holder_when_busy.pid == $p and .holder_when_busy.cmd == "sleep 30" and .waited_s >= 0.19'
 	# a name that is not UTF-8 also as hex; a long command line cut at a
 	# character in the metadata
 	name=$(printf 'n\xff.lock')
-	"$W" --json "$name" true 2> err
+	"$WITHLOCK" --json "$name" true 2> err
 	jq -e '.lock_hex == "6eff2e6c6f636b"' err
 	long=$(printf '%0.sé' $(seq 200))
-	"$W" u.lock echo "$long" > /dev/null
+	"$WITHLOCK" u.lock echo "$long" > /dev/null
 	sed -n 's/^cmd=//p' u.lock | iconv -f UTF-8 -t UTF-8 > /dev/null
 	# the record starts a line of its own when stderr ended mid-line
-	"$W" --json v2.lock sh -c 'printf partial >&2' 2> err
+	"$WITHLOCK" --json v2.lock sh -c 'printf partial >&2' 2> err
 	[ "$(head -n 1 err)" = partial ]
 	sed -n 2p err | jq -e '.status == 0'
 }
@@ -543,14 +541,14 @@ os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$W"
 
 @test "a lock file on a read-only filesystem: an existing one is locked without metadata; a missing one is a clear error (73)" {
 	loopfs_up ext4 ro 16M
-	"$W" ro/x.lock true
+	"$WITHLOCK" ro/x.lock true
 	cp ro/x.lock before
 	mount -o remount,ro ro
-	run "$W" ro/x.lock sh -c 'echo "${CRASHSAFE_LOCK_TOKEN:-no token}"'
+	run "$WITHLOCK" ro/x.lock sh -c 'echo "${CRASHSAFE_LOCK_TOKEN:-no token}"'
 	assert_success
 	assert_output "no token"
 	cmp before ro/x.lock
-	run --separate-stderr "$W" ro/new.lock true
+	run --separate-stderr "$WITHLOCK" ro/new.lock true
 	[ "$status" -eq 73 ]
 	[ "$stderr" = "withlock: ro/new.lock: Read-only file system" ]
 }
@@ -559,11 +557,11 @@ os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$W"
 	need_root "running as nobody"
 	mkdir d
 	chmod 755 d
-	run --separate-stderr as_nobody "$W" d/x.lock true
+	run --separate-stderr as_nobody "$WITHLOCK" d/x.lock true
 	[ "$status" -eq 77 ]
 	[ "$stderr" = "withlock: d/x.lock: Permission denied" ]
-	"$W" d/y.lock true
-	run as_nobody "$W" d/y.lock echo ran
+	"$WITHLOCK" d/y.lock true
+	run as_nobody "$WITHLOCK" d/y.lock echo ran
 	assert_output ran
 }
 
@@ -575,7 +573,7 @@ os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$W"
 	holder=$!
 	echo "$holder" >> pids
 	await grep -q " $holder " /proc/locks
-	run --separate-stderr "$W" -n b/sub/x.lock true
+	run --separate-stderr "$WITHLOCK" -n b/sub/x.lock true
 	[ "$status" -eq 75 ]
 	[ "$stderr" = "withlock: b/sub/x.lock: busy; held by pid $holder (flock b/sub/x.lock sleep 30)" ]
 	# subvolumes repeat inode numbers: another subvolume's file of the
@@ -583,9 +581,9 @@ os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$W"
 	btrfs -q subvolume create b/sub2
 	touch b/sub2/x.lock
 	[ "$(stat -c %i b/sub/x.lock)" = "$(stat -c %i b/sub2/x.lock)" ] || skip "inode numbers differ here"
-	run "$W" --status b/sub2/x.lock
+	run "$WITHLOCK" --status b/sub2/x.lock
 	[ "$status" -eq 1 ] || fail "$output"
-	run "$W" -n b/sub2/x.lock echo in
+	run "$WITHLOCK" -n b/sub2/x.lock echo in
 	assert_output in
 }
 
@@ -593,35 +591,35 @@ os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$W"
 	need_sshfs
 	mkdir export
 	sshfs_up "$PWD/export" "$PWD/m1"
-	run --separate-stderr "$W" m1/x.lock touch ran
+	run --separate-stderr "$WITHLOCK" m1/x.lock touch ran
 	[ "$status" -eq 69 ]
 	[[ "$stderr" == "withlock: m1/x.lock: on fuse.sshfs, whose locks do not reach its other clients"* ]]
 	[ ! -e ran ]
 	[ ! -e export/x.lock ]
 	# a symlink to a lock file there (dangling: none yet) is no way round
 	ln -s "$PWD/m1/y.lock" via.lock
-	run --separate-stderr "$W" via.lock touch ran
+	run --separate-stderr "$WITHLOCK" via.lock touch ran
 	[ "$status" -eq 69 ]
 	[ ! -e ran ]
-	run "$W" --unsafe-shared-fs m1/x.lock echo ran
+	run "$WITHLOCK" --unsafe-shared-fs m1/x.lock echo ran
 	assert_output ran
-	CRASHSAFE_UNSAFE_SHARED_FS=1 run "$W" m1/x.lock echo ran2
+	CRASHSAFE_UNSAFE_SHARED_FS=1 run "$WITHLOCK" m1/x.lock echo ran2
 	assert_output ran2
 }
 
 # ---- the suite's other tools -------------------------------------------------
 
 @test "staleclean knows withlock's lock files: held is live and names the command; after the holder, stale and removed" {
-	bg "$W" sc.lock sleep 30
+	bg "$WITHLOCK" sc.lock sleep 30
 	await_holder sc.lock "$BG"
-	run "$SC" -v --min-age 0 --max-age 0 sc.lock
+	run "$STALECLEAN" -v --min-age 0 --max-age 0 sc.lock
 	assert_output "sc.lock: live (flock held by pid $BG (sleep 30))"
 	[ -e sc.lock ]
-	run "$SC" -n --json --min-age 0 sc.lock
+	run "$STALECLEAN" -n --json --min-age 0 sc.lock
 	echo "$output" | jq -e --argjson p "$BG" '.kind == "lock-file" and .verdict == "live" and .pid == $p'
 	kill "$BG"
 	wait "$BG" || true
-	run "$SC" -v --min-age 0 --max-age 0 sc.lock
+	run "$STALECLEAN" -v --min-age 0 --max-age 0 sc.lock
 	[[ "$output" == "sc.lock: stale (pid $BG "*"), removed" ]] || fail "$output"
 	[ ! -e sc.lock ]
 }
@@ -629,24 +627,24 @@ os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$W"
 # ---- usage --------------------------------------------------------------------
 
 @test "usage errors: 64 with a reason; --help, --version" {
-	run --separate-stderr "$W"
+	run --separate-stderr "$WITHLOCK"
 	[ "$status" -eq 64 ]
 	[ "${stderr_lines[0]}" = "withlock: missing lock file" ]
-	run --separate-stderr "$W" x.lock
+	run --separate-stderr "$WITHLOCK" x.lock
 	[ "$status" -eq 64 ]
 	[ "${stderr_lines[0]}" = "withlock: missing command" ]
-	run --separate-stderr "$W" -w abc x.lock true
+	run --separate-stderr "$WITHLOCK" -w abc x.lock true
 	[ "$status" -eq 64 ]
-	run --separate-stderr "$W" -E 256 x.lock true
+	run --separate-stderr "$WITHLOCK" -E 256 x.lock true
 	[ "$status" -eq 64 ]
-	run --separate-stderr "$W" --bogus x.lock true
+	run --separate-stderr "$WITHLOCK" --bogus x.lock true
 	[ "$status" -eq 64 ]
-	run --separate-stderr "$W" '' true
+	run --separate-stderr "$WITHLOCK" '' true
 	[ "$status" -eq 64 ]
 	[ ! -e x.lock ]
-	run "$W" --help
+	run "$WITHLOCK" --help
 	assert_success
 	[[ "$output" == "usage: withlock "* ]]
-	run "$W" --version
+	run "$WITHLOCK" --version
 	[[ "$output" =~ ^withlock\ [0-9.]+$ ]]
 }
