@@ -22,6 +22,8 @@ check_records() {
 	"$BATS_TEST_DIRNAME/records/check-records" "$@"
 }
 
+# --- records --------------------------------------------------------------
+
 @test "TEXT: one record, words joined by spaces, plus a newline; silent" {
 	run --separate-stderr "$ATOMICAPPEND" log hello "big world"
 	assert_success
@@ -75,6 +77,8 @@ check_records() {
 	printf '+more' | "$ATOMICAPPEND" --no-newline log
 	[ "$(cat log)" = "partial raw+more" ]
 }
+
+# --- options: -m, -t, -S --------------------------------------------------
 
 @test "-m: the mode of a created file, whatever the umask; an existing one is kept" {
 	umask 077
@@ -131,6 +135,8 @@ check_records() {
 	run "$ATOMICAPPEND" -S sometimes log x
 	[ "$status" -eq 64 ]
 }
+
+# --- failures and rotation ------------------------------------------------
 
 @test "EIO on fsync: 74, and the unacknowledged record is removed" {
 	echo old > log
@@ -200,6 +206,8 @@ check_records() {
 	[ "$output" = "atomicappend: log: File too large" ]
 	[ "$(cat log)" = old ]
 }
+
+# --- concurrency and crashes ----------------------------------------------
 
 @test "8 concurrent writers x 200 records (4 KiB and 64 KiB crossings): none torn or lost" {
 	pids=()
@@ -281,6 +289,8 @@ check_records() {
 	[ "$(head -n 1 log)" = old ]
 }
 
+# --- errors and usage -----------------------------------------------------
+
 @test "FILE a directory, a missing directory, a FIFO: 73" {
 	mkdir d
 	run --separate-stderr "$ATOMICAPPEND" d x
@@ -354,7 +364,7 @@ check_records() {
 	[[ "$output" =~ ^atomicappend\ [0-9.]+$ ]]
 }
 
-# --- hostile environments (issue 12) -------------------------------------
+# --- hostile environments (issue 12) --------------------------------------
 
 @test "memory cgroup: a 300 MB record inside 96 MiB is appended whole, where cat >> also survives" {
 	if sanitized; then skip "ASan's shadow memory does not fit in 96 MiB"; fi

@@ -14,7 +14,7 @@ teardown() {
 	hostile_teardown
 }
 
-# --- the two forms -----------------------------------------------------
+# --- the two forms --------------------------------------------------------
 
 @test "stdin replaces the file, silently" {
 	echo old > f
@@ -99,7 +99,7 @@ teardown() {
 	[ ! -s g ]
 }
 
-# --- metadata ------------------------------------------------------------
+# --- metadata -------------------------------------------------------------
 
 @test "mode of an existing file is preserved" {
 	echo old > f
@@ -175,7 +175,7 @@ teardown() {
 	[ "$(cat f)" = old ]
 }
 
-# --- symlinks and hard links -------------------------------------------------
+# --- symlinks and hard links ----------------------------------------------
 
 @test "FILE a symlink: the final target is replaced and the links survive" {
 	mkdir real
@@ -233,7 +233,7 @@ teardown() {
 	[ -z "$stderr" ]
 }
 
-# --- options ------------------------------------------------------------
+# --- options --------------------------------------------------------------
 
 @test "-b keeps the previous version as FILE~, replacing an older backup" {
 	echo v1 > f
@@ -523,7 +523,7 @@ teardown() {
 	[ ! -e f ]
 }
 
-# --- awkward names -------------------------------------------------------
+# --- awkward names --------------------------------------------------------
 
 @test "names with a leading dash, spaces, a newline and non-UTF-8 bytes" {
 	echo x | "$ATOMICWRITE" -- -dash
@@ -554,7 +554,7 @@ teardown() {
 	assert_no_temps
 }
 
-# --- errors (SPEC 1.3) -------------------------------------------------------
+# --- errors (SPEC 1.3) ----------------------------------------------------
 
 @test "missing directory: 73, nothing created" {
 	run --separate-stderr "$ATOMICWRITE" no/such/dir/f <<< x
@@ -856,7 +856,7 @@ teardown() {
 	[ -z "$odd" ] || fail "unexpected leftovers: $odd"
 }
 
-# --- hostile environments (issue 12) -------------------------------------
+# --- hostile environments (issue 12) --------------------------------------
 
 @test "protected_symlinks: root does not follow nobody's link in a sticky dir: 77, target untouched" {
 	protect_symlinks

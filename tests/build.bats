@@ -4,6 +4,8 @@
 
 load helpers
 
+# --- install, usage and manual pages --------------------------------------
+
 @test "make install puts binaries, the etcd helper, manual pages, completions and docs under DESTDIR/PREFIX; make uninstall takes them all away" {
 	run make -s -C "$BATS_TEST_DIRNAME/.." install DESTDIR="$BATS_TEST_TMPDIR/root" PREFIX=/usr
 	assert_success
@@ -44,6 +46,8 @@ load helpers
 		[ "$got" = "$want" ] || fail "$name: usage '$got' but manual '$want'"
 	done
 }
+
+# --- the Debian package ---------------------------------------------------
 
 @test "the package's version is the tools' version; debian/control's Build-Depends are install-deps' build group, and its test group's <!nocheck>" {
 	top=$BATS_TEST_DIRNAME/..

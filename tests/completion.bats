@@ -40,6 +40,8 @@ comp() {
 		sh "$BATS_TEST_DIRNAME/../completions/crashsafe" "$1"
 }
 
+# --- what a Tab offers ----------------------------------------------------
+
 @test "option values: --jitter, --sync, --format, --checkpoint" {
 	[ "$(comp 'retry -j ')" = "decorrelated equal full none " ]
 	[ "$(comp 'retry --jitter e')" = "equal " ]

@@ -4,6 +4,8 @@
 
 load helpers
 
+# --- make demo ------------------------------------------------------------
+
 @test "make demo: '... | cat >> log' tears records on every run while atomicappend keeps all 800 whole; every crashsafe side is exact" {
 	command -v jq > /dev/null || skip "jq not installed"
 	command -v sqlite3 > /dev/null || skip "sqlite3 not installed"

@@ -45,7 +45,7 @@ await_held() {
 	await keys_are "$1" 1 || fail "$1 never held"
 }
 
-# ---- exclusion and tokens ----
+# --- exclusion and tokens -------------------------------------------------
 
 @test "8 processes x 25 increments through one etcd lock: exact, and every holder's token higher than the last" {
 	echo 0 > counter
@@ -93,7 +93,7 @@ await_held() {
 	[[ "$output" != *got-it* ]]
 }
 
-# ---- busy, statuses, --status ----
+# --- busy, statuses, --status ---------------------------------------------
 
 @test "busy: 75 after -w with the holder named (pid, command, host, since); -n at once; --conflict-exit; -q" {
 	bg "$WITHLOCK" "$E/$L" -- sleep 30
@@ -148,7 +148,7 @@ await_held() {
 	[ "$(jq -r '.holder_when_busy.cmd, .token, .status' <<< "${lines[1]}" | tr '\n' ' ')" = "sleep 30 null 75 " ]
 }
 
-# ---- the lease: lost, stalled, killed ----
+# --- the lease: lost, stalled, killed -------------------------------------
 
 @test "the holder's member is killed mid-hold: the command is stopped (75) before the next holder starts" {
 	# A reaches the cluster through member 1 alone; B through 2 and 3.
@@ -348,7 +348,7 @@ while True:
 	run -0 "$WITHLOCK" --status "etcd://127.0.0.1:$port,$ETCD_EP2/$L"
 }
 
-# ---- unreachable ----
+# --- unreachable ----------------------------------------------------------
 
 @test "no endpoint answers: 69 naming the endpoints' failure, fast when refused" {
 	port=$((20000 + RANDOM % 12768))
@@ -372,7 +372,7 @@ while True:
 	[ "$output" = ran ]
 }
 
-# ---- the command line ----
+# --- the command line -----------------------------------------------------
 
 @test "CRASHSAFE_ETCD (then ETCDCTL_ENDPOINTS) gives the endpoints of etcd:///NAME" {
 	CRASHSAFE_ETCD=$ETCD_EPS run -0 "$WITHLOCK" "etcd:///$L" -- sh -c 'echo "$CRASHSAFE_LOCK_TOKEN"'
@@ -410,7 +410,7 @@ while True:
 	[[ "$output" == *"etcd locks need "*"/libexec/crashsafe/withlock-etcd"* ]]
 }
 
-# ---- TLS ----
+# --- TLS ------------------------------------------------------------------
 
 @test "TLS with client certificates, as etcdctl takes them (--cacert --cert --key, or ETCDCTL_*)" {
 	command -v openssl > /dev/null || skip "openssl not installed"

@@ -18,6 +18,8 @@ teardown() {
 	etcd_cluster_stop	# the one a test started, by its pid
 }
 
+# --- the README -----------------------------------------------------------
+
 @test "README: every tool's example runs" {
 	etcd_cluster_start 1 || fail "etcd does not start"
 	export EX_ETCD=$ETCD_EPS
@@ -34,6 +36,8 @@ teardown() {
 	grep -qx 'systemctl reload haproxy' "$EX_LOG"
 	[ "$(git -C "$BATS_TEST_TMPDIR/origin.git" rev-parse HEAD)" = "$(git -C "$EX_WORK" rev-parse HEAD)" ]
 }
+
+# --- the manual pages -----------------------------------------------------
 
 @test "atomicwrite(1): every example runs" {
 	examples_run "$BATS_TEST_DIRNAME/../man/atomicwrite.1"

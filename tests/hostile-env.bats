@@ -14,7 +14,7 @@ teardown() {
 	hostile_teardown
 }
 
-# --- sshfs ---------------------------------------------------------------
+# --- sshfs ----------------------------------------------------------------
 
 @test "sshfs: two mounts of one export are two clients that see each other's writes" {
 	mkdir exp
@@ -92,7 +92,7 @@ teardown() {
 	[ ! -s "$BATS_TEST_TMPDIR.hostile/journal" ]
 }
 
-# --- bindfs ----------------------------------------------------------------
+# --- bindfs ---------------------------------------------------------------
 
 @test "bindfs: the mount shows SRC, and SIGSTOP of its daemon hangs it" {
 	mkdir src
@@ -122,7 +122,7 @@ teardown() {
 	run ! _hostile_alive "$pid"
 }
 
-# --- all of them ---------------------------------------------------------
+# --- all of them ----------------------------------------------------------
 
 @test "the fixtures' daemons are not children of the test shell" {
 	mkdir exp src
@@ -139,7 +139,7 @@ teardown() {
 	done
 }
 
-# --- memory cgroup -------------------------------------------------------
+# --- memory cgroup --------------------------------------------------------
 
 @test "in_memcg: 300 MB of anonymous memory is OOM-killed under 96 MiB" {
 	command -v python3 > /dev/null || skip "no python3"
@@ -166,7 +166,7 @@ teardown() {
 	assert_output "out"
 }
 
-# --- symlink protection ------------------------------------------------
+# --- symlink protection ---------------------------------------------------
 
 @test "protect_symlinks: root cannot write through nobody's link in a 1777 dir" {
 	protect_symlinks
@@ -198,7 +198,7 @@ teardown() {
 	run ! grep -qF "$BATS_TEST_TMPDIR" "$g.holders"
 }
 
-# --- logrotate -------------------------------------------------------------
+# --- logrotate ------------------------------------------------------------
 
 @test "rotate_loop: copytruncate rotates under a writer, files come out in order" {
 	local i=0 deadline=$((SECONDS + 20))
@@ -230,7 +230,7 @@ teardown() {
 	[ "$(rotated_cat pub/app.log | head -n 2 | tr '\n' ' ')" = "1 2 " ]
 }
 
-# --- loop-mounted file systems -------------------------------------------
+# --- loop-mounted file systems --------------------------------------------
 
 @test "loopfs: xfs" {
 	loopfs_up xfs m

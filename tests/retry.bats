@@ -27,6 +27,8 @@ delays() {
 	sed -n 's/.*retrying in \([0-9.]*\)s$/\1/p' <<< "$stderr"
 }
 
+# --- attempts and statuses ------------------------------------------------
+
 @test "success at once: the command's output, nothing else, exit 0" {
 	run --separate-stderr "$RETRY" -- echo hello
 	assert_success
@@ -68,6 +70,8 @@ delays() {
 	done
 }
 
+# --- backoff and jitter (SPEC 1.6) ----------------------------------------
+
 @test "backoff without jitter: initial x factor^(n-1), slept for real" {
 	start=$(now_ms)
 	run --separate-stderr "$RETRY" -j none -d 100ms -f 2 -n 4 -- false
@@ -97,6 +101,8 @@ delays() {
 	[ "$status" -eq 64 ]
 }
 
+# --- --json ---------------------------------------------------------------
+
 @test "--json: one object per attempt with the fields of SPEC 5" {
 	run --separate-stderr "$RETRY" --json -j none -d 10ms -n 3 -- sh -c 'exit 7'
 	[ "$status" -eq 7 ]
@@ -113,6 +119,8 @@ assert json.loads(lines[0])["next_delay_s"] == 0.01
 assert json.loads(lines[2])["next_delay_s"] is None
 EOF
 }
+
+# --- time limits: -t, -k, -T ----------------------------------------------
 
 @test "-t: a hung attempt is stopped with SIGTERM and counts as 124" {
 	start=$(now_ms)
@@ -179,6 +187,8 @@ signal.signal(signal.SIGTERM, h); time.sleep(30)'
 	[ "$elapsed" -lt 8000 ]
 }
 
+# --- which statuses are retried -------------------------------------------
+
 @test "--on: only the listed statuses are retried" {
 	run "$RETRY" --on 75 -d 1ms -- sh -c 'echo x >> a; exit 3'
 	[ "$status" -eq 3 ]
@@ -241,6 +251,8 @@ retry: attempt 3/3 failed (exit 131); giving up" ]
 	[ "$(jq -c '[.status, .signal]' <<< "$stderr")" = "[200,null]" ]
 	run -255 "$RETRY" -n 1 -q -- sh -c 'exit 255'
 }
+
+# --- progress lines and records on stderr ---------------------------------
 
 @test "progress lines and --json records start on a line of their own" {
 	# held output of a failed attempt, released to stderr without a newline
@@ -328,6 +340,8 @@ err"
 	[ "$(tr -d '\r' < log | grep -c '^retry: attempt')" -eq 2 ]
 }
 
+# --- stdin and stdout -----------------------------------------------------
+
 @test "stdin is replayed from the start to every attempt" {
 	run "$RETRY" -n 3 -d 1ms -- sh -c 'cat > "in.$RETRY_ATTEMPT"; [ "$RETRY_ATTEMPT" = 3 ]' <<< "the input"
 	assert_success
@@ -388,6 +402,8 @@ err"
 	assert_success
 	[[ "$output" == *"got:typed"* ]]
 }
+
+# --- signals, the terminal, job control -----------------------------------
 
 @test "SIGTERM to retry: forwarded to the attempt's group, no further attempt, 143" {
 	"$RETRY" -n 5 -d 1ms -- sh -c 'echo x >> tries; trap "echo got >> log; exit 1" TERM; sleep 30 & wait' &
@@ -545,6 +561,8 @@ except KeyboardInterrupt: print(\"result\")' > out" 'echo "after=$?" > after' > 
 	[ "$(cat rc)" = rc=0 ]
 }
 
+# --- pipes, spools, odd stdin and stdout ----------------------------------
+
 @test "the attempt's stdout is a pipe: cp FILE /dev/stdout and tee /dev/stdout behave as without retry" {
 	printf 'body\n' > body.txt
 	run bash -c '"$1" -- sh -c "echo header; cp body.txt /dev/stdout; echo footer" | cat' sh "$RETRY"
@@ -698,6 +716,8 @@ late" ]
 	assert_success
 	[ "$(cat f)" = new ]
 }
+
+# --- the command line -----------------------------------------------------
 
 @test "-q: no progress lines; -v: success reported with its time" {
 	run --separate-stderr "$RETRY" -q -n 2 -d 1ms -- false

@@ -46,6 +46,8 @@ mkdb() {
 	"$SQLWAL" db 'CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT UNIQUE, v)'
 }
 
+# --- transactions and parameters ------------------------------------------
+
 @test "create, insert, select: WAL set silently, rows as TSV" {
 	run --separate-stderr "$SQLWAL" db 'CREATE TABLE t(a, b)'
 	assert_success
@@ -171,6 +173,8 @@ mkdb() {
 	assert_output "$(printf 'alpha\t1')"
 }
 
+# --- output formats -------------------------------------------------------
+
 @test "tsv: tab, newline, CR and backslash escaped; NULL empty or --null" {
 	run "$SQLWAL" db "SELECT 'a' || char(9) || 'b' || char(10) || 'c' || char(13) || '\\', NULL, 3"
 	# shellcheck disable=SC1003 # a literal backslash at the end
@@ -199,6 +203,8 @@ mkdb() {
 	run "$SQLWAL" --format table -H db "SELECT 1 AS id, 'long name' AS name UNION ALL SELECT 22, x'0a'"
 	assert_output "$(printf 'id  name\n1   long name\n22  0a')"
 }
+
+# --- options and errors ---------------------------------------------------
 
 @test "-c prints the number of rows changed" {
 	mkdb
@@ -283,7 +289,7 @@ mkdb() {
 	assert_success
 }
 
-# --- where statements run (SPEC 6) ------------------------------------------
+# --- where statements run (SPEC 6) ----------------------------------------
 
 @test "PRAGMA foreign_keys=OFF mid-script is refused (65, nothing runs); leading, the migration keeps every row" {
 	mklibrary
@@ -505,7 +511,7 @@ mkdb() {
 	[ "$(sqlite3 db 'SELECT count(*) FROM t')" = 1 ]
 }
 
-# --- the journal --------------------------------------------------------------
+# --- the journal ----------------------------------------------------------
 
 @test "--no-wal on a WAL database switches it back to the rollback journal, or refuses (69)" {
 	mkdb
@@ -594,7 +600,7 @@ mkdb() {
 	[ "$(header_mode export/db)" = 1 ]
 }
 
-# --- output -------------------------------------------------------------------
+# --- output ---------------------------------------------------------------
 
 @test "REALs print as the shortest decimal that reads back the same, in every format" {
 	[ "$("$SQLWAL" db 'SELECT 9.99, 0.1, 2500.0, 1e300, -0.5, 1e-5')" = "$(printf '9.99\t0.1\t2500.0\t1e+300\t-0.5\t1e-05')" ]
@@ -814,7 +820,7 @@ print(sum(0 if 0x1f3fb <= ord(c) <= 0x1f3ff else 2 if unicodedata.east_asian_wid
 	[[ "$output" =~ ^sqlwal\ [0-9.]+\ \(SQLite\ [0-9.]+\)$ ]]
 }
 
-# --- --fence ------------------------------------------------------------------
+# --- --fence --------------------------------------------------------------
 
 # The fence table, one "name|token" a line (sqlite3's own reading of it).
 fences() {

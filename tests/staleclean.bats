@@ -46,6 +46,8 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	"$STALECLEAN" -n -v "$1" | sed -n 's/^[^:]*: \([a-z]*\) .*/\1/p'
 }
 
+# --- pid files and the pid rules ------------------------------------------
+
 @test "pid file of a dead process: stale and removed; of a live one: live and kept" {
 	dead_pid > d/dead.pid
 	echo $$ > d/live.pid
@@ -161,6 +163,8 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	[[ "$output" == *"foreign.lock: stale (host elsewhere, older than max-age)"* ]]
 }
 
+# --- lock files: held, open, or neither -----------------------------------
+
 @test "lock files: held by flock or by fcntl is live, whatever the text says" {
 	dead_pid > d/flocked.lock
 	dead_pid > d/fcntl.lock
@@ -231,6 +235,8 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	[ "$(cat out)" = "d/a.pid: stale (pid $p not running), removed" ]
 	[ ! -e d/a.pid ]
 }
+
+# --- /proc, mounts and namespaces -----------------------------------------
 
 @test "one /proc scan per run: 200 removals look at /proc twice (judging, and once after quarantine)" {
 	command -v strace > /dev/null || skip "no strace"
@@ -328,6 +334,8 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 	grep -Fqx "d/flock.lock: live (flock held (found when removing))" <<< "$output"
 	[ -e d/posix.lock ] && [ -e d/flock.lock ] && [ -e d/empty.lock ]
 }
+
+# --- kinds: lock files, directories, symlinks, git locks, orphans ---------
 
 @test "a lock file without owner metadata is kept, whatever its age (empty, or a dependency manifest)" {
 	: > d/plain.lock
@@ -460,6 +468,8 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 	[ "$(cat d/f)" = old ]
 }
 
+# --- what is looked at: age, patterns, depth, links -----------------------
+
 @test "--min-age: nothing younger is touched" {
 	dead_pid > d/fresh.pid
 	run "$STALECLEAN" -v d
@@ -516,6 +526,8 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 	[ -p d/x.lock ]
 }
 
+# --- reports --------------------------------------------------------------
+
 @test "--json: one object per candidate with the fields of SPEC 4" {
 	dead_pid > d/a.pid
 	echo $$ > d/b.pid
@@ -548,6 +560,8 @@ PY
 	[ -e elsewhere/b.pid ]
 	[ -L real/sub ] && [ -L locks ]
 }
+
+# --- hostile environments and races ---------------------------------------
 
 @test "sshfs: a lock held through another client looks unheld here, so it is refused (69)" {
 	mkdir export
@@ -787,6 +801,8 @@ open(sys.argv[3], "w").write("broken" if broken else "kept")' d/l.pid ready resu
 	[ ! -e "d/.staleclean-$p-abcdef" ]
 	[ -e "d/.staleclean-$p-ghijkl" ]
 }
+
+# --- errors and usage -----------------------------------------------------
 
 @test "errors: a missing path is reported and the others still judged" {
 	dead_pid > d/x.pid

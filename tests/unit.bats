@@ -4,6 +4,8 @@
 
 load helpers
 
+# --- tests/unit/unit.c, one group a test ----------------------------------
+
 @test "unit: durations parse strictly, exactly to the nanosecond" {
 	run "$CS_UNIT" durations
 	assert_success

@@ -45,7 +45,7 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 	[ "$(grep -c " $1 " /proc/locks)" = "$2" ]
 }
 
-# ---- running the command -------------------------------------------------
+# --- running the command --------------------------------------------------
 
 @test "the command runs with CRASHSAFE_LOCK (absolute) and a token that grows with every holder; the lock fd is not inherited" {
 	run "$WITHLOCK" job.lock -- sh -c 'echo "$CRASHSAFE_LOCK $CRASHSAFE_LOCK_TOKEN"; ls -l /proc/$$/fd | grep -c job.lock; true'
@@ -184,7 +184,7 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 	[ -z "$(ls -A d)" ]
 }
 
-# ---- busy ------------------------------------------------------------------
+# --- busy -----------------------------------------------------------------
 
 @test "busy: 75 after the wait, naming the withlock holder, its command and since when" {
 	bg "$WITHLOCK" b.lock -- sh -c 'sleep 30'
@@ -251,7 +251,7 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 	[ "$status" -eq 64 ]
 }
 
-# ---- signals, kill -9, time limits ----------------------------------------
+# --- signals, kill -9, time limits ----------------------------------------
 
 @test "kill -9 of withlock kills the command and what it started in its group; the lock is free at once" {
 	bg "$WITHLOCK" k.lock sh -c 'sleep 300 & echo $! > bgpid; sleep 301'
@@ -464,7 +464,7 @@ os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$WITHLOCK
 	assert_output fifo
 }
 
-# ---- a terminal -------------------------------------------------------------
+# --- a terminal -----------------------------------------------------------
 
 @test "at a bash prompt: Ctrl-C ends the command and a script (130); Ctrl-Z stops the job, fg resumes it; /dev/tty reads work" {
 	term_start
@@ -508,7 +508,7 @@ os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$WITHLOCK
 	await pid_gone "$sid" || fail "the setsid'd child outlived the lock"
 }
 
-# ---- reports ----------------------------------------------------------------
+# --- reports --------------------------------------------------------------
 
 @test "-v reports the wait and the hold; --json one record when done, and when busy with the holder" {
 	run --separate-stderr "$WITHLOCK" -v v.lock sleep 0.3
@@ -537,7 +537,7 @@ os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$WITHLOCK
 	sed -n 2p err | jq -e '.status == 0'
 }
 
-# ---- where locks cannot work -------------------------------------------------
+# --- where locks cannot work ----------------------------------------------
 
 @test "a lock file on a read-only filesystem: an existing one is locked without metadata; a missing one is a clear error (73)" {
 	loopfs_up ext4 ro 16M
@@ -607,7 +607,7 @@ os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$WITHLOCK
 	assert_output ran2
 }
 
-# ---- the suite's other tools -------------------------------------------------
+# --- the suite's other tools ----------------------------------------------
 
 @test "staleclean knows withlock's lock files: held is live and names the command; after the holder, stale and removed" {
 	bg "$WITHLOCK" sc.lock sleep 30
@@ -624,7 +624,7 @@ os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$WITHLOCK
 	[ ! -e sc.lock ]
 }
 
-# ---- usage --------------------------------------------------------------------
+# --- usage ----------------------------------------------------------------
 
 @test "usage errors: 64 with a reason; --help, --version" {
 	run --separate-stderr "$WITHLOCK"
