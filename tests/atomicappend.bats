@@ -26,7 +26,7 @@ check_records() {
 
 @test "TEXT: one record, words joined by spaces, plus a newline; silent" {
 	run --separate-stderr "$ATOMICAPPEND" log hello "big world"
-	assert_success
+	[ "$status" -eq 0 ]
 	[ -z "$output" ]
 	[ -z "$stderr" ]
 	[ "$(cat log)" = "hello big world" ]
@@ -62,7 +62,7 @@ check_records() {
 @test "torn tail: a newline closes the torn record before the next one" {
 	printf 'whole\ntorn-by-a-cras' > log
 	run --separate-stderr "$ATOMICAPPEND" log next
-	assert_success
+	[ "$status" -eq 0 ]
 	[[ "$stderr" == "atomicappend: log: repaired a torn last line" ]]
 	[ "$(cat -A log)" = "$(printf 'whole$\ntorn-by-a-cras$\nnext$')" ]
 	printf 'again' >> log
@@ -122,10 +122,10 @@ check_records() {
 
 @test "-S data: one fdatasync per append; -S full: fsync, and the directory when created" {
 	run inject -o trace -e trace=fsync,fdatasync -y "$ATOMICAPPEND" -S data log x
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(grep -c '^fdatasync' trace)" -eq 1 ]
 	run inject -o trace -e trace=fsync,fdatasync -y "$ATOMICAPPEND" -S full new x
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(grep -c '^fsync' trace)" -eq 2 ]
 	grep -q "^fsync([0-9]*<$PWD>" trace
 	run inject -o trace -e trace=fsync,fdatasync -y "$ATOMICAPPEND" -S full new y
@@ -219,8 +219,8 @@ check_records() {
 	done
 	wait "${pids[@]}"
 	run check_records log
-	assert_success
-	assert_output "writers=8 records=1600 torn=0"
+	[ "$status" -eq 0 ]
+	[ "$output" = "writers=8 records=1600 torn=0" ]
 }
 
 @test "8 concurrent -l streams: every line whole, none lost" {
@@ -231,8 +231,8 @@ check_records() {
 	done
 	wait "${pids[@]}"
 	run check_records log
-	assert_success
-	assert_output "writers=8 records=2400 torn=0"
+	[ "$status" -eq 0 ]
+	[ "$output" = "writers=8 records=2400 torn=0" ]
 }
 
 @test "concurrent stdin records of 1 MB (written in many chunks) never interleave" {
@@ -253,7 +253,7 @@ check_records() {
 	# The spool is an unlinked file in $TMPDIR: strace names it.
 	run bash -c 'head -c 300000000 /dev/zero | TMPDIR=$PWD/spool ASAN_OPTIONS=detect_leaks=0 strace -qq -y -o trace \
 	    -e trace=openat,write,writev "$1" log' sh "$ATOMICAPPEND"
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(stat -c %s log)" -eq $((6 + 300000000 + 1)) ]
 	[ "$(grep -cE "^writev?\([0-9]+<$PWD/log>" trace)" -eq 1 ]
 	grep -q "writev(.*<$PWD/log>.*) = 300000001\$" trace
@@ -271,7 +271,7 @@ check_records() {
 	        grep -xvFf in body > stray; [ ! -s stray ] || { lastline=$(tail -c 1 log | od -An -c | tr -d " "); [ "$lastline" != "\\n" ] && [ "$(wc -l < stray)" -eq 1 ]; }' \
 	    -- "$ATOMICAPPEND" -l log
 	echo "$output" | tail -1 >&3
-	assert_success
+	[ "$status" -eq 0 ]
 	[[ "${lines[-1]}" =~ ^points=([0-9]+)\ passed=([0-9]+)\ failed=0 ]]
 }
 
@@ -358,7 +358,7 @@ check_records() {
 	run -64 "$ATOMICAPPEND"
 	run -64 "$ATOMICAPPEND" --bogus log
 	run "$ATOMICAPPEND" --help
-	assert_success
+	[ "$status" -eq 0 ]
 	[[ "$output" == "usage: atomicappend "* ]]
 	run "$ATOMICAPPEND" --version
 	[[ "$output" =~ ^atomicappend\ [0-9.]+$ ]]
@@ -454,7 +454,7 @@ check_records() {
 	sticky_dir pub
 	as_nobody sh -c 'umask 0; echo planted > pub/log'
 	run bash -c 'echo secret >> pub/log'
-	assert_failure
+	[ "$status" -ne 0 ]
 	run --separate-stderr "$ATOMICAPPEND" pub/log secret
 	[ "$status" -eq 77 ]
 	[ "$stderr" = "atomicappend: pub/log: Permission denied" ]

@@ -19,11 +19,11 @@ teardown() {
 @test "stdin replaces the file, silently" {
 	echo old > f
 	run --separate-stderr "$ATOMICWRITE" f <<< "new content"
-	assert_success
-	assert_output ""
+	[ "$status" -eq 0 ]
+	[ "$output" = "" ]
 	[ -z "$stderr" ]
 	[ "$(cat f)" = "new content" ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "a new file is created with mode 0666 & ~umask" {
@@ -36,9 +36,9 @@ teardown() {
 @test "COMMAND form: replaced when the command exits 0" {
 	echo old > f
 	run "$ATOMICWRITE" f -- printf 'a\nb\n'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(cat f)" = "$(printf 'a\nb')" ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "COMMAND form: a failing command leaves FILE untouched and passes its status through" {
@@ -46,7 +46,7 @@ teardown() {
 	run "$ATOMICWRITE" f -- sh -c 'echo partial; exit 7'
 	[ "$status" -eq 7 ]
 	[ "$(cat f)" = old ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "COMMAND form: command not found is 127, not executable is 126" {
@@ -59,7 +59,7 @@ teardown() {
 	run "$ATOMICWRITE" f -- ./script
 	[ "$status" -eq 126 ]
 	[ "$(cat f)" = old ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "COMMAND form: a command killed by a signal gives 128+N, FILE untouched" {
@@ -67,20 +67,20 @@ teardown() {
 	run "$ATOMICWRITE" f -- sh -c 'echo partial; kill -KILL $$'
 	[ "$status" -eq 137 ]
 	[ "$(cat f)" = old ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "COMMAND form: the command's own flags are not taken as options" {
 	run "$ATOMICWRITE" f -- printf -- '-v %s' -q
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(cat f)" = "-v -q" ]
 }
 
 @test "COMMAND form: the command writes straight into the temp file beside FILE, mode 0600" {
 	run "$ATOMICWRITE" f -- sh -c 'for t in .f.cs-*; do stat -c "%a %n" "$t"; done'
-	assert_success
+	[ "$status" -eq 0 ]
 	[[ "$(cat f)" =~ ^600\ \.f\.cs-[0-9]+-[A-Za-z0-9]{6}$ ]]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "large input through a pipe arrives intact" {
@@ -125,14 +125,14 @@ teardown() {
 	chown 12345:65534 d/f
 	chmod 666 d/f
 	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups -- "$ATOMICWRITE" d/f <<< new
-	assert_success
+	[ "$status" -eq 0 ]
 	[[ "$stderr" == *"d/f: cannot keep owner 12345"* ]]
 	[ "$(cat d/f)" = new ]
 	[ "$(stat -c %g d/f)" = 65534 ]
 	# -q silences the warning
 	chown 12345:65534 d/f
 	run --separate-stderr setpriv --reuid=65534 --regid=65534 --clear-groups -- "$ATOMICWRITE" -q d/f <<< newer
-	assert_success
+	[ "$status" -eq 0 ]
 	[ -z "$stderr" ]
 }
 
@@ -189,8 +189,8 @@ teardown() {
 	[ "$(readlink link2)" = link1 ]
 	[ "$(cat real/conf)" = new ]
 	[ "$(mode_of real/conf)" = 640 ]
-	assert_no_temps real
-	assert_no_temps
+	no_temps_left real
+	no_temps_left
 }
 
 @test "a dangling symlink: its target is created" {
@@ -223,13 +223,13 @@ teardown() {
 	echo old > f
 	ln f other
 	run --separate-stderr "$ATOMICWRITE" f <<< new
-	assert_success
+	[ "$status" -eq 0 ]
 	[[ "$stderr" == "atomicwrite: f: has 2 links; the other names keep the old content" ]]
 	[ "$(cat f)" = new ]
 	[ "$(cat other)" = old ]
 	ln -f f other
 	run --separate-stderr "$ATOMICWRITE" -q f <<< newer
-	assert_success
+	[ "$status" -eq 0 ]
 	[ -z "$stderr" ]
 }
 
@@ -243,7 +243,7 @@ teardown() {
 	[ "$(cat 'f~')" = v1 ]
 	echo v3 | "$ATOMICWRITE" --backup f
 	[ "$(cat 'f~')" = v2 ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "-b with a suffix, and no backup when FILE did not exist" {
@@ -279,11 +279,11 @@ teardown() {
 	touch -d '2001-01-01 00:00:00' f
 	ino=$(stat -c %i f)
 	run --separate-stderr "$ATOMICWRITE" -c -v f <<< same
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$stderr" = "atomicwrite: f: unchanged" ]
 	[ "$(stat -c %i f)" = "$ino" ]
 	[ "$(stat -c %Y f)" = "$(date -d '2001-01-01 00:00:00' +%s)" ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "-c: different content is written" {
@@ -316,7 +316,7 @@ teardown() {
 	run "$ATOMICWRITE" --no-empty f -- true
 	[ "$status" -eq 65 ]
 	[ "$(cat f)" = old ]
-	assert_no_temps
+	no_temps_left
 	echo x | "$ATOMICWRITE" -e f
 	[ "$(cat f)" = x ]
 }
@@ -327,9 +327,9 @@ teardown() {
 	[ "$status" -eq 65 ]
 	[[ "$stderr" == *"f: validation failed"* ]]
 	[ "$(cat f)" = good ]
-	assert_no_temps
+	no_temps_left
 	run "$ATOMICWRITE" --validate 'grep -q "^ok" "$1" && [ "$(stat -c %a "$1")" = 600 ]' f <<< "ok then"
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(cat f)" = "ok then" ]
 }
 
@@ -385,7 +385,7 @@ teardown() {
 	[ "$stderr" = "atomicwrite: f.lock: busy for 500ms; held by pid $holder (flock f.lock sleep 30)" ]
 	[ "$(cat f)" = old ]
 	[ "$elapsed" -ge 450 ] || fail "gave up after ${elapsed}ms"
-	assert_no_temps
+	no_temps_left
 }
 
 @test "-l -t 0 fails at once on a held lock; the lock is waited for when it frees" {
@@ -396,7 +396,7 @@ teardown() {
 	run "$ATOMICWRITE" -l -t 0 f <<< new
 	[ "$status" -eq 75 ]
 	run "$ATOMICWRITE" -l -t inf f <<< new
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(cat f)" = new ]
 	wait "$holder"
 }
@@ -450,7 +450,7 @@ teardown() {
 	done
 	wait "${pids[@]}"
 	[ "$(cat counter)" = 20 ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "without -l the same increments lose updates (the race is real)" {
@@ -467,7 +467,7 @@ teardown() {
 @test "-S none replaces atomically without fsync" {
 	echo old > f
 	run inject -f -o trace -e trace=fsync,fdatasync "$ATOMICWRITE" -S none f <<< new
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(cat f)" = new ]
 	run ! grep -q sync trace
 	run "$ATOMICWRITE" -S bogus f <<< x
@@ -479,7 +479,7 @@ teardown() {
 @test "-S full: exactly one fsync of the file and one of the directory" {
 	echo old > f
 	run inject -o trace -e trace=fsync,fdatasync,sync,syncfs -y "$ATOMICWRITE" f <<< new
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(grep -c . trace)" -eq 2 ]
 	grep -q '^fsync([0-9]*</.*/\.f\.cs-' trace
 	grep -q "^fsync([0-9]*<$PWD>" trace
@@ -487,19 +487,19 @@ teardown() {
 
 @test "-v reports the bytes written" {
 	run --separate-stderr "$ATOMICWRITE" -v f <<< "12345"
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$stderr" = "atomicwrite: f: 6 bytes written" ]
 }
 
 @test "--help and --version print to stdout and exit 0" {
 	run --separate-stderr "$ATOMICWRITE" --help
-	assert_success
+	[ "$status" -eq 0 ]
 	[[ "$output" == "usage: atomicwrite "* ]]
 	[ -z "$stderr" ]
 	run "$ATOMICWRITE" -h
-	assert_success
+	[ "$status" -eq 0 ]
 	run "$ATOMICWRITE" --version
-	assert_success
+	[ "$status" -eq 0 ]
 	[[ "$output" =~ ^atomicwrite\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
 }
 
@@ -536,14 +536,14 @@ teardown() {
 	bad=$'caf\xe9'
 	echo w | "$ATOMICWRITE" "$bad"
 	[ "$(cat "$bad")" = w ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "a 250-byte name: the temp name is shortened to fit NAME_MAX" {
 	long=$(printf 'n%.0s' $(seq 250))
 	echo old > "$long"
 	run "$ATOMICWRITE" "$long" -- sh -c 'ls -a | grep "\.cs-" | awk "{ print length(\$0) }"'
-	assert_success
+	[ "$status" -eq 0 ]
 	len=$(cat "$long")
 	[ "$len" -le 255 ] || fail "temp name of $len bytes"
 	echo new | "$ATOMICWRITE" "$long"
@@ -551,7 +551,7 @@ teardown() {
 	long255=$(printf 'm%.0s' $(seq 255))
 	echo new | "$ATOMICWRITE" "$long255"
 	[ "$(cat "$long255")" = new ]
-	assert_no_temps
+	no_temps_left
 }
 
 # --- errors (SPEC 1.3) ----------------------------------------------------
@@ -573,7 +573,7 @@ teardown() {
 	[ -e d/inside ]
 	run "$ATOMICWRITE" d/ <<< x
 	[ "$status" -eq 73 ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "FILE is a FIFO: refused at once (73), nothing opened or replaced" {
@@ -606,7 +606,7 @@ teardown() {
 	[ "$status" -eq 77 ]
 	[ "$stderr" = "atomicwrite: d/f: Permission denied" ]
 	[ "$(cat d/f)" = old ]
-	assert_no_temps d
+	no_temps_left d
 }
 
 @test "disk full (small tmpfs): 74, old content intact, no temp left" {
@@ -647,7 +647,7 @@ teardown() {
 	[ "$status" -eq 74 ]
 	[[ "$output" == *"f: File too large"* ]]
 	[ "$(cat f)" = old ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "EIO reading stdin: 74 naming stdin, FILE untouched" {
@@ -658,7 +658,7 @@ teardown() {
 	[ "$status" -eq 74 ]
 	[ "$stderr" = "atomicwrite: stdin: Input/output error" ]
 	[ "$(cat f)" = old ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "stdin closed: 66, FILE untouched; closed stderr does not end up in FILE" {
@@ -692,7 +692,7 @@ teardown() {
 	[ "$status" -eq 74 ]
 	[ "$stderr" = "atomicwrite: f: Input/output error" ]
 	[ "$(cat f)" = old ]
-	assert_no_temps
+	no_temps_left
 	run inject -o trace -e trace=fsync,rename,renameat,renameat2 \
 	    -e inject=fsync:error=EIO:when=1 "$ATOMICWRITE" f <<< new
 	[ "$(grep -c '^fsync' trace)" -eq 1 ]
@@ -705,13 +705,13 @@ teardown() {
 	[ "$status" -eq 74 ]
 	[[ "$stderr" == "atomicwrite: f: new content is in place but its durability is unknown: directory fsync: Input/output error" ]]
 	[ "$(cat f)" = new ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "directory fsync not supported (EINVAL): not an error" {
 	echo old > f
 	run --separate-stderr inject -e trace=fsync -e inject=fsync:error=EINVAL:when=2 "$ATOMICWRITE" f <<< new
-	assert_success
+	[ "$status" -eq 0 ]
 	[ -z "$stderr" ]
 	[ "$(cat f)" = new ]
 }
@@ -721,24 +721,24 @@ teardown() {
 	run inject -e trace=renameat,rename,renameat2 -e inject=renameat,rename,renameat2:error=EXDEV "$ATOMICWRITE" f <<< new
 	[ "$status" -eq 73 ]
 	[ "$(cat f)" = old ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "EINTR on write, read and copy_file_range is retried, not a failure" {
 	head -c 500000 /dev/urandom > big
 	run inject -y -o trace -e trace=write -e inject=write:error=EINTR:when=1 "$ATOMICWRITE" f < <(cat big)
-	assert_success
+	[ "$status" -eq 0 ]
 	cmp f big
 	grep -q '^write([0-9]*<.*/\.f\.cs-.*= -1 EINTR' trace
 	# a named pipe, so that -P picks out the reads of stdin
 	mkfifo in
 	cat big > in &
 	run inject -o trace -P "$PWD/in" -e trace=read -e inject=read:error=EINTR:when=1 "$ATOMICWRITE" g < in
-	assert_success
+	[ "$status" -eq 0 ]
 	cmp g big
 	grep -q '^read(0.*= -1 EINTR' trace
 	run inject -e trace=copy_file_range -e inject=copy_file_range:error=EINTR:when=1 "$ATOMICWRITE" h < big
-	assert_success
+	[ "$status" -eq 0 ]
 	cmp h big
 }
 
@@ -748,7 +748,7 @@ teardown() {
 	head -c 300000 /dev/urandom > big
 	run strace -f -qq -y -o trace -e trace=write fiu-run -x -c 'enable_random name=posix/io/rw/write/reduce,probability=0.9' \
 	    "$ATOMICWRITE" f < <(cat big)
-	assert_success
+	[ "$status" -eq 0 ]
 	cmp f big
 	# more writes than 128 KiB buffers: some of them were cut short
 	[ "$(grep -c 'write([0-9]*<.*/\.f\.cs-' trace)" -gt 3 ]
@@ -771,7 +771,7 @@ teardown() {
 	exec {w}>&-
 	[ "$status" -eq 143 ]
 	[ "$(cat f)" = old ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "SIGINT and SIGHUP likewise: 130 and 129" {
@@ -787,7 +787,7 @@ teardown() {
 		wait "$pid" || status=$?
 		[ "$status" -eq $((128 + $(kill -l "$sig"))) ] || fail "$sig gave $status"
 		[ "$(cat f)" = old ]
-		assert_no_temps
+		no_temps_left
 	done
 }
 
@@ -815,7 +815,7 @@ teardown() {
 	for _ in $(seq 100); do kill -0 "$cmd" 2>/dev/null || break; sleep 0.05; done
 	run ! kill -0 "$cmd"
 	[ "$(cat f)" = old ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "a concurrent reader never sees a partial file" {
@@ -848,7 +848,7 @@ teardown() {
 	    -r 'cp old f; rm -f .f.cs-*' -c 'cmp -s f old || cmp -s f new' \
 	    -- "$ATOMICWRITE" f
 	echo "$output" | tail -1 >&3
-	assert_success
+	[ "$status" -eq 0 ]
 	[[ "${lines[-1]}" =~ ^points=([0-9]+)\ passed=([0-9]+)\ failed=0 ]]
 	[ "${BASH_REMATCH[1]}" -gt 30 ]
 	# Every leftover is a temp of ours that staleclean --orphans can claim.
@@ -866,7 +866,7 @@ teardown() {
 	symlink_as_nobody "$PWD/victim" pub/report
 	# What the kernel itself says to a shell redirection:
 	run bash -c 'echo x > pub/report'
-	assert_failure
+	[ "$status" -ne 0 ]
 	[[ "$output" == *"Permission denied"* ]]
 	run --separate-stderr "$ATOMICWRITE" pub/report <<< x
 	[ "$status" -eq 77 ]
@@ -874,8 +874,8 @@ teardown() {
 	[ "$(cat victim)" = secret ]
 	[ "$(mode_of victim)" = 600 ]
 	[ "$(readlink pub/report)" = "$PWD/victim" ]
-	assert_no_temps
-	assert_no_temps pub
+	no_temps_left
+	no_temps_left pub
 	# The COMMAND form never starts its command.
 	run "$ATOMICWRITE" pub/report -- touch ran
 	[ "$status" -eq 77 ]
@@ -893,7 +893,7 @@ teardown() {
 	[ "$stderr" = "atomicwrite: pub/report: cannot follow the symlink: Permission denied" ]
 	[ -z "$(ls -A etc)" ]
 	[ "$(readlink pub/report)" = "$PWD/etc/cron-job" ]
-	assert_no_temps pub
+	no_temps_left pub
 }
 
 @test "protected_symlinks: nobody's link to a directory, in the middle of the path, is followed as by echo" {
@@ -907,7 +907,7 @@ teardown() {
 	echo y | "$ATOMICWRITE" -l -b pub/dl/f
 	[ "$(cat real/f)" = y ]
 	[ "$(cat 'real/f~')" = x ]
-	assert_no_temps real
+	no_temps_left real
 }
 
 @test "FILE leading to a pipe or a removed file: 73, not a retryable 75" {
@@ -923,7 +923,7 @@ teardown() {
 	exec 5>&-
 	[ "$status" -eq 73 ]
 	[ "$stderr" = "atomicwrite: /proc/self/fd/5: leads to $PWD/gone (deleted), a file no longer in any directory" ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "protected_symlinks: links the kernel does follow (our own, through a chain) are followed" {
@@ -939,8 +939,8 @@ teardown() {
 	echo made | "$ATOMICWRITE" pub/dangling
 	[ "$(cat fresh)" = made ]
 	[ -L pub/dangling ]
-	assert_no_temps pub
-	assert_no_temps
+	no_temps_left pub
+	no_temps_left
 }
 
 @test "protected_regular: root does not replace another user's file in a sticky dir: 77, untouched" {
@@ -948,14 +948,14 @@ teardown() {
 	sticky_dir pub
 	as_nobody sh -c 'umask 0; echo planted > pub/report'
 	run bash -c 'echo secret > pub/report'
-	assert_failure
+	[ "$status" -ne 0 ]
 	[[ "$output" == *"Permission denied"* ]]
 	run --separate-stderr "$ATOMICWRITE" pub/report <<< secret
 	[ "$status" -eq 77 ]
 	[ "$stderr" = "atomicwrite: pub/report: Permission denied (another user's file in a sticky directory: fs.protected_regular)" ]
 	[ "$(cat pub/report)" = planted ]
 	[ "$(stat -c %U pub/report)" = nobody ]
-	assert_no_temps pub
+	no_temps_left pub
 	# Our own file there, and any file where the rule is off, are replaced.
 	echo mine > pub/mine
 	echo new | "$ATOMICWRITE" pub/mine
@@ -976,9 +976,9 @@ teardown() {
 	[ "$(cat d/s)" = new ]
 	[ "$(getfacl -cp d/s)" = "$before" ]
 	run getfattr -n system.posix_acl_access d/s
-	assert_failure
+	[ "$status" -ne 0 ]
 	[ "$(mode_of d/s)" = 640 ]
-	assert_no_temps d
+	no_temps_left d
 }
 
 @test "ACL: a file with its own ACL keeps exactly that one, not the directory's default" {
@@ -1009,7 +1009,7 @@ teardown() {
 	echo x | "$ATOMICWRITE" d/new2
 	[ "$(getfacl -cp d/new2)" = "$(getfacl -cp d/ref2)" ]
 	[ "$(mode_of d/new2)" = "$(mode_of d/ref2)" ]
-	assert_no_temps d
+	no_temps_left d
 }
 
 @test "a new file in a setgid directory gets its group, as cat > FILE would" {
@@ -1028,20 +1028,20 @@ teardown() {
 	[ "$(cat app.conf)" = key=1 ]
 	# Without a validator the whole output is committed, and then nothing more.
 	run "$ATOMICWRITE" app.conf -- sh -c 'echo key=2; (sleep 1; echo late) &'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(cat app.conf)" = "$(printf 'key=2\nlate')" ]
 	ino=$(stat -c %i app.conf)
 	sleep 1.5
 	[ "$(cat app.conf)" = "$(printf 'key=2\nlate')" ]
 	[ "$(stat -c %i app.conf)" = "$ino" ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "COMMAND form: a background child detached from stdout neither delays the commit nor writes into FILE" {
 	echo old > f
 	start=$SECONDS
 	run "$ATOMICWRITE" f -- sh -c 'echo new; (sleep 3; echo late; echo late >&2) > /dev/null 2>&1 &'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ $((SECONDS - start)) -lt 3 ]
 	[ "$(cat f)" = new ]
 }
@@ -1054,7 +1054,7 @@ teardown() {
 	[ "$status" -eq 3 ]
 	[ $((SECONDS - start)) -lt 20 ]
 	[ "$(cat f)" = old ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "-b: a replace that fails (chattr +i, +a) leaves the previous backup untouched: 77" {
@@ -1070,7 +1070,7 @@ teardown() {
 		[ "$stderr" = "atomicwrite: f: Operation not permitted" ]
 		[ "$(cat f)" = v2 ]
 		[ "$(cat 'f~')" = v1 ]
-		assert_no_temps
+		no_temps_left
 	done
 }
 
@@ -1082,7 +1082,7 @@ teardown() {
 	[ "$stderr" = "atomicwrite: f~: Is a directory" ]
 	[ "$(cat f)" = v2 ]
 	[ -d 'f~' ] && [ -z "$(ls -A 'f~')" ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "-b: a backup that cannot be made (immutable FILE~) stops the replace: 77, both untouched" {
@@ -1097,7 +1097,7 @@ teardown() {
 	[ "$stderr" = "atomicwrite: f~: Operation not permitted" ]
 	[ "$(cat f)" = v2 ]
 	[ "$(cat 'f~')" = v1 ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "-b: when FILE cannot be replaced after FILE~ was, the previous FILE~ is put back" {
@@ -1110,7 +1110,7 @@ teardown() {
 	[ "$stderr" = "atomicwrite: f: Invalid cross-device link" ]
 	[ "$(cat f)" = v2 ]
 	[ "$(cat 'f~')" = v1 ]
-	assert_no_temps
+	no_temps_left
 	# and when there was no FILE~ before, none is left
 	rm 'f~'
 	run inject -e trace=rename,renameat,renameat2 \
@@ -1118,7 +1118,7 @@ teardown() {
 	[ "$status" -eq 73 ]
 	[ ! -e 'f~' ]
 	[ "$(cat f)" = v2 ]
-	assert_no_temps
+	no_temps_left
 }
 
 @test "sshfs: -l is refused (69, nothing created) unless --unsafe-shared-fs; a plain replace is allowed" {
@@ -1139,7 +1139,7 @@ teardown() {
 	[ "$(cat export/f)" = n=2 ]
 	echo n=3 | CRASHSAFE_UNSAFE_SHARED_FS=1 "$ATOMICWRITE" -l m1/f
 	[ "$(cat export/f)" = n=3 ]
-	assert_no_temps export
+	no_temps_left export
 }
 
 @test "bindfs (local FUSE): -l, -b and a new file work; no RENAME_NOREPLACE or O_TMPFILE needed" {
@@ -1153,7 +1153,7 @@ teardown() {
 	echo x | "$ATOMICWRITE" b/fresh
 	[ "$(cat src/fresh)" = x ]
 	[ "$(mode_of src/fresh)" = 640 ]
-	assert_no_temps src
+	no_temps_left src
 }
 
 @test "xfs and btrfs loop images: ACL state kept, new files as cat > makes them, -b, input from a file" {
@@ -1173,12 +1173,12 @@ teardown() {
 		[ "$(cat "$m/d/plain~")" = old ]
 		echo v2 > "$m/d/plain"
 		run --separate-stderr "$ATOMICWRITE" "$m/d/plain" <<< v3	# no warning (xfs's trusted.SGI_ACL_*)
-		assert_success
+		[ "$status" -eq 0 ]
 		[ -z "$stderr" ]
 		echo x > "$m/d/ref"
 		echo x | "$ATOMICWRITE" "$m/d/new"
 		[ "$(getfacl -cp "$m/d/new")" = "$(getfacl -cp "$m/d/ref")" ]
 		[ "$(mode_of "$m/d/new")" = "$(mode_of "$m/d/ref")" ]
-		assert_no_temps "$m/d"
+		no_temps_left "$m/d"
 	done
 }

@@ -8,7 +8,7 @@ load helpers
 
 @test "make install puts binaries, the etcd helper, manual pages, completions and docs under DESTDIR/PREFIX; make uninstall takes them all away" {
 	run make -s -C "$BATS_TEST_DIRNAME/.." install DESTDIR="$BATS_TEST_TMPDIR/root" PREFIX=/usr
-	assert_success
+	[ "$status" -eq 0 ]
 	[ -x "$BATS_TEST_TMPDIR/root/usr/bin/atomicwrite" ]
 	[ -x "$BATS_TEST_TMPDIR/root/usr/libexec/crashsafe/withlock-etcd" ]
 	[ -f "$BATS_TEST_TMPDIR/root/usr/share/man/man1/atomicwrite.1" ]
@@ -19,7 +19,7 @@ load helpers
 		grep -q "^complete -F _$t $t\$" "$BATS_TEST_TMPDIR/root/usr/share/bash-completion/completions/$t"
 	done
 	run make -s -C "$BATS_TEST_DIRNAME/.." uninstall DESTDIR="$BATS_TEST_TMPDIR/root" PREFIX=/usr
-	assert_success
+	[ "$status" -eq 0 ]
 	[ -z "$(find "$BATS_TEST_TMPDIR/root" ! -type d)" ] || fail "left: $(find "$BATS_TEST_TMPDIR/root" ! -type d)"
 }
 

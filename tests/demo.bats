@@ -10,7 +10,7 @@ load helpers
 	command -v jq > /dev/null || skip "jq not installed"
 	command -v sqlite3 > /dev/null || skip "sqlite3 not installed"
 	run "$BATS_TEST_DIRNAME/../demo/demo" "$CS_BIN"
-	assert_success
+	[ "$status" -eq 0 ]
 	echo "$output" >&3
 	plain=$(grep -F '... | cat >> log:' <<< "$output" | grep -oE 'records=[0-9]+ torn=[0-9]+')
 	[ -n "$plain" ] || fail "no append scene"

@@ -64,7 +64,7 @@ await_held() {
 
 @test "CRASHSAFE_LOCK_TOKEN is the lock key's create_revision; CRASHSAFE_LOCK the URL; the key holds who we are" {
 	run "$WITHLOCK" "$E/$L" -- sh -c 'echo "$CRASHSAFE_LOCK_TOKEN $CRASHSAFE_LOCK"; etcdctl --endpoints="$ETCD_EPS" get --prefix "$0/" -w json' "$L"
-	assert_success
+	[ "$status" -eq 0 ]
 	read -r tok lock <<< "${lines[0]}"
 	[ "$lock" = "$E/$L" ]
 	json=${lines[1]}

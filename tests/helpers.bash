@@ -5,7 +5,6 @@
 
 bats_require_minimum_version 1.5.0
 bats_load_library bats-support
-bats_load_library bats-assert
 
 : "${CS_BIN:?run the suites through make check}"
 : "${CS_UNIT:=$CS_BIN/../obj/unit}"
@@ -34,7 +33,7 @@ temps_in() {
 	find "${1:-.}" -maxdepth 1 -name '.*.cs-*' | sort
 }
 
-assert_no_temps() {
+no_temps_left() {
 	local left
 	left=$(temps_in "${1:-.}")
 	[ -z "$left" ] || fail "temp files left behind: $left"

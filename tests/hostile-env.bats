@@ -51,11 +51,11 @@ teardown() {
 	[ "$status" -eq 1 ]
 	# ... across the two "clients" it does not: the hazard our tools refuse.
 	run flock -n a/lock -c 'flock -n b/lock -c "echo both held"'
-	assert_success
-	assert_output "both held"
+	[ "$status" -eq 0 ]
+	[ "$output" = "both held" ]
 	# Nor does a lock on the server's own file system.
 	run flock -n exp/lock -c 'flock -n a/lock -c "echo both held"'
-	assert_success
+	[ "$status" -eq 0 ]
 }
 
 @test "sshfs: sshfs_down leaves no mount and no process, and is idempotent" {
@@ -79,7 +79,7 @@ teardown() {
 	: > not-a-dir
 	# In a subshell, as if the test had died there: nothing is our child.
 	run sshfs_up "$PWD/exp" a not-a-dir/b
-	assert_failure
+	[ "$status" -ne 0 ]
 	local line pids
 	pids=$(cut -f2 "$BATS_TEST_TMPDIR.hostile/journal" | grep -v '^-$')
 	[ "$(echo "$pids" | wc -w)" -eq 2 ] # sshd and the first sshfs
@@ -163,7 +163,7 @@ teardown() {
 	# Exit status passes through; so does stdout.
 	run in_memcg $((96 << 20)) sh -c 'echo out; exit 7'
 	[ "$status" -eq 7 ]
-	assert_output "out"
+	[ "$output" = "out" ]
 }
 
 # --- symlink protection ---------------------------------------------------
@@ -177,8 +177,8 @@ teardown() {
 	[ "$(stat -c %u pub/link)" = 65534 ]
 	[ "$(readlink pub/link)" = "$PWD/target" ]
 	run bash -c 'echo x > pub/link'
-	assert_failure
-	assert_output --partial "Permission denied"
+	[ "$status" -ne 0 ]
+	[[ $output == *"Permission denied"* ]]
 	[ "$(cat target)" = secret ]
 }
 

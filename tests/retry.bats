@@ -31,8 +31,8 @@ delays() {
 
 @test "success at once: the command's output, nothing else, exit 0" {
 	run --separate-stderr "$RETRY" -- echo hello
-	assert_success
-	assert_output hello
+	[ "$status" -eq 0 ]
+	[ "$output" = hello ]
 	[ -z "$stderr" ]
 }
 
@@ -46,7 +46,7 @@ delays() {
 
 @test "success on the third attempt ends the loop with 0" {
 	run --separate-stderr "$RETRY" -d 1ms -- sh -c 'echo "$RETRY_ATTEMPT" >> tries; [ "$RETRY_ATTEMPT" = 3 ]'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(cat tries)" = "$(printf '1\n2\n3')" ]
 	[ "$(grep -c 'failed' <<< "$stderr")" -eq 2 ]
 }
@@ -60,7 +60,7 @@ delays() {
 
 @test "-n inf retries until success" {
 	run "$RETRY" -n inf -d 1ms -M 2ms -- sh -c '[ "$RETRY_ATTEMPT" -ge 12 ]'
-	assert_success
+	[ "$status" -eq 0 ]
 }
 
 @test "-n rejects 0, negatives and junk: 64" {
@@ -285,7 +285,7 @@ retry: attempt 3/3 failed (exit 131); giving up" ]
 	[ "$(jq -c .status <<< "${lines[1]}")" = 0 ]
 	# the attempt's stderr is still a pipe
 	run bash -c '"$1" --json -- sh -c "[ -p /dev/stderr ] && echo pipe >&2" 2>&1 | head -1' sh "$RETRY"
-	assert_output pipe
+	[ "$output" = pipe ]
 	# without --json, stderr is the attempt's own, untouched
 	run bash -c '"$1" -- sh -c "readlink /proc/self/fd/2; readlink /proc/\$PPID/fd/2" 2>&1 | cat' sh "$RETRY"
 	[ "${lines[0]}" = "${lines[1]}" ]
@@ -293,15 +293,15 @@ retry: attempt 3/3 failed (exit 131); giving up" ]
 
 @test "--json --live with 2>&1 into one pipe keeps stdout and stderr in the order written" {
 	run bash -c '"$1" --live --json -- sh -c "i=0; while [ \$i -lt 500 ]; do echo out\$i; echo err\$i >&2; i=\$((i+1)); done" 2>&1 | cat' sh "$RETRY"
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(head -n 1000 <<< "$output")" = "$(i=0; while [ $i -lt 500 ]; do echo "out$i"; echo "err$i"; i=$((i+1)); done)" ]
 	[ "$(tail -n 1 <<< "$output" | jq -c .status)" = 0 ]
 }
 
 @test "--json, stderr's reader gone: the attempt's write to stderr fails as it would without retry" {
 	run bash -c '"$1" --json -n 1 -- sh -c "yes err >&2; echo \$? > st" 2>&1 > /dev/null | head -2' sh "$RETRY"
-	assert_output "err
-err"
+	[ "$output" = "err
+err" ]
 	[ "$(cat st)" = 141 ]
 }
 
@@ -344,62 +344,62 @@ err"
 
 @test "stdin is replayed from the start to every attempt" {
 	run "$RETRY" -n 3 -d 1ms -- sh -c 'cat > "in.$RETRY_ATTEMPT"; [ "$RETRY_ATTEMPT" = 3 ]' <<< "the input"
-	assert_success
+	[ "$status" -eq 0 ]
 	for i in 1 2 3; do [ "$(cat "in.$i")" = "the input" ]; done
 }
 
 @test "stdin replay has no pipe to deadlock on (10 MiB through cat)" {
 	run bash -c 'head -c 10485760 /dev/zero | timeout 60 "$1" -- cat | wc -c' sh "$RETRY"
-	assert_success
-	assert_output 10485760
+	[ "$status" -eq 0 ]
+	[ "$output" = 10485760 ]
 	# an attempt that reads only part of it and fails, then one that reads all
 	run bash -c 'head -c 10485760 /dev/zero |
 		timeout 60 "$1" -d 1ms -- sh -c "[ \$RETRY_ATTEMPT = 2 ] && exec wc -c; head -c 1 > /dev/null; exit 1"' sh "$RETRY"
-	assert_success
+	[ "$status" -eq 0 ]
 	[[ "$output" == *10485760 ]]
 }
 
 @test "-I: attempts inherit stdin (a while-read loop keeps its input)" {
 	run bash -c 'printf "a\nb\nc\n" | while read -r l; do "$1" -I -- true; echo "$l"; done' sh "$RETRY"
-	assert_output "$(printf 'a\nb\nc')"
+	[ "$output" = "$(printf 'a\nb\nc')" ]
 	# without -I the first retry swallows the loop's input, as documented
 	run bash -c 'printf "a\nb\nc\n" | while read -r l; do "$1" -- true; echo "$l"; done' sh "$RETRY"
-	assert_output a
+	[ "$output" = a ]
 }
 
 @test "stdout is held: a pipeline sees only the successful attempt's output" {
 	run --separate-stderr bash -c '"$1" -d 1ms -- sh -c "echo out\$RETRY_ATTEMPT; [ \$RETRY_ATTEMPT = 3 ]" | cat' sh "$RETRY"
-	assert_success
-	assert_output out3
+	[ "$status" -eq 0 ]
+	[ "$output" = out3 ]
 	[[ "$stderr" == *out1* && "$stderr" == *out2* ]]
 }
 
 @test "stdout held for a failed loop goes to stderr only" {
 	run --separate-stderr "$RETRY" -n 2 -d 1ms -- sh -c 'echo half; exit 1'
 	[ "$status" -eq 1 ]
-	assert_output ""
+	[ "$output" = "" ]
 	[ "$(grep -c '^half$' <<< "$stderr")" -eq 2 ]
 }
 
 @test "--live streams every attempt's output; --hold overrides a TTY" {
 	run --separate-stderr "$RETRY" --live -d 1ms -- sh -c 'echo out$RETRY_ATTEMPT; [ $RETRY_ATTEMPT = 2 ]'
-	assert_success
-	assert_output "$(printf 'out1\nout2')"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'out1\nout2')" ]
 	command -v script > /dev/null || skip "script(1) not installed"
 	# on a terminal, output is live by default ...
 	run script -qec "$RETRY -d 1ms -- sh -c 'echo out\$RETRY_ATTEMPT; [ \$RETRY_ATTEMPT = 2 ]' 2>/dev/null" /dev/null
-	assert_success
+	[ "$status" -eq 0 ]
 	[[ "$output" == *out1*out2* ]]
 	# ... unless --hold
 	run script -qec "$RETRY --hold -d 1ms -- sh -c 'echo out\$RETRY_ATTEMPT; [ \$RETRY_ATTEMPT = 2 ]' 2>/dev/null" /dev/null
-	assert_success
+	[ "$status" -eq 0 ]
 	[[ "$output" != *out1* && "$output" == *out2* ]]
 }
 
 @test "a TTY stdin is passed through and the attempt can read it (foreground)" {
 	command -v script > /dev/null || skip "script(1) not installed"
 	run timeout 20 script -qec "$RETRY -- sh -c 'read -r x; echo got:\$x'" /dev/null <<< "typed"
-	assert_success
+	[ "$status" -eq 0 ]
 	[[ "$output" == *"got:typed"* ]]
 }
 
@@ -566,7 +566,7 @@ except KeyboardInterrupt: print(\"result\")' > out" 'echo "after=$?" > after' > 
 @test "the attempt's stdout is a pipe: cp FILE /dev/stdout and tee /dev/stdout behave as without retry" {
 	printf 'body\n' > body.txt
 	run bash -c '"$1" -- sh -c "echo header; cp body.txt /dev/stdout; echo footer" | cat' sh "$RETRY"
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$output" = "header
 body
 footer" ]
@@ -576,7 +576,7 @@ footer" ]
 
 @test "stdin: a pipe is fed through a pipe (sort /dev/stdin sees only the rest); a file keeps its offset" {
 	run bash -c 'printf "H\nb\na\n" | "$1" -n 2 -d 0 -- sh -c "read -r h; sort /dev/stdin; [ \$RETRY_ATTEMPT = 2 ]"' sh "$RETRY"
-	assert_success
+	[ "$status" -eq 0 ]
 	# each attempt got the whole input, and read consumed H from it
 	[ "$output" = "a
 b
@@ -585,7 +585,7 @@ a
 b" ]
 	printf 'H\nb\na\n' > in.txt
 	run bash -c '{ read -r h; "$1" -n 2 -d 0 -- sh -c "cat; [ \$RETRY_ATTEMPT = 2 ]"; } < in.txt' sh "$RETRY"
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$output" = "b
 a
 retry: attempt 1/2 failed (exit 1); retrying in 0.00s
@@ -636,7 +636,7 @@ a" ]
 
 @test "held output waits for EOF, as \$(cmd) does: a background child's late output is delivered" {
 	run bash -c '"$1" -- sh -c "echo start; (sleep .3; echo late) &" | cat' sh "$RETRY"
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$output" = "start
 late" ]
 }
@@ -644,7 +644,7 @@ late" ]
 @test "stdout that cannot take the output is 74, as for any write; a signal while a slow reader takes it ends retry" {
 	run bash -c '"$1" -- /bin/echo hi > /dev/full' sh "$RETRY"
 	[ "$status" -eq 74 ]
-	assert_output "retry: stdout: No space left on device"
+	[ "$output" = "retry: stdout: No space left on device" ]
 	mkfifo slow
 	# shellcheck disable=SC2217 # a reader that opens and takes nothing
 	sleep 30 < slow &
@@ -672,32 +672,32 @@ late" ]
 	[ "$st" -eq 141 ]
 	# an attempt that closes stdin early: the feed's EPIPE is no signal
 	run bash -c 'head -c 1M /dev/zero | "$1" -- sh -c "exec <&-; echo done"' sh "$RETRY"
-	assert_success
-	assert_output "done"
+	[ "$status" -eq 0 ]
+	[ "$output" = "done" ]
 }
 
 @test "a device on stdin (/dev/zero, /dev/null) is read as it is, not spooled" {
 	run bash -c 'TMPDIR=/nonexistent "$1" -- head -c 5 < /dev/zero | od -An -c | tr -d " "' sh "$RETRY"
-	assert_success
-	assert_output '\0\0\0\0\0'
+	[ "$status" -eq 0 ]
+	[ "$output" = '\0\0\0\0\0' ]
 	run bash -c '"$1" -- sh -c "[ -c /dev/stdin ] && echo device" < /dev/null' sh "$RETRY"
-	assert_output device
+	[ "$output" = device ]
 }
 
 @test "stdin is fed while anyone reads it, also a background reader after the leader exited" {
 	run timeout 20 bash -c 'seq 3 | "$1" -- bash -c "cat <&0 & exit 0" | cat' sh "$RETRY"
-	assert_success
-	assert_output "1
+	[ "$status" -eq 0 ]
+	[ "$output" = "1
 2
-3"
+3" ]
 }
 
 @test "-t: an attempt that succeeded in time is not re-run because a background child holds stdout" {
 	run --separate-stderr "$RETRY" -t 1 -n 3 -- sh -c 'echo run >> runs; sleep 5 > /dev/null & echo started; exec >&-'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(wc -l < runs)" -eq 1 ]
 	run --separate-stderr timeout 20 "$RETRY" -t 1 -n 3 -- sh -c 'echo run >> runs2; sleep 5 & echo started'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(wc -l < runs2)" -eq 1 ]
 }
 
@@ -713,7 +713,7 @@ late" ]
 @test "stdin opened read-write (0<>file) stays writable in the attempt" {
 	echo old > f
 	run "$RETRY" -- sh -c 'echo new >&0' 0<> f
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(cat f)" = new ]
 }
 
@@ -724,14 +724,14 @@ late" ]
 	[ "$status" -eq 1 ]
 	[ -z "$stderr" ]
 	run --separate-stderr "$RETRY" -v -- true
-	assert_success
+	[ "$status" -eq 0 ]
 	[[ "$stderr" =~ ^retry:\ attempt\ 1/5\ succeeded\ after\ [0-9.]+s$ ]]
 }
 
 @test "the command's own flags are its own (options stop at the command)" {
 	run "$RETRY" printf '%s-%s' -n -v
-	assert_success
-	assert_output "-n--v"
+	[ "$status" -eq 0 ]
+	[ "$output" = "-n--v" ]
 }
 
 @test "stdin larger than the file size limit: 74 and the command never runs" {
@@ -754,9 +754,9 @@ late" ]
 
 @test "--help and --version" {
 	run --separate-stderr "$RETRY" --help
-	assert_success
+	[ "$status" -eq 0 ]
 	[[ "$output" == "usage: retry "* ]]
 	run "$RETRY" --version
-	assert_success
+	[ "$status" -eq 0 ]
 	[[ "$output" =~ ^retry\ [0-9]+\.[0-9]+\.[0-9]+$ ]]
 }

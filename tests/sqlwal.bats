@@ -50,23 +50,23 @@ mkdb() {
 
 @test "create, insert, select: WAL set silently, rows as TSV" {
 	run --separate-stderr "$SQLWAL" db 'CREATE TABLE t(a, b)'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ -z "$output" ]
 	[ -z "$stderr" ]
 	run "$SQLWAL" db 'INSERT INTO t VALUES (?, ?)' 1 two
-	assert_output ""
+	[ "$output" = "" ]
 	run "$SQLWAL" db 'SELECT a, b FROM t'
-	assert_output "$(printf '1\ttwo')"
+	[ "$output" = "$(printf '1\ttwo')" ]
 	[ "$(sqlite3 db 'PRAGMA journal_mode')" = wal ]
 }
 
 @test "synchronous=NORMAL (FULL with --durable), foreign_keys=ON" {
 	run "$SQLWAL" db 'PRAGMA synchronous'
-	assert_output 1
+	[ "$output" = 1 ]
 	run "$SQLWAL" --durable db 'PRAGMA synchronous'
-	assert_output 2
+	[ "$output" = 2 ]
 	run "$SQLWAL" db 'PRAGMA foreign_keys'
-	assert_output 1
+	[ "$output" = 1 ]
 	"$SQLWAL" db 'CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(p REFERENCES p(id))'
 	run "$SQLWAL" db 'INSERT INTO c VALUES (42)'
 	[ "$status" -eq 1 ]
@@ -74,17 +74,17 @@ mkdb() {
 
 @test "positional parameters: ?, ?NNN, values that look like options" {
 	run "$SQLWAL" db 'SELECT ?, ?2, ?1' a -5
-	assert_output "$(printf 'a\t-5\ta')"
+	[ "$output" = "$(printf 'a\t-5\ta')" ]
 	run "$SQLWAL" db 'SELECT ? || ?' --help -x
-	assert_output "--help-x"
+	[ "$output" = "--help-x" ]
 }
 
 @test "named parameters :NAME @NAME \$NAME with types" {
 	printf 'bin\000ary\377' > blob
 	run "$SQLWAL" -p n=text -p i:int=-42 -p r:real=2.5e3 -p z:null -p b:blob=@blob -p t:text=007 \
 	    db 'SELECT :n, typeof(@i), @i, $r, typeof(:z), hex(:b), typeof(:t), :t'
-	assert_success
-	assert_output "$(printf 'text\tinteger\t-42\t2500.0\tnull\t62696E00617279FF\ttext\t007')"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$(printf 'text\tinteger\t-42\t2500.0\tnull\t62696E00617279FF\ttext\t007')" ]
 }
 
 @test "SQL injection through parameters is stored literally" {
@@ -93,9 +93,9 @@ mkdb() {
 	"$SQLWAL" db 'INSERT INTO t(name) VALUES (?)' "$evil"
 	"$SQLWAL" -p v="1; DELETE FROM t" db 'INSERT INTO t(name) VALUES (:v)'
 	run "$SQLWAL" db 'SELECT name FROM t ORDER BY id'
-	assert_output "$(printf '%s\n%s' "$evil" "1; DELETE FROM t")"
+	[ "$output" = "$(printf '%s\n%s' "$evil" "1; DELETE FROM t")" ]
 	run "$SQLWAL" db "SELECT count(*) FROM sqlite_master WHERE name = 't'"
-	assert_output 1
+	[ "$output" = 1 ]
 }
 
 @test "a referenced parameter without a value: 65 before anything runs" {
@@ -107,7 +107,7 @@ mkdb() {
 	[ "$status" -eq 65 ]
 	[[ "$stderr" == *"-p missing=VALUE"* ]]
 	run "$SQLWAL" db 'SELECT count(*) FROM t'
-	assert_output 0
+	[ "$output" = 0 ]
 }
 
 @test "a value without a placeholder: 65" {
@@ -124,20 +124,20 @@ mkdb() {
 	run "$SQLWAL" db "INSERT INTO t(name) VALUES ('a'); INSERT INTO t(name) VALUES ('a')"
 	[ "$status" -eq 1 ]
 	run "$SQLWAL" db 'SELECT count(*) FROM t'
-	assert_output 0
+	[ "$output" = 0 ]
 }
 
 @test "a script can create a table and use it at once" {
 	run "$SQLWAL" db 'CREATE TABLE n(x); INSERT INTO n VALUES (?); SELECT x FROM n' 7
-	assert_success
-	assert_output 7
+	[ "$status" -eq 0 ]
+	[ "$output" = 7 ]
 }
 
 @test "rows of a failed script are never printed" {
 	mkdb
 	run --separate-stderr "$SQLWAL" db "SELECT 'visible?'; INSERT INTO t(name) VALUES (NULL), ('x'), ('x')"
 	[ "$status" -eq 1 ]
-	assert_output ""
+	[ "$output" = "" ]
 }
 
 @test "the same exit status from an argument, -f FILE and stdin" {
@@ -170,7 +170,7 @@ mkdb() {
 	echo 'INSERT INTO t(name, v) VALUES (?, ?)' > ins.sql
 	"$SQLWAL" -f ins.sql db alpha 1
 	run "$SQLWAL" db 'SELECT name, v FROM t'
-	assert_output "$(printf 'alpha\t1')"
+	[ "$output" = "$(printf 'alpha\t1')" ]
 }
 
 # --- output formats -------------------------------------------------------
@@ -178,30 +178,30 @@ mkdb() {
 @test "tsv: tab, newline, CR and backslash escaped; NULL empty or --null" {
 	run "$SQLWAL" db "SELECT 'a' || char(9) || 'b' || char(10) || 'c' || char(13) || '\\', NULL, 3"
 	# shellcheck disable=SC1003 # a literal backslash at the end
-	assert_output "$(printf '%s\t\t3' 'a\tb\nc\r\\')"
+	[ "$output" = "$(printf '%s\t\t3' 'a\tb\nc\r\\')" ]
 	run "$SQLWAL" --null NULL db 'SELECT NULL, 1'
-	assert_output "$(printf 'NULL\t1')"
+	[ "$output" = "$(printf 'NULL\t1')" ]
 	run "$SQLWAL" -H db 'SELECT 1 AS "one", 2 AS "t	wo"'
-	assert_output "$(printf '%s\t%s\n1\t2' one 't\two')"
+	[ "$output" = "$(printf '%s\t%s\n1\t2' one 't\two')" ]
 }
 
 @test "csv: RFC 4180 quoting, CRLF rows, header" {
 	run "$SQLWAL" --format csv -H db "SELECT 'a,b' AS x, 'say \"hi\"' AS y, 'line' || char(10) || 'two' AS z, NULL AS n"
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$output" = "$(printf 'x,y,z,n\r\n"a,b","say ""hi""","line\ntwo",\r')" ]
 }
 
 @test "json and jsonl: valid UTF-8 JSON, blobs in base64, types kept" {
 	run "$SQLWAL" --format json db "SELECT 1 AS i, 1.5 AS r, 'a\"b' AS s, NULL AS n, x'00ff' AS b, CAST(x'ff41' AS TEXT) AS bad UNION ALL SELECT 2, 0, '', NULL, x'', ''"
-	assert_success
+	[ "$status" -eq 0 ]
 	python3 -c 'import json,sys; rows = json.loads(sys.argv[1]); assert rows[0] == {"i": 1, "r": 1.5, "s": "a\"b", "n": None, "b": "AP8=", "bad": "\u00ffA"}, rows[0]; assert len(rows) == 2' "$output"
 	run "$SQLWAL" --format jsonl db "SELECT 1 AS a UNION ALL SELECT 2"
-	assert_output "$(printf '{"a":1}\n{"a":2}')"
+	[ "$output" = "$(printf '{"a":1}\n{"a":2}')" ]
 }
 
 @test "table: aligned columns for humans, blobs in hex" {
 	run "$SQLWAL" --format table -H db "SELECT 1 AS id, 'long name' AS name UNION ALL SELECT 22, x'0a'"
-	assert_output "$(printf 'id  name\n1   long name\n22  0a')"
+	[ "$output" = "$(printf 'id  name\n1   long name\n22  0a')" ]
 }
 
 # --- options and errors ---------------------------------------------------
@@ -209,15 +209,15 @@ mkdb() {
 @test "-c prints the number of rows changed" {
 	mkdb
 	run "$SQLWAL" -c db "INSERT INTO t(name) VALUES ('a'), ('b'), ('c')"
-	assert_output 3
+	[ "$output" = 3 ]
 	run "$SQLWAL" --changes db "UPDATE t SET v = 1 WHERE name <> 'a'"
-	assert_output 2
+	[ "$output" = 2 ]
 }
 
 @test "-r: read-only, no WAL change, writes refused with 77" {
 	sqlite3 plain.db 'CREATE TABLE t(a); INSERT INTO t VALUES (1)'
 	run "$SQLWAL" -r plain.db 'SELECT a FROM t'
-	assert_output 1
+	[ "$output" = 1 ]
 	[ "$(sqlite3 plain.db 'PRAGMA journal_mode')" = delete ]
 	run --separate-stderr "$SQLWAL" -r plain.db 'INSERT INTO t VALUES (2)'
 	[ "$status" -eq 77 ]
@@ -250,7 +250,7 @@ mkdb() {
 	"$SQLWAL" db "INSERT INTO t(name) SELECT value FROM json_each('[1,2,3,4,5,6,7,8,9]')"
 	[ "$(stat -c %s db-wal)" -gt 0 ]
 	run "$SQLWAL" --checkpoint TRUNCATE db
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(stat -c %s db-wal)" -eq 0 ]
 	run "$SQLWAL" --checkpoint passive -v db
 	[[ "$output" == *"checkpointed"* ]]
@@ -264,7 +264,7 @@ mkdb() {
 	"$SQLWAL" db "INSERT INTO t(name) SELECT hex(randomblob(200)) FROM json_each('[1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30]')"
 	"$SQLWAL" --checkpoint TRUNCATE db
 	run "$SQLWAL" --check db
-	assert_success
+	[ "$status" -eq 0 ]
 	# scribble over the header of the table's root page (page 2)
 	printf 'garbagegarbagegarbage%.0s' $(seq 100) | dd of=db bs=1 seek=4096 conv=notrunc status=none
 	run "$SQLWAL" --check db
@@ -280,13 +280,13 @@ mkdb() {
 	[ "$status" -eq 65 ]
 	[[ "$stderr" == *"busy_timeout refused"* ]]
 	run "$SQLWAL" db 'PRAGMA busy_timeout'
-	assert_success
+	[ "$status" -eq 0 ]
 }
 
 @test "VACUUM runs alone, outside a transaction" {
 	mkdb
 	run "$SQLWAL" db 'VACUUM'
-	assert_success
+	[ "$status" -eq 0 ]
 }
 
 # --- where statements run (SPEC 6) ----------------------------------------
@@ -310,7 +310,7 @@ mkdb() {
 	# leading, it runs before BEGIN, where SQLite honours it
 	{ echo 'PRAGMA foreign_keys=OFF;'; grep -v PRAGMA migrate.sql; } > migrate2.sql
 	run "$SQLWAL" -f migrate2.sql db
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(sqlite3 db 'SELECT count(*) FROM book')" = 3 ]
 	[ "$(sqlite3 db 'SELECT count(*) FROM migrations')" = 1 ]
 	[ "$(sqlite3 db 'PRAGMA table_info(author)' | wc -l)" = 3 ]
@@ -319,9 +319,9 @@ mkdb() {
 	[ "$status" -eq 65 ]
 	# reading it is a query, which runs anywhere
 	run "$SQLWAL" db "SELECT 1; PRAGMA foreign_keys"
-	assert_success
-	assert_output "1
-1"
+	[ "$status" -eq 0 ]
+	[ "$output" = "1
+1" ]
 }
 
 @test "COMMIT, END, ROLLBACK and BEGIN in a script are refused before anything runs; savepoints work" {
@@ -337,7 +337,7 @@ mkdb() {
 	done
 	run "$SQLWAL" db 'SAVEPOINT a; INSERT INTO n VALUES (3); ROLLBACK TO a;
 	    INSERT INTO n VALUES (4); ROLLBACK TRANSACTION TO SAVEPOINT a; INSERT INTO n VALUES (5); RELEASE a'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(sqlite3 db 'SELECT x FROM n')" = 5 ]
 }
 
@@ -346,7 +346,7 @@ mkdb() {
 	"$SQLWAL" db "CREATE TABLE logs(at INTEGER, msg TEXT); INSERT INTO logs VALUES (1, 'a'), (2, 'b'), (9, 'c')"
 	run "$SQLWAL" -p cut:int=5 db 'ATTACH ? AS arch; INSERT INTO arch.logs SELECT * FROM logs WHERE at < :cut;
 	    DELETE FROM logs WHERE at < :cut' archive.db
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(sqlite3 archive.db 'SELECT group_concat(msg) FROM logs')" = a,b ]
 	[ "$(sqlite3 db 'SELECT group_concat(msg) FROM logs')" = c ]
 	# a failure leaves both as they were
@@ -363,12 +363,12 @@ mkdb() {
 @test "VACUUM after a comment runs alone; VACUUM among other statements is refused (65)" {
 	mkdb
 	run "$SQLWAL" db "$(printf -- '-- nightly\nVACUUM;\n')"
-	assert_success
+	[ "$status" -eq 0 ]
 	run "$SQLWAL" db '/* x */ VACUUM'
-	assert_success
+	[ "$status" -eq 0 ]
 	printf -- '-- nightly\nVACUUM;\n' > nightly.sql
 	run "$SQLWAL" -f nightly.sql db
-	assert_success
+	[ "$status" -eq 0 ]
 	run --separate-stderr "$SQLWAL" db "INSERT INTO t(name) VALUES ('x'); VACUUM"
 	[ "$status" -eq 65 ]
 	[ "$stderr" = "sqlwal: db: VACUUM cannot run in a transaction: give it as the only statement" ]
@@ -381,11 +381,11 @@ mkdb() {
 	[ "$status" -eq 1 ]
 	[ "$(sqlite3 db 'SELECT count(*) FROM t')" = 0 ]
 	run "$SQLWAL" db 'CREATE TABLE q(x); INSERT INTO q VALUES (1); PRAGMA query_only=ON; SELECT * FROM q'
-	assert_success
-	assert_output 1
+	[ "$status" -eq 0 ]
+	[ "$output" = 1 ]
 	run "$SQLWAL" db "SELECT 'a' LIKE 'A'; PRAGMA case_sensitive_like=ON; SELECT 'a' LIKE 'A'"
-	assert_output "1
-0"
+	[ "$output" = "1
+0" ]
 	# nor does EXPLAIN of one
 	sqlite3 db 'CREATE TABLE p(id INTEGER PRIMARY KEY); CREATE TABLE c(p REFERENCES p(id)); INSERT INTO p VALUES (1); INSERT INTO c VALUES (1)'
 	run "$SQLWAL" db 'EXPLAIN PRAGMA foreign_keys=OFF; DELETE FROM p'
@@ -406,15 +406,15 @@ mkdb() {
 	PRAGMA foreign_keys=ON;
 	EOF
 	run "$SQLWAL" -f rebuild.sql db
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(sqlite3 db 'SELECT count(*) FROM book')" = 3 ]
 	run "$SQLWAL" db 'ATTACH ? AS arch; INSERT INTO arch.logs VALUES (1); DETACH arch' archive.db
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(sqlite3 archive.db 'SELECT count(*) FROM logs')" = 1 ]
 	# after the script the connection ends: a trailing DETACH changes
 	# nothing; a trailing journal_mode would, outside the transaction
 	run "$SQLWAL" db 'INSERT INTO author VALUES (9, "x"); DETACH nosuch'
-	assert_success
+	[ "$status" -eq 0 ]
 	run --separate-stderr "$SQLWAL" db 'INSERT INTO author VALUES (10, "y"); PRAGMA journal_mode=DELETE'
 	[ "$status" -eq 65 ]
 	[[ "$stderr" == *"PRAGMA journal_mode must come before the script's other statements"* ]]
@@ -428,7 +428,7 @@ mkdb() {
 	sqlite3 archive.db 'CREATE TABLE t(x)'
 	printf '\xef\xbb\xbfATTACH %s AS a; INSERT INTO a.t VALUES (1);\n' "'archive.db'" > bom.sql
 	run "$SQLWAL" -f bom.sql db
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(sqlite3 archive.db 'SELECT count(*) FROM t')" = 1 ]
 	printf '\xef\xbb\xbfVACUUM;\n' | "$SQLWAL" db
 	# one in the middle (cat a.sql b.sql) hides nothing either
@@ -459,17 +459,17 @@ mkdb() {
 	run "$SQLWAL" -p a=x c.db 'CREATE TABLE IF NOT EXISTS c(a, b); INSERT INTO c VALUES (:a, ?2)' 1 2
 	[ "$status" -eq 65 ]
 	run "$SQLWAL" -p a=x -p b:int=2 c.db 'CREATE TABLE IF NOT EXISTS c(a, b); INSERT INTO c VALUES (:a, @b)'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(sqlite3 c.db 'SELECT a, b FROM c')" = "x|2" ]
 	# a ? in a string, a name in a comment, a $ inside a name, are no
 	# parameters
 	run "$SQLWAL" c.db "INSERT INTO c VALUES ('?', ':x') -- :y ?"
-	assert_success
+	[ "$status" -eq 0 ]
 	run "$SQLWAL" c.db 'SELECT 1 AS a$b'
-	assert_output 1
+	[ "$output" = 1 ]
 	# names do not take the numbers of ? (the first ? is the first value)
 	run "$SQLWAL" -p a=x c.db 'SELECT :a, ?, ?' 1 2
-	assert_output "$(printf 'x\t1\t2')"
+	[ "$output" = "$(printf 'x\t1\t2')" ]
 	# SQLite would bind ?1 and :a to one slot: refused, not one dropped
 	run --separate-stderr "$SQLWAL" -p a=Y c.db 'SELECT :a, ?1' X
 	[ "$status" -eq 65 ]
@@ -479,21 +479,21 @@ mkdb() {
 @test "reads that write only TEMP tables, VACUUM INTO and a lone VACUUM leave the journal as it is" {
 	sqlite3 db 'CREATE TABLE t(a); INSERT INTO t VALUES (1), (2)'
 	run "$SQLWAL" db 'CREATE TEMP TABLE x AS SELECT a * 10 AS b FROM t; SELECT sum(b) FROM x'
-	assert_output 30
+	[ "$output" = 30 ]
 	[ "$(header_mode db)" = 1 ]
 	run "$SQLWAL" db "VACUUM INTO 'copy.db'"
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(header_mode db)" = 1 ]
 	[ "$(sqlite3 copy.db 'SELECT count(*) FROM t')" = 2 ]
 	# page_size takes effect: VACUUM runs in the rollback journal
 	run "$SQLWAL" db 'PRAGMA page_size=8192; VACUUM'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(sqlite3 db 'PRAGMA page_size')" = 8192 ]
 }
 
 @test ":memory: is a file name too, and an empty DB name is a usage error" {
 	run "$SQLWAL" :memory: 'CREATE TABLE t(a); INSERT INTO t VALUES (5)'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(sqlite3 ./:memory: 'SELECT a FROM t')" = 5 ]
 	run "$SQLWAL" '' 'SELECT 1'
 	[ "$status" -eq 64 ]
@@ -517,7 +517,7 @@ mkdb() {
 	mkdb
 	[ "$(header_mode db)" = 2 ]
 	run "$SQLWAL" --no-wal db "INSERT INTO t(name) VALUES ('a')"
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(header_mode db)" = 1 ]
 	[ "$(sqlite3 db 'PRAGMA journal_mode')" = delete ]
 	[ "$(sqlite3 db 'SELECT name FROM t')" = a ]
@@ -537,7 +537,7 @@ mkdb() {
 	sqlite3 arch.db 'PRAGMA journal_mode=WAL; CREATE TABLE a(x)' > /dev/null
 	long=archive_of_every_job_that_ever_ran_here_since_the_beginning
 	run "$SQLWAL" --no-wal db "ATTACH 'arch.db' AS $long; INSERT INTO $long.a VALUES (1)"
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(header_mode arch.db)" = 1 ]
 	[ "$(sqlite3 arch.db 'SELECT count(*) FROM a')" = 1 ]
 }
@@ -547,12 +547,12 @@ mkdb() {
 	[ "$(header_mode db)" = 1 ]
 	hold_read_transaction db t
 	run "$SQLWAL" -t 1 db 'SELECT count(*) FROM t'
-	assert_success
-	assert_output 2
+	[ "$status" -eq 0 ]
+	[ "$output" = 2 ]
 	run "$SQLWAL" -t 1 --check db
-	assert_success
+	[ "$status" -eq 0 ]
 	run "$SQLWAL" -t 1 --format json db "SELECT a FROM t WHERE a > 5"
-	assert_output "[]"
+	[ "$output" = "[]" ]
 	[ "$(header_mode db)" = 1 ]
 	kill "$READER"
 	# a write does switch it, once
@@ -562,12 +562,12 @@ mkdb() {
 
 @test "a DB name is a file name, never a URI: file:x.db?mode=memory is a file" {
 	run "$SQLWAL" 'file:jobs.db?mode=memory' 'CREATE TABLE t(a); INSERT INTO t VALUES (42)'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ -f 'file:jobs.db?mode=memory' ]
 	[ "$("$SQLWAL" 'file:jobs.db?mode=memory' 'SELECT a FROM t')" = 42 ]
 	# nor in ATTACH
 	run "$SQLWAL" db 'ATTACH ? AS m; CREATE TABLE m.u(a); INSERT INTO m.u VALUES (7)' 'file:other.db?mode=memory'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(sqlite3 'file:./file:other.db?mode=rw' 'SELECT a FROM u' 2> /dev/null || "$SQLWAL" 'file:other.db?mode=memory' 'SELECT a FROM u')" = 7 ]
 }
 
@@ -590,12 +590,12 @@ mkdb() {
 	[ "$status" -eq 69 ]
 	[ ! -e export/new.db ]
 	run "$SQLWAL" --no-wal m1/db 'SELECT count(*) FROM t'
-	assert_success
-	assert_output 1
+	[ "$status" -eq 0 ]
+	[ "$output" = 1 ]
 	run "$SQLWAL" -r --no-wal m1/db 'SELECT count(*) FROM t'
-	assert_output 1
+	[ "$output" = 1 ]
 	run "$SQLWAL" --no-wal --unsafe-shared-fs m1/db 'INSERT INTO t VALUES (2)'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(sqlite3 export/db 'SELECT count(*) FROM t')" = 2 ]
 	[ "$(header_mode export/db)" = 1 ]
 }
@@ -617,19 +617,19 @@ mkdb() {
 @test "--format json of no rows is []; a statement without columns prints nothing" {
 	mkdb
 	run "$SQLWAL" --format json db 'SELECT * FROM t'
-	assert_output "[]"
+	[ "$output" = "[]" ]
 	jq -e 'length == 0' <<< "$output"
 	run "$SQLWAL" --format json db "INSERT INTO t(name) VALUES ('a')"
-	assert_output ""
+	[ "$output" = "" ]
 	run "$SQLWAL" --format jsonl db 'SELECT * FROM t WHERE 0'
-	assert_output ""
+	[ "$output" = "" ]
 }
 
 @test "--format table aligns by display width (Müller, 日本語, combining accents)" {
 	run "$SQLWAL" --format table -H db "SELECT 'Müller' AS name, 1 AS n UNION ALL SELECT '日本語', 22
 	    UNION ALL SELECT 'Ame' || char(769) || 'lie', 4 UNION ALL SELECT 'abc', 333
 	    UNION ALL SELECT '👍🏽 ok', 5"
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "${lines[0]}" = "name    n" ]
 	[ "${lines[1]}" = "Müller  1" ]
 	[ "${lines[2]}" = "日本語  22" ]
@@ -694,7 +694,7 @@ print(sum(0 if 0x1f3fb <= ord(c) <= 0x1f3ff else 2 if unicodedata.east_asian_wid
 	[[ "$stderr" == *"database busy"* ]]
 	wait "$holder"
 	run "$SQLWAL" db 'SELECT count(*) FROM t'
-	assert_output 0
+	[ "$output" = 0 ]
 }
 
 @test "a writer holding the lock less than --timeout is waited for" {
@@ -703,10 +703,10 @@ print(sum(0 if 0x1f3fb <= ord(c) <= 0x1f3ff else 2 if unicodedata.east_asian_wid
 	holder=$!
 	sleep 0.3
 	run "$SQLWAL" -t 10 db "INSERT INTO t(name) VALUES ('patient')"
-	assert_success
+	[ "$status" -eq 0 ]
 	wait "$holder"
 	run "$SQLWAL" db 'SELECT name FROM t'
-	assert_output patient
+	[ "$output" = patient ]
 }
 
 @test "64 concurrent writers x 50 inserts: all succeed, every row present" {
@@ -722,9 +722,9 @@ print(sum(0 if 0x1f3fb <= ord(c) <= 0x1f3ff else 2 if unicodedata.east_asian_wid
 	done
 	wait "${pids[@]}"
 	run cat out.*
-	assert_output ""
+	[ "$output" = "" ]
 	run "$SQLWAL" db 'SELECT count(*), count(DISTINCT w) FROM r'
-	assert_output "$(printf '%d\t64' $((64 * n)))"
+	[ "$output" = "$(printf '%d\t64' $((64 * n)))" ]
 }
 
 @test "kill -9 of random writers: integrity ok, every acknowledged row present" {
@@ -753,14 +753,14 @@ print(sum(0 if 0x1f3fb <= ord(c) <= 0x1f3ff else 2 if unicodedata.east_asian_wid
 	echo "# killed $killed writers" >&3
 	[ "$killed" -gt 0 ]
 	run "$SQLWAL" db 'PRAGMA integrity_check'
-	assert_output ok
+	[ "$output" = ok ]
 	# no transaction half there; every acknowledged one whole
 	run "$SQLWAL" db 'SELECT count(*) FROM (SELECT w, i FROM r GROUP BY w, i HAVING count(*) <> 400)'
-	assert_output 0
+	[ "$output" = 0 ]
 	cat ack.* | sort > acked
 	"$SQLWAL" db 'SELECT DISTINCT w, i FROM r' | tr '\t' ' ' | sort > present
 	run comm -23 acked present
-	assert_output ""
+	[ "$output" = "" ]
 	[ -s acked ]
 }
 
@@ -773,9 +773,9 @@ print(sum(0 if 0x1f3fb <= ord(c) <= 0x1f3ff else 2 if unicodedata.east_asian_wid
 	[ "$status" -eq 74 ]
 	[[ "$stderr" == *"/db: "* || "$stderr" == *"db: "* ]]
 	run "$SQLWAL" db 'PRAGMA integrity_check'
-	assert_output ok
+	[ "$output" = ok ]
 	run "$SQLWAL" db 'SELECT group_concat(name) FROM t'
-	assert_output before
+	[ "$output" = before ]
 }
 
 @test "a read-only filesystem is named as such (not SQLite's misleading ENOENT)" {
@@ -797,7 +797,7 @@ print(sum(0 if 0x1f3fb <= ord(c) <= 0x1f3ff else 2 if unicodedata.east_asian_wid
 	[[ "$stderr" == *"network filesystem (nfs)"* ]]
 	[ ! -e db ]
 	run env LD_PRELOAD="$CS_BIN/../obj/fakenfs.so" "$SQLWAL" --no-wal db 'CREATE TABLE t(a)'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(sqlite3 db 'PRAGMA journal_mode')" = delete ]
 }
 
@@ -814,7 +814,7 @@ print(sum(0 if 0x1f3fb <= ord(c) <= 0x1f3ff else 2 if unicodedata.east_asian_wid
 
 @test "--help and --version" {
 	run "$SQLWAL" --help
-	assert_success
+	[ "$status" -eq 0 ]
 	[[ "$output" == "usage: sqlwal "* ]]
 	run "$SQLWAL" --version
 	[[ "$output" =~ ^sqlwal\ [0-9.]+\ \(SQLite\ [0-9.]+\)$ ]]
@@ -834,7 +834,7 @@ mklog() {
 @test "--fence: the first fenced write records NAME and TOKEN in crashsafe_fence" {
 	mklog
 	run --separate-stderr "$SQLWAL" --fence nightly=42 db 'INSERT INTO log(tok) VALUES (?)' 42
-	assert_success
+	[ "$status" -eq 0 ]
 	[ -z "$stderr" ]
 	[ "$(fences)" = "nightly|42" ]
 	[ "$(sqlite3 db 'SELECT tok FROM log')" = 42 ]
@@ -845,16 +845,16 @@ mklog() {
 	mklog
 	"$SQLWAL" --fence job=7 db 'INSERT INTO log(tok) VALUES (7)'
 	run "$SQLWAL" --fence job=1000 db 'INSERT INTO log(tok) VALUES (1000)'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(fences)" = "job|1000" ]
 	# one holder writes several times with its token
 	run "$SQLWAL" --fence job=1000 db 'INSERT INTO log(tok) VALUES (1000)'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(fences)" = "job|1000" ]
 	[ "$(sqlite3 db 'SELECT group_concat(tok) FROM log')" = 7,1000,1000 ]
 	# INT64_MAX is a token too
 	run "$SQLWAL" --fence job=9223372036854775807 db 'INSERT INTO log(tok) VALUES (1)'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(fences)" = "job|9223372036854775807" ]
 }
 
@@ -864,7 +864,7 @@ mklog() {
 	run --separate-stderr "$SQLWAL" --fence job=41 db 'INSERT INTO log(tok) VALUES (41); INSERT INTO log(tok) VALUES (41)'
 	[ "$status" -eq 75 ]
 	[ "$stderr" = "sqlwal: db: fence job: token 41 is older than 42, already recorded: a newer lock holder has written; nothing applied" ]
-	assert_output ""
+	[ "$output" = "" ]
 	[ "$(sqlite3 db 'SELECT count(*) FROM log')" = 1 ]
 	[ "$(fences)" = "job|42" ]
 	# the same call again can never succeed: only a new lock (token) can
@@ -890,7 +890,7 @@ mklog() {
 	[ "$(sqlite3 db 'SELECT group_concat(tok) FROM log')" = 5 ]
 	# so a lower token than the failed one still passes
 	run "$SQLWAL" --fence job=6 db 'INSERT INTO log(tok) VALUES (6)'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(fences)" = "job|6" ]
 }
 
@@ -898,18 +898,18 @@ mklog() {
 	sqlite3 db 'CREATE TABLE log(id INTEGER PRIMARY KEY, tok INTEGER); INSERT INTO log(tok) VALUES (1), (2)'
 	[ "$(header_mode db)" = 1 ]
 	run --separate-stderr "$SQLWAL" --fence job=3 db 'SELECT tok FROM log ORDER BY tok'
-	assert_success
-	assert_output "1
-2"
+	[ "$status" -eq 0 ]
+	[ "$output" = "1
+2" ]
 	[ "$(fences)" = "job|3" ]
 	[ "$(header_mode db)" = 2 ]
 	# an empty script claims the token: older holders are refused from now on
 	run "$SQLWAL" --fence job=4 db ''
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(fences)" = "job|4" ]
 	run --separate-stderr "$SQLWAL" --fence job=3 db 'SELECT 1'
 	[ "$status" -eq 75 ]
-	assert_output ""
+	[ "$output" = "" ]
 }
 
 @test "--fence: a bad TOKEN, an empty or repeated NAME, -r, --check, --checkpoint: 64, the database untouched" {
@@ -940,7 +940,7 @@ mklog() {
 	run "$SQLWAL" --fence 'a=b=1x' db 'SELECT 1'
 	[ "$status" -eq 64 ]
 	run "$SQLWAL" --fence 'nightly job: 10.0.0.1/x=3' db 'SELECT 1'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(fences)" = "nightly job: 10.0.0.1/x|3" ]
 }
 
@@ -974,7 +974,7 @@ mklog() {
 	done
 	# in commit order (rowid), each accepted token at least the one before
 	run sqlite3 db 'SELECT count(*) FROM log a JOIN log b ON b.id > a.id WHERE b.tok < a.tok'
-	assert_output 0
+	[ "$output" = 0 ]
 	[ "$(sqlite3 db 'SELECT count(*) FROM log')" -eq "$ok" ]
 	[ "$(sqlite3 db 'SELECT count(*) FROM log WHERE tok = 16')" = 1 ]
 	[ "$(fences)" = "job|$(sqlite3 db 'SELECT max(tok) FROM log')" ]
@@ -984,7 +984,7 @@ mklog() {
 @test "--fence: two names, each checked: one lower token refuses the whole call" {
 	mklog
 	run "$SQLWAL" --fence a=5 --fence b=3 db 'INSERT INTO log(tok) VALUES (1)'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(fences)" = "$(printf 'a|5\nb|3')" ]
 	run --separate-stderr "$SQLWAL" --fence a=6 --fence b=2 db 'INSERT INTO log(tok) VALUES (2)'
 	[ "$status" -eq 75 ]
@@ -992,11 +992,11 @@ mklog() {
 	[ "$(fences)" = "$(printf 'a|5\nb|3')" ]
 	[ "$(sqlite3 db 'SELECT group_concat(tok) FROM log')" = 1 ]
 	run "$SQLWAL" --fence b=3 --fence a=6 db 'INSERT INTO log(tok) VALUES (3)'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(fences)" = "$(printf 'a|6\nb|3')" ]
 	# a name with '=' in it: split at the last one
 	run "$SQLWAL" --fence 'k=v=7' db 'SELECT 1'
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(sqlite3 db "SELECT token FROM crashsafe_fence WHERE name = 'k=v'")" = 7 ]
 }
 
@@ -1020,13 +1020,13 @@ mklog() {
 	mklog
 	echo 'INSERT INTO log(tok) VALUES (?); INSERT INTO log(tok) VALUES (:t)' > ins.sql
 	run "$SQLWAL" -c -p t:int=2 --fence job=2 -f ins.sql db 1
-	assert_success
-	assert_output 2
+	[ "$status" -eq 0 ]
+	[ "$output" = 2 ]
 	[ "$(fences)" = "job|2" ]
 	run "$SQLWAL" --fence job=1 -f ins.sql -p t=0 db 0
 	[ "$status" -eq 75 ]
 	run bash -c 'echo "INSERT INTO log(tok) VALUES (3)" | "$1" --fence job=3 --no-wal db' sh "$SQLWAL"
-	assert_success
+	[ "$status" -eq 0 ]
 	[ "$(header_mode db)" = 1 ]
 	[ "$(fences)" = "job|3" ]
 	run bash -c 'echo "INSERT INTO log(tok) VALUES (-1)" | "$1" --fence job=2 --no-wal db' sh "$SQLWAL"

@@ -8,57 +8,57 @@ load helpers
 
 @test "unit: durations parse strictly, exactly to the nanosecond" {
 	run "$CS_UNIT" durations
-	assert_success
+	[ "$status" -eq 0 ]
 }
 
 @test "unit: modes, factors and exit-code lists parse strictly" {
 	run "$CS_UNIT" parsers
-	assert_success
+	[ "$status" -eq 0 ]
 }
 
 @test "unit: reals print as the shortest decimal that reads back as the same double" {
 	run "$CS_UNIT" reals
-	assert_success
+	[ "$status" -eq 0 ]
 }
 
 @test "unit: backoff schedule, caps and the four jitter kinds" {
 	run "$CS_UNIT" backoff
-	assert_success
+	[ "$status" -eq 0 ]
 }
 
 @test "unit: sleeps never run past the deadline" {
 	run "$CS_UNIT" sleep
-	assert_success
+	[ "$status" -eq 0 ]
 }
 
 @test "unit: temp names fit NAME_MAX and keep the recognisable tail" {
 	run "$CS_UNIT" tempname
-	assert_success
+	[ "$status" -eq 0 ]
 }
 
 @test "unit: errno values map to the exit codes of SPEC 1.3" {
 	run "$CS_UNIT" errno
-	assert_success
+	[ "$status" -eq 0 ]
 }
 
 @test "unit: process facts from /proc" {
 	run "$CS_UNIT" proc
-	assert_success
+	[ "$status" -eq 0 ]
 }
 
 @test "unit: open and locked files from fdinfo and /proc/locks, keyed by superblock" {
 	run "$CS_UNIT" openfiles
-	assert_success
+	[ "$status" -eq 0 ]
 }
 
 @test "unit: /proc/locks lines, lock metadata and how a holder is named" {
 	run "$CS_UNIT" holders
-	assert_success
+	[ "$status" -eq 0 ]
 }
 
 @test "unit: every group in the binary has a test here" {
 	run "$CS_UNIT"
-	assert_success
+	[ "$status" -eq 0 ]
 	for g in $output; do
 		grep -q "\"\$CS_UNIT\" $g\$" "$BATS_TEST_FILENAME" || fail "group $g not run"
 	done
