@@ -79,7 +79,7 @@ $(O)/obj/lib/%.o: lib/%.c lib/crashsafe.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
-$(O)/obj/cmd/%.o: cmd/%.c lib/crashsafe.h
+$(O)/obj/cmd/%.o: cmd/%.c lib/crashsafe.h $(wildcard cmd/*.h)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -91,45 +91,46 @@ $(O)/obj/lib/etcd.o: lib/etcd.c lib/crashsafe.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ETCD_CFLAGS) -c -o $@ $<
 
-$(O)/obj/cmd/withlock-etcd.o: cmd/withlock.c lib/crashsafe.h
+$(O)/obj/cmd/withlock-etcd.o: cmd/withlock.c lib/crashsafe.h cmd/withlock.h
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) -DCS_WITH_ETCD -c -o $@ $<
 
 $(O)/libexec/crashsafe/withlock-etcd: $(O)/obj/cmd/withlock-etcd.o \
-    $(O)/obj/lib/etcd.o $(LIBA)
+    $(O)/obj/cmd/withlock-options.o $(O)/obj/lib/etcd.o $(LIBA)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(O)/obj/lib/etcd.o $(LIBA) \
+	$(CC) $(ALL_LDFLAGS) -o $@ $< $(O)/obj/cmd/withlock-options.o \
+	    $(O)/obj/lib/etcd.o $(LIBA) \
 	    $(BSD_LIBS) $(ETCD_LIBS) -lresolv -lpthread -lm
 
-$(O)/bin/%: $(O)/obj/cmd/%.o $(LIBA)
+$(O)/bin/%: $(O)/obj/cmd/%.o $(O)/obj/cmd/%-options.o $(LIBA)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(BSD_LIBS) -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(BSD_LIBS) -lm
 
 # retry is linked statically: loading shared libraries was half of its
 # per-call overhead (SPEC 5 budgets 0.5 ms over the command itself).
 # static-pie keeps ASLR (and hardening-check's PIE) at no start-up cost.
 # The sanitizer build stays dynamic, as ASan needs.
-$(O)/bin/sqlwal: $(O)/obj/cmd/sqlwal.o $(LIBA)
+$(O)/bin/sqlwal: $(O)/obj/cmd/sqlwal.o $(O)/obj/cmd/sqlwal-options.o $(LIBA)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(BSD_LIBS) -lsqlite3 -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(BSD_LIBS) -lsqlite3 -lm
 
-$(O)/bin/staleclean: $(O)/obj/cmd/staleclean.o $(LIBA)
+$(O)/bin/staleclean: $(O)/obj/cmd/staleclean.o $(O)/obj/cmd/staleclean-options.o $(LIBA)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(BSD_LIBS) $(MOUNT_LIBS) -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(BSD_LIBS) $(MOUNT_LIBS) -lm
 
 ifeq ($(SAN)$(FAULTS),)
-$(O)/bin/retry: $(O)/obj/cmd/retry.o $(LIBA)
+$(O)/bin/retry: $(O)/obj/cmd/retry.o $(O)/obj/cmd/retry-options.o $(LIBA)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -static-pie -o $@ $< $(LIBA) $(BSD_STATIC) -lm
+	$(CC) $(ALL_LDFLAGS) -static-pie -o $@ $^ $(BSD_STATIC) -lm
 
 # withlock too: SPEC 8 budgets 1.2x flock(1) for a whole local run.
-$(O)/bin/withlock: $(O)/obj/cmd/withlock.o $(LIBA)
+$(O)/bin/withlock: $(O)/obj/cmd/withlock.o $(O)/obj/cmd/withlock-options.o $(LIBA)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -static-pie -o $@ $< $(LIBA) $(BSD_STATIC) -lm
+	$(CC) $(ALL_LDFLAGS) -static-pie -o $@ $^ $(BSD_STATIC) -lm
 endif
 
 $(UNIT): tests/unit/unit.c $(LIBA)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(BSD_LIBS) \
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(BSD_LIBS) \
 	    $(MOUNT_LIBS) -lm
 
 $(O)/obj/fakenfs.so: tests/fakenfs.c
@@ -181,7 +182,8 @@ clean:
 	rm -rf obj bin libexec build-san build-plant-* build-faults tests/tmp
 
 .PHONY: all check install uninstall lint clean
-.SECONDARY: $(LIBOBJ) $(TOOLS:%=$(O)/obj/cmd/%.o) $(O)/obj/cmd/withlock-etcd.o \
+.SECONDARY: $(LIBOBJ) $(TOOLS:%=$(O)/obj/cmd/%.o) $(TOOLS:%=$(O)/obj/cmd/%-options.o) \
+	    $(O)/obj/cmd/withlock-etcd.o \
 	    $(O)/obj/lib/etcd.o
 
 # The Debian package (debian/), built as a distribution builds it, tests
@@ -203,8 +205,8 @@ demo: $(BINS)
 	demo/demo $(O)/bin
 
 # libFuzzer harnesses for the library's parsers and encoders, for how sqlwal
-# reads a script (sql), and for each
-# tool's command line (argv_*), with ASan+UBSan; FUZZ_TIME seconds each
+# reads a script (sql), and for each tool's command line (argv_*: its
+# cmd/TOOL-options.c), with ASan+UBSan; FUZZ_TIME seconds each
 # (default 10), on a copy of the seeds. The argv harnesses get exit, err
 # and errx wrapped so that a usage error returns to the fuzzer.
 FUZZERS	 = duration codes parsers owner encode sql $(TOOLS:%=argv_%)
@@ -213,8 +215,8 @@ FUZZ_WRAP = -Wl,--wrap=exit,--wrap=err,--wrap=errx,--wrap=fclose
 fuzz:
 	@mkdir -p obj/fuzz
 	@for f in $(FUZZERS); do \
-	    case $$f in argv_*) extra="$(FUZZ_WRAP) -lsqlite3" quiet=-close_fd_mask=3 ;; \
-	    sql) extra=-lsqlite3 quiet=-close_fd_mask=3 ;; \
+	    case $$f in argv_*) extra="cmd/$${f#argv_}-options.c $(FUZZ_WRAP) -lsqlite3" quiet=-close_fd_mask=3 ;; \
+	    sql) extra="cmd/sqlwal-options.c -lsqlite3" quiet=-close_fd_mask=3 ;; \
 	    *) extra= quiet= ;; esac; \
 	    clang -g -O1 -fsanitize=fuzzer,address,undefined \
 	        -fno-sanitize-recover=undefined -std=gnu11 -D_GNU_SOURCE \

@@ -22,48 +22,11 @@
 #include <unistd.h>
 
 #include "crashsafe.h"
+#include "atomicappend.h"
 
-enum { OPT_UNSAFE_SHARED = CHAR_MAX + 1, OPT_VERSION };
-
-static const struct option longopts[] = {
-	{ "help",	no_argument,		NULL, 'h' },
-	{ "lines",	no_argument,		NULL, 'l' },
-	{ "mode",	required_argument,	NULL, 'm' },
-	{ "no-newline",	no_argument,		NULL, 'n' },
-	{ "quiet",	no_argument,		NULL, 'q' },
-	{ "sync",	required_argument,	NULL, 'S' },
-	{ "timeout",	required_argument,	NULL, 't' },
-	{ "unsafe-shared-fs", no_argument,	NULL, OPT_UNSAFE_SHARED },
-	{ "verbose",	no_argument,		NULL, 'v' },
-	{ "version",	no_argument,		NULL, OPT_VERSION },
-	{ NULL,		0,			NULL, 0 }
-};
-
-static const char synopsis[] =
-"usage: atomicappend [-lnqv] [-m mode] [-S none|data|full] [-t timeout]\n"
-"                    [--unsafe-shared-fs] file [text ...]\n";
-
-static const char options_help[] =
-"\nAppend TEXT (or all of stdin) to FILE as one whole record.\n"
-"  -l, --lines             each line of stdin is a record, appended as it comes\n"
-"  -n, --no-newline        raw records: no newline added, no torn-tail repair\n"
-"  -m, --mode MODE         octal mode when FILE is created\n"
-"  -S, --sync MODE         none (default), data (fdatasync), full (fsync)\n"
-"  -t, --timeout DURATION  lock wait limit (default 10s; 0, inf)\n"
-"      --unsafe-shared-fs  append even where locks do not reach other clients\n"
-"  -q, --quiet             no warnings\n"
-"  -v, --verbose           report records and bytes appended\n";
 
 #define LINEBUF	(1024 * 1024)	/* and the pipe is enlarged to match */
 
-static struct {
-	bool		 lines;
-	bool		 raw;
-	bool		 mode_set;
-	mode_t		 mode;
-	enum cs_sync	 sync;
-	cs_nsec		 timeout;
-} opt = { .sync = CS_SYNC_NONE, .timeout = 10 * CS_SEC };
 
 /* The file being appended to, and what we know of it. */
 static struct {
@@ -75,8 +38,6 @@ static struct {
 	off_t		 bytes;
 } out = { .fd = -1, .access = O_RDWR };
 
-static CS_NORETURN void	usage(int status);
-static void	parse_options(int argc, char *argv[]);
 static int	open_target(void);
 static int	lock_target(void);
 static void	truncate_back(off_t size);
@@ -86,59 +47,6 @@ static int	append_words(char **words, int n);
 static int	spool_stdin(int *spool);
 static size_t	count_lines(const char *p, size_t len);
 static int	append_lines(void);
-
-static CS_NORETURN void
-usage(int status)
-{
-	cs_usage(status, synopsis, options_help);
-}
-
-static void
-parse_options(int argc, char *argv[])
-{
-	int ch;
-
-	opterr = 0;
-	while ((ch = getopt_long(argc, argv, "+:hlm:nqS:t:v", longopts,
-	    NULL)) != -1) {
-		switch (ch) {
-		case 'h':
-			usage(0);
-		case 'l':
-			opt.lines = true;
-			break;
-		case 'm':
-			if (cs_parse_mode(optarg, &opt.mode) == -1)
-				errx(EX_USAGE, "invalid mode: '%s'", optarg);
-			opt.mode_set = true;
-			break;
-		case 'n':
-			opt.raw = true;
-			break;
-		case 'q':
-			cs_verbosity = -1;
-			break;
-		case 'S':
-			if (cs_parse_sync(optarg, &opt.sync) == -1)
-				errx(EX_USAGE, "invalid sync mode: '%s' "
-				    "(none, data or full)", optarg);
-			break;
-		case 't':
-			opt.timeout = ecs_duration(optarg, true, "timeout");
-			break;
-		case 'v':
-			cs_verbosity = 1;
-			break;
-		case OPT_UNSAFE_SHARED:
-			cs_unsafe_shared_fs = true;
-			break;
-		case OPT_VERSION:
-			cs_version(NULL);
-		default:
-			cs_bad_option(ch, argv, synopsis);
-		}
-	}
-}
 
 /*
  * Open FILE for appending, creating it with our mode if missing. Done once

@@ -1,15 +1,17 @@
 /* SPDX-License-Identifier: ISC */
 /*
  * argv.h - the body of the argv harnesses (fuzz_argv_TOOL.c). Each
- * includes its tool's source with main renamed, defines FUZZ_RESET() (free
- * what parse_options allocated) and FUZZ_SKIP(arg) (arguments that would
- * make parse_options touch the filesystem), then includes this file.
+ * includes its tool's cmd/TOOL.h (the build links cmd/TOOL-options.c, the
+ * tool's option parsing and nothing else of it), defines FUZZ_RESET()
+ * (free what parse_options allocated) and FUZZ_SKIP(arg) (arguments that
+ * would make parse_options touch the filesystem), then includes this file.
  *
  * The input is the tool's arguments, NUL-separated. parse_options runs
  * as in the tool; where the tool would exit (a usage error, --help), the
  * link's --wrap of exit, err, errx returns here instead, and fclose of
  * stdout/stderr only flushes.
  */
+#include <err.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdio.h>

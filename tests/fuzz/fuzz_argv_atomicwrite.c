@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: ISC */
-/* libFuzzer: atomicwrite's command line (parse_options in cmd/atomicwrite.c). */
-#define main atomicwrite_main
-#include "../../cmd/atomicwrite.c"
-#undef main
+/* libFuzzer: atomicwrite's command line (parse_options in cmd/atomicwrite-options.c). */
+#include "crashsafe.h"
+#include "../../cmd/atomicwrite.h"
 
 #define FUZZ_RESET()	do { } while (0)
 #define FUZZ_SKIP(arg)	0

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: ISC */
-/* libFuzzer: retry's command line (parse_options in cmd/retry.c). */
-#define main retry_main
-#include "../../cmd/retry.c"
-#undef main
+/* libFuzzer: retry's command line (parse_options in cmd/retry-options.c). */
+#include "crashsafe.h"
+#include "../../cmd/retry.h"
 
 #define FUZZ_RESET()	do { } while (0)
 #define FUZZ_SKIP(arg)	0

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: ISC */
-/* libFuzzer: sqlwal's command line (parse_options in cmd/sqlwal.c),
+/* libFuzzer: sqlwal's command line (parse_options in cmd/sqlwal-options.c),
  * named parameters (-p NAME[:TYPE]=VALUE) included. */
-#define main sqlwal_main
-#include "../../cmd/sqlwal.c"
-#undef main
+#include <stdlib.h>
+
+#include "crashsafe.h"
+#include "../../cmd/sqlwal.h"
 
 static void
 fuzz_reset(void)

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: ISC */
-/* libFuzzer: staleclean's command line (parse_options in cmd/staleclean.c). */
-#define main staleclean_main
-#include "../../cmd/staleclean.c"
-#undef main
+/* libFuzzer: staleclean's command line (parse_options in cmd/staleclean-options.c). */
+#include "crashsafe.h"
+#include "../../cmd/staleclean.h"
 
 #define FUZZ_RESET()	do { } while (0)
 #define FUZZ_SKIP(arg)	0

@@ -1,8 +1,7 @@
 /* SPDX-License-Identifier: ISC */
-/* libFuzzer: withlock's command line (parse_options in cmd/withlock.c). */
-#define main withlock_main
-#include "../../cmd/withlock.c"
-#undef main
+/* libFuzzer: withlock's command line (parse_options in cmd/withlock-options.c). */
+#include "crashsafe.h"
+#include "../../cmd/withlock.h"
 
 #define FUZZ_RESET()	(cs_unsafe_shared_fs = false)
 #define FUZZ_SKIP(arg)	0
