@@ -10,8 +10,6 @@
 #include "crashsafe.h"
 #include "atomicappend.h"
 
-enum { OPT_UNSAFE_SHARED = CHAR_MAX + 1, OPT_VERSION };
-
 static const struct option longopts[] = {
 	{ "help",	no_argument,		NULL, 'h' },
 	{ "lines",	no_argument,		NULL, 'l' },
@@ -20,9 +18,9 @@ static const struct option longopts[] = {
 	{ "quiet",	no_argument,		NULL, 'q' },
 	{ "sync",	required_argument,	NULL, 'S' },
 	{ "timeout",	required_argument,	NULL, 't' },
-	{ "unsafe-shared-fs", no_argument,	NULL, OPT_UNSAFE_SHARED },
+	{ "unsafe-shared-fs", no_argument,	NULL, CS_OPT_UNSAFE_SHARED },
 	{ "verbose",	no_argument,		NULL, 'v' },
-	{ "version",	no_argument,		NULL, OPT_VERSION },
+	{ "version",	no_argument,		NULL, CS_OPT_VERSION },
 	{ NULL,		0,			NULL, 0 }
 };
 
@@ -58,8 +56,6 @@ parse_options(int argc, char *argv[])
 	while ((ch = getopt_long(argc, argv, "+:hlm:nqS:t:v", longopts,
 	    NULL)) != -1) {
 		switch (ch) {
-		case 'h':
-			usage(0);
 		case 'l':
 			opt.lines = true;
 			break;
@@ -71,9 +67,6 @@ parse_options(int argc, char *argv[])
 		case 'n':
 			opt.raw = true;
 			break;
-		case 'q':
-			cs_verbosity = -1;
-			break;
 		case 'S':
 			if (cs_parse_sync(optarg, &opt.sync) == -1)
 				errx(EX_USAGE, "invalid sync mode: '%s' "
@@ -82,16 +75,8 @@ parse_options(int argc, char *argv[])
 		case 't':
 			opt.timeout = ecs_duration(optarg, true, "timeout");
 			break;
-		case 'v':
-			cs_verbosity = 1;
-			break;
-		case OPT_UNSAFE_SHARED:
-			cs_unsafe_shared_fs = true;
-			break;
-		case OPT_VERSION:
-			cs_version(NULL);
 		default:
-			cs_bad_option(ch, argv, synopsis);
+			cs_option(ch, argv, synopsis, options_help, NULL);
 		}
 	}
 }

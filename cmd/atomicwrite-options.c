@@ -11,7 +11,7 @@
 #include "crashsafe.h"
 #include "atomicwrite.h"
 
-enum { OPT_UNCHANGED = CHAR_MAX + 1, OPT_UNSAFE_SHARED, OPT_VERSION };
+enum { OPT_UNCHANGED = CHAR_MAX + 1 };
 
 static const struct option longopts[] = {
 	{ "backup",		optional_argument,	NULL, 'b' },
@@ -25,10 +25,10 @@ static const struct option longopts[] = {
 	{ "sync",		required_argument,	NULL, 'S' },
 	{ "timeout",		required_argument,	NULL, 't' },
 	{ "unchanged-status",	required_argument,	NULL, OPT_UNCHANGED },
-	{ "unsafe-shared-fs",	no_argument,		NULL, OPT_UNSAFE_SHARED },
+	{ "unsafe-shared-fs",	no_argument,		NULL, CS_OPT_UNSAFE_SHARED },
 	{ "validate",		required_argument,	NULL, 'V' },
 	{ "verbose",		no_argument,		NULL, 'v' },
-	{ "version",		no_argument,		NULL, OPT_VERSION },
+	{ "version",		no_argument,		NULL, CS_OPT_VERSION },
 	{ NULL,			0,			NULL, 0 }
 };
 
@@ -85,8 +85,6 @@ parse_options(int argc, char *argv[])
 		case 'e':
 			opt.no_empty = true;
 			break;
-		case 'h':
-			usage(0);
 		case 'l':
 			opt.lock = true;
 			break;
@@ -97,9 +95,6 @@ parse_options(int argc, char *argv[])
 			break;
 		case 'P':
 			opt.no_deref = true;
-			break;
-		case 'q':
-			cs_verbosity = -1;
 			break;
 		case 'S':
 			if (cs_parse_sync(optarg, &opt.sync) == -1 ||
@@ -113,20 +108,12 @@ parse_options(int argc, char *argv[])
 		case 'V':
 			opt.validate = optarg;
 			break;
-		case 'v':
-			cs_verbosity = 1;
-			break;
-		case OPT_UNSAFE_SHARED:
-			cs_unsafe_shared_fs = true;
-			break;
 		case OPT_UNCHANGED:
 			opt.unchanged_status = (int)ecs_number(optarg, 0, 255,
 			    "unchanged-status");
 			break;
-		case OPT_VERSION:
-			cs_version(NULL);
 		default:
-			cs_bad_option(ch, argv, synopsis);
+			cs_option(ch, argv, synopsis, options_help, NULL);
 		}
 	}
 }

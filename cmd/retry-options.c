@@ -13,8 +13,7 @@
 
 static cs_codeset	ecodes(const char *arg, const char *what);
 
-enum { OPT_ON = CHAR_MAX + 1, OPT_EXCEPT, OPT_LIVE, OPT_HOLD, OPT_JSON,
-	OPT_VERSION };
+enum { OPT_ON = CHAR_MAX + 1, OPT_EXCEPT, OPT_LIVE, OPT_HOLD, OPT_JSON };
 
 static const struct option longopts[] = {
 	{ "attempts",	required_argument,	NULL, 'n' },
@@ -34,7 +33,7 @@ static const struct option longopts[] = {
 	{ "quiet",	no_argument,		NULL, 'q' },
 	{ "timeout",	required_argument,	NULL, 't' },
 	{ "verbose",	no_argument,		NULL, 'v' },
-	{ "version",	no_argument,		NULL, OPT_VERSION },
+	{ "version",	no_argument,		NULL, CS_OPT_VERSION },
 	{ NULL,		0,			NULL, 0 }
 };
 
@@ -94,8 +93,6 @@ parse_options(int argc, char *argv[])
 				errx(EX_USAGE, "factor: invalid number: '%s'",
 				    optarg);
 			break;
-		case 'h':
-			usage(0);
 		case 'I':
 			opt.no_replay = true;
 			break;
@@ -116,17 +113,11 @@ parse_options(int argc, char *argv[])
 			opt.attempts = strcmp(optarg, "inf") == 0 ? 0 :
 			    ecs_number(optarg, 1, INT_MAX, "attempts");
 			break;
-		case 'q':
-			cs_verbosity = -1;
-			break;
 		case 'T':
 			opt.deadline = ecs_duration(optarg, true, "deadline");
 			break;
 		case 't':
 			opt.timeout = ecs_duration(optarg, true, "timeout");
-			break;
-		case 'v':
-			cs_verbosity = 1;
 			break;
 		case OPT_ON:
 			opt.on = ecodes(optarg, "on");
@@ -144,10 +135,8 @@ parse_options(int argc, char *argv[])
 		case OPT_JSON:
 			opt.json = true;
 			break;
-		case OPT_VERSION:
-			cs_version(NULL);
 		default:
-			cs_bad_option(ch, argv, synopsis);
+			cs_option(ch, argv, synopsis, options_help, NULL);
 		}
 	}
 }

@@ -21,8 +21,7 @@ static void	add_param(char *arg);
 static void	add_fence(char *arg);
 
 enum { OPT_FORMAT = CHAR_MAX + 1, OPT_NULL, OPT_NO_WAL, OPT_NO_CREATE,
-	OPT_CHECKPOINT, OPT_CHECK, OPT_DURABLE, OPT_FENCE, OPT_UNSAFE_SHARED,
-	OPT_VERSION };
+	OPT_CHECKPOINT, OPT_CHECK, OPT_DURABLE, OPT_FENCE };
 
 static const struct option longopts[] = {
 	{ "changes",	no_argument,		NULL, 'c' },
@@ -41,9 +40,9 @@ static const struct option longopts[] = {
 	{ "quiet",	no_argument,		NULL, 'q' },
 	{ "readonly",	no_argument,		NULL, 'r' },
 	{ "timeout",	required_argument,	NULL, 't' },
-	{ "unsafe-shared-fs", no_argument,	NULL, OPT_UNSAFE_SHARED },
+	{ "unsafe-shared-fs", no_argument,	NULL, CS_OPT_UNSAFE_SHARED },
 	{ "verbose",	no_argument,		NULL, 'v' },
-	{ "version",	no_argument,		NULL, OPT_VERSION },
+	{ "version",	no_argument,		NULL, CS_OPT_VERSION },
 	{ NULL,		0,			NULL, 0 }
 };
 
@@ -248,8 +247,10 @@ parse_options(int argc, char *argv[])
 		[SQLITE_CHECKPOINT_RESTART] = "RESTART",
 		[SQLITE_CHECKPOINT_TRUNCATE] = "TRUNCATE",
 	};
+	char version[64];
 	int ch, i;
 
+	snprintf(version, sizeof(version), " (SQLite %s)", sqlite3_libversion());
 	opterr = 0;
 	while ((ch = getopt_long(argc, argv, "+:cf:Hhp:qrt:v", longopts,
 	    NULL)) != -1) {
@@ -263,22 +264,14 @@ parse_options(int argc, char *argv[])
 		case 'H':
 			opt.header = true;
 			break;
-		case 'h':
-			usage(0);
 		case 'p':
 			add_param(optarg);
-			break;
-		case 'q':
-			cs_verbosity = -1;
 			break;
 		case 'r':
 			opt.readonly = true;
 			break;
 		case 't':
 			opt.timeout = ecs_duration(optarg, true, "timeout");
-			break;
-		case 'v':
-			cs_verbosity = 1;
 			break;
 		case OPT_FORMAT:
 			i = cs_parse_word(optarg, formats, CS_NWORDS(formats),
@@ -313,18 +306,8 @@ parse_options(int argc, char *argv[])
 		case OPT_FENCE:
 			add_fence(optarg);
 			break;
-		case OPT_UNSAFE_SHARED:
-			cs_unsafe_shared_fs = true;
-			break;
-		case OPT_VERSION: {
-			char v[64];
-
-			snprintf(v, sizeof(v), " (SQLite %s)",
-			    sqlite3_libversion());
-			cs_version(v);
-		}
 		default:
-			cs_bad_option(ch, argv, synopsis);
+			cs_option(ch, argv, synopsis, options_help, version);
 		}
 	}
 }

@@ -13,8 +13,7 @@
 static const char *const default_patterns[] = { "*.lock", "*.lck", "*.pid",
 	"LCK..*", ".#*", ".*.cs-*", NULL };
 
-enum { OPT_CHECK = CHAR_MAX + 1, OPT_MIN_AGE, OPT_ORPHANS, OPT_JSON,
-	OPT_UNSAFE_SHARED, OPT_VERSION };
+enum { OPT_CHECK = CHAR_MAX + 1, OPT_MIN_AGE, OPT_ORPHANS, OPT_JSON };
 
 static const struct option longopts[] = {
 	{ "check",	no_argument,		NULL, OPT_CHECK },
@@ -27,9 +26,9 @@ static const struct option longopts[] = {
 	{ "pattern",	required_argument,	NULL, 'p' },
 	{ "quiet",	no_argument,		NULL, 'q' },
 	{ "recursive",	no_argument,		NULL, 'r' },
-	{ "unsafe-shared-fs", no_argument,	NULL, OPT_UNSAFE_SHARED },
+	{ "unsafe-shared-fs", no_argument,	NULL, CS_OPT_UNSAFE_SHARED },
 	{ "verbose",	no_argument,		NULL, 'v' },
-	{ "version",	no_argument,		NULL, OPT_VERSION },
+	{ "version",	no_argument,		NULL, CS_OPT_VERSION },
 	{ NULL,		0,			NULL, 0 }
 };
 
@@ -71,8 +70,6 @@ parse_options(int argc, char *argv[])
 		case 'a':
 			opt.max_age = ecs_duration(optarg, false, "max-age");
 			break;
-		case 'h':
-			usage(0);
 		case 'n':
 			opt.dry_run = true;
 			break;
@@ -81,14 +78,8 @@ parse_options(int argc, char *argv[])
 				errx(EX_USAGE, "too many patterns");
 			opt.patterns[opt.npatterns++] = optarg;
 			break;
-		case 'q':
-			cs_verbosity = -1;
-			break;
 		case 'r':
 			opt.recursive = true;
-			break;
-		case 'v':
-			cs_verbosity = 1;
 			break;
 		case OPT_CHECK:
 			opt.check = opt.dry_run = true;
@@ -102,13 +93,8 @@ parse_options(int argc, char *argv[])
 		case OPT_JSON:
 			opt.json = true;
 			break;
-		case OPT_UNSAFE_SHARED:
-			cs_unsafe_shared_fs = true;
-			break;
-		case OPT_VERSION:
-			cs_version(NULL);
 		default:
-			cs_bad_option(ch, argv, synopsis);
+			cs_option(ch, argv, synopsis, options_help, NULL);
 		}
 	}
 	if (opt.npatterns == 0)

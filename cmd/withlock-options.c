@@ -10,8 +10,8 @@
 #include "crashsafe.h"
 #include "withlock.h"
 
-enum { OPT_CONFLICT = CHAR_MAX + 1, OPT_JSON, OPT_STATUS, OPT_UNSAFE_SHARED,
-	OPT_VERSION, OPT_TTL, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_INSECURE };
+enum { OPT_CONFLICT = CHAR_MAX + 1, OPT_JSON, OPT_STATUS, OPT_TTL, OPT_CACERT,
+	OPT_CERT, OPT_KEY, OPT_INSECURE };
 
 static const struct option longopts[] = {
 	{ "cacert",		required_argument,	NULL, OPT_CACERT },
@@ -29,9 +29,9 @@ static const struct option longopts[] = {
 	{ "shared",		no_argument,		NULL, 's' },
 	{ "status",		no_argument,		NULL, OPT_STATUS },
 	{ "ttl",		required_argument,	NULL, OPT_TTL },
-	{ "unsafe-shared-fs",	no_argument,		NULL, OPT_UNSAFE_SHARED },
+	{ "unsafe-shared-fs",	no_argument,		NULL, CS_OPT_UNSAFE_SHARED },
 	{ "verbose",		no_argument,		NULL, 'v' },
-	{ "version",		no_argument,		NULL, OPT_VERSION },
+	{ "version",		no_argument,		NULL, CS_OPT_VERSION },
 	{ "wait",		required_argument,	NULL, 'w' },
 	{ NULL,			0,			NULL, 0 }
 };
@@ -89,8 +89,6 @@ parse_options(int argc, char *argv[])
 			opt.conflict_exit = (int)ecs_number(optarg, 0, 255,
 			    "conflict-exit");
 			break;
-		case 'h':
-			usage(0);
 		case 'k':
 			opt.kill_after = ecs_duration(optarg, false,
 			    "kill-after");
@@ -98,17 +96,11 @@ parse_options(int argc, char *argv[])
 		case 'n':
 			opt.wait = 0;
 			break;
-		case 'q':
-			cs_verbosity = -1;
-			break;
 		case 's':
 			opt.shared = true;
 			break;
 		case 'T':
 			opt.max_time = ecs_duration(optarg, true, "max-time");
-			break;
-		case 'v':
-			cs_verbosity = 1;
 			break;
 		case 'w':
 			opt.wait = ecs_duration(optarg, true, "wait");
@@ -122,11 +114,6 @@ parse_options(int argc, char *argv[])
 		case OPT_STATUS:
 			opt.status = true;
 			break;
-		case OPT_UNSAFE_SHARED:
-			cs_unsafe_shared_fs = true;
-			break;
-		case OPT_VERSION:
-			cs_version(NULL);
 		case OPT_TTL:
 			opt.ttl = ecs_duration(optarg, false, "ttl");
 			/* etcd's limit: 9e9 s (MaxLeaseTTL) */
@@ -153,7 +140,7 @@ parse_options(int argc, char *argv[])
 			opt.etcd_only = true;
 			break;
 		default:
-			cs_bad_option(ch, argv, synopsis);
+			cs_option(ch, argv, synopsis, options_help, NULL);
 		}
 	}
 }

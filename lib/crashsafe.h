@@ -50,6 +50,7 @@
 #include <sys/types.h>
 #include <sys/stat.h>
 
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -126,6 +127,16 @@ CS_NORETURN void cs_version(const char *extra);
 /* A getopt_long error (':' missing argument, '?' unknown option): one
  * line naming the option, the synopsis, exit 64. */
 CS_NORETURN void cs_bad_option(int ch, char *const argv[], const char *synopsis);
+/* The long options every tool has beside its own (their values are above
+ * any tool's own OPT_*). */
+enum { CS_OPT_VERSION = CHAR_MAX + 64, CS_OPT_UNSAFE_SHARED };
+/*
+ * The options every tool takes alike, for the default: of its getopt
+ * switch: -h (help, exit 0), -q, -v, --version (with version_extra),
+ * --unsafe-shared-fs; anything else is a usage error (cs_bad_option).
+ */
+void	cs_option(int ch, char *const argv[], const char *synopsis,
+	    const char *help, const char *version_extra);
 /* Flush and check stdout before exiting (a full disk is an error). */
 void	ecs_close_stdout(void);
 /* Make stdout write through cs_write_all (EINTR, short writes). */

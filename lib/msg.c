@@ -170,3 +170,26 @@ cs_stderr_mid_line(void)
 	}
 	return c != '\n';
 }
+
+void
+cs_option(int ch, char *const argv[], const char *synopsis, const char *help,
+    const char *version_extra)
+{
+	switch (ch) {
+	case 'h':
+		cs_usage(0, synopsis, help);
+	case 'q':
+		cs_verbosity = -1;
+		break;
+	case 'v':
+		cs_verbosity = 1;
+		break;
+	case CS_OPT_UNSAFE_SHARED:
+		cs_unsafe_shared_fs = true;
+		break;
+	case CS_OPT_VERSION:
+		cs_version(version_extra);
+	default:
+		cs_bad_option(ch, argv, synopsis);
+	}
+}

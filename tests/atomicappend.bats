@@ -98,7 +98,7 @@ check_records() {
 	echo old > log
 	flock log sleep 30 &
 	holder=$!
-	sleep 0.3
+	await locked log
 	run --separate-stderr "$ATOMICAPPEND" -t 0.5 log new
 	kill "$holder"
 	[ "$status" -eq 75 ]
@@ -112,11 +112,13 @@ check_records() {
 
 @test "a held lock is waited for, and the record follows" {
 	echo old > log
-	flock log sh -c 'sleep 0.5; echo holder >> log' &
-	holder=$!
-	sleep 0.2
-	"$ATOMICAPPEND" -t 10 log waiter
-	wait "$holder"
+	hold_until_go log 'echo holder >> log'
+	"$ATOMICAPPEND" -t 10 log waiter &
+	waiter=$!
+	await lock_waited log
+	touch go
+	wait "$HELD_BY"
+	wait "$waiter"
 	[ "$(cat log)" = "$(printf 'old\nholder\nwaiter')" ]
 }
 
@@ -147,11 +149,13 @@ check_records() {
 
 @test "rotation: a file renamed away while we wait for the lock; the record goes to the live file" {
 	echo old > log
-	flock log sh -c 'sleep 0.5; mv log log.1' &
-	holder=$!
-	sleep 0.2
-	"$ATOMICAPPEND" -t 10 log after-rotation
-	wait "$holder"
+	hold_until_go log 'mv log log.1'
+	"$ATOMICAPPEND" -t 10 log after-rotation &
+	waiter=$!
+	await lock_waited log
+	touch go
+	wait "$HELD_BY"
+	wait "$waiter"
 	[ "$(cat log.1)" = old ]
 	[ "$(cat log)" = after-rotation ]
 }

@@ -374,8 +374,7 @@ teardown() {
 	echo old > f
 	flock f.lock sleep 30 &
 	holder=$!
-	while ! flock -n f.lock true 2>/dev/null; do [ -e f.lock ] && break; sleep 0.05; done
-	sleep 0.2
+	await locked f.lock
 	start=$(date +%s%N)
 	run --separate-stderr "$ATOMICWRITE" -l -t 0.5 f <<< new
 	elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
@@ -390,15 +389,17 @@ teardown() {
 
 @test "-l -t 0 fails at once on a held lock; the lock is waited for when it frees" {
 	echo old > f
-	flock f.lock sleep 1 &
-	holder=$!
-	sleep 0.3
+	hold_until_go f.lock
 	run "$ATOMICWRITE" -l -t 0 f <<< new
 	[ "$status" -eq 75 ]
-	run "$ATOMICWRITE" -l -t inf f <<< new
-	[ "$status" -eq 0 ]
+	[ "$(cat f)" = old ]
+	"$ATOMICWRITE" -l -t inf f <<< new &
+	waiter=$!
+	await lock_waited f.lock
+	touch go
+	wait "$HELD_BY"
+	wait "$waiter"
 	[ "$(cat f)" = new ]
-	wait "$holder"
 }
 
 @test "-l: a FILE.lock holding data (Gemfile.lock) is locked, never overwritten; a symlinked one is refused" {
@@ -431,11 +432,13 @@ teardown() {
 @test "-l: a lock file removed while we wait is re-created, not used unlinked" {
 	echo 0 > f
 	# The holder deletes the lock file as it lets go (as staleclean may).
-	flock f.lock sh -c 'sleep 0.5; rm f.lock' &
-	holder=$!
-	sleep 0.2
-	"$ATOMICWRITE" -l -t 10 f -- sh -c 'echo 1'
-	wait "$holder"
+	hold_until_go f.lock 'rm f.lock'
+	"$ATOMICWRITE" -l -t 10 f -- sh -c 'echo 1' &
+	waiter=$!
+	await lock_waited f.lock
+	touch go
+	wait "$HELD_BY"
+	wait "$waiter"
 	[ -f f.lock ]
 	grep -q "^pid=" f.lock
 	[ "$(cat f)" = 1 ]

@@ -131,6 +131,53 @@ kill_noted() {
 	return 0
 }
 
+# locked FILE: /proc/locks lists a lock held on FILE; lock_waited FILE:
+# a process waits for one (a "->" line). For await: the handshake with a
+# holder or a waiter, where a sleep would only hope that it got there.
+proc_locks_has() {	# FILE PATTERN
+	local ino
+	ino=$(stat -c %i "$1" 2> /dev/null) || return 1
+	grep -E "$2" /proc/locks | grep -qE "^[^ ]+ .* [0-9a-f]+:[0-9a-f]+:$ino "
+}
+locked() { proc_locks_has "$1" '^[0-9]+: [A-Z]'; }
+lock_waited() { proc_locks_has "$1" '^[0-9]+: -> '; }
+
+# hold_until_go FILE [CMD]: flock(1) FILE until ./go exists, then run CMD
+# (sh) still holding it; in the background, its pid in $HELD_BY, and
+# returns once the lock is held.
+hold_until_go() {
+	rm -f go
+	flock "$1" sh -c 'until [ -e go ]; do sleep 0.01; done; '"${2:-:}" &
+	# shellcheck disable=SC2034 # the caller's
+	HELD_BY=$!
+	await locked "$1"
+}
+
+has_child() {	# PID: it has started a child (for await)
+	pgrep -P "$1" > /dev/null
+}
+
+no_children() {	# PID: none of its children is left (for await)
+	! pgrep -P "$1" > /dev/null
+}
+
+# sqlite3_hold DB [SQL]: sqlite3(1) in the background takes DB's write
+# lock (BEGIN IMMEDIATE, then SQL) and holds it until ./go exists, then
+# commits; its pid in $HELD_BY. Returns once the lock is held.
+sqlite3_hold() {
+	rm -f go held
+	{ printf 'BEGIN IMMEDIATE;\n%s\n.shell touch held\n' "${2-}"
+	  printf '.shell until [ -e go ]; do sleep 0.01; done\nCOMMIT;\n'; } |
+	    sqlite3 "$1" > /dev/null &
+	# shellcheck disable=SC2034 # the caller's
+	HELD_BY=$!
+	await test -e held
+}
+
+posix_locks_of() {	# PID: it holds a POSIX lock (has SQLite's files open)
+	grep -qE "^[0-9]+: POSIX +[A-Z]+ +[A-Z]+ +$1 " /proc/locks
+}
+
 pid_gone() {	# PID: for await
 	! kill -0 "$1" 2> /dev/null
 }

@@ -145,9 +145,8 @@ EOF
 	[ "$status" -eq 124 ]
 	run "$RETRY" -n 1 -t 0.3 -k 0.2 -- sh -c 'setsid sleep 30 & echo $! > setsid.pid; wait'
 	[ "$status" -eq 124 ]
-	sleep 0.2
 	for p in sh sleep setsid; do
-		! kill -0 "$(cat "$p.pid")" 2> /dev/null || fail "$p survived"
+		await pid_gone "$(cat "$p.pid")" || fail "$p survived"
 	done
 }
 
@@ -406,10 +405,9 @@ err" ]
 # --- signals, the terminal, job control -----------------------------------
 
 @test "SIGTERM to retry: forwarded to the attempt's group, no further attempt, 143" {
-	"$RETRY" -n 5 -d 1ms -- sh -c 'echo x >> tries; trap "echo got >> log; exit 1" TERM; sleep 30 & wait' &
+	"$RETRY" -n 5 -d 1ms -- sh -c 'trap "echo got >> log; exit 1" TERM; echo x >> tries; sleep 30 & wait' &
 	pid=$!
-	for _ in $(seq 100); do [ -s tries ] && break; sleep 0.05; done
-	sleep 0.2
+	await test -s tries	# written once the trap is set
 	kill -TERM "$pid"
 	status=0
 	wait "$pid" || status=$?
@@ -435,8 +433,8 @@ err" ]
 @test "a signal during the backoff sleep stops retry at once" {
 	"$RETRY" -n 5 -d 30s -j none -- sh -c 'echo x >> tries; exit 1' 2>/dev/null &
 	pid=$!
-	for _ in $(seq 100); do [ -s tries ] && break; sleep 0.05; done
-	sleep 0.2
+	await test -s tries
+	await no_children "$pid"	# the attempt is over: retry sleeps
 	start=$(now_ms)
 	kill -TERM "$pid"
 	status=0
@@ -475,7 +473,7 @@ in_pty() {	# SCRIPT KEYS
 	printf '%s\n' "$RETRY -n inf -d 1ms -- sh -c 'echo x >> tries; trap \"exit 1\" INT; sleep 30 & wait'" \
 	    'echo "after=$?" > after' > job.sh
 	in_pty job.sh '\003' || true
-	sleep 0.5
+	await test -s after
 	[ "$(wc -l < tries)" -eq 1 ]
 	# the attempt handled it: the script goes on, as after the bare
 	# command (wait and cooperative exit), with its status
@@ -484,8 +482,9 @@ in_pty() {	# SCRIPT KEYS
 	printf '%s\n' "$RETRY -n 3 -- python3 -c 'import time
 try: time.sleep(30)
 except KeyboardInterrupt: print(\"result\")' > out" 'echo "after=$?" > after' > job2.sh
+	rm -f after
 	in_pty job2.sh '\003' || true
-	sleep 0.5
+	await test -s after
 	[ "$(cat after)" = after=0 ]
 	[ "$(cat out)" = result ]
 }
@@ -649,9 +648,10 @@ late" ]
 	# shellcheck disable=SC2217 # a reader that opens and takes nothing
 	sleep 30 < slow &
 	s=$!
-	"$RETRY" -- head -c 3M /dev/zero > slow &
+	"$RETRY" -- sh -c 'head -c 3M /dev/zero; : > attempt.done' > slow &
 	pid=$!
-	sleep 1
+	await test -e attempt.done
+	await no_children "$pid"	# the attempt is over: retry writes what it held
 	kill -TERM "$pid"
 	st=0
 	timeout 10 tail --pid="$pid" -f /dev/null || st=$?
@@ -665,7 +665,7 @@ late" ]
 @test "kill -PIPE ends retry like any signal (141); its own EPIPEs do not" {
 	"$RETRY" -- sleep 5 &
 	pid=$!
-	sleep 0.3
+	await has_child "$pid"
 	kill -PIPE "$pid"
 	st=0
 	wait "$pid" || st=$?

@@ -244,9 +244,11 @@ mkdb() {
 @test "--checkpoint TRUNCATE empties the WAL" {
 	mkdb
 	# a connection kept open, so that closing ours does not checkpoint
-	( echo 'SELECT count(*) FROM t;'; sleep 3 ) | sqlite3 db > /dev/null &
+	rm -f go opened
+	printf '%s\n' 'SELECT count(*) FROM t;' '.shell touch opened' \
+	    '.shell until [ -e go ]; do sleep 0.01; done' | sqlite3 db > /dev/null &
 	reader=$!
-	sleep 0.3
+	await test -e opened
 	"$SQLWAL" db "INSERT INTO t(name) SELECT value FROM json_each('[1,2,3,4,5,6,7,8,9]')"
 	[ "$(stat -c %s db-wal)" -gt 0 ]
 	run "$SQLWAL" --checkpoint TRUNCATE db
@@ -256,6 +258,7 @@ mkdb() {
 	[[ "$output" == *"checkpointed"* ]]
 	run "$SQLWAL" --checkpoint SOMETIMES db
 	[ "$status" -eq 64 ]
+	touch go
 	wait "$reader"
 }
 
@@ -686,25 +689,25 @@ print(sum(0 if 0x1f3fb <= ord(c) <= 0x1f3ff else 2 if unicodedata.east_asian_wid
 
 @test "a writer holding the lock past --timeout: 75, nothing applied" {
 	mkdb
-	( echo 'BEGIN IMMEDIATE;'; sleep 3; echo 'COMMIT;' ) | sqlite3 db &
-	holder=$!
-	sleep 0.5
+	sqlite3_hold db
 	run --separate-stderr "$SQLWAL" -t 0.5 db "INSERT INTO t(name) VALUES ('late')"
 	[ "$status" -eq 75 ]
 	[[ "$stderr" == *"database busy"* ]]
-	wait "$holder"
+	touch go
+	wait "$HELD_BY"
 	run "$SQLWAL" db 'SELECT count(*) FROM t'
 	[ "$output" = 0 ]
 }
 
 @test "a writer holding the lock less than --timeout is waited for" {
 	mkdb
-	( echo 'BEGIN IMMEDIATE;'; sleep 1; echo 'COMMIT;' ) | sqlite3 db &
-	holder=$!
-	sleep 0.3
-	run "$SQLWAL" -t 10 db "INSERT INTO t(name) VALUES ('patient')"
-	[ "$status" -eq 0 ]
-	wait "$holder"
+	sqlite3_hold db
+	"$SQLWAL" -t 10 db "INSERT INTO t(name) VALUES ('patient')" &
+	writer=$!
+	await posix_locks_of "$writer"	# it has the database open, and waits
+	touch go
+	wait "$HELD_BY"
+	wait "$writer"
 	run "$SQLWAL" db 'SELECT name FROM t'
 	[ "$output" = patient ]
 }
@@ -947,19 +950,17 @@ mklog() {
 @test "--fence: 16 racing holders with shuffled tokens: accepted tokens never go down, every other one 75" {
 	mklog
 	toks=$(seq 16 | shuf | tr '\n' ' ')
-	mkfifo go
+	rm -f go
 	pids=()
 	for tok in $toks; do
-		# each blocks opening the fifo until it is opened for writing
-		( : < go
+		# each waits for ./go, so that all start together
+		( until [ -e go ]; do sleep 0.01; done
 		  st=0
 		  "$SQLWAL" -t 60 --fence job="$tok" db 'INSERT INTO log(tok) VALUES (?)' "$tok" 2> "err.$tok" || st=$?
 		  echo "$st" > "status.$tok" ) &
 		pids+=($!)
 	done
-	sleep 0.3
-	exec 4> go
-	exec 4>&-
+	touch go
 	wait "${pids[@]}"
 	echo "# tokens: $toks; accepted: $(sqlite3 db 'SELECT group_concat(tok) FROM log')" >&3
 	ok=0
@@ -1003,16 +1004,17 @@ mklog() {
 @test "--fence waits for a writer holding the lock, then checks what that writer recorded" {
 	mklog
 	"$SQLWAL" --fence job=10 db 'SELECT 1'
-	( echo 'BEGIN IMMEDIATE;'
-	  echo "UPDATE crashsafe_fence SET token = 50 WHERE name = 'job';"
-	  sleep 1; echo 'COMMIT;' ) | sqlite3 db &
-	holder=$!
-	sleep 0.3
-	# when it started, 40 was newer than the 10 recorded
-	run --separate-stderr "$SQLWAL" -t 10 --fence job=40 db 'INSERT INTO log(tok) VALUES (40)'
-	wait "$holder"
-	[ "$status" -eq 75 ]
-	[[ "$stderr" == *"token 40 is older than 50"* ]]
+	sqlite3_hold db "UPDATE crashsafe_fence SET token = 50 WHERE name = 'job';"
+	# when it starts, 40 is newer than the 10 recorded
+	"$SQLWAL" -t 10 --fence job=40 db 'INSERT INTO log(tok) VALUES (40)' 2> err &
+	writer=$!
+	await posix_locks_of "$writer"
+	touch go
+	wait "$HELD_BY"
+	st=0
+	wait "$writer" || st=$?
+	[ "$st" -eq 75 ]
+	grep -q "token 40 is older than 50" err
 	[ "$(sqlite3 db 'SELECT count(*) FROM log')" = 0 ]
 }
 

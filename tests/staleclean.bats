@@ -130,9 +130,9 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	# a child that exits while its parent never reaps it
 	bash -c 'sleep 0.1 & echo $! > zpid; exec sleep 30' &
 	parent=$!
-	sleep 0.5
+	await test -s zpid
 	z=$(cat zpid)
-	[ "$(awk '{ print $3 }' "/proc/$z/stat")" = Z ]
+	await state_is "$z" Z
 	echo "$z" > d/z.pid
 	old d/z.pid
 	run "$STALECLEAN" -v d
@@ -173,8 +173,8 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	f=$!
 	python3 -c 'import fcntl, time, sys; f = open(sys.argv[1], "r+"); fcntl.lockf(f, fcntl.LOCK_EX); open(sys.argv[2], "w").close(); time.sleep(30)' d/fcntl.lock ready &
 	p=$!
-	for _ in $(seq 100); do [ -e ready ] && break; sleep 0.05; done
-	sleep 0.2
+	await test -e ready
+	await locked d/flocked.lock
 	run "$STALECLEAN" -v --max-age 0 --min-age 0 d
 	kill "$f" "$p"
 	# the holder is named: the pid /proc/locks gives
@@ -202,9 +202,10 @@ verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	# shellcheck disable=SC2046 # the same operand, many times
 	( while [ ! -e stop ]; do
 		"$STALECLEAN" --check -q --min-age 0 $(printf 'd/job.lock %.0s' $(seq 20)) || true
+		: > looping
 	done ) &
 	loop=$!
-	sleep 0.2
+	await test -e looping
 	fails=0
 	for _ in $(seq 300); do flock -n d/job.lock true || fails=$((fails + 1)); done
 	touch stop

@@ -491,8 +491,8 @@ os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$WITHLOCK
 	await state_is "$c" S || fail "fg did not resume it"
 	term_keys C-c
 	# a prompt on /dev/tty, stdin not the terminal
-	term_keys "echo | $WITHLOCK tty.lock sh -c 'read -r a < /dev/tty; echo \"\$a\" > answer'" Enter
-	sleep 0.5
+	term_keys "echo | $WITHLOCK tty.lock sh -c ': > reading; read -r a < /dev/tty; echo \"\$a\" > answer'" Enter
+	await test -e reading
 	term_keys "yes-typed" Enter
 	await test -s answer || fail "no answer: $(tmux -S "$TMUX_SOCK" capture-pane -p)"
 	[ "$(cat answer)" = yes-typed ]
