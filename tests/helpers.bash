@@ -142,12 +142,18 @@ proc_locks_has() {	# FILE PATTERN
 locked() { proc_locks_has "$1" '^[0-9]+: [A-Z]'; }
 lock_waited() { proc_locks_has "$1" '^[0-9]+: -> '; }
 
+# The holders below wait for ./go at most this long (a poll, 10 ms), so
+# that a test failing before its `touch go` does not hang the suite; they
+# do not keep bats' fd 3 open either.
+# shellcheck disable=SC2016 # expanded by the holder's sh
+GO_WAIT='i=0; until [ -e go ] || [ "$i" -ge 6000 ]; do sleep 0.01; i=$((i + 1)); done'
+
 # hold_until_go FILE [CMD]: flock(1) FILE until ./go exists, then run CMD
 # (sh) still holding it; in the background, its pid in $HELD_BY, and
 # returns once the lock is held.
 hold_until_go() {
 	rm -f go
-	flock "$1" sh -c 'until [ -e go ]; do sleep 0.01; done; '"${2:-:}" &
+	flock "$1" sh -c "$GO_WAIT; "'('"${2:-:}"')' 3>&- &
 	# shellcheck disable=SC2034 # the caller's
 	HELD_BY=$!
 	await locked "$1"
@@ -166,12 +172,17 @@ no_children() {	# PID: none of its children is left (for await)
 # commits; its pid in $HELD_BY. Returns once the lock is held.
 sqlite3_hold() {
 	rm -f go held
-	{ printf 'BEGIN IMMEDIATE;\n%s\n.shell touch held\n' "${2-}"
-	  printf '.shell until [ -e go ]; do sleep 0.01; done\nCOMMIT;\n'; } |
-	    sqlite3 "$1" > /dev/null &
+	# .bail: no "held" when BEGIN or SQL failed
+	{ printf '.bail on\nBEGIN IMMEDIATE;\n%s\n.shell touch held\n' "${2-}"
+	  printf '.shell %s\nCOMMIT;\n' "$GO_WAIT"; } |
+	    sqlite3 "$1" > /dev/null 3>&- &
 	# shellcheck disable=SC2034 # the caller's
 	HELD_BY=$!
 	await test -e held
+}
+
+busy_waiting() {	# PID: asleep in a timed wait (sqlwal's busy handler polls)
+	grep -qE 'poll_schedule_timeout|nanosleep' "/proc/$1/wchan" 2> /dev/null
 }
 
 posix_locks_of() {	# PID: it holds a POSIX lock (has SQLite's files open)

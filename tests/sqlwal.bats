@@ -246,7 +246,7 @@ mkdb() {
 	# a connection kept open, so that closing ours does not checkpoint
 	rm -f go opened
 	printf '%s\n' 'SELECT count(*) FROM t;' '.shell touch opened' \
-	    '.shell until [ -e go ]; do sleep 0.01; done' | sqlite3 db > /dev/null &
+	    ".shell $GO_WAIT" | sqlite3 db > /dev/null 3>&- &
 	reader=$!
 	await test -e opened
 	"$SQLWAL" db "INSERT INTO t(name) SELECT value FROM json_each('[1,2,3,4,5,6,7,8,9]')"
@@ -704,7 +704,7 @@ print(sum(0 if 0x1f3fb <= ord(c) <= 0x1f3ff else 2 if unicodedata.east_asian_wid
 	sqlite3_hold db
 	"$SQLWAL" -t 10 db "INSERT INTO t(name) VALUES ('patient')" &
 	writer=$!
-	await posix_locks_of "$writer"	# it has the database open, and waits
+	await busy_waiting "$writer"	# busy: it waits for the lock
 	touch go
 	wait "$HELD_BY"
 	wait "$writer"
@@ -1008,7 +1008,7 @@ mklog() {
 	# when it starts, 40 is newer than the 10 recorded
 	"$SQLWAL" -t 10 --fence job=40 db 'INSERT INTO log(tok) VALUES (40)' 2> err &
 	writer=$!
-	await posix_locks_of "$writer"
+	await busy_waiting "$writer"
 	touch go
 	wait "$HELD_BY"
 	st=0
