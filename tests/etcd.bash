@@ -79,8 +79,9 @@ etcd_member_pid() {	# I
 etcd_member_kill() {
 	local pid
 	pid=$(etcd_member_pid "$1")
-	kill -KILL "$pid" 2> /dev/null
-	kill -CONT "$pid" 2> /dev/null
+	# either may find it gone (reaped already): not a failure under set -e
+	kill -KILL "$pid" 2> /dev/null || :
+	kill -CONT "$pid" 2> /dev/null || :
 	while kill -0 "$pid" 2> /dev/null; do sleep 0.05; done
 }
 
@@ -118,8 +119,8 @@ etcd_cluster_stop() {
 	[ -n "${ETCD_DIR:-}" ] || return 0
 	for i in $(seq "${ETCD_N:-3}"); do
 		pid=$(cat "$ETCD_DIR/pid$i" 2> /dev/null) || continue
-		kill -KILL "$pid" 2> /dev/null
-		kill -CONT "$pid" 2> /dev/null
+		kill -KILL "$pid" 2> /dev/null || :
+		kill -CONT "$pid" 2> /dev/null || :
 	done
 	for i in $(seq "${ETCD_N:-3}"); do
 		pid=$(cat "$ETCD_DIR/pid$i" 2> /dev/null) || continue
