@@ -164,7 +164,7 @@ has_child() {	# PID: it has started a child (for await)
 }
 
 no_children() {	# PID: none of its children is left (for await)
-	! pgrep -P "$1" > /dev/null
+	! has_child "$1"
 }
 
 # sqlite3_hold DB [SQL]: sqlite3(1) in the background takes DB's write
