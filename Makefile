@@ -173,9 +173,9 @@ lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	    --inline-suppr --std=c11 -D_GNU_SOURCE -Ilib \
 	    --suppress=missingIncludeSystem lib cmd tests/unit tests/fakenfs.c tests/fuzz \
-	    tests/faults
+	    tests/faults bench
 	mandoc -Tlint -Wwarning $(MAN1) $(MAN7)
-	shellcheck -x scripts/* bench/bench demo/demo tests/run-tests tests/crash/crashtest tests/crash/kill-sweep tests/crash/ext4-image tests/faults/faults tests/records/* .ci/run completions/crashsafe tests/helpers.bash tests/hostile.bash tests/examples.bash
+	shellcheck -x scripts/* bench/bench bench/plot demo/demo tests/run-tests tests/crash/crashtest tests/crash/kill-sweep tests/crash/ext4-image tests/faults/faults tests/records/* .ci/run completions/crashsafe tests/helpers.bash tests/hostile.bash tests/examples.bash
 	shellcheck -x -s bash tests/*.bats
 
 clean:
@@ -198,8 +198,20 @@ deb:
 	    ../$(DEBOUT).buildinfo ../$(DEBOUT).changes .
 	lintian --fail-on error,warning $(DEBOUT).changes
 
-bench: $(BINS)
-	bench/bench $(O)/bin
+# make bench prints the points and curves and keeps the curves' data in
+# obj/bench (BEFORE=DIR: an older build's bin directory, timed beside
+# ours); make bench-plots draws that data with gnuplot into doc/bench
+# (running the bench first if there is none).
+bench: $(BINS) $(O)/obj/bench/insert1
+	BENCH_BEFORE=$(BEFORE) bench/bench $(O)/bin $(O)/obj/bench
+
+bench-plots:
+	@[ -f $(O)/obj/bench/sqlwal-writers.tsv ] || $(MAKE) bench
+	bench/plot $(O)/obj/bench doc/bench
+
+$(O)/obj/bench/insert1: bench/insert1.c $(LIBA)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(BSD_LIBS) -lsqlite3 -lm
 
 demo: $(BINS)
 	demo/demo $(O)/bin
@@ -246,4 +258,4 @@ faults:
 $(O)/obj/shortio.so: tests/faults/shortio.c
 	$(CC) -shared -fPIC $(WARN) -o $@ $<
 
-.PHONY: bench demo deb fuzz crashtest faults
+.PHONY: bench bench-plots demo deb fuzz crashtest faults

@@ -73,3 +73,44 @@ load helpers
 		done
 	done
 }
+
+# --- bench plots ------------------------------------------------------------
+
+@test "bench/plot draws every curve bench/bench writes, from data in bench/bench's own columns, and copies the data beside each picture; a missing curve is named, a bad call is 64" {
+	command -v gnuplot > /dev/null || skip "gnuplot is not installed (scripts/install-deps)"
+	top=$BATS_TEST_DIRNAME/..
+	d=$BATS_TEST_TMPDIR/data
+	mkdir -p "$d"
+	# Each `tsv NAME "what" "columns"` of bench/bench (continuation lines
+	# joined) gives a data file: its columns, three rows of numbers.
+	sed -e :a -e '/\\$/N; s/\\\n//; ta' "$top/bench/bench" |
+	    sed -n 's/^tsv \([a-z-]*\) "\([^"]*\)" *"\([^"]*\)"$/\1|\2|\3/p' > "$BATS_TEST_TMPDIR/curves"
+	[ "$(wc -l < "$BATS_TEST_TMPDIR/curves")" -ge 6 ]
+	while IFS='|' read -r name what cols; do
+		{
+			printf '# test machine 9 cores; 2026-01-02\n# %s\n%s\n' "$what" "$cols"
+			for x in 1 10 100; do
+				printf '%s' "$x"
+				for _ in $(seq 2 "$(printf '%s\n' "$cols" | awk -F '\t' '{ print NF }')"); do printf '\t%s' "$((x * 2))"; done
+				printf '\n'
+			done
+		} > "$d/$name.tsv"
+	done < "$BATS_TEST_TMPDIR/curves"
+	run "$top/bench/plot" "$d" "$BATS_TEST_TMPDIR/out"
+	[ "$status" -eq 0 ] || fail "$output"
+	# every curve plot draws is one bench writes, and became a PNG
+	drawn=$(sed -n 's/^plot \([a-z-]*\) ".*/\1/p' "$top/bench/plot")
+	[ "$(printf '%s\n' "$drawn" | wc -l)" -ge 5 ]
+	for name in $drawn; do
+		grep -q "^$name|" "$BATS_TEST_TMPDIR/curves" || fail "bench/plot draws $name, which bench/bench does not write"
+		[ "$(head -c 8 "$BATS_TEST_TMPDIR/out/$name.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] ||
+			fail "$name.png is not a PNG"
+		cmp "$d/$name.tsv" "$BATS_TEST_TMPDIR/out/$name.tsv"
+	done
+	rm "$d/withlock-contenders.tsv"
+	run "$top/bench/plot" "$d" "$BATS_TEST_TMPDIR/out2"
+	[ "$status" -eq 0 ]
+	[[ $output == *"withlock-contenders.tsv: no data"* ]] || fail "$output"
+	run "$top/bench/plot" "$d"
+	[ "$status" -eq 64 ]
+}
