@@ -278,7 +278,7 @@ check_records() {
 	[ "$(head -1 log)" = first ]
 	tail -c +7 log | cmp - <(tail -c +5001 src)
 	[ "$(grep -cE "^writev?\([0-9]+<$PWD/log>" trace)" -eq 1 ]
-	! grep -q O_TMPFILE trace
+	[ "$(grep -c O_TMPFILE trace)" -eq 0 ]
 	# Without -n the last byte is read through the file: a newline added.
 	printf 'skip\nno newline' > src
 	{ read -r _ && "$ATOMICAPPEND" log; } < src
@@ -286,6 +286,7 @@ check_records() {
 	[ "$(tail -c 1 log | od -An -c | tr -d ' ')" = '\n' ]
 	# FILE < FILE: a copy of what it held
 	printf 'a\n' > self
+	# shellcheck disable=SC2094 # reading and appending to one file is the case
 	"$ATOMICAPPEND" self < self
 	[ "$(cat self)" = "$(printf 'a\na')" ]
 }

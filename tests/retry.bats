@@ -610,6 +610,7 @@ a" ]
 	head -c 72M /dev/urandom > src
 	export TMPDIR=$PWD/spool
 	# stdout a pipe (splice), stdin a pipe spooled to disk
+	# shellcheck disable=SC2002 # stdin must be a pipe
 	cat src | "$RETRY" -- cat | cmp - src
 	# a regular file (copy_file_range), and one opened O_APPEND (read/write)
 	"$RETRY" -- cat src > out
