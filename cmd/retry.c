@@ -253,8 +253,11 @@ release(struct cs_sink *held, int fd)
 	if (held->fd == -1 || held->len == 0 ||
 	    lseek(held->fd, 0, SEEK_SET) == -1)
 		return 0;
+	/* Read now: the spool is freed as it is copied. */
+	if (pread(held->fd, &last, 1, held->len - 1) != 1)
+		last = '\n';
 	sigprocmask(SIG_SETMASK, &guard.orig, &mask);
-	if (cs_copy_fd(held->fd, fd, &n, &failed) == -1 && failed == fd) {
+	if (cs_copy_spool(held->fd, fd, &n, &failed) == -1 && failed == fd) {
 		if (errno == EPIPE && fd == STDOUT_FILENO)
 			reader_went_away();
 		if (errno != EPIPE) {
@@ -263,9 +266,8 @@ release(struct cs_sink *held, int fd)
 		}
 	}
 	sigprocmask(SIG_SETMASK, &mask, NULL);
-	if ((fd == STDERR_FILENO || run.out_is_err) && n > 0 &&
-	    pread(held->fd, &last, 1, n - 1) == 1)
-		stderr_mid_line = last != '\n';
+	if ((fd == STDERR_FILENO || run.out_is_err) && n > 0)
+		stderr_mid_line = n == held->len ? last != '\n' : true;
 	return r;
 }
 
@@ -276,6 +278,7 @@ struct pipes {
 	off_t		 fed;
 	int		 drain;		/* from the attempt's stdout, or -1 */
 	struct cs_sink	*held;
+	bool		 splice;	/* drain into it by splice(2) */
 	char		*buf;
 	int		 relay;		/* from the attempt's stderr, or -1 */
 	size_t		 rlen, roff;	/* rbuf[roff..rlen): not yet written */
@@ -283,6 +286,7 @@ struct pipes {
 };
 
 #define IO_BUF	(64 * 1024)
+#define OUT_PIPE	(1 << 20)	/* the unprivileged pipe-max-size */
 
 /* Feed what the pipe takes now; closed at the end, or when the attempt
  * stops reading (EPIPE: its business, as without retry). */
@@ -302,12 +306,30 @@ feed(struct pipes *p)
 	p->feed = -1;
 }
 
-/* Drain what is there; 0, or an exit status when the spool is full. */
+/*
+ * Drain what is there; 0, or an exit status when the spool is full. Once
+ * the spool is on disk, the pipe's pages are spliced into it: one copy in
+ * the kernel instead of two through us.
+ */
 static int
 drain(struct pipes *p)
 {
 	ssize_t n;
 
+	if (p->splice && p->held->on_disk) {
+		n = cs_sink_splice(p->held, p->drain, OUT_PIPE,
+		    SPLICE_F_NONBLOCK);
+		if (n == 0) {
+			close(p->drain);
+			p->drain = -1;
+			return 0;
+		}
+		if (n > 0 || errno == EAGAIN)
+			return 0;
+		if (errno != EINVAL)
+			return cs_fail(errno, EX_IOERR, cs_spool_name());
+		p->splice = false;	/* a filesystem that cannot */
+	}
 	n = read(p->drain, p->buf, IO_BUF);
 	if (n == -1 && (errno == EAGAIN || errno == EINTR))
 		return 0;
@@ -397,7 +419,7 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 {
 	struct cs_child child;
 	struct pipes p = { .feed = -1, .drain = -1, .held = held,
-	    .relay = -1 };
+	    .splice = true, .relay = -1 };
 	struct pollfd pfd[8];	/* signals, SIGCHLD, feed, leader, stdout,
 				   drain, relay, stderr */
 	struct timespec ts;
@@ -425,7 +447,7 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 		if (pipe2(out, O_CLOEXEC) == -1)
 			err(EX_OSERR, "pipe");
 		(void)fcntl(out[0], F_SETFL, O_NONBLOCK);
-		(void)fcntl(out[0], F_SETPIPE_SZ, 1 << 20);
+		(void)fcntl(out[0], F_SETPIPE_SZ, OUT_PIPE);
 		cmd->fd_out = out[1];
 		p.drain = out[0];
 	}

@@ -361,11 +361,17 @@ int	cs_write_all(int fd, const void *buf, size_t len);
 ssize_t	cs_read(int fd, void *buf, size_t len);
 ssize_t	cs_pread(int fd, void *buf, size_t len, off_t off);
 /*
- * Copy all of in to out (copy_file_range from a regular file, else
- * read/write; a pipe is enlarged first). *copied counts bytes. Returns 0, or -1
+ * Copy all of in to out (from a regular file: splice into a pipe,
+ * copy_file_range into anything else; else read/write; a pipe is
+ * enlarged first). A regular in must not be rewritten after: a pipe's
+ * reader may still hold its pages. *copied counts bytes. Returns 0, or -1
  * with errno and *failed_fd telling which side failed.
  */
 int	cs_copy_fd(int in, int out, off_t *copied, int *failed_fd);
+/* The same from a spool (a regular file of ours, from its offset), whose
+ * content is freed behind the copy: it is gone after, whatever the
+ * outcome. */
+int	cs_copy_spool(int in, int out, off_t *copied, int *failed_fd);
 /* A spool being written: a memfd for the first few MiB, moved to an
  * unlinked file in $TMPDIR (default /var/tmp) once it grows past them
  * (SPEC 1.4). Open, write (0 or -1/errno: a full spool disk), close. */
@@ -376,6 +382,12 @@ struct cs_sink {
 };
 int	cs_sink_open(struct cs_sink *);
 int	cs_sink_write(struct cs_sink *, const void *, size_t);
+/* Up to len bytes from the pipe in into the sink, by splice(2) (flags:
+ * SPLICE_F_NONBLOCK), once the sink is on disk: n > 0 moved, 0 at EOF,
+ * -1/errno: EAGAIN (nothing there now), EINVAL (not here: still in
+ * memory, or a filesystem that cannot splice: read and cs_sink_write
+ * instead), anything else the spool failed. */
+ssize_t	cs_sink_splice(struct cs_sink *, int in, size_t len, unsigned flags);
 void	cs_sink_close(struct cs_sink *);
 /* A stdio stream writing into the sink (closing it leaves the sink
  * open); NULL/errno. A failed write shows as fflush's EOF and errno. */

@@ -605,6 +605,30 @@ a" ]
 	[ -z "$(ls -A spool)" ]
 }
 
+@test "output past the memory spool and a 64 MiB release chunk arrives whole: into a pipe, a file, >>, and stderr when it failed" {
+	mkdir spool
+	head -c 72M /dev/urandom > src
+	export TMPDIR=$PWD/spool
+	# stdout a pipe (splice), stdin a pipe spooled to disk
+	# shellcheck disable=SC2002 # stdin must be a pipe
+	cat src | "$RETRY" -- cat | cmp - src
+	# a regular file (copy_file_range), and one opened O_APPEND (read/write)
+	"$RETRY" -- cat src > out
+	cmp out src
+	echo first > app
+	"$RETRY" -- cat src >> app
+	[ "$(head -1 app)" = first ]
+	tail -c +7 app | cmp - src
+	# failed: all of it on stderr, then the progress line on a line of its own
+	st=0
+	"$RETRY" -n 1 -- sh -c 'cat src; exit 3' > out 2> err || st=$?
+	[ "$st" -eq 3 ]
+	[ ! -s out ]
+	head -c $((72 << 20)) err | cmp - src
+	[ "$(tail -c +$(((72 << 20) + 1)) err)" = "$(printf '\nretry: attempt 1/1 failed (exit 3); giving up')" ]
+	[ -z "$(ls -A spool)" ]
+}
+
 @test "a full spool disk is 74 with a message, never a silent truncation" {
 	need_root "a small tmpfs"
 	run unshare -m --propagation private sh -c '
