@@ -620,6 +620,49 @@ PY
 	[ "$(cat "$q")" = "$p" ]
 }
 
+@test "race: a POSIX lock taken after /proc/locks was read is found when removing, and the file kept" {
+	command -v strace > /dev/null || skip "no strace"
+	printf 'pid=%s\n' "$(dead_pid)" > d/job.lock
+	old d/job.lock
+	# held at the pid rules' kill(2): /proc/locks has been read, and the
+	# file opened to read its owner (judging asks no F_OFD_GETLK of a
+	# local filesystem's file: the removal's own two do)
+	# (LeakSanitizer cannot run under ptrace)
+	ASAN_OPTIONS=detect_leaks=0 strace -qq -o /dev/null -e trace=kill \
+	    -e inject=kill:delay_enter=3000000:when=1 \
+	    "$STALECLEAN" -v --min-age 0 d/job.lock > out 2> err &
+	st=$!
+	await has_child "$st"
+	sc=$(pgrep -P "$st")
+	target=$(realpath d/job.lock)
+	has_it_open() {
+		local f
+		for f in /proc/"$sc"/fd/*; do
+			[ "$(readlink "$f")" = "$target" ] && return 0
+		done
+		return 1
+	}
+	await has_it_open
+	rm -f go ready
+	python3 -c 'import fcntl, os, sys, time
+f = open(sys.argv[1], "r+"); fcntl.lockf(f, fcntl.LOCK_EX)
+open("ready", "w").close()
+for _ in range(6000):
+    if os.path.exists("go"): break
+    time.sleep(0.01)' d/job.lock 3>&- &
+	h=$!
+	await test -e ready
+	rc=0
+	wait "$st" || rc=$?
+	touch go
+	wait "$h"
+	[ "$rc" -eq 0 ]
+	[ "$(cat out)" = "d/job.lock: live (fcntl lock held (found when removing))" ]
+	[ -z "$(cat err)" ]
+	[ -e d/job.lock ]
+	[ -z "$(find d -name '.staleclean-*')" ]
+}
+
 @test "race: atomicwrite --lock increments survive a tight staleclean loop (300)" {
 	echo 0 > d/counter
 	# A lock that a newcomer re-created while the old one was in
