@@ -1002,6 +1002,7 @@ scan(const char *root, int rootfd)
 	struct dirent *e;
 	uint64_t mnt, root_mnt;
 	char *path;
+	pid_t tpid;
 	int top = 0, fd;
 
 	if (stat_entry(rootfd, "", AT_EMPTY_PATH, &top_st, &root_mnt) == -1 ||
@@ -1033,6 +1034,11 @@ scan(const char *root, int rootfd)
 			match = quarantine_pid(e->d_name) != 0;
 		else		/* only candidates and (-r) directories */
 			match = matches(e->d_name);
+		/* --orphans judges temp files and leftovers alone: any other
+		 * candidate goes unlooked at (as a candidate, not descended). */
+		if (match && opt.orphans && strncmp(e->d_name, ".staleclean-",
+		    12) != 0 && !cs_temp_name_pid(e->d_name, &tpid))
+			continue;
 		if (!match && (!opt.recursive || (e->d_type != DT_DIR &&
 		    e->d_type != DT_UNKNOWN)))
 			continue;

@@ -452,6 +452,21 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 	[ -e d/other.pid ]
 }
 
+@test "--orphans: other candidates are not judged, nor (with -r) descended into" {
+	p=$(dead_pid)
+	: > "d/.conf.cs-$p-AbCdEf"
+	echo "$p" > d/other.pid
+	mkdir d/dir.lock		# a candidate's name: never descended
+	: > "d/dir.lock/.x.cs-$p-AbCdEf"
+	old d/*
+	run --separate-stderr "$STALECLEAN" -v -r --orphans --min-age 0 d
+	[ "$status" -eq 0 ]
+	[ "$output" = "d/.conf.cs-$p-AbCdEf: stale (pid $p not running), removed" ]
+	[ -z "$stderr" ]
+	[ -e d/other.pid ]
+	[ -e "d/dir.lock/.x.cs-$p-AbCdEf" ]
+}
+
 @test "atomicwrite killed by -9 leaves an orphan that staleclean removes" {
 	echo old > d/f
 	mkfifo in
