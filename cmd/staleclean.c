@@ -52,6 +52,7 @@ struct cand {
 	pid_t		 pid;
 	char		 host[256];
 	int		 fd;		/* open regular file, flock held if ours */
+	bool		 dev_unsure;	/* key.dev not from our mount table */
 };
 
 /* A directory whose entries wait for removal: its fd outlives the walk's. */
@@ -83,6 +84,13 @@ static bool looked;
  * namespace (/proc/locks shows only its own), and on NFS or CIFS, whose
  * locks of other clients only the server knows. */
 static bool ask_getlk;
+/* Where /proc/locks may miss a lock even so (a filesystem not known to
+ * keep its locks in the kernel's lists alone), also ask it of a lock file
+ * opened to be read. Elsewhere /proc/locks, read once, has answered, and
+ * a lock taken since is for the removal's own F_OFD_GETLK to find: in
+ * quarantine() and again in finish(), before anything is unlinked. */
+static bool getlk_judging;
+static pid_t me;
 static struct pending *pend;
 static size_t npend, cappend, ndirrefs, fd_budget;
 static int status;
@@ -439,7 +447,8 @@ judge_file(struct cand *c, bool orphan, pid_t opid)
 			say(c, UNKNOWN, "changed while looked at");
 			return;
 		}
-		if (posix_locked(c))
+		if ((ask_getlk || getlk_judging || c->dev_unsure) &&
+		    posix_locked(c))
 			return;
 	}
 	if (orphan) {
@@ -690,7 +699,7 @@ quarantine(struct pending *p)
 	for (tries = 0; tries < 100; tries++) {
 		cs_random_suffix(sfx, "abcdefghijklmnopqrstuvwxyz");
 		snprintf(p->q, sizeof(p->q), ".staleclean-%d-%s",
-		    (int)getpid(), sfx);
+		    (int)me, sfx);
 		if ((r = rename_noreplace(c.dirfd, c.name, p->q, true,
 		    S_ISDIR(p->st.st_mode))) == 0 || errno != EEXIST)
 			break;
@@ -875,7 +884,7 @@ quarantine_pid(const char *name)
 	    (dash = strrchr(name, '-')) == NULL || dash < name + 13)
 		return 0;
 	n = strtoll(name + 12, &end, 10);
-	if (end != dash || n <= 1 || n > INT_MAX || (pid_t)n == getpid() ||
+	if (end != dash || n <= 1 || n > INT_MAX || (pid_t)n == me ||
 	    kill((pid_t)n, 0) == 0 || errno == EPERM)
 		return 0;
 	return (pid_t)n;
@@ -897,7 +906,11 @@ judge(int dirfd, struct dirref **slot, const char *name, const char *path,
 
 	if (opt.orphans && !orphan && qpid == 0)
 		return;
-	c.key.dev = cs_mount_dev(mnt_id, st->st_dev);
+	/* On a mount our table does not list, /proc/locks may name another
+	 * device than st_dev (a btrfs subvolume's): ask F_OFD_GETLK too. */
+	c.key.dev = cs_mount_dev(mnt_id, CS_ANY_DEV);
+	if ((c.dev_unsure = c.key.dev == CS_ANY_DEV))
+		c.key.dev = st->st_dev;
 	c.key.ino = st->st_ino;
 	/* An orphan temp's age is its ctime: atomicwrite -b's backup link
 	 * keeps the old file's mtime while its writer is still at work. */
@@ -989,6 +1002,7 @@ scan(const char *root, int rootfd)
 	struct dirent *e;
 	uint64_t mnt, root_mnt;
 	char *path;
+	pid_t tpid;
 	int top = 0, fd;
 
 	if (stat_entry(rootfd, "", AT_EMPTY_PATH, &top_st, &root_mnt) == -1 ||
@@ -1020,6 +1034,11 @@ scan(const char *root, int rootfd)
 			match = quarantine_pid(e->d_name) != 0;
 		else		/* only candidates and (-r) directories */
 			match = matches(e->d_name);
+		/* --orphans judges temp files and leftovers alone: any other
+		 * candidate goes unlooked at (as a candidate, not descended). */
+		if (match && opt.orphans && strncmp(e->d_name, ".staleclean-",
+		    12) != 0 && !cs_temp_name_pid(e->d_name, &tpid))
+			continue;
 		if (!match && (!opt.recursive || (e->d_type != DT_DIR &&
 		    e->d_type != DT_UNKNOWN)))
 			continue;
@@ -1093,6 +1112,7 @@ operand(const char *path)
 	}
 	ask_getlk = !cs_locks_all_listed() ||
 	    cs_network_fs(path, st.st_dev) != NULL;
+	getlk_judging = !cs_fs_locks_local(path);
 	if (cs_split_path(path, &dir, &base) == -1) {
 		/* "dir/": a directory to scan */
 		dir = NULL;
@@ -1168,6 +1188,7 @@ main(int argc, char *argv[])
 		usage(EX_USAGE);
 	}
 	cs_tool_init();
+	me = getpid();
 	set_fd_budget();
 	for (i = 0; i < argc; i++)
 		operand(argv[i]);

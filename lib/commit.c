@@ -88,14 +88,28 @@ cs_temp_name_pid(const char *name, pid_t *pid)
 	return n > 0 && n <= INT_MAX;
 }
 
+/*
+ * One arc4random_buf for all six (libbsd's arc4random_uniform calls
+ * getpid(2) on every call, to notice a fork). A byte at or above the
+ * largest multiple of the alphabet's length is drawn again, so that no
+ * letter is likelier than another.
+ */
 void
 cs_random_suffix(char s[7], const char *alphabet)
 {
-	uint32_t n = (uint32_t)strlen(alphabet);
+	unsigned char r[32];
+	size_t n = strlen(alphabet), limit = 256 - 256 % n, used = sizeof(r);
 	int i;
 
-	for (i = 0; i < 6; i++)
-		s[i] = alphabet[arc4random_uniform(n)];
+	for (i = 0; i < 6; i++) {
+		do {
+			if (used == sizeof(r)) {
+				arc4random_buf(r, sizeof(r));
+				used = 0;
+			}
+		} while (r[used++] >= limit);
+		s[i] = alphabet[r[used - 1] % n];
+	}
 	s[6] = '\0';
 }
 

@@ -774,6 +774,10 @@ int	cs_rows_end(struct cs_rows *);
 /* The name of the network filesystem path (on device dev) is on, or NULL
  * when it is local. */
 const char *cs_network_fs(const char *path, dev_t dev);
+/* Is path on a filesystem whose locks are the local kernel's alone (a
+ * local disk, tmpfs), so that /proc/locks lists all of them? False for
+ * network, cluster and FUSE filesystems, and for any not known. */
+bool	cs_fs_locks_local(const char *path);
 /* --unsafe-shared-fs (or CRASHSAFE_UNSAFE_SHARED_FS=1 in the environment):
  * lock where locks exclude nothing. */
 extern bool cs_unsafe_shared_fs;

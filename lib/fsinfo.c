@@ -103,6 +103,38 @@ cs_network_fs(const char *path, dev_t dev)
 	return network_name(&sf, dev);
 }
 
+/*
+ * Filesystems without a ->lock of their own: every flock, POSIX and OFD
+ * lock on them is in the kernel's lists, which /proc/locks prints. Not
+ * NFS, CIFS, 9p, ceph, gfs2, ocfs2 or FUSE, which ask a server, a lock
+ * manager or a daemon for locks that other machines or processes hold.
+ */
+static const unsigned long local_locks[] = {
+	0xef53,		/* ext2, ext3, ext4 */
+	0x58465342,	/* xfs */
+	0x9123683e,	/* btrfs */
+	0x01021994,	/* tmpfs */
+	0x858458f6,	/* ramfs */
+	0xf2f52010,	/* f2fs */
+	0x2fc12fc1,	/* zfs */
+	0x4d44,		/* vfat */
+	0x2011bab0,	/* exfat */
+};
+
+bool
+cs_fs_locks_local(const char *path)
+{
+	struct statfs sf;
+	size_t i;
+
+	if (statfs(path, &sf) == -1)
+		return false;
+	for (i = 0; i < sizeof(local_locks) / sizeof(local_locks[0]); i++)
+		if ((unsigned long)sf.f_type == local_locks[i])
+			return true;
+	return false;
+}
+
 bool cs_unsafe_shared_fs;
 
 bool

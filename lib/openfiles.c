@@ -379,16 +379,27 @@ gone(int e)
 	return e == ENOENT || e == ESRCH || e == EACCES || e == EPERM;
 }
 
-/* mnt_id and ino of one /proc/PID/fdinfo/N: 1; 0 if it has neither (or
- * is gone); -1/errno when it cannot be read. */
+/*
+ * mnt_id and ino of one /proc/PID/fdinfo/N: 1; 0 if it has neither (or
+ * is gone); -1/errno when it cannot be read. One read(2): fdinfo is made
+ * whole for each read, which returns all of it when there is room (a
+ * second read would only find its end), and it begins with pos, flags,
+ * mnt_id and ino however long the rest is (an epoll fd lists its
+ * watches). A scan reads one per fd of the machine: each call counts.
+ */
 static int
 fdinfo_read(int dirfd, const char *fd, uint64_t *mnt_id, ino_t *ino)
 {
 	char buf[512], *p;
 	bool has_mnt = false, has_ino = false;
+	ssize_t n;
+	int f;
 
-	if (cs_read_small(dirfd, fd, buf, sizeof(buf)) == -1)
+	if ((f = openat(dirfd, fd, O_RDONLY | O_NOCTTY | O_CLOEXEC)) == -1)
 		return gone(errno) ? 0 : -1;
+	n = cs_read(f, buf, sizeof(buf) - 1);
+	close(f);
+	buf[n > 0 ? n : 0] = '\0';
 	for (p = buf; p != NULL; p = (p = strchr(p, '\n')) ? p + 1 : NULL) {
 		if (strncmp(p, "mnt_id:", 7) == 0) {
 			*mnt_id = strtoull(p + 7, NULL, 10);

@@ -452,6 +452,21 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 	[ -e d/other.pid ]
 }
 
+@test "--orphans: other candidates are not judged, nor (with -r) descended into" {
+	p=$(dead_pid)
+	: > "d/.conf.cs-$p-AbCdEf"
+	echo "$p" > d/other.pid
+	mkdir d/dir.lock		# a candidate's name: never descended
+	: > "d/dir.lock/.x.cs-$p-AbCdEf"
+	old d/*
+	run --separate-stderr "$STALECLEAN" -v -r --orphans --min-age 0 d
+	[ "$status" -eq 0 ]
+	[ "$output" = "d/.conf.cs-$p-AbCdEf: stale (pid $p not running), removed" ]
+	[ -z "$stderr" ]
+	[ -e d/other.pid ]
+	[ -e "d/dir.lock/.x.cs-$p-AbCdEf" ]
+}
+
 @test "atomicwrite killed by -9 leaves an orphan that staleclean removes" {
 	echo old > d/f
 	mkfifo in
@@ -618,6 +633,49 @@ PY
 	[ "$(cat out)" = "d/x.pid: unknown (changed during removal, left as $q), failed" ]
 	[ "$(cat d/x.pid)" = newcomer ]
 	[ "$(cat "$q")" = "$p" ]
+}
+
+@test "race: a POSIX lock taken after /proc/locks was read is found when removing, and the file kept" {
+	command -v strace > /dev/null || skip "no strace"
+	printf 'pid=%s\n' "$(dead_pid)" > d/job.lock
+	old d/job.lock
+	# held at the pid rules' kill(2): /proc/locks has been read, and the
+	# file opened to read its owner (judging asks no F_OFD_GETLK of a
+	# local filesystem's file: the removal's own two do)
+	# (LeakSanitizer cannot run under ptrace)
+	ASAN_OPTIONS=detect_leaks=0 strace -qq -o /dev/null -e trace=kill \
+	    -e inject=kill:delay_enter=3000000:when=1 \
+	    "$STALECLEAN" -v --min-age 0 d/job.lock > out 2> err &
+	st=$!
+	await has_child "$st"
+	sc=$(pgrep -P "$st")
+	target=$(realpath d/job.lock)
+	has_it_open() {
+		local f
+		for f in /proc/"$sc"/fd/*; do
+			[ "$(readlink "$f")" = "$target" ] && return 0
+		done
+		return 1
+	}
+	await has_it_open
+	rm -f go ready
+	python3 -c 'import fcntl, os, sys, time
+f = open(sys.argv[1], "r+"); fcntl.lockf(f, fcntl.LOCK_EX)
+open("ready", "w").close()
+for _ in range(6000):
+    if os.path.exists("go"): break
+    time.sleep(0.01)' d/job.lock 3>&- &
+	h=$!
+	await test -e ready
+	rc=0
+	wait "$st" || rc=$?
+	touch go
+	wait "$h"
+	[ "$rc" -eq 0 ]
+	[ "$(cat out)" = "d/job.lock: live (fcntl lock held (found when removing))" ]
+	[ -z "$(cat err)" ]
+	[ -e d/job.lock ]
+	[ -z "$(find d -name '.staleclean-*')" ]
 }
 
 @test "race: atomicwrite --lock increments survive a tight staleclean loop (300)" {
