@@ -196,7 +196,16 @@ append(const char *buf, size_t len, int spool, int last_byte)
 			iov[niov++] = (struct iovec){ .iov_base = "\n",
 			    .iov_len = 1 };
 		if (cs_writev_all(out.fd, iov, niov) == -1) {
-			r = cut_back(before, errno);
+			if (errno == EFAULT && last_byte != -1) {
+				/* The mapping of stdin's file ran past its
+				 * end: the file shrank under us. */
+				warnx("stdin: its file shrank while being "
+				    "appended to %s; nothing appended",
+				    out.path);
+				r = EX_IOERR;
+				truncate_back(before);
+			} else
+				r = cut_back(before, errno);
 			goto out;
 		}
 	} else {

@@ -352,6 +352,7 @@ child_wait(struct cs_child *ch, cs_nsec deadline, int sigfd, int *signo)
 }
 
 static int	children_of(pid_t, pid_t **, size_t *, size_t *);
+static bool	childless(void);
 
 /* Children we had before becoming a subreaper (a process substitution's
  * reader that the shell forked before exec'ing us): not ours to stop. */
@@ -439,7 +440,8 @@ cs_become_subreaper(void)
 	size_t cap = 0;
 
 	nspared = 0;
-	(void)children_of(getpid(), &spared, &nspared, &cap);
+	if (!childless())
+		(void)children_of(getpid(), &spared, &nspared, &cap);
 	return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 }
 
@@ -451,6 +453,8 @@ own_children(pid_t **v, size_t *n, size_t *cap)
 	int r;
 
 	k = *n;
+	if (childless())
+		return 0;
 	r = children_of(getpid(), v, n, cap);
 	for (i = j = k; i < *n; i++) {
 		size_t s;
@@ -462,6 +466,20 @@ own_children(pid_t **v, size_t *n, size_t *cap)
 	}
 	*n = j;
 	return r;
+}
+
+/*
+ * No child at all, running, stopped or a zombie: one waitid(2) that takes
+ * nothing, where reading /proc/self/task/N/children costs seven system
+ * calls on every run (retry's start-up, the end of each attempt).
+ */
+static bool
+childless(void)
+{
+	siginfo_t si;
+
+	return waitid(P_ALL, 0, &si, WEXITED | WSTOPPED | WCONTINUED |
+	    WNOHANG | WNOWAIT) == -1 && errno == ECHILD;
 }
 
 /* Append the children of pid (every thread's) to *v; -1 on no memory. */
