@@ -179,6 +179,8 @@ copy_upto(int in, int out, off_t max, off_t *copied, int *failed_fd)
 		(void)fcntl(in, F_SETPIPE_SZ, PIPE_SIZE);
 	else if (S_ISREG(st.st_mode) && fstat(out, &ost) == 0 &&
 	    S_ISFIFO(ost.st_mode)) {
+		/* A shell's 64 KiB pipe would take 16 pages a splice. */
+		(void)fcntl(out, F_SETPIPE_SZ, PIPE_SIZE);
 		if ((r = splice_to_pipe(in, out, max, copied, failed_fd)) != -2)
 			return r;
 	} else if (S_ISREG(st.st_mode)) {
