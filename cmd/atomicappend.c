@@ -38,26 +38,13 @@ static struct {
 	off_t		 bytes;
 } out = { .fd = -1, .access = O_RDWR };
 
-/* stdin that is a regular file: the record is its mapping, with no spool. */
-static struct {
-	void		*map;		/* or NULL: spooled */
-	size_t		 maplen;
-	const char	*buf;		/* the record in it */
-	size_t		 len;
-	off_t		 end;		/* stdin's offset after, as after cat */
-	int		 last;		/* its last byte, read through the fd */
-	struct stat	 st;
-} in;
-
 static int	open_target(void);
 static int	lock_target(void);
 static void	truncate_back(off_t size);
 static int	cut_back(off_t size, int err);
-static int	append(const char *buf, size_t len, int spool, int last);
+static int	append(const char *buf, size_t len, int spool);
 static int	append_words(char **words, int n);
 static int	spool_stdin(int *spool);
-static bool	map_stdin(void);
-static void	unmap_stdin(void);
 static size_t	count_lines(const char *p, size_t len);
 static int	append_lines(void);
 
@@ -144,14 +131,10 @@ cut_back(off_t size, int err)
  * in ONE writev(2), a spooled record through a mapping of its spool:
  * Linux holds the inode lock for a whole write, so logrotate's
  * copytruncate, which takes no lock of ours, can never split a record.
- * Where the spool cannot be mapped, it is copied in pieces. last is the
- * record's last byte when buf is a mapping that user space must not touch
- * (a file someone else can truncate: only the kernel reads it, and a
- * truncation makes the write fail, where our own access would be
- * SIGBUS), else -1.
+ * Where the spool cannot be mapped, it is copied in pieces.
  */
 static int
-append(const char *buf, size_t len, int spool, int last_byte)
+append(const char *buf, size_t len, int spool)
 {
 	struct iovec iov[3];
 	struct stat st;
@@ -188,24 +171,12 @@ append(const char *buf, size_t len, int spool, int last_byte)
 	if (spool == -1) {
 		iov[niov++] = (struct iovec){ .iov_base = (void *)buf,
 		    .iov_len = len };
-		if (last_byte != -1)
-			last = (char)last_byte;
-		else
-			last = len > 0 ? buf[len - 1] : '\n';
+		last = len > 0 ? buf[len - 1] : '\n';
 		if (!opt.raw && last != '\n')
 			iov[niov++] = (struct iovec){ .iov_base = "\n",
 			    .iov_len = 1 };
 		if (cs_writev_all(out.fd, iov, niov) == -1) {
-			if (errno == EFAULT && last_byte != -1) {
-				/* The mapping of stdin's file ran past its
-				 * end: the file shrank under us. */
-				warnx("stdin: its file shrank while being "
-				    "appended to %s; nothing appended",
-				    out.path);
-				r = EX_IOERR;
-				truncate_back(before);
-			} else
-				r = cut_back(before, errno);
+			r = cut_back(before, errno);
 			goto out;
 		}
 	} else {
@@ -269,7 +240,7 @@ append_words(char **words, int n)
 	}
 	if (!opt.raw)
 		*p++ = '\n';
-	r = append(rec, (size_t)(p - rec), -1, -1);
+	r = append(rec, (size_t)(p - rec), -1);
 	free(rec);
 	out.records += r == 0;
 	return r;
@@ -295,53 +266,6 @@ spool_stdin(int *spool)
 		*spool = -1;		/* nothing to append */
 	}
 	return 0;
-}
-
-/*
- * A regular file on stdin is written straight from a mapping of it, from
- * its offset to the size it has now: no spool, no copy of ours (SPEC 3's
- * one write stays). The mapping is prefaulted in bulk, before the lock is
- * taken, where the kernel can (MADV_POPULATE_READ, Linux 5.14), so that the
- * write does not take a fault per few pages while holding it. A file that
- * is empty by its size (/proc), cannot be mapped, or is FILE itself, is
- * spooled as a pipe is. true when mapped.
- */
-static bool
-map_stdin(void)
-{
-	off_t off, start;
-	long pg = sysconf(_SC_PAGESIZE);
-	char c;
-
-	if (fstat(STDIN_FILENO, &in.st) == -1 || !S_ISREG(in.st.st_mode) ||
-	    (off = lseek(STDIN_FILENO, 0, SEEK_CUR)) == -1 ||
-	    in.st.st_size <= off ||
-	    (uintmax_t)(in.st.st_size - off) > SIZE_MAX - (size_t)pg)
-		return false;
-	start = off - off % pg;
-	in.maplen = (size_t)(in.st.st_size - start);
-	in.map = mmap(NULL, in.maplen, PROT_READ, MAP_SHARED, STDIN_FILENO,
-	    start);
-	if (in.map == MAP_FAILED) {
-		in.map = NULL;
-		return false;
-	}
-	in.buf = (const char *)in.map + (off - start);
-	in.len = (size_t)(in.st.st_size - off);
-	in.end = in.st.st_size;
-	in.last = '\n';
-	if (!opt.raw && cs_pread(STDIN_FILENO, &c, 1, in.end - 1) == 1)
-		in.last = (unsigned char)c;
-	(void)madvise(in.map, in.maplen, MADV_POPULATE_READ);
-	return true;
-}
-
-static void
-unmap_stdin(void)
-{
-	if (in.map != NULL)
-		munmap(in.map, in.maplen);
-	in.map = NULL;
 }
 
 static size_t
@@ -391,7 +315,7 @@ append_lines(void)
 					lseek(spool, 0, SEEK_SET);
 					len = 0;
 				}
-				r = append(buf, len, spool, -1);
+				r = append(buf, len, spool);
 				out.records += r == 0;
 			}
 			break;
@@ -424,7 +348,7 @@ append_lines(void)
 				break;
 			}
 			lseek(spool, 0, SEEK_SET);
-			if ((r = append(NULL, 0, spool, -1)) != 0)
+			if ((r = append(NULL, 0, spool)) != 0)
 				break;
 			out.records++;
 			close(spool);
@@ -435,7 +359,7 @@ append_lines(void)
 				continue;
 			keep = len - (size_t)(nl + 1 - buf);
 		}
-		if ((r = append(buf, len - keep, -1, -1)) != 0)
+		if ((r = append(buf, len - keep, -1)) != 0)
 			break;
 		if (cs_verbosity > 0)
 			out.records += count_lines(buf, len - keep);
@@ -451,7 +375,6 @@ append_lines(void)
 int
 main(int argc, char *argv[])
 {
-	struct stat st;
 	int r, spool = -1;
 
 	parse_options(argc, argv);
@@ -475,32 +398,18 @@ main(int argc, char *argv[])
 	if ((r = cs_locks_exclude(out.path, out.path)) != 0)
 		return r;
 
-	if (argc == 1 && !opt.lines && !map_stdin()) {
+	if (argc == 1 && !opt.lines) {
 		if ((r = spool_stdin(&spool)) != 0 || spool == -1)
 			return r;
 	}
 	if ((r = open_target()) != 0)
 		return r;
-	if (in.map != NULL && fstat(out.fd, &st) == 0 &&
-	    st.st_dev == in.st.st_dev && st.st_ino == in.st.st_ino) {
-		/* FILE < FILE: a copy of what it holds now, as before. */
-		unmap_stdin();
-		if ((r = spool_stdin(&spool)) != 0 || spool == -1)
-			return r;
-	}
 	if (argc > 1)
 		r = append_words(argv + 1, argc - 1);
 	else if (opt.lines)
 		r = append_lines();
-	else if (in.map != NULL) {
-		r = append(in.buf, in.len, -1, in.last);
-		out.records += r == 0;
-		unmap_stdin();
-		/* Read to its end, as by cat. */
-		if (r == 0 && lseek(STDIN_FILENO, in.end, SEEK_SET) == -1)
-			r = cs_fail(errno, EX_IOERR, "stdin");
-	} else {
-		r = append(NULL, 0, spool, -1);
+	else {
+		r = append(NULL, 0, spool);
 		out.records += r == 0;
 		close(spool);
 	}
