@@ -75,6 +75,9 @@ struct pending {
 	pid_t		 pid;
 	int		 fd;
 	bool		 quarantined;
+	/* An orphan temp where /proc/locks lists every lock: removed
+	 * without opening it (see quarantine()). */
+	bool		 unopened;
 	char		 q[48];		/* its quarantine name */
 };
 
@@ -92,7 +95,7 @@ static bool ask_getlk;
 static bool getlk_judging;
 static pid_t me;
 static struct pending *pend;
-static size_t npend, cappend, ndirrefs, fd_budget;
+static size_t npend, nopen, cappend, ndirrefs, fd_budget;
 static int status;
 static unsigned long nstale;
 
@@ -123,7 +126,8 @@ static bool	rewritten(const struct stat *now, const struct stat *then);
 static bool	unchanged(const struct stat *now, const struct stat *then);
 static bool	quarantine(struct pending *p);
 static int	remove_lock_dir(int parent, const char *q);
-static void	finish(struct pending *p, const struct cs_fileset *again);
+static void	finish(struct pending *p, const struct cs_fileset *again,
+		    const struct cs_fileset *relocked);
 static void	remove_pending(void);
 static void	defer(struct cand *c, struct dirref **slot);
 static pid_t	quarantine_pid(const char *name);
@@ -659,6 +663,12 @@ unchanged(const struct stat *now, const struct stat *then)
  * is unlinked or put back), make sure nothing changed since it was
  * judged, and rename it to a unique name, never over anything. False
  * (and reported) when it stays where it is.
+ *
+ * An orphan temp is no one's lock: there is no flock of ours to hold
+ * while it goes. Where /proc/locks lists every lock, it is not opened at
+ * all: once renamed, no one can open it by its name, and the second look
+ * reads /proc/locks again beside the /proc fd scan. (An open, a flock and
+ * F_OFD_GETLK for each made removal half again as slow.)
  */
 static bool
 quarantine(struct pending *p)
@@ -670,7 +680,7 @@ quarantine(struct pending *p)
 	int r, tries;
 
 	cand_of(p, &c);
-	if (S_ISREG(p->st.st_mode)) {
+	if (S_ISREG(p->st.st_mode) && !p->unopened) {
 		c.fd = openat(c.dirfd, c.name, O_RDONLY | O_NOFOLLOW |
 		    O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 		r = c.fd == -1 ? -1 : fstat(c.fd, &now);
@@ -762,7 +772,8 @@ remove_lock_dir(int parent, const char *q)
  * else, then unlinked; if anything changed, put back and called unknown.
  */
 static void
-finish(struct pending *p, const struct cs_fileset *again)
+finish(struct pending *p, const struct cs_fileset *again,
+    const struct cs_fileset *relocked)
 {
 	struct cand c;
 	struct stat now;
@@ -776,6 +787,19 @@ finish(struct pending *p, const struct cs_fileset *again)
 	if (c.fd != -1 && (fstat(c.fd, &now) == -1 ||
 	    rewritten(&now, &p->st))) {
 		action = put_back(&c, p->q, "rewritten during removal");
+		goto done;
+	}
+	/* Not opened: its quarantine name must still show it, unwritten,
+	 * and /proc/locks, read again, no lock on it. */
+	if (p->unopened && (fstatat(c.dirfd, p->q, &now,
+	    AT_SYMLINK_NOFOLLOW) == -1 || now.st_ino != p->st.st_ino ||
+	    now.st_dev != p->st.st_dev || rewritten(&now, &p->st))) {
+		action = put_back(&c, p->q, "changed during removal");
+		goto done;
+	}
+	if (p->unopened && (relocked == NULL ||
+	    cs_fileset_find(relocked, c.key.dev, c.key.ino) != NULL)) {
+		action = put_back(&c, p->q, "changed during removal");
 		goto done;
 	}
 	if (again == NULL || (c.fd != -1 && cs_posix_lock_held(c.fd, &pid)) ||
@@ -805,11 +829,11 @@ done:
 static void
 remove_pending(void)
 {
-	struct cs_fileset again = { 0 };
-	const struct cs_fileset *seen = &again;
+	struct cs_fileset again = { 0 }, relocked = { 0 };
+	const struct cs_fileset *seen = &again, *locks = &relocked;
 	sigset_t all, mask;
 	size_t i;
-	bool rescan = false;
+	bool rescan = false, relock = false;
 
 	if (npend == 0)
 		return;
@@ -818,15 +842,21 @@ remove_pending(void)
 	sigfillset(&all);
 	sigprocmask(SIG_BLOCK, &all, &mask);
 	for (i = 0; i < npend; i++)
-		if (quarantine(&pend[i]) && !S_ISLNK(pend[i].st.st_mode))
+		if (quarantine(&pend[i]) && !S_ISLNK(pend[i].st.st_mode)) {
 			rescan = true;
+			relock |= pend[i].unopened;
+		}
 	if (rescan && cs_open_files_scan(&again) == -1) {
 		warn("/proc");
 		seen = NULL;		/* cannot tell: put everything back */
 	}
+	if (relock && cs_locked_files_scan(&relocked) == -1) {
+		warn("/proc/locks");
+		locks = NULL;
+	}
 	for (i = 0; i < npend; i++) {
 		if (pend[i].quarantined)
-			finish(&pend[i], seen);
+			finish(&pend[i], seen, locks);
 		dirref_put(pend[i].dir);
 		free(pend[i].path);
 		free(pend[i].name);
@@ -834,7 +864,8 @@ remove_pending(void)
 		free(pend[i].host);
 	}
 	cs_fileset_free(&again);
-	npend = 0;
+	cs_fileset_free(&relocked);
+	npend = nopen = 0;
 	sigprocmask(SIG_SETMASK, &mask, NULL);
 }
 
@@ -844,8 +875,9 @@ defer(struct cand *c, struct dirref **slot)
 {
 	struct pending *p;
 
-	/* Each waits with its directory's fd and takes one more to remove. */
-	if (npend + ndirrefs + 2 > fd_budget)
+	/* Each waits with its directory's fd, and most take one more to
+	 * be removed. */
+	if (nopen + ndirrefs + 2 > fd_budget)
 		remove_pending();
 	if (npend == cappend) {
 		size_t cap = cappend ? cappend * 2 : 256;
@@ -869,6 +901,9 @@ defer(struct cand *c, struct dirref **slot)
 	p->key = c->key;
 	p->pid = c->pid;
 	p->fd = -1;
+	p->unopened = strcmp(c->kind, "orphan-temp") == 0 && !ask_getlk &&
+	    !getlk_judging && !c->dev_unsure;
+	nopen += !p->unopened;
 	npend++;
 }
 

@@ -24,15 +24,15 @@ old() {	# make files look a minute old (past the default --min-age)
 	touch -h -d '1 minute ago' "$@"
 }
 
-# Run staleclean -v on d/x.pid in the background (pid $SCPID, output in out
-# and err), held by strace for USECS right after its quarantine rename;
-# returns once the quarantine file exists, its name in $q.
-held_in_quarantine() {	# USECS
+# Run staleclean -v on PATH (d/x.pid) in the background (pid $SCPID, output
+# in out and err), held by strace for USECS right after its quarantine
+# rename; returns once the quarantine file exists, its name in $q.
+held_in_quarantine() {	# USECS [PATH]
 	command -v strace > /dev/null || skip "no strace"
 	# (LeakSanitizer cannot run under ptrace)
 	ASAN_OPTIONS=detect_leaks=0 strace -qq -o /dev/null -e trace=renameat2 \
 	    -e inject=renameat2:delay_exit="$1":when=1 \
-	    "$STALECLEAN" -v --min-age 0 d/x.pid > out 2> err &
+	    "$STALECLEAN" -v --min-age 0 "${2:-d/x.pid}" > out 2> err &
 	SCPID=$!
 	for _ in $(seq 200); do
 		q=$(find d -name '.staleclean-*' | head -n 1)
@@ -633,6 +633,43 @@ PY
 	[ "$(cat out)" = "d/x.pid: unknown (changed during removal, left as $q), failed" ]
 	[ "$(cat d/x.pid)" = newcomer ]
 	[ "$(cat "$q")" = "$p" ]
+}
+
+@test "race: an orphan temp flocked in quarantine through a mapping alone (no fd) is put back" {
+	# An orphan temp is removed without being opened: /proc/locks, read
+	# again with the second /proc scan, must find a lock that no fd shows
+	p=$(dead_pid)
+	o="d/.conf.cs-$p-AbCdEf"
+	echo data > "$o"
+	old "$o"
+	held_in_quarantine 3000000 "$o"
+	rm -f go ready
+	# (libc's mmap: Python's own keeps a dup of the fd)
+	python3 -c 'import ctypes, fcntl, os, sys, time
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int,
+    ctypes.c_int, ctypes.c_int, ctypes.c_long]
+fd = os.open(sys.argv[1], os.O_RDONLY); fcntl.flock(fd, fcntl.LOCK_EX)
+assert libc.mmap(None, 4096, 1, 1, fd, 0) not in (None, ctypes.c_void_p(-1).value)
+os.close(fd)
+assert not [n for n in os.listdir("/proc/self/fd")
+    if os.path.realpath("/proc/self/fd/" + n) == os.path.realpath(sys.argv[1])]
+open("ready", "w").close()
+for _ in range(6000):
+    if os.path.exists("go"): break
+    time.sleep(0.01)' "$q" 3>&- &
+	h=$!
+	await test -e ready
+	rc=0
+	wait "$SCPID" || rc=$?
+	touch go
+	wait "$h"
+	[ "$rc" -eq 0 ]
+	[ "$(cat out)" = "$o: unknown (changed during removal, put back)" ]
+	[ -z "$(cat err)" ]
+	[ "$(cat "$o")" = data ]
+	[ -z "$(find d -name '.staleclean-*')" ]
 }
 
 @test "race: a POSIX lock taken after /proc/locks was read is found when removing, and the file kept" {
