@@ -17,7 +17,7 @@ TOOLS	 = atomicappend atomicwrite retry sqlwal staleclean withlock
 LIBSRC	 = lib/backoff.c lib/cleanup.c lib/commit.c lib/encode.c lib/rows.c \
 	   lib/fsinfo.c lib/io.c lib/lock.c lib/metadata.c lib/msg.c \
 	   lib/openfiles.c lib/parse.c lib/proc.c lib/resolve.c lib/spawn.c \
-	   lib/guard.c lib/holder.c lib/start.c lib/path.c
+	   lib/guard.c lib/holder.c lib/start.c lib/path.c lib/par.c
 MAN1	 = $(TOOLS:%=man/%.1)
 MAN7	 = man/crashsafe.7
 
@@ -116,7 +116,7 @@ $(O)/bin/sqlwal: $(O)/obj/cmd/sqlwal.o $(O)/obj/cmd/sqlwal-options.o $(LIBA)
 
 $(O)/bin/staleclean: $(O)/obj/cmd/staleclean.o $(O)/obj/cmd/staleclean-options.o $(LIBA)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(BSD_LIBS) $(MOUNT_LIBS) -lm
+	$(CC) $(ALL_LDFLAGS) -pthread -o $@ $^ $(BSD_LIBS) $(MOUNT_LIBS) -lm
 
 ifeq ($(SAN)$(FAULTS),)
 $(O)/bin/retry: $(O)/obj/cmd/retry.o $(O)/obj/cmd/retry-options.o $(LIBA)
@@ -130,7 +130,7 @@ $(O)/bin/withlock: $(O)/obj/cmd/withlock.o $(O)/obj/cmd/withlock-options.o $(LIB
 endif
 
 $(UNIT): tests/unit/unit.c $(LIBA)
-	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(BSD_LIBS) \
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -pthread -o $@ $^ $(BSD_LIBS) \
 	    $(MOUNT_LIBS) -lm
 
 $(O)/obj/fakenfs.so: tests/fakenfs.c

@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,33 @@ static const char *const actions[] = {
 	[REMOVED] = "removed", [FAILED] = "failed",
 };
 
+/*
+ * A directory's next entries, looked at together on every core
+ * (cs_par_for): each one's statx, then the first bytes of each lock file
+ * whose content the pid rules will read. They are judged one by one
+ * afterwards, in the order they were read, as if looked at then.
+ */
+#define BATCH		256	/* up to 4 deep: 330 KiB each */
+#define BATCH_DEEP	16	/* below: 21 KiB each, 1.3 MiB at MAX_DEPTH */
+
+struct look {
+	char		*name;
+	bool		 match;		/* a candidate; else a directory (-r) */
+	int		 err;		/* statx's errno, or 0 */
+	struct stat	 st;
+	uint64_t	 mnt;
+	bool		 ahead;		/* content read ahead: */
+	int		 open_err;	/* open's errno; -1: not what statx saw */
+	ssize_t		 n;		/* what pread returned */
+	char		 buf[1024];
+};
+
+struct batch {
+	int		 dirfd;
+	size_t		 n, next, cap;
+	struct look	 look[];
+};
+
 /* What we know of one candidate. */
 struct cand {
 	const char	*path;		/* for messages */
@@ -53,6 +81,7 @@ struct cand {
 	char		 host[256];
 	int		 fd;		/* open regular file, flock held if ours */
 	bool		 dev_unsure;	/* key.dev not from our mount table */
+	const struct look *look;	/* read ahead, or NULL */
 };
 
 /* A directory whose entries wait for removal: its fd outlives the walk's. */
@@ -131,8 +160,13 @@ static void	finish(struct pending *p, const struct cs_fileset *again,
 static void	remove_pending(void);
 static void	defer(struct cand *c, struct dirref **slot);
 static pid_t	quarantine_pid(const char *name);
+static void	look_stat(size_t i, void *batch);
+static void	look_read(size_t i, void *batch);
+static bool	read_ahead(const struct look *l, const char *dir);
+static size_t	fill(struct batch *b, DIR *dir, const char *path);
 static void	judge(int dirfd, struct dirref **slot, const char *name,
-	    const char *path, const struct stat *st, uint64_t mnt_id);
+	    const char *path, const struct stat *st, uint64_t mnt_id,
+	    const struct look *look);
 static bool	matches(const char *name);
 static int	stat_entry(int dirfd, const char *name, int flags,
 	    struct stat *st, uint64_t *mnt_id);
@@ -425,20 +459,34 @@ judge_file(struct cand *c, bool orphan, pid_t opid)
 {
 	struct stat now;
 	struct cs_owner o;
+	const struct look *ahead;
 	char buf[1024];
 	ssize_t n;
 	bool git = !orphan && (strcmp(c->name, "gc.pid") == 0 ||
 	    (in_git_dir(c->path) && fnmatch("*.lock", c->name, 0) == 0));
-
-	c->kind = orphan ? "orphan-temp" : git ? "git-lock" : "lock-file";
-	if (in_use(c))
-		return;
 	/*
 	 * Opened to read what it says, or to ask F_OFD_GETLK about the POSIX
 	 * locks /proc/locks does not list. An empty file, a temp file named
 	 * after its writer and a git lock say nothing worth a read.
 	 */
-	if (!(orphan || git || c->st.st_size == 0) || ask_getlk) {
+	bool reads = !(orphan || git || c->st.st_size == 0) || ask_getlk;
+
+	c->kind = orphan ? "orphan-temp" : git ? "git-lock" : "lock-file";
+	if (in_use(c))
+		return;
+	/* Read ahead by scan() (never where F_OFD_GETLK is to be asked)? */
+	ahead = reads && c->look != NULL && c->look->ahead ? c->look : NULL;
+	if (ahead != NULL) {
+		if (ahead->open_err > 0) {
+			say(c, UNKNOWN, "cannot open: %s",
+			    strerror(ahead->open_err));
+			return;
+		}
+		if (ahead->open_err < 0) {
+			say(c, UNKNOWN, "changed while looked at");
+			return;
+		}
+	} else if (reads) {
 		c->fd = openat(c->dirfd, c->name, O_RDONLY | O_NOFOLLOW |
 		    O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 		if (c->fd == -1) {
@@ -468,7 +516,11 @@ judge_file(struct cand *c, bool orphan, pid_t opid)
 			say(c, UNKNOWN, "git lock, younger than max-age");
 		return;
 	}
-	n = c->fd != -1 ? pread(c->fd, buf, sizeof(buf) - 1, 0) : 0;
+	if (ahead != NULL) {
+		n = ahead->n;
+		memcpy(buf, ahead->buf, n > 0 ? (size_t)n : 0);
+	} else
+		n = c->fd != -1 ? pread(c->fd, buf, sizeof(buf) - 1, 0) : 0;
 	buf[n > 0 ? n : 0] = '\0';
 	if (n > 0 && cs_parse_owner(buf, &o) && o.pid != 0) {
 		c->kind = strncmp(buf, "pid=", 4) == 0 ? "lock-file" : "pid-file";
@@ -932,10 +984,10 @@ quarantine_pid(const char *name)
  */
 static void
 judge(int dirfd, struct dirref **slot, const char *name, const char *path,
-    const struct stat *st, uint64_t mnt_id)
+    const struct stat *st, uint64_t mnt_id, const struct look *look)
 {
 	struct cand c = { .path = path, .dirfd = dirfd, .name = name,
-	    .st = *st, .kind = "file", .fd = -1 };
+	    .st = *st, .kind = "file", .fd = -1, .look = look };
 	pid_t opid = 0, qpid = quarantine_pid(name);
 	bool orphan = S_ISREG(st->st_mode) && cs_temp_name_pid(name, &opid);
 
@@ -1022,45 +1074,93 @@ struct frame {
 	DIR		*dir;
 	char		*path;
 	struct dirref	*ref;		/* once an entry waits for removal */
+	struct batch	*b;		/* its entries read, not yet judged */
 };
 
-/*
- * Scan a directory's entries: iterative, depth-capped, never following a
- * symlink, never leaving the mount it started on (a bind mount of the same
- * filesystem has the same st_dev, so the mount ids are compared).
- */
+/* Each entry's statx (cs_par_for's fn). */
 static void
-scan(const char *root, int rootfd)
+look_stat(size_t i, void *batch)
 {
-	struct frame stack[MAX_DEPTH + 1];
-	struct stat st, top_st;
-	struct dirent *e;
-	uint64_t mnt, root_mnt;
-	char *path;
-	pid_t tpid;
-	int top = 0, fd;
+	struct batch *b = batch;
+	struct look *l = &b->look[i];
 
-	if (stat_entry(rootfd, "", AT_EMPTY_PATH, &top_st, &root_mnt) == -1 ||
-	    (stack[0].dir = fdopendir(rootfd)) == NULL) {
-		warn("%s", root);
-		close(rootfd);
-		status = EX_NOINPUT;
+	l->err = stat_entry(b->dirfd, l->name, 0, &l->st, &l->mnt) == -1 ?
+	    errno : 0;
+}
+
+/* The first bytes of each entry read_ahead() chose, as judge_file() would
+ * read them: opened (never following, never waiting on a FIFO), checked
+ * to be what statx saw, read, closed. */
+static void
+look_read(size_t i, void *batch)
+{
+	struct batch *b = batch;
+	struct look *l = &b->look[i];
+	struct stat now;
+	int fd;
+
+	if (!l->ahead)
+		return;
+	l->n = 0;
+	fd = openat(b->dirfd, l->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY | O_CLOEXEC);
+	if (fd == -1) {
+		l->open_err = errno;
 		return;
 	}
-	if ((stack[0].path = strdup(root)) == NULL)
-		err(EX_OSERR, NULL);
-	stack[0].ref = NULL;
-	while (top >= 0) {
-		struct frame *f = &stack[top];
-		bool match;
+	if (fstat(fd, &now) == -1 || now.st_ino != l->st.st_ino ||
+	    now.st_dev != l->st.st_dev || !S_ISREG(now.st_mode))
+		l->open_err = -1;
+	else
+		l->n = pread(fd, l->buf, sizeof(l->buf) - 1, 0);
+	close(fd);
+}
 
-		if ((e = readdir(f->dir)) == NULL) {
-			dirref_put(f->ref);
-			closedir(f->dir);
-			free(f->path);
-			top--;
-			continue;
-		}
+/*
+ * Is l a lock or pid file whose content judge_file() will read, and may it
+ * be read now? Only what judge_file() would open, once it has found it
+ * old enough, unlocked and unopened (a locked file is not opened: that
+ * would break a lease); never where F_OFD_GETLK is to be asked, which
+ * judge_file() does on its own fd. Git locks (any *.lock below a path
+ * with .git in it) are left to judge_file() too.
+ */
+static bool
+read_ahead(const struct look *l, const char *dir)
+{
+	dev_t dev;
+	pid_t opid;
+
+	if (l->err != 0 || !l->match || !S_ISREG(l->st.st_mode) ||
+	    l->st.st_size == 0 || ask_getlk || getlk_judging ||
+	    cs_temp_name_pid(l->name, &opid) || strcmp(l->name, "gc.pid") == 0 ||
+	    (strstr(dir, ".git") != NULL && fnmatch("*.lock", l->name, 0) == 0) ||
+	    age_of(&l->st) < opt.min_age ||
+	    (dev = cs_mount_dev(l->mnt, CS_ANY_DEV)) == CS_ANY_DEV)
+		return false;
+	look_once();
+	return cs_fileset_find(&locked, dev, l->st.st_ino) == NULL &&
+	    cs_fileset_find(&opened, dev, l->st.st_ino) == NULL;
+}
+
+/*
+ * The directory's next entries worth a look (candidates, and directories
+ * to descend with -r), statx'd and the lock files among them read ahead,
+ * each on any core. How many: 0 at the end of the directory.
+ */
+static size_t
+fill(struct batch *b, DIR *dir, const char *path)
+{
+	struct dirent *e;
+	struct look *l;
+	size_t i;
+	pid_t tpid;
+	bool match, ahead = false;
+
+	for (i = 0; i < b->n; i++)
+		free(b->look[i].name);
+	b->n = b->next = 0;
+	b->dirfd = dirfd(dir);
+	while (b->n < b->cap && (e = readdir(dir)) != NULL) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
 			continue;
 		/* Another staleclean's quarantine: its own business while it
@@ -1077,23 +1177,97 @@ scan(const char *root, int rootfd)
 		if (!match && (!opt.recursive || (e->d_type != DT_DIR &&
 		    e->d_type != DT_UNKNOWN)))
 			continue;
-		if (stat_entry(dirfd(f->dir), e->d_name, 0, &st, &mnt) == -1)
-			continue;	/* gone meanwhile */
-		if (asprintf(&path, "%s/%s", f->path, e->d_name) == -1)
+		l = &b->look[b->n++];
+		memset(l, 0, offsetof(struct look, buf));
+		if ((l->name = strdup(e->d_name)) == NULL)
 			err(EX_OSERR, NULL);
-		if (match) {
-			judge(dirfd(f->dir), &f->ref, e->d_name, path, &st,
-			    mnt);
+		l->match = match;
+	}
+	cs_par_for(b->n, look_stat, b);
+	for (i = 0; i < b->n; i++)
+		ahead |= b->look[i].ahead = read_ahead(&b->look[i], path);
+	if (ahead)
+		cs_par_for(b->n, look_read, b);
+	return b->n;
+}
+
+static struct batch *
+batch_new(int depth)
+{
+	struct batch *b;
+	size_t cap = depth < 4 ? BATCH : BATCH_DEEP;
+
+	if ((b = calloc(1, sizeof(*b) + cap * sizeof(b->look[0]))) == NULL)
+		err(EX_OSERR, NULL);
+	b->cap = cap;
+	return b;
+}
+
+static void
+batch_free(struct batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		free(b->look[i].name);
+	free(b);
+}
+
+/*
+ * Scan a directory's entries: iterative, depth-capped, never following a
+ * symlink, never leaving the mount it started on (a bind mount of the same
+ * filesystem has the same st_dev, so the mount ids are compared).
+ */
+static void
+scan(const char *root, int rootfd)
+{
+	struct frame stack[MAX_DEPTH + 1];
+	struct stat st, top_st;
+	struct look *l;
+	uint64_t mnt, root_mnt;
+	char *path;
+	int top = 0, fd;
+
+	if (stat_entry(rootfd, "", AT_EMPTY_PATH, &top_st, &root_mnt) == -1 ||
+	    (stack[0].dir = fdopendir(rootfd)) == NULL) {
+		warn("%s", root);
+		close(rootfd);
+		status = EX_NOINPUT;
+		return;
+	}
+	if ((stack[0].path = strdup(root)) == NULL)
+		err(EX_OSERR, NULL);
+	stack[0].ref = NULL;
+	stack[0].b = batch_new(0);
+	while (top >= 0) {
+		struct frame *f = &stack[top];
+
+		if (f->b->next == f->b->n && fill(f->b, f->dir, f->path) == 0) {
+			dirref_put(f->ref);
+			closedir(f->dir);
+			free(f->path);
+			batch_free(f->b);
+			top--;
+			continue;
+		}
+		l = &f->b->look[f->b->next++];
+		if (l->err != 0)
+			continue;	/* gone meanwhile */
+		if (asprintf(&path, "%s/%s", f->path, l->name) == -1)
+			err(EX_OSERR, NULL);
+		if (l->match) {
+			judge(dirfd(f->dir), &f->ref, l->name, path, &l->st,
+			    l->mnt, l);
 			free(path);
 			continue;
 		}
-		if (!S_ISDIR(st.st_mode) || top == MAX_DEPTH) {
+		if (!S_ISDIR(l->st.st_mode) || top == MAX_DEPTH) {
 			free(path);
 			continue;
 		}
 		/* Open first, then compare what was opened: nothing can be
 		 * mounted in between. */
-		fd = openat(dirfd(f->dir), e->d_name, O_RDONLY | O_DIRECTORY |
+		fd = openat(dirfd(f->dir), l->name, O_RDONLY | O_DIRECTORY |
 		    O_NOFOLLOW | O_CLOEXEC);
 		if (fd == -1 && errno != ENOENT && errno != ENOTDIR &&
 		    errno != ELOOP) {
@@ -1111,6 +1285,7 @@ scan(const char *root, int rootfd)
 		top++;
 		stack[top].path = path;
 		stack[top].ref = NULL;
+		stack[top].b = batch_new(top);
 	}
 }
 
@@ -1180,7 +1355,7 @@ operand(const char *path)
 		status = cs_exit_for_errno(errno, EX_NOINPUT);
 		close(dirfd);
 	} else {
-		judge(dirfd, &ref, base, path, &st, mnt);
+		judge(dirfd, &ref, base, path, &st, mnt, NULL);
 		dirref_put(ref);
 		close(dirfd);
 	}

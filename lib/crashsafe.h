@@ -29,6 +29,7 @@
  *              display widths
  *   rows.c     query results as TSV, CSV, JSON, JSONL or a table
  *   fsinfo.c   network filesystems, and where locks exclude nothing
+ *   par.c      a parallel for over the cores, for runs of system calls
  *
  * How functions report failure, one of four ways, each said at its
  * declaration:
@@ -794,5 +795,15 @@ int	cs_locks_exclude(const char *path, const char *context);
  * was opened, not the link's directory). */
 int	cs_locks_exclude_fd(int fd, const char *context);
 
+
+
+/* ---- par.c: system calls on several cores ---- */
+
+/* fn(i, ctx) for each i in [0, n), on the caller's thread and on workers
+ * made at the first call (one per further core, at most three in all;
+ * every signal blocked in them). Returns when all are done. fn must touch
+ * nothing but item i and what no other item writes; errno is each
+ * thread's own, and the caller's is kept. */
+void	cs_par_for(size_t n, void (*fn)(size_t i, void *ctx), void *ctx);
 
 #endif

@@ -842,6 +842,29 @@ for _ in range(6000):
 	[ "$output" = "d/x.lock: unknown (its pid is not a regular file)" ]
 }
 
+@test "race: a lock file replaced between its statx and its read is not judged by the newcomer's content" {
+	command -v strace > /dev/null || skip "no strace"
+	printf 'pid=%s\n' "$(dead_pid)" > d/x.lock
+	old d/x.lock
+	# held at the exit of the second statx (the first is the directory's):
+	# the entry's, after which scan() reads ahead what it saw
+	ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o /dev/null -e trace=statx \
+	    -e inject=statx:delay_exit=2000000:when=2 \
+	    "$STALECLEAN" -n -v d > out 2> err &
+	st=$!
+	await has_child "$st"
+	sleep 0.5
+	# a live owner's lock, renamed over it (another inode)
+	printf 'pid=%s\n' $$ > d/new
+	old d/new
+	mv d/new d/x.lock
+	rc=0
+	wait "$st" || rc=$?
+	[ "$rc" -eq 0 ]
+	[ "$(cat out)" = "d/x.lock: unknown (changed while looked at)" ]
+	[ -z "$(cat err)" ]
+}
+
 @test "a write lease is live, and looking does not break it" {
 	dead_pid > d/l.pid
 	old d/l.pid

@@ -63,3 +63,8 @@ load helpers
 		grep -q "\"\$CS_UNIT\" $g\$" "$BATS_TEST_FILENAME" || fail "group $g not run"
 	done
 }
+
+@test "unit: a parallel for runs every item once, on the other cores too" {
+	run "$CS_UNIT" par
+	[ "$status" -eq 0 ]
+}

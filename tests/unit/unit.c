@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -538,6 +539,50 @@ test_holders(void)
 	    "since ", 54) == 0 && strlen(text) == 54 + 8, "%s", text);
 }
 
+/* cs_par_for: every item once, on more than one thread where there are
+ * cores for it, errno kept; and again, and with 0 and 1 items. */
+struct par_probe {
+	unsigned	 hits[5000];
+	pthread_t	 by[5000];
+};
+
+static void
+par_item(size_t i, void *ctx)
+{
+	struct par_probe *p = ctx;
+
+	p->hits[i]++;
+	p->by[i] = pthread_self();
+	errno = EBADF;
+	if (i % 64 == 0)
+		usleep(100);	/* time for the others to take some */
+}
+
+static void
+test_par(void)
+{
+	static struct par_probe p;
+	size_t i, n, round, other;
+
+	for (round = 0; round < 3; round++) {
+		n = round == 0 ? 5000 : round == 1 ? 1 : 0;
+		memset(&p, 0, sizeof(p));
+		errno = ENOENT;
+		cs_par_for(n, par_item, &p);
+		CHECK(errno == ENOENT, "errno %d", errno);
+		for (i = 0, other = 0; i < sizeof(p.hits) / sizeof(p.hits[0]);
+		    i++) {
+			CHECK(p.hits[i] == (i < n), "item %zu ran %u times",
+			    i, p.hits[i]);
+			other += i < n && !pthread_equal(p.by[i],
+			    pthread_self());
+		}
+		if (n == 5000 && sysconf(_SC_NPROCESSORS_ONLN) > 1)
+			CHECK(other > 0, "all %zu items on the caller's thread",
+			    n);
+	}
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -552,6 +597,7 @@ static const struct {
 	{ "errno", test_errno_codes },
 	{ "proc", test_proc },
 	{ "openfiles", test_openfiles },
+	{ "par", test_par },
 };
 
 int
