@@ -111,7 +111,7 @@ struct pending {
 };
 
 static struct cs_fileset opened, locked;	/* read once per run */
-static bool looked;
+static bool locks_read, opens_read;
 /* Ask F_OFD_GETLK for every regular file: outside the initial pid
  * namespace (/proc/locks shows only its own), and on NFS or CIFS, whose
  * locks of other clients only the server knows. */
@@ -132,7 +132,9 @@ struct frame;
 static void	say(struct cand *c, enum verdict v, const char *fmt, ...);
 static cs_nsec	age_since(const struct timespec *t);
 static cs_nsec	age_of(const struct stat *st);
-static void	look_once(void);
+static void	look_locks(void);
+static void	look_opens(void);
+static bool	goes_unopened(const struct cand *c);
 static const char *	by_pid(pid_t pid, char *buf, size_t len);
 static const char *	holder_cmd(const struct cand *c,
 	    const struct cs_fileid *f);
@@ -205,17 +207,37 @@ age_of(const struct stat *st)
 	return age_since(&st->st_mtim);
 }
 
-/* Who has what open or locked: read once per run, from /proc alone. */
+/* Who has what locked, and who has what open: each read once per run,
+ * from /proc alone, when first needed. */
 static void
-look_once(void)
+look_locks(void)
 {
-	if (looked)
-		return;
-	if (cs_locked_files_scan(&locked) == -1)
+	if (!locks_read && cs_locked_files_scan(&locked) == -1)
 		err(EX_OSERR, "/proc/locks");
-	if (cs_open_files_scan(&opened) == -1)
+	locks_read = true;
+}
+
+static void
+look_opens(void)
+{
+	if (!opens_read && cs_open_files_scan(&opened) == -1)
 		err(EX_OSERR, "/proc");
-	looked = true;
+	opens_read = true;
+}
+
+/*
+ * An orphan temp where /proc/locks lists every lock is removed without
+ * being opened (see quarantine()), and who has it open is asked once, by
+ * the scan after the quarantine: a run that removes only these scans
+ * /proc once, not twice. (-n still asks at judging: it has no second
+ * look.) An orphan temp is no one's lock: nothing waits to lock it by
+ * its name, so moving it aside and back harms no one who has it open.
+ */
+static bool
+goes_unopened(const struct cand *c)
+{
+	return strcmp(c->kind, "orphan-temp") == 0 && !ask_getlk &&
+	    !getlk_judging && !c->dev_unsure;
 }
 
 static const char *
@@ -267,7 +289,7 @@ in_use(struct cand *c)
 	const struct cs_fileid *f;
 	char who[32];
 
-	look_once();
+	look_locks();
 	if ((f = cs_fileset_find(&locked, c->key.dev, c->key.ino)) != NULL) {
 		c->pid = f->pid > 0 ? f->pid : 0;
 		say(c, LIVE, "%s held%s%s", f->what & CS_FLOCK ? "flock" :
@@ -275,6 +297,9 @@ in_use(struct cand *c)
 		    by_pid(f->pid, who, sizeof(who)), holder_cmd(c, f));
 		return true;
 	}
+	if (!opt.dry_run && goes_unopened(c))
+		return false;		/* asked after its quarantine */
+	look_opens();
 	if ((f = cs_fileset_find(&opened, c->key.dev, c->key.ino)) != NULL) {
 		say(c, LIVE, "open in a process (pid %d)", (int)f->pid);
 		return true;
@@ -776,9 +801,12 @@ quarantine(struct pending *p)
 		report(&c, FAILED);
 		goto close;
 	}
-	/* Renamed what we judged, not a newcomer that took the name? */
-	if (fstatat(c.dirfd, p->q, &now, AT_SYMLINK_NOFOLLOW) == -1 ||
-	    now.st_ino != p->st.st_ino || now.st_dev != p->st.st_dev) {
+	/* Renamed what we judged, not a newcomer that took the name? (An
+	 * unopened one is looked at under this name in finish(), after the
+	 * second /proc scan: once is enough.) */
+	if (!p->unopened && (fstatat(c.dirfd, p->q, &now, AT_SYMLINK_NOFOLLOW)
+	    == -1 ||
+	    now.st_ino != p->st.st_ino || now.st_dev != p->st.st_dev)) {
 		report(&c, put_back(&c, p->q, "changed during removal"));
 		goto close;
 	}
@@ -827,9 +855,11 @@ static void
 finish(struct pending *p, const struct cs_fileset *again,
     const struct cs_fileset *relocked)
 {
+	const struct cs_fileid *f;
 	struct cand c;
 	struct stat now;
 	enum action action = REMOVED;
+	char why[64];
 	pid_t pid;
 	int r, e;
 
@@ -852,6 +882,14 @@ finish(struct pending *p, const struct cs_fileset *again,
 	if (p->unopened && (relocked == NULL ||
 	    cs_fileset_find(relocked, c.key.dev, c.key.ino) != NULL)) {
 		action = put_back(&c, p->q, "changed during removal");
+		goto done;
+	}
+	/* Open, and only now asked (goes_unopened())? */
+	if (p->unopened && again != NULL &&
+	    (f = cs_fileset_find(again, c.key.dev, c.key.ino)) != NULL) {
+		snprintf(why, sizeof(why), "open in a process (pid %d)",
+		    (int)f->pid);
+		action = put_back(&c, p->q, why);
 		goto done;
 	}
 	if (again == NULL || (c.fd != -1 && cs_posix_lock_held(c.fd, &pid)) ||
@@ -953,8 +991,7 @@ defer(struct cand *c, struct dirref **slot)
 	p->key = c->key;
 	p->pid = c->pid;
 	p->fd = -1;
-	p->unopened = strcmp(c->kind, "orphan-temp") == 0 && !ask_getlk &&
-	    !getlk_judging && !c->dev_unsure;
+	p->unopened = goes_unopened(c);
 	nopen += !p->unopened;
 	npend++;
 }
@@ -1137,7 +1174,8 @@ read_ahead(const struct look *l, const char *dir)
 	    age_of(&l->st) < opt.min_age ||
 	    (dev = cs_mount_dev(l->mnt, CS_ANY_DEV)) == CS_ANY_DEV)
 		return false;
-	look_once();
+	look_locks();
+	look_opens();
 	return cs_fileset_find(&locked, dev, l->st.st_ino) == NULL &&
 	    cs_fileset_find(&opened, dev, l->st.st_ino) == NULL;
 }

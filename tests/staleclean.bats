@@ -452,6 +452,26 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 	[ -e d/other.pid ]
 }
 
+@test "an orphan temp someone has open is kept: live with -n, put back after its quarantine otherwise" {
+	p=$(dead_pid)
+	o="d/.conf.cs-$p-AbCdEf"
+	echo data > "$o"
+	sh -c "exec sleep 60" < "$o" &
+	h=$!
+	run --separate-stderr "$STALECLEAN" -n -v --orphans --min-age 0 "$o"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$o: live (open in a process (pid $h))" ]
+	# removing, who has it open is asked once, after the quarantine
+	# rename (one /proc scan per run): found, and the file put back
+	run --separate-stderr "$STALECLEAN" -v --orphans --min-age 0 d
+	kill "$h"
+	[ "$status" -eq 0 ]
+	[ "$output" = "$o: unknown (open in a process (pid $h), put back)" ]
+	[ -z "$stderr" ]
+	[ "$(cat "$o")" = data ]
+	[ -z "$(find d -name '.staleclean-*')" ]
+}
+
 @test "--orphans: other candidates are not judged, nor (with -r) descended into" {
 	p=$(dead_pid)
 	: > "d/.conf.cs-$p-AbCdEf"
