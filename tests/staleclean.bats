@@ -42,6 +42,22 @@ held_in_quarantine() {	# USECS [PATH]
 	fail "staleclean never quarantined d/x.pid"
 }
 
+# The end of a python3 -c holder: say "ready", then hold on until "go".
+HOLD_UNTIL_GO='
+open("ready", "w").close()
+for _ in range(6000):
+    if os.path.exists("go"): break
+    time.sleep(0.01)'
+
+# end_race STALECLEAN_PID HOLDER_PID: staleclean's status in $race_rc,
+# then the holder let go and waited for.
+end_race() {
+	race_rc=0
+	wait "$1" || race_rc=$?
+	touch go
+	wait "$2"
+}
+
 verdict_of() {	# PATH: the verdict staleclean -n -v gives it
 	"$STALECLEAN" -n -v "$1" | sed -n 's/^[^:]*: \([a-z]*\) .*/\1/p'
 }
@@ -675,17 +691,11 @@ assert libc.mmap(None, 4096, 1, 1, fd, 0) not in (None, ctypes.c_void_p(-1).valu
 os.close(fd)
 assert not [n for n in os.listdir("/proc/self/fd")
     if os.path.realpath("/proc/self/fd/" + n) == os.path.realpath(sys.argv[1])]
-open("ready", "w").close()
-for _ in range(6000):
-    if os.path.exists("go"): break
-    time.sleep(0.01)' "$q" 3>&- &
+'"$HOLD_UNTIL_GO" "$q" 3>&- &
 	h=$!
 	await test -e ready
-	rc=0
-	wait "$SCPID" || rc=$?
-	touch go
-	wait "$h"
-	[ "$rc" -eq 0 ]
+	end_race "$SCPID" "$h"
+	[ "$race_rc" -eq 0 ]
 	[ "$(cat out)" = "$o: unknown (changed during removal, put back)" ]
 	[ -z "$(cat err)" ]
 	[ "$(cat "$o")" = data ]
@@ -718,17 +728,11 @@ for _ in range(6000):
 	rm -f go ready
 	python3 -c 'import fcntl, os, sys, time
 f = open(sys.argv[1], "r+"); fcntl.lockf(f, fcntl.LOCK_EX)
-open("ready", "w").close()
-for _ in range(6000):
-    if os.path.exists("go"): break
-    time.sleep(0.01)' d/job.lock 3>&- &
+'"$HOLD_UNTIL_GO" d/job.lock 3>&- &
 	h=$!
 	await test -e ready
-	rc=0
-	wait "$st" || rc=$?
-	touch go
-	wait "$h"
-	[ "$rc" -eq 0 ]
+	end_race "$st" "$h"
+	[ "$race_rc" -eq 0 ]
 	[ "$(cat out)" = "d/job.lock: live (fcntl lock held (found when removing))" ]
 	[ -z "$(cat err)" ]
 	[ -e d/job.lock ]
