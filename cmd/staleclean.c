@@ -757,7 +757,13 @@ quarantine(struct pending *p)
 	int r, tries;
 
 	cand_of(p, &c);
-	if (S_ISREG(p->st.st_mode) && !p->unopened) {
+	/* (an unopened one is looked at once, under its quarantine name,
+	 * in finish(): its name is its writer's alone, so what is renamed
+	 * is what was judged, or is put back) */
+	now = p->st;
+	if (p->unopened)
+		r = 0;
+	else if (S_ISREG(p->st.st_mode)) {
 		c.fd = openat(c.dirfd, c.name, O_RDONLY | O_NOFOLLOW |
 		    O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 		r = c.fd == -1 ? -1 : fstat(c.fd, &now);
@@ -871,11 +877,14 @@ finish(struct pending *p, const struct cs_fileset *again,
 		action = put_back(&c, p->q, "rewritten during removal");
 		goto done;
 	}
-	/* Not opened: its quarantine name must still show it, unwritten,
+	/* Not opened: its quarantine name must still show it as judged
+	 * (but for the ctime its rename changed: the link count instead),
 	 * and /proc/locks, read again, no lock on it. */
 	if (p->unopened && (fstatat(c.dirfd, p->q, &now,
 	    AT_SYMLINK_NOFOLLOW) == -1 || now.st_ino != p->st.st_ino ||
-	    now.st_dev != p->st.st_dev || rewritten(&now, &p->st))) {
+	    now.st_dev != p->st.st_dev || now.st_nlink != p->st.st_nlink ||
+	    (now.st_mode & S_IFMT) != (p->st.st_mode & S_IFMT) ||
+	    rewritten(&now, &p->st))) {
 		action = put_back(&c, p->q, "changed during removal");
 		goto done;
 	}

@@ -702,6 +702,23 @@ assert not [n for n in os.listdir("/proc/self/fd")
 	[ -z "$(find d -name '.staleclean-*')" ]
 }
 
+@test "race: an orphan temp rewritten, or linked elsewhere, while in quarantine is put back" {
+	p=$(dead_pid)
+	o="d/.conf.cs-$p-AbCdEf"
+	echo data > "$o"
+	held_in_quarantine 2000000 "$o"
+	echo more >> "$q"
+	wait "$SCPID"
+	[ "$(cat out)" = "$o: unknown (changed during removal, put back)" ]
+	[ "$(cat "$o")" = "$(printf 'data\nmore')" ]
+	held_in_quarantine 2000000 "$o"
+	ln "$q" d/kept
+	wait "$SCPID"
+	[ "$(cat out)" = "$o: unknown (changed during removal, put back)" ]
+	[ "$o" -ef d/kept ]
+	[ -z "$(find d -name '.staleclean-*')" ]
+}
+
 @test "race: a POSIX lock taken after /proc/locks was read is found when removing, and the file kept" {
 	command -v strace > /dev/null || skip "no strace"
 	printf 'pid=%s\n' "$(dead_pid)" > d/job.lock
