@@ -15,7 +15,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,22 +38,6 @@ static struct {
 	off_t		 bytes;
 } out = { .fd = -1, .access = O_RDWR };
 
-/*
- * A regular-file stdin, appended straight from a mapping of it with no
- * spool, its content pinned by a read lease (see pin_stdin()).
- */
-static struct {
-	bool		 on;
-	struct stat	 st;		/* as the lease was granted */
-	char		*map;		/* from the page of stdin's offset */
-	size_t		 maplen;
-	const char	*rec;		/* the record: offset to end */
-	size_t		 len;
-} pin;
-
-static bool	pin_stdin(void);
-static bool	pin_broken(void);
-static void	unpin(void);
 static int	open_target(void);
 static int	lock_target(void);
 static void	truncate_back(off_t size);
@@ -123,89 +106,6 @@ lock_target(void)
 	return 0;
 }
 
-/*
- * Pin a regular-file stdin for appending from a mapping of it, or say
- * false: it is spooled instead. A read lease (F_SETLEASE F_RDLCK) is
- * granted only while no one has the file open for writing, and whoever
- * then opens it to write or truncates it waits until we let go (at most
- * /proc/sys/fs/lease-break-time, 45 s by default). So what is mapped
- * cannot shrink (which the kernel would show as NULs) nor change while it
- * is written. Only on a filesystem whose every open is this kernel's (not
- * NFS, FUSE, an overlay: a write through another view reaches no lease).
- * A file that is the log itself is spooled: opening it to write would
- * break our own lease.
- */
-static bool
-pin_stdin(void)
-{
-	struct stat st, log;
-	long page = sysconf(_SC_PAGESIZE);
-	off_t off, start;
-
-	if (fstat(STDIN_FILENO, &st) == -1 || !S_ISREG(st.st_mode) ||
-	    !cs_fd_fs_local(STDIN_FILENO) ||
-	    (off = lseek(STDIN_FILENO, 0, SEEK_CUR)) == -1 ||
-	    off >= st.st_size || page <= 0 ||
-	    (stat(out.path, &log) == 0 && log.st_dev == st.st_dev &&
-	    log.st_ino == st.st_ino))
-		return false;
-	/* A lease break's notice (SIGIO, whose default is to kill): we let
-	 * go once the record is written. */
-	signal(SIGIO, SIG_IGN);
-	if (fcntl(STDIN_FILENO, F_SETLEASE, F_RDLCK) == -1)
-		return false;
-	pin.on = true;
-	start = off - off % page;
-	if (fstat(STDIN_FILENO, &pin.st) == -1 || pin.st.st_size <= off ||
-	    (uintmax_t)(pin.st.st_size - start) > SIZE_MAX ||
-	    (pin.map = mmap(NULL, (size_t)(pin.st.st_size - start), PROT_READ,
-	    MAP_SHARED, STDIN_FILENO, start)) == MAP_FAILED) {
-		pin.map = NULL;
-		unpin();
-		return false;
-	}
-	pin.maplen = (size_t)(pin.st.st_size - start);
-	(void)madvise(pin.map, pin.maplen, MADV_SEQUENTIAL);
-	pin.rec = pin.map + (off - start);
-	pin.len = (size_t)(pin.st.st_size - off);
-	return true;
-}
-
-/*
- * Did stdin change while it was written? Not if the lease is still ours
- * unbroken. If someone asked to break it, they wait for us, unless
- * lease-break-time ran out: then its size or times tell.
- */
-static bool
-pin_broken(void)
-{
-	struct stat now;
-
-	if (fcntl(STDIN_FILENO, F_GETLEASE) == F_RDLCK)
-		return false;
-	return fstat(STDIN_FILENO, &now) == -1 ||
-	    now.st_size != pin.st.st_size ||
-	    now.st_mtim.tv_sec != pin.st.st_mtim.tv_sec ||
-	    now.st_mtim.tv_nsec != pin.st.st_mtim.tv_nsec ||
-	    now.st_ctim.tv_sec != pin.st.st_ctim.tv_sec ||
-	    now.st_ctim.tv_nsec != pin.st.st_ctim.tv_nsec;
-}
-
-/* Let stdin go: unmapped, the lease given up, read to its end (as the
- * spool would have read it). */
-static void
-unpin(void)
-{
-	if (!pin.on)
-		return;
-	if (pin.map != NULL)
-		munmap(pin.map, pin.maplen);
-	(void)fcntl(STDIN_FILENO, F_SETLEASE, F_UNLCK);
-	(void)lseek(STDIN_FILENO, 0, SEEK_END);
-	pin.on = false;
-	pin.map = NULL;
-}
-
 /* Undo a partial record: the file goes back to its size before it. */
 static void
 truncate_back(off_t size)
@@ -271,25 +171,12 @@ append(const char *buf, size_t len, int spool)
 	if (spool == -1) {
 		iov[niov++] = (struct iovec){ .iov_base = (void *)buf,
 		    .iov_len = len };
-		/* (a pinned stdin's last byte by pread: no SIGBUS from a
-		 * mapping cut short, were its lease ever broken by force) */
-		if (pin.on && pread(STDIN_FILENO, &last, 1,
-		    pin.st.st_size - 1) != 1)
-			last = '\n';	/* cut short: the writev will fail */
-		else if (!pin.on)
-			last = len > 0 ? buf[len - 1] : '\n';
+		last = len > 0 ? buf[len - 1] : '\n';
 		if (!opt.raw && last != '\n')
 			iov[niov++] = (struct iovec){ .iov_base = "\n",
 			    .iov_len = 1 };
 		if (cs_writev_all(out.fd, iov, niov) == -1) {
 			r = cut_back(before, errno);
-			goto out;
-		}
-		if (pin.on && pin_broken()) {
-			warnx("stdin: changed while it was appended (its "
-			    "lease was broken): the record is taken back");
-			truncate_back(before);
-			r = EX_IOERR;
 			goto out;
 		}
 	} else {
@@ -511,23 +398,17 @@ main(int argc, char *argv[])
 	if ((r = cs_locks_exclude(out.path, out.path)) != 0)
 		return r;
 
-	if (argc == 1 && !opt.lines && !pin_stdin()) {
+	if (argc == 1 && !opt.lines) {
 		if ((r = spool_stdin(&spool)) != 0 || spool == -1)
 			return r;
 	}
-	if ((r = open_target()) != 0) {
-		unpin();
+	if ((r = open_target()) != 0)
 		return r;
-	}
 	if (argc > 1)
 		r = append_words(argv + 1, argc - 1);
 	else if (opt.lines)
 		r = append_lines();
-	else if (pin.on) {
-		r = append(pin.rec, pin.len, -1);
-		out.records += r == 0;
-		unpin();
-	} else {
+	else {
 		r = append(NULL, 0, spool);
 		out.records += r == 0;
 		close(spool);

@@ -779,10 +779,6 @@ const char *cs_network_fs(const char *path, dev_t dev);
  * local disk, tmpfs), so that /proc/locks lists all of them? False for
  * network, cluster and FUSE filesystems, and for any not known. */
 bool	cs_fs_locks_local(const char *path);
-/* The same for the file open at fd. On these, every open of a file, every
- * lock and lease on it, is this kernel's: a read lease (F_SETLEASE) keeps
- * every writer out, as no lease can on NFS, FUSE or an overlay. */
-bool	cs_fd_fs_local(int fd);
 /* --unsafe-shared-fs (or CRASHSAFE_UNSAFE_SHARED_FS=1 in the environment):
  * lock where locks exclude nothing. */
 extern bool cs_unsafe_shared_fs;

@@ -121,31 +121,18 @@ static const unsigned long local_locks[] = {
 	0x2011bab0,	/* exfat */
 };
 
-static bool
-local_type(const struct statfs *sf)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(local_locks) / sizeof(local_locks[0]); i++)
-		if ((unsigned long)sf->f_type == local_locks[i])
-			return true;
-	return false;
-}
-
 bool
 cs_fs_locks_local(const char *path)
 {
 	struct statfs sf;
+	size_t i;
 
-	return statfs(path, &sf) == 0 && local_type(&sf);
-}
-
-bool
-cs_fd_fs_local(int fd)
-{
-	struct statfs sf;
-
-	return fstatfs(fd, &sf) == 0 && local_type(&sf);
+	if (statfs(path, &sf) == -1)
+		return false;
+	for (i = 0; i < sizeof(local_locks) / sizeof(local_locks[0]); i++)
+		if ((unsigned long)sf.f_type == local_locks[i])
+			return true;
+	return false;
 }
 
 bool cs_unsafe_shared_fs;

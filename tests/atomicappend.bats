@@ -265,67 +265,6 @@ check_records() {
 	[ -z "$(ls -A spool)" ]
 }
 
-@test "a regular-file stdin: from its offset to its end, in ONE write(2), no spool; left read to its end" {
-	printf 'skip me\nline 2\nline 3' > in
-	echo first > log
-	mkdir spool
-	run bash -c '{ read -r _; TMPDIR=$PWD/spool ASAN_OPTIONS=detect_leaks=0 strace -qq -y -o trace \
-	    -e trace=openat,write,writev "$1" log; cat; } < in' sh "$ATOMICAPPEND"
-	[ "$status" -eq 0 ]
-	[ -z "$output" ]		# nothing left for cat
-	[ "$(cat -A log)" = "$(printf 'first$\nline 2$\nline 3$')" ]
-	# the record and the newline it lacked: one writev
-	[ "$(grep -cE "^writev?\([0-9]+<$PWD/log>" trace)" -eq 1 ]
-	run ! grep -q O_TMPFILE trace
-	# 6 MB of random bytes, raw, exactly
-	head -c 6000000 /dev/urandom > rnd
-	"$ATOMICAPPEND" -n raw < rnd
-	cmp rnd raw
-}
-
-@test "a regular-file stdin truncated or rewritten while atomicappend waits: the record is what it held (read lease)" {
-	seq 1 200000 > in
-	cp in want
-	echo first > log
-	flock log sleep 2 &
-	holder=$!
-	await grep -q "FLOCK .* WRITE .*:$(stat -c %i log) " /proc/locks
-	"$ATOMICAPPEND" -t 30 log < in > out 2> err &
-	aa=$!
-	ino=$(stat -c %i in)
-	# it maps its stdin before it waits for the lock...
-	await grep -qF "$PWD/in" "/proc/$aa/maps"
-	grep -q "LEASE .* READ .*:$ino " /proc/locks
-	# ...under a read lease, so these wait for it (without the lease the
-	# mapping would show the cut as NULs, or the new text)
-	( : > in; echo rewritten > in ) &
-	w=$!
-	wait "$aa"
-	wait "$w" "$holder"
-	[ -z "$(cat err)" ]
-	[ "$(head -n 1 log)" = first ]
-	[ "$(tail -n +2 log | cmp - want && echo same)" = same ]
-	[ "$(cat in)" = rewritten ]
-}
-
-@test "a regular-file stdin someone has open for writing is spooled instead; the log as its own stdin does not hang" {
-	seq 1 50000 > in
-	cp in want
-	sh -c 'exec sleep 30' >> in &
-	h=$!
-	writes_in() { [ "$(readlink "/proc/$h/fd/1")" = "$PWD/in" ]; }
-	await writes_in
-	"$ATOMICAPPEND" log < in
-	kill "$h"
-	cmp log want
-	# appending a file to itself: spooled (a lease on it would be broken
-	# by our own open of the log), so it is doubled, at once
-	printf 'a\nb\n' > self
-	# shellcheck disable=SC2094 # the same file, on purpose
-	timeout 20 "$ATOMICAPPEND" self < self
-	[ "$(cat self)" = "$(printf 'a\nb\na\nb')" ]
-}
-
 @test "kill -9 at every system call: every complete line is a whole record" {
 	printf 'old record\n' > old
 	gen_records 3 40 > in
@@ -448,15 +387,6 @@ check_records() {
 	[ "$(head -c 6 log)" = first ]
 	[ "$(tail -c +7 log | tr -d '\0' | wc -c)" -eq 0 ]
 	[ -z "$(ls -A spool)" ]
-	# a regular file, appended from a mapping of it, out of the page
-	# cache to begin with: its pages are reclaimed behind the write
-	head -c 300000000 /dev/zero > in
-	dd of=in oflag=nocache conv=notrunc,fdatasync count=0 status=none
-	st=0
-	in_memcg $((96 << 20)) sh -c '"$1" -n log2 < in' sh "$ATOMICAPPEND" || st=$?
-	[ "$st" -eq 0 ] || fail "exit $st, OOM kills: ${MEMCG_OOM_KILLS:-unknown}"
-	[ "${MEMCG_OOM_KILLS:-0}" -eq 0 ]
-	cmp in log2
 }
 
 @test "spool disk full: 74 naming the spool, nothing appended" {
@@ -470,14 +400,10 @@ check_records() {
 	[ "$(cat log)" = first ]
 	# and a log that did not exist is not created
 	head -c 5000000 /dev/zero > big
-	run env TMPDIR=/nonexistent sh -c 'cat big | "$1" new-log' sh "$ATOMICAPPEND"
+	run env TMPDIR=/nonexistent "$ATOMICAPPEND" new-log < big
 	[ "$status" -eq 74 ]
 	[ "$output" = "atomicappend: spool in /nonexistent: No such file or directory" ]
 	[ ! -e new-log ]
-	# a regular file is not spooled: it is appended from a mapping of it
-	run env TMPDIR=/nonexistent "$ATOMICAPPEND" -n new-log < big
-	[ "$status" -eq 0 ]
-	cmp big new-log
 }
 
 @test "logrotate copytruncate in a loop never leaves the tail of a 1 MiB record (one write(2) each)" {
