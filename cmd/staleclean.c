@@ -162,9 +162,10 @@ static void	finish(struct pending *p, const struct cs_fileset *again,
 static void	remove_pending(void);
 static void	defer(struct cand *c, struct dirref **slot);
 static pid_t	quarantine_pid(const char *name);
-static void	look_stat(size_t i, void *batch);
-static void	look_read(size_t i, void *batch);
-static bool	read_ahead(const struct look *l, const char *dir);
+static int	cmp_ino(const void *a, const void *b);
+static void	busy_index(void);
+static void	look(size_t i, void *batch);
+static bool	read_ahead(const char *name, const char *dir);
 static size_t	fill(struct batch *b, DIR *dir, const char *path);
 static void	judge(int dirfd, struct dirref **slot, const char *name,
 	    const char *path, const struct stat *st, uint64_t mnt_id,
@@ -227,11 +228,10 @@ look_opens(void)
 
 /*
  * An orphan temp where /proc/locks lists every lock is removed without
- * being opened (see quarantine()), and who has it open is asked once, by
- * the scan after the quarantine: a run that removes only these scans
- * /proc once, not twice. (-n still asks at judging: it has no second
- * look.) An orphan temp is no one's lock: nothing waits to lock it by
- * its name, so moving it aside and back harms no one who has it open.
+ * being opened (see quarantine()). Who has it open is asked at judging,
+ * as of any candidate: the pid in its name may be another pid
+ * namespace's, and a writer still at work renames it to its target, which
+ * it could not do with its temp in quarantine.
  */
 static bool
 goes_unopened(const struct cand *c)
@@ -297,8 +297,6 @@ in_use(struct cand *c)
 		    by_pid(f->pid, who, sizeof(who)), holder_cmd(c, f));
 		return true;
 	}
-	if (!opt.dry_run && goes_unopened(c))
-		return false;		/* asked after its quarantine */
 	look_opens();
 	if ((f = cs_fileset_find(&opened, c->key.dev, c->key.ino)) != NULL) {
 		say(c, LIVE, "open in a process (pid %d)", (int)f->pid);
@@ -500,7 +498,8 @@ judge_file(struct cand *c, bool orphan, pid_t opid)
 	if (in_use(c))
 		return;
 	/* Read ahead by scan() (never where F_OFD_GETLK is to be asked)? */
-	ahead = reads && c->look != NULL && c->look->ahead ? c->look : NULL;
+	ahead = reads && !c->dev_unsure && c->look != NULL && c->look->ahead ?
+	    c->look : NULL;
 	if (ahead != NULL) {
 		if (ahead->open_err > 0) {
 			say(c, UNKNOWN, "cannot open: %s",
@@ -1123,31 +1122,67 @@ struct frame {
 	struct batch	*b;		/* its entries read, not yet judged */
 };
 
-/* Each entry's statx (cs_par_for's fn). */
-static void
-look_stat(size_t i, void *batch)
-{
-	struct batch *b = batch;
-	struct look *l = &b->look[i];
+/*
+ * Inode numbers that anyone has open or locked, on any device, sorted:
+ * for the read-ahead, which runs on other threads and cannot ask
+ * cs_mount_dev() which device /proc names (a btrfs subvolume's is not its
+ * st_dev). Made once, from the one read of /proc/locks and /proc.
+ */
+static ino_t *busy;
+static size_t nbusy;
 
-	l->err = stat_entry(b->dirfd, l->name, 0, &l->st, &l->mnt) == -1 ?
-	    errno : 0;
+static int
+cmp_ino(const void *a, const void *b)
+{
+	ino_t x = *(const ino_t *)a, y = *(const ino_t *)b;
+
+	return x < y ? -1 : x > y;
 }
 
-/* The first bytes of each entry read_ahead() chose, as judge_file() would
- * read them: opened (never following, never waiting on a FIFO), checked
- * to be what statx saw, read, closed. */
 static void
-look_read(size_t i, void *batch)
+busy_index(void)
+{
+	size_t i, n = 0;
+
+	if (busy != NULL)
+		return;
+	look_locks();
+	look_opens();
+	if ((busy = calloc(locked.n + opened.n + 1, sizeof(*busy))) == NULL)
+		err(EX_OSERR, NULL);
+	for (i = 0; i < locked.n; i++)
+		busy[n++] = locked.ids[i].ino;
+	for (i = 0; i < opened.n; i++)
+		busy[n++] = opened.ids[i].ino;
+	qsort(busy, n, sizeof(*busy), cmp_ino);
+	nbusy = n;
+}
+
+/*
+ * Each entry, on any core: its statx, and for a lock or pid file whose
+ * content judge_file() will read (l->ahead, so far chosen by its name),
+ * that content, read at once: opened (never following, never waiting on
+ * a FIFO) right after the statx that said it is a regular file, as
+ * judge_file() would, checked to be the same file, read, closed. Only
+ * one old enough, of some size, and neither open nor locked by anyone (an
+ * open would break a lease) by its inode number on any device.
+ */
+static void
+look(size_t i, void *batch)
 {
 	struct batch *b = batch;
 	struct look *l = &b->look[i];
 	struct stat now;
 	int fd;
 
+	l->err = stat_entry(b->dirfd, l->name, 0, &l->st, &l->mnt) == -1 ?
+	    errno : 0;
+	if (!l->ahead || l->err != 0 || !S_ISREG(l->st.st_mode) ||
+	    l->st.st_size == 0 || age_of(&l->st) < opt.min_age || (nbusy > 0 &&
+	    bsearch(&l->st.st_ino, busy, nbusy, sizeof(*busy), cmp_ino)))
+		l->ahead = false;
 	if (!l->ahead)
 		return;
-	l->n = 0;
 	fd = openat(b->dirfd, l->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
 	    O_NOCTTY | O_CLOEXEC);
 	if (fd == -1) {
@@ -1163,30 +1198,20 @@ look_read(size_t i, void *batch)
 }
 
 /*
- * Is l a lock or pid file whose content judge_file() will read, and may it
- * be read now? Only what judge_file() would open, once it has found it
- * old enough, unlocked and unopened (a locked file is not opened: that
- * would break a lease); never where F_OFD_GETLK is to be asked, which
- * judge_file() does on its own fd. Git locks (any *.lock below a path
- * with .git in it) are left to judge_file() too.
+ * May a candidate named name in dir be read ahead, by its name and this
+ * run's settings? Never where F_OFD_GETLK is to be asked, which
+ * judge_file() does on its own fd; not an orphan temp or a git lock
+ * (any *.lock below a path with .git in it), which judge_file() does not
+ * read.
  */
 static bool
-read_ahead(const struct look *l, const char *dir)
+read_ahead(const char *name, const char *dir)
 {
-	dev_t dev;
 	pid_t opid;
 
-	if (l->err != 0 || !l->match || !S_ISREG(l->st.st_mode) ||
-	    l->st.st_size == 0 || ask_getlk || getlk_judging ||
-	    cs_temp_name_pid(l->name, &opid) || strcmp(l->name, "gc.pid") == 0 ||
-	    (strstr(dir, ".git") != NULL && fnmatch("*.lock", l->name, 0) == 0) ||
-	    age_of(&l->st) < opt.min_age ||
-	    (dev = cs_mount_dev(l->mnt, CS_ANY_DEV)) == CS_ANY_DEV)
-		return false;
-	look_locks();
-	look_opens();
-	return cs_fileset_find(&locked, dev, l->st.st_ino) == NULL &&
-	    cs_fileset_find(&opened, dev, l->st.st_ino) == NULL;
+	return !ask_getlk && !getlk_judging && !opt.orphans &&
+	    !cs_temp_name_pid(name, &opid) && strcmp(name, "gc.pid") != 0 &&
+	    (strstr(dir, ".git") == NULL || fnmatch("*.lock", name, 0) != 0);
 }
 
 /*
@@ -1229,12 +1254,11 @@ fill(struct batch *b, DIR *dir, const char *path)
 		if ((l->name = strdup(e->d_name)) == NULL)
 			err(EX_OSERR, NULL);
 		l->match = match;
+		ahead |= l->ahead = match && read_ahead(l->name, path);
 	}
-	cs_par_for(b->n, look_stat, b);
-	for (i = 0; i < b->n; i++)
-		ahead |= b->look[i].ahead = read_ahead(&b->look[i], path);
 	if (ahead)
-		cs_par_for(b->n, look_read, b);
+		busy_index();
+	cs_par_for(b->n, look, b);
 	return b->n;
 }
 
@@ -1453,6 +1477,7 @@ main(int argc, char *argv[])
 	free(pend);
 	cs_fileset_free(&opened);
 	cs_fileset_free(&locked);
+	free(busy);
 	ecs_close_stdout();
 	if (status != 0)
 		return status;

@@ -468,7 +468,7 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 	[ -e d/other.pid ]
 }
 
-@test "an orphan temp someone has open is kept: live with -n, put back after its quarantine otherwise" {
+@test "an orphan temp someone has open is live, with -n and removing; also its writer's in another pid namespace" {
 	p=$(dead_pid)
 	o="d/.conf.cs-$p-AbCdEf"
 	echo data > "$o"
@@ -477,15 +477,32 @@ time.sleep(30)' d/posix.lock d/flock.lock d/empty.lock &
 	run --separate-stderr "$STALECLEAN" -n -v --orphans --min-age 0 "$o"
 	[ "$status" -eq 0 ]
 	[ "$output" = "$o: live (open in a process (pid $h))" ]
-	# removing, who has it open is asked once, after the quarantine
-	# rename (one /proc scan per run): found, and the file put back
 	run --separate-stderr "$STALECLEAN" -v --orphans --min-age 0 d
 	kill "$h"
 	[ "$status" -eq 0 ]
-	[ "$output" = "$o: unknown (open in a process (pid $h), put back)" ]
+	[ "$output" = "$o: live (open in a process (pid $h))" ]
 	[ -z "$stderr" ]
 	[ "$(cat "$o")" = data ]
 	[ -z "$(find d -name '.staleclean-*')" ]
+	rm "$o"
+	# The pid in a temp's name is its writer's in the writer's pid
+	# namespace (a container writing into a host directory): here it may
+	# name no process. Open, it is live, and not moved aside: the writer
+	# renames it to its target when done.
+	need_root "a pid namespace"
+	echo old > d/out
+	unshare -fp --mount-proc sh -c 'echo 30000 > /proc/sys/kernel/ns_last_pid
+		(sleep 3; echo new) | "$1" d/out' sh "$ATOMICWRITE" &
+	w=$!
+	temp_there() { [ -n "$(find d -name '.out.cs-*')" ]; }
+	await temp_there
+	t=$(find d -name '.out.cs-*')
+	run --separate-stderr "$STALECLEAN" -v --orphans --min-age 0 d
+	[ "$status" -eq 0 ]
+	[[ "$output" == "$t: live ("* ]]
+	wait "$w"
+	[ "$(cat d/out)" = new ]
+	[ -z "$(find d -name '.out.cs-*' -o -name '.staleclean-*')" ]
 }
 
 @test "--orphans: other candidates are not judged, nor (with -r) descended into" {
