@@ -892,7 +892,7 @@ finish(struct pending *p, const struct cs_fileset *again,
 		action = put_back(&c, p->q, "changed during removal");
 		goto done;
 	}
-	/* Open, and only now asked (goes_unopened())? */
+	/* Unopened, and opened by someone since it was judged? */
 	if (p->unopened && again != NULL &&
 	    (f = cs_fileset_find(again, c.key.dev, c.key.ino)) != NULL) {
 		snprintf(why, sizeof(why), "open in a process (pid %d)",
