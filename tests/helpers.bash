@@ -96,6 +96,12 @@ proc_state() {	# PID: its state letter
 	sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$1/status" 2> /dev/null
 }
 
+pid_alive() {	# PID: it runs (exists, and is not a zombie)
+	local st
+	st=$(proc_state "$1")
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
 # term_ctrl_z_ignored PREFIX...: at the prompt of term_start, PREFIX runs
 # a command that ignores SIGTSTP and reads a line; after Ctrl-Z the line
 # typed must still reach it, as it would reach the bare command.
