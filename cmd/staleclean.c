@@ -135,6 +135,8 @@ static cs_nsec	age_of(const struct stat *st);
 static void	look_locks(void);
 static void	look_opens(void);
 static bool	goes_unopened(const struct cand *c);
+static int	open_judged(int dirfd, const char *name,
+		    const struct stat *st);
 static const char *	by_pid(pid_t pid, char *buf, size_t len);
 static const char *	holder_cmd(const struct cand *c,
 	    const struct cs_fileid *f);
@@ -165,8 +167,9 @@ static pid_t	quarantine_pid(const char *name);
 static int	cmp_ino(const void *a, const void *b);
 static void	busy_index(void);
 static void	look(size_t i, void *batch);
-static bool	read_ahead(const char *name, const char *dir);
+static bool	read_ahead(const char *name, bool git);
 static size_t	fill(struct batch *b, DIR *dir, const char *path);
+static void	batch_clear(struct batch *b);
 static void	judge(int dirfd, struct dirref **slot, const char *name,
 	    const char *path, const struct stat *st, uint64_t mnt_id,
 	    const struct look *look);
@@ -251,6 +254,29 @@ by_pid(pid_t pid, char *buf, size_t len)
 }
 
 /*
+ * Open name in dirfd to read it, as judged: never following a link, never
+ * waiting on a FIFO, and only if what opened is the regular file st
+ * describes. The fd; -1 with errno when it cannot be opened; -2 when the
+ * name is another file now (closed again).
+ */
+static int
+open_judged(int dirfd, const char *name, const struct stat *st)
+{
+	struct stat now;
+	int fd;
+
+	if ((fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY | O_CLOEXEC)) == -1)
+		return -1;
+	if (fstat(fd, &now) == -1 || now.st_ino != st->st_ino ||
+	    now.st_dev != st->st_dev || !S_ISREG(now.st_mode)) {
+		close(fd);
+		return -2;
+	}
+	return fd;
+}
+
+/*
  * " (CMD)" when a flock-held file is one of the suite's lock files (withlock,
  * atomicwrite -l) and its metadata names the pid the kernel says holds
  * it: what the holder runs, for the reason. Only a plain flock: opening
@@ -261,17 +287,14 @@ holder_cmd(const struct cand *c, const struct cs_fileid *f)
 {
 	static char text[72];
 	struct cs_owner o;
-	struct stat now;
 	int fd;
 
 	text[0] = '\0';
 	if (f->what != CS_FLOCK || f->pid <= 0 || !S_ISREG(c->st.st_mode) ||
-	    c->st.st_size == 0 || (fd = openat(c->dirfd, c->name, O_RDONLY |
-	    O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) == -1)
+	    c->st.st_size == 0 ||
+	    (fd = open_judged(c->dirfd, c->name, &c->st)) < 0)
 		return text;
-	if (fstat(fd, &now) == 0 && now.st_ino == c->st.st_ino &&
-	    now.st_dev == c->st.st_dev && cs_owner_agrees(fd, f->pid, &o) &&
-	    o.cmd[0] != '\0')
+	if (cs_owner_agrees(fd, f->pid, &o) && o.cmd[0] != '\0')
 		snprintf(text, sizeof(text), " (%.60s%s)", o.cmd,
 		    strlen(o.cmd) > 60 ? "..." : "");
 	close(fd);
@@ -480,7 +503,6 @@ judge_dir(struct cand *c)
 static void
 judge_file(struct cand *c, bool orphan, pid_t opid)
 {
-	struct stat now;
 	struct cs_owner o;
 	const struct look *ahead;
 	char buf[1024];
@@ -511,15 +533,12 @@ judge_file(struct cand *c, bool orphan, pid_t opid)
 			return;
 		}
 	} else if (reads) {
-		c->fd = openat(c->dirfd, c->name, O_RDONLY | O_NOFOLLOW |
-		    O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
-		if (c->fd == -1) {
+		if ((c->fd = open_judged(c->dirfd, c->name, &c->st)) == -1) {
 			say(c, UNKNOWN, "cannot open: %s", strerror(errno));
 			return;
 		}
-		if (fstat(c->fd, &now) == -1 ||
-		    now.st_ino != c->st.st_ino || now.st_dev != c->st.st_dev ||
-		    !S_ISREG(now.st_mode)) {
+		if (c->fd == -2) {
+			c->fd = -1;
 			say(c, UNKNOWN, "changed while looked at");
 			return;
 		}
@@ -1172,7 +1191,6 @@ look(size_t i, void *batch)
 {
 	struct batch *b = batch;
 	struct look *l = &b->look[i];
-	struct stat now;
 	int fd;
 
 	l->err = stat_entry(b->dirfd, l->name, 0, &l->st, &l->mnt) == -1 ?
@@ -1183,35 +1201,29 @@ look(size_t i, void *batch)
 		l->ahead = false;
 	if (!l->ahead)
 		return;
-	fd = openat(b->dirfd, l->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_NOCTTY | O_CLOEXEC);
-	if (fd == -1) {
-		l->open_err = errno;
+	if ((fd = open_judged(b->dirfd, l->name, &l->st)) < 0) {
+		l->open_err = fd == -1 ? errno : -1;
 		return;
 	}
-	if (fstat(fd, &now) == -1 || now.st_ino != l->st.st_ino ||
-	    now.st_dev != l->st.st_dev || !S_ISREG(now.st_mode))
-		l->open_err = -1;
-	else
-		l->n = pread(fd, l->buf, sizeof(l->buf) - 1, 0);
+	l->n = pread(fd, l->buf, sizeof(l->buf) - 1, 0);
 	close(fd);
 }
 
 /*
- * May a candidate named name in dir be read ahead, by its name and this
- * run's settings? Never where F_OFD_GETLK is to be asked, which
- * judge_file() does on its own fd; not an orphan temp or a git lock
- * (any *.lock below a path with .git in it), which judge_file() does not
+ * May a candidate named name be read ahead, by its name and this run's
+ * settings? Never where F_OFD_GETLK is to be asked, which judge_file()
+ * does on its own fd; not an orphan temp or a git lock (any *.lock in a
+ * directory whose path has .git in it: git), which judge_file() does not
  * read.
  */
 static bool
-read_ahead(const char *name, const char *dir)
+read_ahead(const char *name, bool git)
 {
 	pid_t opid;
 
 	return !ask_getlk && !getlk_judging && !opt.orphans &&
 	    !cs_temp_name_pid(name, &opid) && strcmp(name, "gc.pid") != 0 &&
-	    (strstr(dir, ".git") == NULL || fnmatch("*.lock", name, 0) != 0);
+	    (!git || fnmatch("*.lock", name, 0) != 0);
 }
 
 /*
@@ -1224,13 +1236,10 @@ fill(struct batch *b, DIR *dir, const char *path)
 {
 	struct dirent *e;
 	struct look *l;
-	size_t i;
 	pid_t tpid;
-	bool match, ahead = false;
+	bool match, ahead = false, git = strstr(path, ".git") != NULL;
 
-	for (i = 0; i < b->n; i++)
-		free(b->look[i].name);
-	b->n = b->next = 0;
+	batch_clear(b);
 	b->dirfd = dirfd(dir);
 	while (b->n < b->cap && (e = readdir(dir)) != NULL) {
 		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
@@ -1254,12 +1263,23 @@ fill(struct batch *b, DIR *dir, const char *path)
 		if ((l->name = strdup(e->d_name)) == NULL)
 			err(EX_OSERR, NULL);
 		l->match = match;
-		ahead |= l->ahead = match && read_ahead(l->name, path);
+		ahead |= l->ahead = match && read_ahead(l->name, git);
 	}
 	if (ahead)
 		busy_index();
 	cs_par_for(b->n, look, b);
 	return b->n;
+}
+
+/* Its names freed: empty again. */
+static void
+batch_clear(struct batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		free(b->look[i].name);
+	b->n = b->next = 0;
 }
 
 static struct batch *
@@ -1277,10 +1297,7 @@ batch_new(int depth)
 static void
 batch_free(struct batch *b)
 {
-	size_t i;
-
-	for (i = 0; i < b->n; i++)
-		free(b->look[i].name);
+	batch_clear(b);
 	free(b);
 }
 
