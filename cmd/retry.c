@@ -49,7 +49,7 @@ static int	stdin_file(void);
 static bool	reader_gone(void);
 static CS_NORETURN void	reader_went_away(void);
 static int	release(struct cs_sink *held, int fd);
-static void	feed(struct pipes *p);
+static int	feed(struct pipes *p);
 static int	drain(struct pipes *p);
 static void	relay_in(struct pipes *p);
 static void	relay_drop(struct pipes *p);
@@ -160,7 +160,8 @@ retryable(const struct outcome *o)
 /* How the run is set up: where each attempt's stdin and stdout come from. */
 static struct {
 	enum { IN_INHERIT, IN_FILE, IN_SPOOL } in;
-	int		 spool;		/* IN_SPOOL: stdin, captured once */
+	struct cs_sink	 spool;		/* IN_SPOOL: stdin as far as read */
+	bool		 in_eof;	/* IN_SPOOL: all of it is in spool */
 	off_t		 offset;	/* IN_FILE: where stdin was */
 	bool		 hold;		/* stdout through a pipe into a spool */
 	bool		 watch_out;	/* stdout a pipe or socket: EPIPE stops */
@@ -171,17 +172,19 @@ static struct {
 
 /*
  * stdin: a TTY, or -I, is inherited; a regular file is given to each
- * attempt at the offset it had; anything else (a pipe) is spooled once,
- * memory then disk, and fed to each attempt through a pipe, so that
- * `read h; sort /dev/stdin` sees what it would see without retry.
+ * attempt at the offset it had; anything else (a pipe) is spooled,
+ * memory then disk, as the first attempt reads it, and fed to each
+ * attempt through a pipe, so that `read h; sort /dev/stdin` sees what it
+ * would see without retry. Read as it is asked for, not to its end
+ * first: the first attempt runs beside its producer, as it would bare
+ * (`tail -f log | retry -- grep -m1 x` ends).
  */
 static int
 setup_stdin(void)
 {
 	struct stat st;
-	int r;
 
-	run.spool = -1;
+	run.spool.fd = -1;
 	run.in = IN_INHERIT;
 	if (opt.no_replay || isatty(STDIN_FILENO) ||
 	    fstat(STDIN_FILENO, &st) == -1)
@@ -195,9 +198,8 @@ setup_stdin(void)
 	 * attempt reads it as it would. */
 	if (!S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
 		return 0;
-	if ((r = cs_spool(STDIN_FILENO, &run.spool)) != 0)
-		return cs_fail(errno, EX_IOERR, r == -1 ? "stdin" :
-		    cs_spool_name());
+	if (cs_sink_open(&run.spool) == -1)
+		return cs_fail(errno, EX_IOERR, cs_spool_name());
 	run.in = IN_SPOOL;
 	return 0;
 }
@@ -288,22 +290,53 @@ struct pipes {
 #define IO_BUF	(64 * 1024)
 #define OUT_PIPE	(1 << 20)	/* the unprivileged pipe-max-size */
 
-/* Feed what the pipe takes now; closed at the end, or when the attempt
- * stops reading (EPIPE: its business, as without retry). */
-static void
+/*
+ * Feed what the pipe takes now: what is spooled, then what stdin has,
+ * spooled as it is read (one buffer ahead of the attempt, no more).
+ * Closed at the end, or when the attempt stops reading (EPIPE: its
+ * business, as without retry). 0, or an exit status: stdin unreadable,
+ * or the spool full.
+ */
+static int
 feed(struct pipes *p)
 {
-	ssize_t n, w;
+	ssize_t n, w = 0;
 
-	n = pread(run.spool, p->buf, IO_BUF, p->fed);
+	if (p->fed < run.spool.len)
+		n = pread(run.spool.fd, p->buf, IO_BUF, p->fed);
+	else if (run.in_eof)
+		n = 0;
+	else {
+		n = read(STDIN_FILENO, p->buf, IO_BUF);
+		if (n == -1 && (errno == EAGAIN || errno == EINTR))
+			return 0;
+		if (n == -1)
+			return cs_fail(errno, EX_IOERR, "stdin");
+		if (n == 0)
+			run.in_eof = true;
+		else if (cs_sink_write(&run.spool, p->buf, (size_t)n) == -1)
+			return cs_fail(errno, EX_IOERR, cs_spool_name());
+	}
 	if (n > 0 && (w = write(p->feed, p->buf, (size_t)n)) > 0) {
 		p->fed += w;
-		return;
+		return 0;
 	}
 	if (n > 0 && w == -1 && (errno == EAGAIN || errno == EINTR))
-		return;
+		return 0;
 	close(p->feed);
 	p->feed = -1;
+	return 0;
+}
+
+/* What feeding waits for: the attempt's pipe to take what is spooled,
+ * or stdin to have more (with the pipe watched for its reader going). */
+static void
+feed_poll(const struct pipes *p, struct pollfd *fd, struct pollfd *in)
+{
+	bool more = p->fed == run.spool.len && !run.in_eof;
+
+	*fd = (struct pollfd){ p->feed, more ? 0 : POLLOUT, 0 };
+	*in = (struct pollfd){ more ? STDIN_FILENO : -1, POLLIN, 0 };
 }
 
 /*
@@ -420,8 +453,8 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 	struct cs_child child;
 	struct pipes p = { .feed = -1, .drain = -1, .held = held,
 	    .splice = true, .relay = -1 };
-	struct pollfd pfd[8];	/* signals, SIGCHLD, feed, leader, stdout,
-				   drain, relay, stderr */
+	struct pollfd pfd[9];	/* signals, SIGCHLD, feed, stdin, leader,
+				   stdout, drain, relay, stderr */
 	struct timespec ts;
 	cs_nsec start = cs_now(), left, now, kill_at = CS_INF;
 	cs_nsec flush_until = CS_INF;	/* then a relay still behind is dropped */
@@ -472,14 +505,16 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 		return r;	/* cannot run: 126, 127, 71 */
 	}
 	while (!exited || p.drain != -1 || p.relay != -1 || p.rlen != 0) {
-		int n = 0, ip = -1, is, ic, iff = -1, id = -1, io = -1;
-		int ir = -1, ie = -1;
+		int n = 0, ip = -1, is, ic, iff = -1, iin = -1, id = -1;
+		int io = -1, ir = -1, ie = -1;
 
 		pfd[is = n++] = (struct pollfd){ guard.sigfd, POLLIN, 0 };
 		pfd[ic = n++] = (struct pollfd){ guard.chldfd, POLLIN, 0 };
 		/* fed while anyone may read it (a background reader too) */
-		if (p.feed != -1)
-			pfd[iff = n++] = (struct pollfd){ p.feed, POLLOUT, 0 };
+		if (p.feed != -1) {
+			iff = n++;
+			feed_poll(&p, &pfd[iff], &pfd[iin = n++]);
+		}
 		if (!exited) {
 			pfd[ip = n++] = (struct pollfd){ child.pidfd, POLLIN, 0 };
 			if (run.watch_out)
@@ -550,8 +585,13 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 			relay_out(&p);
 		else if (ie != -1 && (pfd[ie].revents & POLLERR))
 			relay_drop(&p);		/* stderr's reader is gone */
-		if (iff != -1 && pfd[iff].revents != 0)
-			feed(&p);
+		if (iff != -1 && pfd[iff].events == 0 &&
+		    pfd[iff].revents != 0) {
+			close(p.feed);	/* its reader went: stdin stays unread */
+			p.feed = -1;
+		} else if (iff != -1 && (pfd[iff].revents |
+		    pfd[iin].revents) != 0 && (r = feed(&p)) != 0)
+			break;
 		if (pfd[ic].revents != 0 && !exited)
 			cs_guard_child_event(&guard, &child);
 		/* A signal: no attempt follows, and we die of it. */
@@ -585,7 +625,7 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 			}
 		}
 	}
-	if (r != 0)		/* the spool is full: nothing else is sure */
+	if (r != 0)	/* stdin unreadable or a spool full: nothing is sure */
 		cs_child_stop(&child, SIGTERM, opt.kill_after);
 	o->status = cs_child_reap(&child);
 	o->signal = child.signal;

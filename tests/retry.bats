@@ -758,13 +758,49 @@ late" ]
 	[ "$output" = "-n--v" ]
 }
 
-@test "stdin larger than the file size limit: 74 and the command never runs" {
-	head -c 100000 /dev/zero > in
-	# (a pipe is spooled; a regular file is given as it is)
-	run --separate-stderr bash -c 'ulimit -f 16; cat in | "$1" -n 2 touch ran' sh "$RETRY"
+@test "stdin larger than the file size limit: 74, the attempt reading it is stopped and not retried" {
+	head -c 2000000 /dev/zero > in
+	# (a pipe is spooled as it is read; a regular file is given as it is)
+	run --separate-stderr bash -c 'ulimit -f 512; cat in | "$1" -n 2 sh -c "echo x >> tries; cat > /dev/null; touch ran"' sh "$RETRY"
 	[ "$status" -eq 74 ]
 	[[ "$stderr" == *"spool in "*": File too large"* ]]
 	[ ! -e ran ]
+	[ "$(wc -l < tries)" -eq 1 ]
+	# a command that does not read its stdin never meets the limit (what
+	# is read ahead of it is a pipe's worth or two, as a bare pipe holds)
+	run bash -c 'ulimit -f 512; cat in | "$1" -n 2 touch ran' sh "$RETRY"
+	[ "$status" -eq 0 ]
+	[ -e ran ]
+}
+
+# Producer for the tests below: "first", then (once $1 exists, or after
+# 20 s) "seen" into producer.out if it did, then "second".
+produce() {
+	echo first
+	for _ in $(seq 200); do [ -e "$1" ] && break; sleep 0.1; done
+	[ -e "$1" ] && echo seen > producer.out
+	echo second
+}
+
+@test "stdin from a pipe is spooled as the first attempt reads it: it runs beside its producer, as bare; yes | retry -- head -1 ends" {
+	# the attempt answers the first line before the producer goes on
+	# (spooled to its end first, this took the producer's 20 s)
+	produce got | "$RETRY" -- sh -c 'read -r x; echo "$x" > got; read -r y; echo "$y" >> got'
+	[ "$(cat producer.out)" = seen ] || fail "the attempt did not get its first line before the producer's end"
+	[ "$(cat got)" = "first
+second" ]
+	# an endless producer: only what the attempt reads is spooled
+	run timeout 20 bash -c 'yes | "$1" -- head -1' sh "$RETRY"
+	[ "$status" -eq 0 ]
+	[ "$output" = y ]
+	# a failed attempt that read part of it: the next sees all of it,
+	# from the start, also what came after the first attempt ended
+	rm got producer.out
+	produce got | "$RETRY" -d 1ms -- sh -c 'read -r x; echo "$x" >> got; [ "$RETRY_ATTEMPT" = 2 ] || exit 1; cat >> got'
+	[ "$(cat producer.out)" = seen ]
+	[ "$(cat got)" = "first
+first
+second" ]
 }
 
 @test "usage errors: 64 with a reason" {
