@@ -68,6 +68,8 @@ cs_exit_for_errno(int err, int fallback)
 	case EFBIG:
 		return EX_IOERR;
 	case ENOMEM:
+	case EMFILE:	/* our own limits, not the path's fault */
+	case ENFILE:
 		return EX_OSERR;
 	default:
 		return fallback;

@@ -964,6 +964,20 @@ open(sys.argv[3], "w").write("broken" if broken else "kept")' d/l.pid ready resu
 	[ -z "$(ls -A d)" ]
 }
 
+@test "too low an open-file limit for a deep tree: 71 (our limit, not the path's fault) naming the directory, and the rest still judged" {
+	p=$(dead_pid)
+	sub=d
+	for i in $(seq 40); do sub=$sub/d$i; done
+	mkdir -p "$sub"
+	echo "$p" > d/top.pid
+	old d/top.pid
+	run --separate-stderr bash -c 'ulimit -n 24; "$1" -r -v d' sh "$STALECLEAN"
+	[ "$status" -eq 71 ]
+	[[ "$stderr" =~ ^"staleclean: d/d1/d2/"[^:]*": Too many open files"$ ]] || fail "$stderr"
+	[ "$output" = "d/top.pid: stale (pid $p not running), removed" ]
+	[ ! -e d/top.pid ]
+}
+
 @test "a quarantine left by a killed staleclean is judged by the next run: removed when stale, an error when not" {
 	p=$(dead_pid)
 	echo "$p" > "d/.staleclean-$p-abcdef"		# was stale: goes
