@@ -528,7 +528,9 @@ main(int argc, char *argv[])
 	 * watchdog sees its pipe close before it learnt a group: it exits).
 	 */
 	cs_lock_owner_cmd(argv);
-	if (cs_verbosity < 0 || (opt.conflict_exit == 0 && cs_verbosity < 1))
+	/* --json: the record names the holder; no line beside it */
+	if (cs_verbosity < 0 || (opt.conflict_exit == 0 && cs_verbosity < 1) ||
+	    opt.json)
 		flags |= CS_LOCK_QUIET;
 	if ((r = be->take(&h, flags)) != 0) {
 		if (r == EX_TEMPFAIL)

@@ -145,7 +145,8 @@ await_held() {
 	bg "$WITHLOCK" "$E/$L" -- sleep 30
 	await_held "$L"
 	run -75 "$WITHLOCK" -n --json "$E/$L" true
-	[ "$(jq -r '.holder_when_busy.cmd, .token, .status' <<< "${lines[1]}" | tr '\n' ' ')" = "sleep 30 null 75 " ]
+	[ "${#lines[@]}" -eq 1 ] || fail "not one record alone: $output"
+	[ "$(jq -r '.holder_when_busy.cmd, .token, .status' <<< "${lines[0]}" | tr '\n' ' ')" = "sleep 30 null 75 " ]
 }
 
 # --- the lease: lost, stalled, killed -------------------------------------
