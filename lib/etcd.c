@@ -44,6 +44,8 @@
 #define MAX_REPLY	(1 << 20)	/* a gateway reply we read, at most */
 #define RETRY_GAP	(100 * CS_MSEC)	/* between rounds of all endpoints */
 #define WATCH_SLICE	CS_SEC		/* a waiter looks again at least this often */
+#define END_GRACE	CS_SEC		/* a waiter's requests and revoke
+					   past its -w */
 
 /* One thread's way to the cluster. */
 struct conn {
@@ -76,6 +78,9 @@ struct cs_etcd {
 	int		 lost[2];	/* it writes: the lease is presumed lost */
 	cs_nsec		 confirmed;	/* boot time of the last confirmed send */
 	atomic_bool	 gone;		/* the lease is gone (lost or not found) */
+	cs_nsec		 wait_end;	/* while waiting: -w's end and a grace
+					   (boot time); 0 none */
+	cs_nsec		 gave_up;	/* a waiter's end of -w (boot time), or 0 */
 };
 
 /* A signal that ends the wait (SIGINT...): its number, and where its
@@ -402,8 +407,10 @@ keepalive(struct cs_etcd *e, cs_nsec deadline)
 	int ok;
 
 	req = json_pack("{s:I}", "ID", (json_int_t)e->lease);
+	/* (cut short when we are told to stop: a frozen member must not
+	 * hold cs_etcd_close up for the rest of the deadline) */
 	r = call(e, &e->ka, "/v3/lease/keepalive", req, &out, deadline,
-	    MAX(e->ttl / 6, 200 * CS_MSEC), -1);
+	    MAX(e->ttl / 6, 200 * CS_MSEC), e->stop[0]);
 	json_decref(req);
 	if (r != CALL_OK) {
 		json_decref(out);
@@ -656,9 +663,12 @@ ask(struct cs_etcd *e, const char *path, json_t *req, json_t **out,
     cs_nsec limit, int watch)
 {
 	enum call_result r;
+	cs_nsec until = boot_now() + limit;
 
-	r = call(e, &e->main, path, req, out, boot_now() + limit, 2 * CS_SEC,
-	    watch);
+	/* While waiting, no request outlasts -w by more than the grace. */
+	if (e->wait_end != 0 && e->wait_end < until)
+		until = e->wait_end;
+	r = call(e, &e->main, path, req, out, until, 2 * CS_SEC, watch);
 	json_decref(req);
 	switch (r) {
 	case CALL_OK:
@@ -897,7 +907,11 @@ cs_etcd_lock(struct cs_etcd *e, cs_nsec wait, unsigned long long *token,
 		if (sigaction(ends[i], NULL, &old[i]) == 0 &&
 		    old[i].sa_handler != SIG_IGN)
 			sigaction(ends[i], &sa, NULL);
+	e->wait_end = wait == CS_INF ? 0 : boot_now() + wait + END_GRACE;
 	r = lock_wait(e, wait, token, who);
+	e->wait_end = 0;
+	if (r != 0 && wait != CS_INF)
+		e->gave_up = boot_now();
 	for (i = 0; i < 4; i++)
 		if (old[i].sa_handler != SIG_IGN)
 			sigaction(ends[i], &old[i], NULL);
@@ -995,6 +1009,11 @@ end_lease(struct cs_etcd *e)
 	cs_nsec until = e->confirmed + e->ttl;
 	enum call_result r;
 	json_t *req, *out;
+
+	/* A waiter that gave up keeps its -w: a second more, not the rest
+	 * of the TTL (the lease ends by itself then anyway). */
+	if (e->gave_up != 0)
+		until = MIN(until, MAX(e->gave_up, boot_now()) + END_GRACE);
 
 	req = json_pack("{s:I}", "ID", (json_int_t)e->lease);
 	for (;;) {

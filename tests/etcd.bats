@@ -367,6 +367,26 @@ while True:
 	[[ "$output" == *"no etcd endpoint answers"* ]]
 }
 
+@test "a waiter whose whole cluster freezes gives up at its -w, and tries to revoke its lease for a second more, not for the rest of the TTL" {
+	bg "$WITHLOCK" "$E/$L" -- sleep 30
+	await_held "$L"
+	t0=$(now_ms)
+	rc=0
+	"$WITHLOCK" -w 3 "$E/$L" -- true 2> err &
+	B=$!
+	await keys_are "$L" 2
+	for i in 1 2 3; do kill -STOP "$(etcd_member_pid "$i")"; done
+	wait "$B" || rc=$?
+	took=$(($(now_ms) - t0))
+	for i in 1 2 3; do kill -CONT "$(etcd_member_pid "$i")"; done
+	echo "# -w 3, the cluster frozen while waiting: exit $rc after $took ms" >&3
+	[ "$rc" -eq 69 ] || [ "$rc" -eq 75 ] || fail "exit $rc: $(cat err)"
+	# 3 s of -w, 1 s of revoke, and slack for a loaded machine (the
+	# TTL, 10 s, is what it waited before)
+	[ "$took" -lt 7000 ] || fail "took $took ms: $(cat err)"
+	grep -q "not revoked" err
+}
+
 @test "failover at the start: a dead endpoint first, a live one next" {
 	port=$((20000 + RANDOM % 12768))
 	run -0 "$WITHLOCK" "etcd://127.0.0.1:$port,$ETCD_EP2/$L" -- echo ran
