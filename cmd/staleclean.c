@@ -1422,10 +1422,18 @@ operand(const char *path)
 	 * it ever is. The kernel follows it, fs.protected_symlinks and all.
 	 */
 	nofollow = O_NOFOLLOW;
-	if (S_ISLNK(st.st_mode) && (base == NULL || !matches(base)) &&
-	    stat(path, &target) == 0 && S_ISDIR(target.st_mode)) {
-		st = target;
-		nofollow = 0;
+	if (S_ISLNK(st.st_mode) && (base == NULL || !matches(base))) {
+		if ((r = stat(path, &target)) == 0 &&
+		    S_ISDIR(target.st_mode)) {
+			st = target;
+			nofollow = 0;
+		} else if (r == -1 && errno != ENOENT && errno != ENOTDIR) {
+			/* not to be followed (protected_symlinks: EACCES), or
+			 * a loop: an error, not a link judged in its stead */
+			warn("%s", path);
+			status = cs_exit_for_errno(errno, EX_NOINPUT);
+			goto out;
+		}
 	}
 	if (S_ISDIR(st.st_mode) && (base == NULL || !matches(base))) {
 		fd = open(path, O_RDONLY | O_DIRECTORY | nofollow | O_CLOEXEC);
@@ -1447,6 +1455,7 @@ operand(const char *path)
 		dirref_put(ref);
 		close(dirfd);
 	}
+out:
 	free(dir);
 	free(base);
 }
