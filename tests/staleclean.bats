@@ -807,8 +807,8 @@ f = open(sys.argv[1], "r+"); fcntl.lockf(f, fcntl.LOCK_EX)
 		# the file it names is there (looked at now: the loop's next
 		# run judges a quarantine whose staleclean is gone, as it may)
 		if [ "$rc" -eq 73 ]; then
-			q=$(tail -n 1 cleaner.err | sed -n 's/.*it is now \(d\/\.staleclean-[0-9]*-[a-z]*\): File exists$/\1/p')
-			[ -n "$q" ] && [ -e "$q" ] || echo "named '$q', not there" >> cleaner.bad
+			named=$(tail -n 1 cleaner.err | sed -n 's/.*it is now \(d\/\.staleclean-[0-9]*-[a-z]*\): File exists$/\1/p')
+			[ -n "$named" ] && [ -e "$named" ] || echo "named '$named', not there" >> cleaner.bad
 		fi
 	done ) &
 	cleaner=$!
