@@ -23,11 +23,6 @@
 static int	fill(struct cs_temp *t, char *const *cmdv, const char *file);
 static int	validate(struct cs_temp *t, const char *file);
 static int	unchanged(struct cs_temp *t, const char *target);
-static int	keep_as_temp(struct cs_temp *b, const char *target,
-	    const char *from, int oldfd, const struct stat *st,
-	    enum cs_sync sync);
-static int	keep_previous(struct cs_temp *prev, const char *bpath,
-	    const char *from);
 static int	backup_prepare(struct cs_temp *b, struct cs_temp *t,
 	    int oldfd, const struct stat *st, const char *bpath);
 static int	commit(struct cs_temp *t, struct cs_temp *b,
@@ -86,63 +81,28 @@ unchanged(struct cs_temp *t, const char *target)
 }
 
 /*
- * A second name for the file oldfd (named from, in target's directory)
- * under a temp name beside target: a hard link, so nothing is copied, or
- * a copy (metadata too) where the filesystem has no hard links.
+ * Make the backup of the current FILE ready under a temp name beside
+ * FILE+SUFFIX: a hard link, so nothing is copied, or a copy where the
+ * filesystem has no hard links. commit() puts it in place.
  */
-static int
-keep_as_temp(struct cs_temp *b, const char *target, const char *from,
-    int oldfd, const struct stat *st, enum cs_sync sync)
-{
-	off_t n;
-	int in, r, failed;
-
-	if ((r = cs_temp_link(b, target, from, target)) != -1)
-		return r;
-	if ((r = cs_temp_create(b, target, 0600, target)) != 0)
-		return r;
-	if ((in = cs_reopen(oldfd, O_RDONLY)) == -1 ||
-	    cs_copy_fd(in, b->fd, &n, &failed) == -1)
-		r = cs_fail(errno, EX_IOERR, in == -1 ? from : target);
-	else if ((r = cs_copy_metadata(oldfd, st, b->fd, target)) == 0)
-		r = cs_temp_sync(b, sync, target);
-	if (in != -1)
-		close(in);
-	return r;
-}
-
-/* The backup of the current FILE, ready beside FILE+SUFFIX; commit()
- * puts it in place. */
 static int
 backup_prepare(struct cs_temp *b, struct cs_temp *t, int oldfd,
     const struct stat *st, const char *bpath)
 {
-	return keep_as_temp(b, bpath, t->base, oldfd, st, opt.sync);
-}
+	off_t n;
+	int in, r, failed;
 
-/*
- * The previous FILE+SUFFIX (named from), kept under a second name until
- * FILE is replaced, to be put back if that fails: a link, or a copy where
- * the filesystem has no hard links (not synced: it lives for a moment).
- * 0 with none kept where FILE+SUFFIX is gone, or is no regular file on
- * such a filesystem.
- */
-static int
-keep_previous(struct cs_temp *prev, const char *bpath, const char *from)
-{
-	struct stat st;
-	int fd, r;
-
-	if ((fd = open(bpath, O_PATH | O_NOFOLLOW | O_CLOEXEC)) == -1)
-		return errno == ENOENT ? 0 : cs_fail(errno, EX_CANTCREAT, bpath);
-	if (fstat(fd, &st) == -1)
-		r = cs_fail(errno, EX_CANTCREAT, bpath);
-	else if (!S_ISREG(st.st_mode) &&
-	    (r = cs_temp_link(prev, bpath, from, bpath)) == -1)
-		r = 0;
-	else
-		r = keep_as_temp(prev, bpath, from, fd, &st, CS_SYNC_NONE);
-	close(fd);
+	if ((r = cs_temp_link(b, bpath, t->base, bpath)) != -1)
+		return r;
+	if ((r = cs_temp_create(b, bpath, 0600, bpath)) != 0)
+		return r;
+	if ((in = cs_reopen(oldfd, O_RDONLY)) == -1 ||
+	    cs_copy_fd(in, b->fd, &n, &failed) == -1)
+		r = cs_fail(errno, EX_IOERR, in == -1 ? t->base : bpath);
+	else if ((r = cs_copy_metadata(oldfd, st, b->fd, bpath)) == 0)
+		r = cs_temp_sync(b, opt.sync, bpath);
+	if (in != -1)
+		close(in);
 	return r;
 }
 
@@ -150,8 +110,8 @@ keep_previous(struct cs_temp *prev, const char *bpath, const char *from)
  * Rename the temp over FILE, and with -b the prepared backup over
  * FILE+SUFFIX first: a backup that cannot be made (an immutable FILE~,
  * someone else's in a sticky directory) stops us before FILE is touched.
- * The previous FILE~ keeps a second name (a hard link, or a copy where
- * there are none) until FILE is replaced, and is put back if that fails: a failed replace leaves FILE~
+ * The previous FILE~ keeps a second name (a hard link) until FILE is
+ * replaced, and is put back if that fails: a failed replace leaves FILE~
  * as it was. t and b stay the caller's to discard, as after any failure;
  * t stays open for its directory's fsync.
  */
@@ -167,7 +127,7 @@ commit(struct cs_temp *t, struct cs_temp *b, const char *bpath,
 	if (!b->created)
 		return cs_temp_rename(t, NULL, file);
 	had = lstat(bpath, &st) == 0;
-	if (had && (r = keep_previous(&prev, bpath, b->base)) != 0)
+	if (had && (r = cs_temp_link(&prev, bpath, b->base, bpath)) > 0)
 		return r;
 	if ((r = cs_temp_rename(b, NULL, bpath)) != 0) {
 		cs_temp_discard(&prev);
