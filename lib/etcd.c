@@ -80,7 +80,7 @@ struct cs_etcd {
 	atomic_bool	 gone;		/* the lease is gone (lost or not found) */
 	cs_nsec		 wait_end;	/* while waiting: -w's end and a grace
 					   (boot time); 0 none */
-	cs_nsec		 gave_up;	/* a waiter's end of -w (boot time), or 0 */
+	cs_nsec		 gave_up;	/* when a wait ended without the lock, or 0 */
 };
 
 /* A signal that ends the wait (SIGINT...): its number, and where its
@@ -910,7 +910,7 @@ cs_etcd_lock(struct cs_etcd *e, cs_nsec wait, unsigned long long *token,
 	e->wait_end = wait == CS_INF ? 0 : boot_now() + wait + END_GRACE;
 	r = lock_wait(e, wait, token, who);
 	e->wait_end = 0;
-	if (r != 0 && wait != CS_INF)
+	if (r != 0)		/* gave up, was interrupted, or unreachable */
 		e->gave_up = boot_now();
 	for (i = 0; i < 4; i++)
 		if (old[i].sa_handler != SIG_IGN)

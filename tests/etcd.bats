@@ -385,6 +385,24 @@ while True:
 	# TTL, 10 s, is what it waited before)
 	[ "$took" -lt 7000 ] || fail "took $took ms: $(cat err)"
 	grep -q "not revoked" err
+	# -w inf, interrupted while the cluster is frozen: it dies of the
+	# signal after a second's try to revoke, not after the TTL (a lock
+	# of its own, whose holder outlasts the first freeze)
+	bg "$WITHLOCK" --ttl 60 "$E/$L-inf" -- sleep 30
+	await_held "$L-inf"
+	"$WITHLOCK" -w inf "$E/$L-inf" -- true 2> err &
+	B=$!
+	await keys_are "$L-inf" 2
+	for i in 1 2 3; do kill -STOP "$(etcd_member_pid "$i")"; done
+	t0=$(now_ms)
+	kill -TERM "$B"
+	rc=0
+	wait "$B" || rc=$?
+	took=$(($(now_ms) - t0))
+	for i in 1 2 3; do kill -CONT "$(etcd_member_pid "$i")"; done
+	echo "# -w inf, SIGTERM while the cluster is frozen: exit $rc after $took ms" >&3
+	[ "$rc" -eq 143 ] || fail "exit $rc: $(cat err)"
+	[ "$took" -lt 4000 ] || fail "took $took ms: $(cat err)"
 }
 
 @test "failover at the start: a dead endpoint first, a live one next" {
