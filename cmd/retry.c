@@ -7,6 +7,7 @@
  */
 #include <sys/wait.h>
 #include <sys/param.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <err.h>
@@ -162,6 +163,9 @@ static struct {
 	enum { IN_INHERIT, IN_FILE, IN_SPOOL } in;
 	struct cs_sink	 spool;		/* IN_SPOOL: stdin as far as read */
 	bool		 in_eof;	/* IN_SPOOL: all of it is in spool */
+	int		 in_fd;		/* IN_SPOOL: stdin, read without
+					   blocking (a private description) */
+	bool		 in_sock;	/* IN_SPOOL: stdin a socket */
 	off_t		 offset;	/* IN_FILE: where stdin was */
 	bool		 hold;		/* stdout through a pipe into a spool */
 	bool		 watch_out;	/* stdout a pipe or socket: EPIPE stops */
@@ -200,6 +204,17 @@ setup_stdin(void)
 		return 0;
 	if (cs_sink_open(&run.spool) == -1)
 		return cs_fail(errno, EX_IOERR, cs_spool_name());
+	/*
+	 * Read only once poll says there is something, but another reader
+	 * of the pipe may take it first: read through a description of our
+	 * own that does not block (the caller's may be shared, and is left
+	 * as it is); a socket, with MSG_DONTWAIT.
+	 */
+	run.in_sock = S_ISSOCK(st.st_mode);
+	run.in_fd = STDIN_FILENO;
+	if (!run.in_sock && (run.in_fd = cs_reopen(STDIN_FILENO,
+	    O_RDONLY | O_NONBLOCK)) == -1)
+		run.in_fd = STDIN_FILENO;
 	run.in = IN_SPOOL;
 	return 0;
 }
@@ -307,7 +322,8 @@ feed(struct pipes *p)
 	else if (run.in_eof)
 		n = 0;
 	else {
-		n = read(STDIN_FILENO, p->buf, IO_BUF);
+		n = run.in_sock ? recv(STDIN_FILENO, p->buf, IO_BUF,
+		    MSG_DONTWAIT) : read(run.in_fd, p->buf, IO_BUF);
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
 			return 0;
 		if (n == -1)
@@ -323,6 +339,8 @@ feed(struct pipes *p)
 	}
 	if (n > 0 && w == -1 && (errno == EAGAIN || errno == EINTR))
 		return 0;
+	if (n > 0 && w == -1 && errno == EPIPE)
+		cs_guard_own_epipe();
 	close(p->feed);
 	p->feed = -1;
 	return 0;
@@ -336,7 +354,7 @@ feed_poll(const struct pipes *p, struct pollfd *fd, struct pollfd *in)
 	bool more = p->fed == run.spool.len && !run.in_eof;
 
 	*fd = (struct pollfd){ p->feed, more ? 0 : POLLOUT, 0 };
-	*in = (struct pollfd){ more ? STDIN_FILENO : -1, POLLIN, 0 };
+	*in = (struct pollfd){ more ? run.in_fd : -1, POLLIN, 0 };
 }
 
 /*
@@ -417,6 +435,8 @@ relay_out(struct pipes *p)
 	w = write(relay_fd, p->rbuf + p->roff, p->rlen - p->roff);
 	if (w == -1 && (errno == EAGAIN || errno == EINTR))
 		return;
+	if (w == -1 && errno == EPIPE)
+		cs_guard_own_epipe();
 	if (w <= 0) {
 		relay_drop(p);
 		return;
@@ -510,7 +530,9 @@ attempt(struct cs_cmd *cmd, cs_nsec limit, struct cs_sink *held,
 
 		pfd[is = n++] = (struct pollfd){ guard.sigfd, POLLIN, 0 };
 		pfd[ic = n++] = (struct pollfd){ guard.chldfd, POLLIN, 0 };
-		/* fed while anyone may read it (a background reader too) */
+		/* fed while the attempt runs, or holds stdout or stderr (a
+		 * background reader that holds neither gets what its pipe
+		 * held when the attempt was over) */
 		if (p.feed != -1) {
 			iff = n++;
 			feed_poll(&p, &pfd[iff], &pfd[iin = n++]);

@@ -560,6 +560,10 @@ enum cs_guard_sig {
 };
 /* sigfd is readable: take the signal (ch: the running command, or NULL). */
 enum cs_guard_sig cs_guard_signal(struct cs_guard *, struct cs_child *ch);
+/* After a write of ours failed with EPIPE: the SIGPIPE it left pending
+ * (blocked) is taken, so that unblocking signals later cannot kill us
+ * with it. */
+void	cs_guard_own_epipe(void);
 /* chldfd is readable: a command that stopped itself stops us too. */
 void	cs_guard_child_event(struct cs_guard *, const struct cs_child *);
 /* After the reap: the terminal's signal reached the command, which

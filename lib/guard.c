@@ -118,6 +118,22 @@ cs_guard_signal(struct cs_guard *g, struct cs_child *ch)
 	return CS_GUARD_PASSED;
 }
 
+void
+cs_guard_own_epipe(void)
+{
+	static const struct timespec now = { 0, 0 };
+	sigset_t pipe;
+	siginfo_t si;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	if (sigtimedwait(&pipe, &si, &now) == SIGPIPE &&
+	    (si.si_code != SI_USER || si.si_pid != getpid()))
+		/* someone else's, taken with ours: sent again, as theirs
+		 * (SI_QUEUE), for the signalfd */
+		(void)sigqueue(getpid(), SIGPIPE, (union sigval){ 0 });
+}
+
 /*
  * The command stopped (Ctrl-Z, ssh's ~^Z, a program raising SIGTSTP): at
  * a terminal, stop too, so that the shell sees the job stopped and gives

@@ -758,6 +758,47 @@ late" ]
 	[ "$output" = "-n--v" ]
 }
 
+@test "an attempt that stops reading its stdin: the feed's EPIPE never kills retry (its SIGPIPE is taken, not left pending)" {
+	# failed attempts that each read part of it: all five run
+	run --separate-stderr bash -c 'head -c 3M /dev/zero | "$1" -d 1ms -- sh -c "head -c 1000000 | wc -c; exit 1"' sh "$RETRY"
+	[ "$status" -eq 1 ] || fail "exit $status: $stderr"
+	[ "$(grep -c '^retry: attempt [1-5]/5 failed' <<< "$stderr")" -eq 5 ] || fail "$stderr"
+	# a success that never reads it: its output is released whole
+	head -c 20000000 /dev/urandom > in
+	for _ in 1 2 3; do
+		run bash -c 'cat in | "$1" -- sh -c "head -c 20000000 /dev/zero" | wc -c' sh "$RETRY"
+		[ "$output" = 20000000 ] || fail "released $output bytes"
+	done
+	for _ in $(seq 10); do
+		run bash -c 'yes | "$1" -- echo hi | cat' sh "$RETRY"
+		[ "$output" = hi ] || fail "output '$output', status $status"
+	done
+}
+
+@test "another reader of the same stdin pipe that takes what poll saw cannot block retry: -t and signals still work" {
+	# shellcheck disable=SC2016 # python's own
+	run timeout 120 python3 -c '
+import os, subprocess, sys, threading, time
+for i in range(15):
+    r, w = os.pipe()
+    p = subprocess.Popen([sys.argv[1], "-n1", "-t", "0.5", "-k", "0.5", "--",
+        "sh", "-c", "cat > /dev/null"], stdin=r,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    threading.Thread(target=os.read, args=(r, 1), daemon=True).start()
+    time.sleep(0.1)
+    os.write(w, b"x")
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        sys.exit("run %d: retry blocked past its -t" % i)
+    os.close(w)
+    os.close(r)
+' "$RETRY"
+	[ "$status" -eq 0 ] || fail "$output"
+}
+
 @test "stdin larger than the file size limit: 74, the attempt reading it is stopped and not retried" {
 	head -c 2000000 /dev/zero > in
 	# (a pipe is spooled as it is read; a regular file is given as it is)
