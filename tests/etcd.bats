@@ -83,6 +83,8 @@ await_held() {
 	await_held "$L"
 	run -75 "$WITHLOCK" -w 0.5 "$E/$L" true
 	[[ "$output" == *"$E/$L: busy for 500ms; held by lease "*"(no owner recorded: etcdctl lock?)"* ]]
+	# etcdctl leaves its command running when it is killed: that too
+	pkill -P "$BG"
 	kill "$BG"
 	wait "$BG" || true
 	# and the other way round
@@ -139,9 +141,12 @@ await_held() {
 }
 
 @test "-v and --json report the etcd lock: backend, token, times, holder when busy" {
+	run -0 --separate-stderr "$WITHLOCK" -v "$E/$L" true
+	[[ "$stderr" =~ ^"withlock: $E/$L: lock waited "[0-9.]+"s, held "[0-9.]+s$ ]] || fail "$stderr"
+	# with --json the record says the times: one object, no text beside it
 	run -0 "$WITHLOCK" -v --json "$E/$L" true
-	[[ "${lines[0]}" =~ ^"withlock: $E/$L: lock waited "[0-9.]+"s, held "[0-9.]+s$ ]]
-	[ "$(jq -r '.backend, (.token > 0), .status' <<< "${lines[1]}" | tr '\n' ' ')" = "etcd true 0 " ]
+	[ "${#lines[@]}" -eq 1 ] || fail "not one record alone: $output"
+	[ "$(jq -r '.backend, (.token > 0), .status, (.waited_s >= 0), (.held_s >= 0)' <<< "${lines[0]}" | tr '\n' ' ')" = "etcd true 0 true true " ]
 	bg "$WITHLOCK" "$E/$L" -- sleep 30
 	await_held "$L"
 	run -75 "$WITHLOCK" -n --json "$E/$L" true

@@ -860,11 +860,12 @@ f = open(sys.argv[1], "r+"); fcntl.lockf(f, fcntl.LOCK_EX)
 	# (absolute layer paths: mountinfo shows them as they were given)
 	run unshare -m --propagation private sh -c '
 		mount -t overlay overlay -o "lowerdir=$PWD/ov/lower,upperdir=$PWD/ov/upper,workdir=$PWD/ov/work" ov/merged &&
-		flock -n ov/merged/app.pid sleep 30 &
+		flock -n ov/merged/app.pid sleep 30 > /dev/null 2>&1 3>&- &
+		f=$!
 		sleep 0.5
 		"$1" -v ov/upper; echo "upper $?"
 		"$1" -v ov/merged; echo "merged $?"
-		kill %1 2> /dev/null' sh "$STALECLEAN"
+		pkill -P "$f"; kill "$f" 2> /dev/null' sh "$STALECLEAN"
 	[[ "$output" == *"staleclean: ov/upper: on a layer of the overlay at $PWD/ov/merged, whose files are also reached"* ]]
 	[[ "$output" == *"upper 69"* ]]
 	[[ "$output" == *"staleclean: ov/merged: on an overlay filesystem, whose"* ]]
