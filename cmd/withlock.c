@@ -399,12 +399,15 @@ status(const struct backend *be, const char *lock)
 	return r == 1 ? 0 : CS_EX_FALSE;
 }
 
-/* -v: how long the lock was waited for and held */
+/* -v: how long the lock was waited for and held; with --json the
+ * object says it (waited_s, held_s), and stderr stays one object a line. */
 static void
 report(const struct backend *be, const struct held *h)
 {
 	cs_nsec waited, held;
 
+	if (opt.json)
+		return;
 	be->times(h, &waited, &held);
 	cs_lock_report_times(h->lock, waited, held);
 }

@@ -515,12 +515,14 @@ os.execv(sys.argv[1], [sys.argv[1], "-w", "0.3", "al.lock", "true"])' "$WITHLOCK
 
 # --- reports --------------------------------------------------------------
 
-@test "-v reports the wait and the hold; --json one record when done, and when busy with the holder" {
+@test "-v reports the wait and the hold; --json one record when done (also with -v), and when busy with the holder" {
 	run --separate-stderr "$WITHLOCK" -v v.lock sleep 0.3
 	[[ "$stderr" =~ ^"withlock: v.lock: lock waited "[0-9]+\.[0-9]{3}"s, held "([0-9]+\.[0-9]{3})"s"$ ]] || fail "$stderr"
 	awk -v h="${BASH_REMATCH[1]}" 'BEGIN { exit !(h >= 0.3) }' || fail "$stderr"
-	run --separate-stderr "$WITHLOCK" --json v.lock sh -c 'exit 7'
+	run --separate-stderr "$WITHLOCK" -v --json v.lock sh -c 'exit 7'
 	[ "$status" -eq 7 ]
+	# -v adds no text line beside the record: it says the times
+	[ "${#stderr_lines[@]}" -eq 1 ] || fail "$stderr"
 	echo "$stderr" | jq -e '.lock == "v.lock" and .backend == "file" and .status == 7 and .token > 0 and .holder_when_busy == null and .waited_s >= 0 and .held_s > 0'
 	bg "$WITHLOCK" v.lock sleep 30
 	await_holder v.lock "$BG"
