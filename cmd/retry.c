@@ -258,11 +258,14 @@ reader_went_away(void)
  * Copy a held output spool to fd, with the signal mask we were started
  * with: a signal that comes while a slow reader takes it ends us, as it
  * would end the command. 0, or 74 when stdout could not take it.
+ * stderr's reader gone loses a failed attempt's output, as it loses our
+ * progress lines, and the attempts go on: our own SIGPIPE stays blocked
+ * for it, and is taken.
  */
 static int
 release(struct cs_sink *held, int fd)
 {
-	sigset_t mask;
+	sigset_t mask, run_with = guard.orig;
 	off_t n = 0;
 	int failed, r = 0;
 	char last;
@@ -273,11 +276,15 @@ release(struct cs_sink *held, int fd)
 	/* Read now: the spool is freed as it is copied. */
 	if (pread(held->fd, &last, 1, held->len - 1) != 1)
 		last = '\n';
-	sigprocmask(SIG_SETMASK, &guard.orig, &mask);
+	if (fd != STDOUT_FILENO)
+		sigaddset(&run_with, SIGPIPE);
+	sigprocmask(SIG_SETMASK, &run_with, &mask);
 	if (cs_copy_spool(held->fd, fd, &n, &failed) == -1 && failed == fd) {
 		if (errno == EPIPE && fd == STDOUT_FILENO)
 			reader_went_away();
-		if (errno != EPIPE) {
+		if (errno == EPIPE)
+			cs_guard_own_epipe();
+		else {
 			warn("%s", fd == STDOUT_FILENO ? "stdout" : "stderr");
 			r = EX_IOERR;
 		}
