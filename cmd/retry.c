@@ -165,6 +165,8 @@ static struct {
 	bool		 in_eof;	/* IN_SPOOL: all of it is in spool */
 	int		 in_fd;		/* IN_SPOOL: stdin, read without
 					   blocking (a private description) */
+	bool		 in_blocks;	/* IN_SPOOL: in_fd is the caller's
+					   blocking description (a dup) */
 	bool		 in_sock;	/* IN_SPOOL: stdin a socket */
 	off_t		 offset;	/* IN_FILE: where stdin was */
 	bool		 hold;		/* stdout through a pipe into a spool */
@@ -215,6 +217,9 @@ setup_stdin(void)
 	if (!run.in_sock && (run.in_fd = cs_reopen(STDIN_FILENO,
 	    O_RDONLY | O_NONBLOCK)) == -1)
 		run.in_fd = STDIN_FILENO;
+	/* No description of our own (another user's pipe, no /proc). */
+	run.in_blocks = !run.in_sock &&
+	    (fcntl(run.in_fd, F_GETFL) & O_NONBLOCK) == 0;
 	run.in = IN_SPOOL;
 	return 0;
 }
@@ -265,7 +270,7 @@ reader_went_away(void)
 static int
 release(struct cs_sink *held, int fd)
 {
-	sigset_t mask, run_with = guard.orig;
+	sigset_t mask;
 	off_t n = 0;
 	int failed, r = 0;
 	char last;
@@ -276,9 +281,8 @@ release(struct cs_sink *held, int fd)
 	/* Read now: the spool is freed as it is copied. */
 	if (pread(held->fd, &last, 1, held->len - 1) != 1)
 		last = '\n';
-	if (fd != STDOUT_FILENO)
-		sigaddset(&run_with, SIGPIPE);
-	sigprocmask(SIG_SETMASK, &run_with, &mask);
+	sigprocmask(SIG_SETMASK, fd == STDOUT_FILENO ? &guard.orig :
+	    &guard.report, &mask);
 	if (cs_copy_spool(held->fd, fd, &n, &failed) == -1 && failed == fd) {
 		if (errno == EPIPE && fd == STDOUT_FILENO)
 			reader_went_away();
@@ -313,6 +317,29 @@ struct pipes {
 #define OUT_PIPE	(1 << 20)	/* the unprivileged pipe-max-size */
 
 /*
+ * What stdin has now, as poll saw it: through our own description, which
+ * does not block; where there is none (another user's pipe, no /proc),
+ * through the caller's, under an alarm, so that another reader of the
+ * pipe that took what poll saw leaves us waiting a tick, not until more
+ * comes. -1/EINTR or EAGAIN when nothing was there.
+ */
+static ssize_t
+stdin_read(void *buf)
+{
+	struct cs_alarm tick;
+	ssize_t n;
+
+	if (run.in_sock)
+		return recv(STDIN_FILENO, buf, IO_BUF, MSG_DONTWAIT);
+	if (!run.in_blocks)
+		return read(run.in_fd, buf, IO_BUF);
+	cs_alarm_on(&tick, 20 * CS_MSEC, 20 * CS_MSEC);
+	n = read(run.in_fd, buf, IO_BUF);
+	cs_alarm_off(&tick);
+	return n;
+}
+
+/*
  * Feed what the pipe takes now: what is spooled, then what stdin has,
  * spooled as it is read (one buffer ahead of the attempt, no more).
  * Closed at the end, or when the attempt stops reading (EPIPE: its
@@ -329,8 +356,7 @@ feed(struct pipes *p)
 	else if (run.in_eof)
 		n = 0;
 	else {
-		n = run.in_sock ? recv(STDIN_FILENO, p->buf, IO_BUF,
-		    MSG_DONTWAIT) : read(run.in_fd, p->buf, IO_BUF);
+		n = stdin_read(p->buf);
 		if (n == -1 && (errno == EAGAIN || errno == EINTR))
 			return 0;
 		if (n == -1)

@@ -6,6 +6,7 @@
  * never runs past a deadline.
  */
 #include <sys/signalfd.h>
+#include <sys/time.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -159,4 +160,50 @@ cs_sleep(cs_nsec d, cs_nsec deadline, int sigfd, int *signo)
 		}
 	}
 	return cut;
+}
+
+static void
+on_alarm(int sig)
+{
+	(void)sig;		/* only here to interrupt a blocking call */
+}
+
+static void
+set_timer(cs_nsec first, cs_nsec every)
+{
+	struct itimerval it;
+
+	it.it_value.tv_sec = first / CS_SEC;
+	it.it_value.tv_usec = (first % CS_SEC) / 1000;
+	it.it_interval.tv_sec = every / CS_SEC;
+	it.it_interval.tv_usec = (every % CS_SEC) / 1000;
+	setitimer(ITIMER_REAL, &it, NULL);
+}
+
+void
+cs_alarm_on(struct cs_alarm *a, cs_nsec first, cs_nsec every)
+{
+	struct sigaction sa;
+	sigset_t alrm;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;	/* no SA_RESTART: the call returns */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGALRM, &sa, &a->old);
+	/* A caller that blocked SIGALRM must not make the wait endless. */
+	sigemptyset(&alrm);
+	sigaddset(&alrm, SIGALRM);
+	sigprocmask(SIG_UNBLOCK, &alrm, &a->mask);
+	set_timer(first < 1000 ? 1000 : first, every);
+}
+
+void
+cs_alarm_off(struct cs_alarm *a)
+{
+	int save = errno;
+
+	set_timer(0, 0);
+	sigaction(SIGALRM, &a->old, NULL);
+	sigprocmask(SIG_SETMASK, &a->mask, NULL);
+	errno = save;
 }

@@ -179,6 +179,19 @@ cs_nsec	cs_deadline(cs_nsec d);
  * it short, 2 when a signal came (its number in *signo).
  */
 int	cs_sleep(cs_nsec d, cs_nsec deadline, int sigfd, int *signo);
+/*
+ * Interrupt a blocking call (flock, a read that another reader of the
+ * same pipe can leave waiting): SIGALRM, caught without SA_RESTART and
+ * unblocked, first after `first`, then every `every` (one that fires
+ * just before the call is entered is followed by another), until
+ * cs_alarm_off() puts the timer, handler and mask back.
+ */
+struct cs_alarm {
+	struct sigaction	old;
+	sigset_t		mask;
+};
+void	cs_alarm_on(struct cs_alarm *, cs_nsec first, cs_nsec every);
+void	cs_alarm_off(struct cs_alarm *);
 /* Is this SIGPIPE (read from a signalfd) our own write's EPIPE, not a
  * signal anyone sent? */
 struct signalfd_siginfo;

@@ -46,32 +46,13 @@ static struct {
 	bool			 was_busy;
 } lk = { .fd = -1 };
 
-static void
-on_alarm(int sig)
-{
-	(void)sig;		/* only here to interrupt flock(2) */
-}
-
-static void
-set_timer(cs_nsec first, cs_nsec interval)
-{
-	struct itimerval it;
-
-	it.it_value.tv_sec = first / CS_SEC;
-	it.it_value.tv_usec = (first % CS_SEC) / 1000;
-	it.it_interval.tv_sec = interval / CS_SEC;
-	it.it_interval.tv_usec = (interval % CS_SEC) / 1000;
-	setitimer(ITIMER_REAL, &it, NULL);
-}
-
 /* 0 locked, 1 timed out, -1 error (errno). op: LOCK_EX or LOCK_SH. */
 static int
 wait_flock(int fd, int op, cs_nsec deadline)
 {
-	struct sigaction sa, old;
-	sigset_t alrm, mask;
+	struct cs_alarm tick;
 	cs_nsec left;
-	int r = -1, save;
+	int r = -1;
 
 	if (flock(fd, op | LOCK_NB) == 0)
 		return 0;
@@ -84,20 +65,7 @@ wait_flock(int fd, int op, cs_nsec deadline)
 	}
 	if ((left = deadline - cs_now()) <= 0)
 		return 1;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_alarm;	/* no SA_RESTART: flock must return */
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, &old);
-	/* A caller that blocked SIGALRM must not make the wait endless. */
-	sigemptyset(&alrm);
-	sigaddset(&alrm, SIGALRM);
-	sigprocmask(SIG_UNBLOCK, &alrm, &mask);
-	/*
-	 * The repeating interval closes the race where the first alarm fires
-	 * just before flock() is entered: the next one interrupts it.
-	 */
-	set_timer(left < 1000 ? 1000 : left, 10 * CS_MSEC);
+	cs_alarm_on(&tick, left, 10 * CS_MSEC);
 	for (;;) {
 		if (flock(fd, op) == 0) {
 			r = 0;
@@ -110,11 +78,7 @@ wait_flock(int fd, int op, cs_nsec deadline)
 			break;
 		}
 	}
-	save = errno;
-	set_timer(0, 0);
-	sigaction(SIGALRM, &old, NULL);
-	sigprocmask(SIG_SETMASK, &mask, NULL);
-	errno = save;
+	cs_alarm_off(&tick);
 	return r;
 }
 
