@@ -193,7 +193,7 @@ DEBVER  != dpkg-parsechangelog -S Version 2> /dev/null
 DEBARCH != dpkg-architecture -qDEB_HOST_ARCH 2> /dev/null
 DEBOUT	 = crashsafe_$(DEBVER)_$(DEBARCH)
 deb:
-	dpkg-buildpackage -us -uc -b $(if $(filter nocheck,$(DEB_BUILD_OPTIONS)),-Pnocheck)
+	+dpkg-buildpackage -us -uc -b $(if $(filter nocheck,$(DEB_BUILD_OPTIONS)),-Pnocheck)
 	mv ../$(DEBOUT).deb ../crashsafe-dbgsym_$(DEBVER)_$(DEBARCH).deb \
 	    ../$(DEBOUT).buildinfo ../$(DEBOUT).changes .
 	lintian --fail-on error,warning $(DEBOUT).changes
