@@ -6,7 +6,6 @@
  * never runs past a deadline.
  */
 #include <sys/signalfd.h>
-#include <sys/time.h>
 
 #include <errno.h>
 #include <poll.h>
@@ -168,33 +167,32 @@ on_alarm(int sig)
 	(void)sig;		/* only here to interrupt a blocking call */
 }
 
-static void
-set_timer(cs_nsec first, cs_nsec every)
-{
-	struct itimerval it;
-
-	it.it_value.tv_sec = first / CS_SEC;
-	it.it_value.tv_usec = (first % CS_SEC) / 1000;
-	it.it_interval.tv_sec = every / CS_SEC;
-	it.it_interval.tv_usec = (every % CS_SEC) / 1000;
-	setitimer(ITIMER_REAL, &it, NULL);
-}
-
 void
 cs_alarm_on(struct cs_alarm *a, cs_nsec first, cs_nsec every)
 {
+	struct sigevent ev;
+	struct itimerspec it;
 	struct sigaction sa;
-	sigset_t alrm;
+	sigset_t sig;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_alarm;	/* no SA_RESTART: the call returns */
 	sigemptyset(&sa.sa_mask);
-	sigaction(SIGALRM, &sa, &a->old);
-	/* A caller that blocked SIGALRM must not make the wait endless. */
-	sigemptyset(&alrm);
-	sigaddset(&alrm, SIGALRM);
-	sigprocmask(SIG_UNBLOCK, &alrm, &a->mask);
-	set_timer(first < 1000 ? 1000 : first, every);
+	sigaction(SIGRTMIN, &sa, &a->old);
+	sigemptyset(&sig);
+	sigaddset(&sig, SIGRTMIN);
+	sigprocmask(SIG_UNBLOCK, &sig, &a->mask);
+	memset(&ev, 0, sizeof(ev));
+	ev.sigev_notify = SIGEV_SIGNAL;
+	ev.sigev_signo = SIGRTMIN;
+	if (!(a->armed = timer_create(CLOCK_MONOTONIC, &ev, &a->timer) == 0))
+		return;
+	first = first < 1 ? 1 : first;
+	it.it_value.tv_sec = first / CS_SEC;
+	it.it_value.tv_nsec = first % CS_SEC;
+	it.it_interval.tv_sec = every / CS_SEC;
+	it.it_interval.tv_nsec = every % CS_SEC;
+	timer_settime(a->timer, 0, &it, NULL);
 }
 
 void
@@ -202,8 +200,10 @@ cs_alarm_off(struct cs_alarm *a)
 {
 	int save = errno;
 
-	set_timer(0, 0);
-	sigaction(SIGALRM, &a->old, NULL);
+	/* still unblocked: a tick already sent is taken now, not left */
+	if (a->armed)
+		timer_delete(a->timer);
+	sigaction(SIGRTMIN, &a->old, NULL);
 	sigprocmask(SIG_SETMASK, &a->mask, NULL);
 	errno = save;
 }

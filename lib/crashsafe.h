@@ -181,14 +181,18 @@ cs_nsec	cs_deadline(cs_nsec d);
 int	cs_sleep(cs_nsec d, cs_nsec deadline, int sigfd, int *signo);
 /*
  * Interrupt a blocking call (flock, a read that another reader of the
- * same pipe can leave waiting): SIGALRM, caught without SA_RESTART and
+ * same pipe can leave waiting): a timer of our own (timer_create, not
+ * the caller's alarm(2)) sends SIGRTMIN, caught without SA_RESTART and
  * unblocked, first after `first`, then every `every` (one that fires
  * just before the call is entered is followed by another), until
- * cs_alarm_off() puts the timer, handler and mask back.
+ * cs_alarm_off() deletes it and puts the handler and mask back. Where
+ * no timer can be made, the call is not interrupted.
  */
 struct cs_alarm {
 	struct sigaction	old;
 	sigset_t		mask;
+	timer_t			timer;
+	bool			armed;
 };
 void	cs_alarm_on(struct cs_alarm *, cs_nsec first, cs_nsec every);
 void	cs_alarm_off(struct cs_alarm *);

@@ -822,6 +822,17 @@ for i in range(15):
 	stdin_stolen setpriv --reuid=nobody --regid=nogroup --clear-groups "$RETRY"
 }
 
+@test "a caller's alarm(2) still ends retry reading stdin under its own timer (as nobody on root's pipe)" {
+	need_root "running retry as nobody on root's pipe"
+	setpriv --reuid=nobody --regid=nogroup --clear-groups "$RETRY" -- true ||
+	    skip "nobody cannot run $RETRY here"
+	# shellcheck disable=SC2016 # the inner script's own
+	run --separate-stderr timeout 30 bash -c 'for _ in $(seq 100); do echo a; sleep 0.1; done |
+	    setpriv --reuid=nobody --regid=nogroup --clear-groups perl -e "alarm 1; exec @ARGV" \
+	    "$1" -q -n 1 -- sh -c "cat > /dev/null"; echo "${PIPESTATUS[1]}"' sh "$RETRY"
+	[ "$output" = 142 ] || fail "$output"
+}
+
 @test "stdin larger than the file size limit: 74, the attempt reading it is stopped and not retried" {
 	head -c 2000000 /dev/zero > in
 	# (a pipe is spooled as it is read; a regular file is given as it is)

@@ -204,6 +204,16 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 	[[ "$stderr" == "withlock: b.lock: busy; held by pid $holder "* ]]
 }
 
+@test "a caller's alarm(2) still ends a lock wait (the wait's own timer is not the caller's)" {
+	bg "$WITHLOCK" al.lock -- sleep 30
+	await_holder al.lock "$BG"
+	start=$(date +%s%N)
+	run perl -e 'alarm 1; exec @ARGV' "$WITHLOCK" -w 10 al.lock true
+	elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+	[ "$status" -eq 142 ] || fail "status $status after ${elapsed}ms: $output"
+	[ "$elapsed" -lt 5000 ] || fail "the alarm came after ${elapsed}ms"
+}
+
 @test "busy under flock(1): the holder's pid from /proc/locks, with its command line" {
 	flock f.lock sleep 30 &
 	holder=$!
