@@ -67,6 +67,21 @@ wait_flock(int fd, int op, cs_nsec deadline)
 		return 1;
 	cs_alarm_on(&tick, left, 10 * CS_MSEC);
 	for (;;) {
+		/* no timer to be had (RLIMIT_SIGPENDING): ask every 10 ms */
+		if (!tick.armed) {
+			if (flock(fd, op | LOCK_NB) == 0) {
+				r = 0;
+				break;
+			}
+			if (errno != EWOULDBLOCK)
+				break;
+			if (cs_now() >= deadline) {
+				r = 1;
+				break;
+			}
+			(void)cs_sleep(10 * CS_MSEC, deadline, -1, NULL);
+			continue;
+		}
 		if (flock(fd, op) == 0) {
 			r = 0;
 			break;

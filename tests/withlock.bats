@@ -204,7 +204,7 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 	[[ "$stderr" == "withlock: b.lock: busy; held by pid $holder "* ]]
 }
 
-@test "a caller's alarm(2) still ends a lock wait (the wait's own timer is not the caller's)" {
+@test "a caller's alarm(2) still ends a lock wait (the wait's own timer is not the caller's); with no timer to be had the wait still ends" {
 	bg "$WITHLOCK" al.lock -- sleep 30
 	await_holder al.lock "$BG"
 	start=$(date +%s%N)
@@ -212,6 +212,11 @@ locks_of_is() {	# PID N: PID has N lines in /proc/locks (held or waited for)
 	elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
 	[ "$status" -eq 142 ] || fail "status $status after ${elapsed}ms: $output"
 	[ "$elapsed" -lt 5000 ] || fail "the alarm came after ${elapsed}ms"
+	# no timer to be had (no signal may be queued): the wait still ends
+	start=$(date +%s%N)
+	run -75 prlimit --sigpending=0 "$WITHLOCK" -w 0.5 al.lock true
+	elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
+	[ "$elapsed" -lt 5000 ] || fail "gave up after ${elapsed}ms"
 }
 
 @test "busy under flock(1): the holder's pid from /proc/locks, with its command line" {
