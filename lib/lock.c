@@ -66,32 +66,20 @@ wait_flock(int fd, int op, cs_nsec deadline)
 	if ((left = deadline - cs_now()) <= 0)
 		return 1;
 	cs_alarm_on(&tick, left, 10 * CS_MSEC);
+	/* With no timer to be had (RLIMIT_SIGPENDING), ask every 10 ms. */
 	for (;;) {
-		/* no timer to be had (RLIMIT_SIGPENDING): ask every 10 ms */
-		if (!tick.armed) {
-			if (flock(fd, op | LOCK_NB) == 0) {
-				r = 0;
-				break;
-			}
-			if (errno != EWOULDBLOCK)
-				break;
-			if (cs_now() >= deadline) {
-				r = 1;
-				break;
-			}
-			(void)cs_sleep(10 * CS_MSEC, deadline, -1, NULL);
-			continue;
-		}
-		if (flock(fd, op) == 0) {
+		if (flock(fd, tick.armed ? op : op | LOCK_NB) == 0) {
 			r = 0;
 			break;
 		}
-		if (errno != EINTR)
+		if (errno != (tick.armed ? EINTR : EWOULDBLOCK))
 			break;
 		if (cs_now() >= deadline) {
 			r = 1;
 			break;
 		}
+		if (!tick.armed)
+			(void)cs_sleep(10 * CS_MSEC, deadline, -1, NULL);
 	}
 	cs_alarm_off(&tick);
 	return r;
